@@ -104,6 +104,27 @@ DETAIL: Final = "detail"
 REASON: Final = "reason"
 OFFSET: Final = "offset"
 
+# --- values of low-cardinality columns, written once ---------------------------------
+SOURCE_AUDITLOG: Final = "audit.log"
+SOURCE_KERNLOG: Final = "kern.log"
+SOURCE_SYSLOG: Final = "syslog"
+SOURCE_DMESG: Final = "dmesg"
+SOURCE_JOURNALD: Final = "journald"
+SOURCE_SAMPLE: Final = "sample"
+ORIGIN_KERNEL: Final = "kernel"
+ORIGIN_USERSPACE: Final = "userspace"
+LSM_APPARMOR: Final = "apparmor"
+LSM_SELINUX: Final = "selinux"
+AA_DENIED: Final = "DENIED"
+AA_ALLOWED: Final = "ALLOWED"
+AA_AUDIT: Final = "AUDIT"
+AA_STATUS: Final = "STATUS"
+AA_HINT: Final = "HINT"
+AA_ERROR: Final = "ERROR"
+AA_KILL: Final = "KILL"
+SE_DENIED: Final = "denied"
+SE_GRANTED: Final = "granted"
+
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _TS = pa.timestamp("ms", tz="UTC")
 
