@@ -1,0 +1,118 @@
+"""Wiring: the in-process transport that joins the collector half to the processor half.
+
+``InProcessTransport`` is what ``armorwatch run`` uses instead of Kafka. It is a sink
+for the collector (``send``) and a consumer loop for the processor (``serve``):
+
+- the queue between the halves is bounded; a full queue blocks ``send`` (backpressure);
+- ``send`` returns only after the downstream sink's ``send`` returned, so the
+  collector's acknowledgement means "stored", exactly as with Kafka + commit-after-store;
+- a downstream error is raised to the ``send`` that carried the envelope (nothing is
+  dropped silently), and the loop keeps serving the next envelope.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from parsers.envelope import Envelope
+from sinks.base import Sink
+
+log = logging.getLogger(__name__)
+
+Observer = Callable[[Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class InProcessConfig:
+    """Settings of the in-process transport."""
+
+    queue_size: int = 8
+    """Envelopes that may wait between the halves before ``send`` blocks."""
+
+
+class TransportClosed(RuntimeError):
+    """``send`` was called after the transport was closed."""
+
+
+class InProcessTransport:
+    """A bounded in-memory channel that acknowledges only after the sink stored."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        config: InProcessConfig | None = None,
+        observers: Sequence[Observer] = (),
+    ) -> None:
+        self._sink = sink
+        self._config = config or InProcessConfig()
+        self._observers = tuple(observers)
+        self._queue: asyncio.Queue[tuple[Envelope, asyncio.Future[None]] | None] = (
+            asyncio.Queue(maxsize=self._config.queue_size)
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self.delivered = 0
+        """Envelopes stored and acknowledged."""
+        self.observer_errors = 0
+        """Observer calls that raised after their envelope was stored."""
+
+    @property
+    def depth(self) -> int:
+        """Envelopes waiting in the queue now."""
+        return self._queue.qsize()
+
+    async def __aenter__(self) -> InProcessTransport:
+        self._task = asyncio.create_task(self._serve(), name="inprocess-transport")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def send(self, envelope: Envelope) -> None:
+        """Hand one envelope to the processor half; return once it is stored (the ack)."""
+        if self._closed:
+            raise TransportClosed("send after close")
+        if self._task is None:
+            raise RuntimeError("use `async with InProcessTransport(...)` before send")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        await self._queue.put((envelope, done))
+        await done
+
+    async def close(self) -> None:
+        """Serve what is queued, then stop the loop and close the sink."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            await self._queue.put(None)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._sink.close()
+
+    async def _serve(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            envelope, done = item
+            try:
+                await self._sink.send(envelope)
+            except Exception as e:  # delivered to the sender, who decides to retry
+                if not done.done():
+                    done.set_exception(e)
+                continue
+            self.delivered += 1
+            if not done.done():
+                done.set_result(None)
+            # Observers (alert evaluation) see only what was stored. Their failure must
+            # not un-acknowledge a stored envelope, so it is counted and logged apart.
+            for observe in self._observers:
+                try:
+                    await observe(envelope)
+                except Exception:
+                    self.observer_errors += 1
+                    log.exception("An observer failed on a stored envelope.")
