@@ -3,7 +3,6 @@ PY       ?= python3.11
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.installed
-APT_PKGS := apparmor systemd-journal-remote libapparmor-dev
 
 .PHONY: run test setup apt lint bench soak clean
 
@@ -18,12 +17,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 # Debian packages: apparmor_parser validates rules, systemd-journal-remote writes test
-# journals, libapparmor-dev builds the benchmark's C baseline. Installed only when root.
+# journals, libapparmor-dev builds the benchmark's C baseline, chromium renders the report
+# in a test. Installed only when root.
 apt:
 	@missing=""; \
 	command -v apparmor_parser >/dev/null 2>&1 || [ -x /sbin/apparmor_parser ] || missing="$$missing apparmor"; \
 	[ -x /lib/systemd/systemd-journal-remote ] || [ -x /usr/lib/systemd/systemd-journal-remote ] || missing="$$missing systemd-journal-remote"; \
 	[ -f /usr/include/aalogparse/aalogparse.h ] || missing="$$missing libapparmor-dev"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Sequence
 
@@ -25,8 +26,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"armorwatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        module = importlib.import_module(f"armorwatch.commands.{name}")
-        module.register(sub)
+        qualified = f"armorwatch.commands.{name}"
+        # A command exists when its module does; an import error inside one still raises.
+        if importlib.util.find_spec(qualified) is None:
+            continue
+        importlib.import_module(qualified).register(sub)
     return parser
 
 

@@ -4,6 +4,14 @@ A command's ``register`` adds its parser and sets ``func`` to a callable taking 
 parsed namespace and returning the exit code (0 ok, 1 failure, 2 usage or I/O error).
 """
 
-# Order here is the order in `armorwatch --help`.
-# Each subcommand's owner adds it here when it works.
-COMMANDS: tuple[str, ...] = ()
+# The order of `armorwatch --help`. The CLI registers the ones whose module exists.
+COMMANDS: tuple[str, ...] = (
+    "run",
+    "collect",
+    "process",
+    "parse",
+    "query",
+    "suggest",
+    "alerts",
+    "report",
+)
