@@ -1,4 +1,6 @@
-"""Escape log-derived strings for the place they are shown: terminal, JSON, HTML, Markdown, Slack.
+"""Pure text functions (no I/O), here so sinks and jobs can both use them.
+
+Escape log-derived strings for the place they are shown: terminal, JSON, HTML, Markdown, Slack.
 
 Every string that came out of a log line is attacker-influenced: the kernel passes
 ``< > & \\ * [ ] ! ' ;`` unencoded and hex-encodes the rest, which our decoder turns

@@ -1,4 +1,4 @@
-"""sinks.sanitize: every log-derived string is safe for its target (reliability.md G4)."""
+"""parsers.sanitize: every log-derived string is safe for its target (reliability.md G4)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sinks import sanitize
+from parsers import sanitize
 
 # Strings a hostile log can carry once hex-decoded (reliability.md §3.1, §3.4).
 HOSTILE = [
