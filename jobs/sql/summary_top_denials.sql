@@ -1,0 +1,17 @@
+-- name: summary_top_denials
+-- grain: one row per (lsm, subject, operation, object, mask) among denials with ts >= $since, top $top
+-- parameters: since (TIMESTAMP WITH TIME ZONE; inclusive lower bound of ts), top (INTEGER; rows kept)
+SELECT
+    lsm,                                                   -- apparmor | selinux
+    coalesce(profile, scontext) AS subject,                -- AppArmor profile, or SELinux source context
+    coalesce(operation, tclass) AS operation,              -- AppArmor operation, or SELinux target class
+    coalesce(name, capname, peer, addr, "path", tcontext) AS object,  -- what was denied
+    coalesce(denied_mask, array_to_string(perms, ' ')) AS mask,    -- denied permissions
+    count(*) AS denials,                                   -- denial records
+    count(DISTINCT host) AS hosts,                         -- hosts that logged them
+    max(ts) AS last_seen                                   -- newest denial
+FROM denials
+WHERE ts >= $since
+GROUP BY ALL
+ORDER BY denials DESC, subject, object
+LIMIT $top
