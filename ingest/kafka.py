@@ -1,0 +1,476 @@
+"""KafkaSource: the processor half; consumes Arrow IPC messages and stores them.
+
+Reads the wire format written by ``sinks.kafka.KafkaSink`` (one Arrow IPC stream per
+message, MAC_SCHEMA ``records`` or LOSS_SCHEMA ``loss``) in a consumer group, decodes
+zero-copy (``pa.ipc.open_stream`` over the message buffer), gathers up to
+``max_batch_rows`` rows into one Envelope and hands it to a sink (DuckDB).
+
+Offsets: committed to Kafka only *after* the sink's ``send`` returned (the DuckDB
+transaction committed). A crash between the two redelivers that batch; the store drops
+the duplicates by ``parsers.schema.KEY_COLUMNS``. (Storing offsets inside the DuckDB
+transaction and seeking on start would avoid the redelivery, but ties the offsets to
+one DuckDB file and one sink; commit-after-store + key dedup keeps any sink usable.)
+
+Rebalances: before partitions are revoked, what was gathered is stored and committed;
+messages fetched for partitions no longer owned are not stored (their new owner reads
+them from the committed offset). Nothing is lost either way; at worst a batch is stored
+twice and deduplicated.
+
+Poison messages (not an Arrow IPC stream, unknown schema version, wrong columns) go to
+the dead-letter topic and/or file with their raw bytes, are counted in ``stats.poison``,
+and their offsets are committed with the batch; the consumer keeps going.
+
+Errors: ``ingest.errors.SourceError`` for an unusable configuration; sink errors
+(``sinks.errors``-style ``retriable`` attribute) are retried with backoff while
+``retriable`` is true and re-raised otherwise, without committing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import os
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
+from aiokafka import errors as kerr
+from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
+
+from ingest.errors import SourceError
+from parsers import schema as S
+from parsers.envelope import Envelope
+
+log = logging.getLogger(__name__)
+
+# Header names of the wire format (written by sinks.kafka; ingest may not import sinks).
+HEADER_SCHEMA_VERSION = S.SCHEMA_VERSION_KEY.decode()
+HEADER_META_PREFIX = "armorwatch.meta."
+HEADER_REASON = "armorwatch.dead_letter_reason"
+
+Observer = Callable[[Envelope], Awaitable[None]]
+
+
+class StoreSink(Protocol):
+    """What KafkaSource hands batches to (``sinks.base.Sink``)."""
+
+    async def send(self, envelope: Envelope) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """TLS and SASL settings handed to aiokafka; secrets come from files or env.
+
+    The same fields as ``sinks.kafka.KafkaSecurity`` (a test keeps them equal): ingest
+    and sinks may not import each other.
+    """
+
+    security_protocol: str = "PLAINTEXT"
+    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
+    ssl_cafile: Path | None = None
+    """CA bundle that signs the brokers' certificates (system CAs when unset)."""
+    ssl_certfile: Path | None = None
+    """Client certificate for mutual TLS."""
+    ssl_keyfile: Path | None = None
+    """Private key of the client certificate."""
+    ssl_keyfile_password_file: Path | None = field(default=None, repr=False)
+    """File holding the private key's password."""
+    ssl_keyfile_password_env: str | None = field(default=None, repr=False)
+    """Environment variable holding the private key's password."""
+    ssl_check_hostname: bool = True
+    """Verify that the broker certificate names the host we connected to."""
+    sasl_mechanism: str = "PLAIN"
+    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (used with SASL_* protocols)."""
+    sasl_username: str | None = None
+    """SASL user name."""
+    sasl_password_file: Path | None = field(default=None, repr=False)
+    """File holding the SASL password (e.g. a systemd credential)."""
+    sasl_password_env: str | None = field(default=None, repr=False)
+    """Environment variable holding the SASL password."""
+
+
+def _read_secret(path: Path | None, env: str | None, what: str) -> str | None:
+    if path is not None:
+        try:
+            return path.read_text().rstrip("\r\n")
+        except OSError as e:
+            raise SourceError(f"cannot read {what} file {path}: {e.strerror}") from None
+    if env is not None:
+        value = os.environ.get(env)
+        if value is None:
+            raise SourceError(f"{what} environment variable {env} is not set")
+        return value
+    return None
+
+
+def client_kwargs(sec: KafkaSecurity) -> dict[str, Any]:
+    """aiokafka keyword arguments for ``sec`` (builds the SSL context, reads secrets)."""
+    protocols = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+    if sec.security_protocol not in protocols:
+        raise SourceError(f"security_protocol must be one of {protocols}")
+    kw: dict[str, Any] = {"security_protocol": sec.security_protocol}
+    if sec.security_protocol in ("SSL", "SASL_SSL"):
+        ctx = ssl.create_default_context(cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None)
+        ctx.check_hostname = sec.ssl_check_hostname
+        if sec.ssl_certfile is not None:
+            password = _read_secret(
+                sec.ssl_keyfile_password_file, sec.ssl_keyfile_password_env, "ssl key password"
+            )
+            ctx.load_cert_chain(
+                str(sec.ssl_certfile),
+                str(sec.ssl_keyfile) if sec.ssl_keyfile else None,
+                password=password,
+            )
+        kw["ssl_context"] = ctx
+    if sec.security_protocol.startswith("SASL_"):
+        mechanisms = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+        if sec.sasl_mechanism not in mechanisms:
+            raise SourceError(f"sasl_mechanism must be one of {mechanisms}")
+        kw["sasl_mechanism"] = sec.sasl_mechanism
+        kw["sasl_plain_username"] = sec.sasl_username
+        kw["sasl_plain_password"] = _read_secret(
+            sec.sasl_password_file, sec.sasl_password_env, "SASL password"
+        )
+    return kw
+
+
+@dataclass(frozen=True)
+class KafkaSourceConfig:
+    """Settings of the Kafka consumer (processor side)."""
+
+    bootstrap_servers: str = "localhost:9092"
+    """Comma-separated host:port list of brokers."""
+    topics: tuple[str, ...] = ("armorwatch.records",)
+    """Topics to consume."""
+    group_id: str = "armorwatch-processor"
+    """Consumer group; processors sharing it split the partitions."""
+    client_id: str = "armorwatch-processor"
+    """Client id shown in broker logs and quotas."""
+    auto_offset_reset: str = "earliest"
+    """Where a group without committed offsets starts: earliest or latest."""
+    max_batch_rows: int = 122_880
+    """Rows gathered into one store transaction (DuckDB inserts are fastest near its
+    row-group size of 122,880)."""
+    max_batch_wait_s: float = 1.0
+    """Longest a gathered row waits before it is stored anyway."""
+    fetch_max_records: int = 500
+    """Messages returned by one fetch."""
+    max_partition_fetch_bytes: int = 4 * 1024 * 1024
+    """Bytes fetched per partition per request (above the largest message)."""
+    session_timeout_ms: int = 10_000
+    """The group drops a member silent this long."""
+    heartbeat_interval_ms: int = 3_000
+    """Heartbeat period (well below session_timeout_ms)."""
+    dead_letter_topic: str | None = "armorwatch.dead-letter"
+    """Topic poison messages are copied to (raw bytes and headers); None: file only."""
+    dead_letter_path: Path | None = None
+    """JSON-lines file poison messages are appended to (base64 value); None: topic only."""
+    store_retry_initial_s: float = 0.5
+    """First wait after a transient store failure."""
+    store_retry_max_s: float = 30.0
+    """Longest wait between store retries."""
+    security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    """TLS / SASL settings."""
+
+
+@dataclass
+class KafkaSourceStats:
+    """Counters read by the metrics endpoint."""
+
+    messages: int = 0
+    """Messages consumed (stored, dead-lettered or skipped as foreign)."""
+    records: int = 0
+    """MAC records stored."""
+    loss_rows: int = 0
+    """Loss rows stored."""
+    batches: int = 0
+    """Store transactions (sink sends) completed."""
+    commits: int = 0
+    """Offset commits after a store."""
+    commit_failures: int = 0
+    """Commits refused after a rebalance (the batch is redelivered and deduplicated)."""
+    poison: int = 0
+    """Messages dead-lettered: undecodable, unknown schema version or wrong columns."""
+    store_retries: int = 0
+    """Transient store failures retried."""
+    rebalances: int = 0
+    """Partition revocations handled."""
+    observer_errors: int = 0
+    """Observer calls that raised after their batch was stored."""
+
+
+class PoisonMessage(ValueError):
+    """A message that is not a usable armorwatch Arrow IPC batch."""
+
+
+def decode(value: bytes) -> pa.RecordBatch:
+    """The one record batch of an IPC stream message, zero-copy over ``value``.
+
+    Raises PoisonMessage when it is not one MAC_SCHEMA or LOSS_SCHEMA batch of our version.
+    """
+    try:
+        reader = pa.ipc.open_stream(pa.py_buffer(value))
+        batches = list(reader)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as e:
+        raise PoisonMessage(f"not an Arrow IPC stream: {e}") from None
+    schema = reader.schema
+    version = S.schema_version(schema)
+    if version != S.SCHEMA_VERSION:
+        raise PoisonMessage(f"schema version {version}, expected {S.SCHEMA_VERSION}")
+    if not (schema.equals(S.MAC_SCHEMA) or schema.equals(S.LOSS_SCHEMA)):
+        raise PoisonMessage("columns differ from MAC_SCHEMA and LOSS_SCHEMA")
+    if len(batches) != 1:
+        raise PoisonMessage(f"{len(batches)} batches in one message, expected 1")
+    return batches[0]
+
+
+def _headers(msg: ConsumerRecord[Any, Any]) -> dict[str, bytes]:
+    return {k: v for k, v in (msg.headers or ())}
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, source: KafkaSource) -> None:
+        self._source = source
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._source._on_revoked(set(revoked))
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("Assigned partitions: %s.", sorted(f"{t.topic}/{t.partition}" for t in assigned))
+
+
+class KafkaSource:
+    """Consumes armorwatch batches from Kafka and stores them; commits after the store."""
+
+    def __init__(
+        self,
+        config: KafkaSourceConfig,
+        sink: StoreSink,
+        observers: Sequence[Observer] = (),
+    ) -> None:
+        if config.dead_letter_topic is None and config.dead_letter_path is None:
+            raise SourceError("set dead_letter_topic or dead_letter_path: poison is kept")
+        self.config = config
+        self.stats = KafkaSourceStats()
+        self._sink = sink
+        self._observers = tuple(observers)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: AIOKafkaProducer | None = None
+        self._lock = asyncio.Lock()
+        self._records: list[pa.RecordBatch] = []
+        self._loss: list[pa.RecordBatch] = []
+        self._offsets: dict[TopicPartition, int] = {}
+        self._rows = 0
+        self._first_at: float | None = None
+        self._last_message_at = time.monotonic()
+        self._hosts: set[str] = set()
+
+    async def start(self) -> None:
+        """Join the group (aiokafka retries the connection itself)."""
+        c = self.config
+        security = client_kwargs(c.security)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=c.bootstrap_servers,
+            group_id=c.group_id,
+            client_id=c.client_id,
+            enable_auto_commit=False,
+            auto_offset_reset=c.auto_offset_reset,
+            max_partition_fetch_bytes=c.max_partition_fetch_bytes,
+            session_timeout_ms=c.session_timeout_ms,
+            heartbeat_interval_ms=c.heartbeat_interval_ms,
+            **security,
+        )
+        await consumer.start()
+        consumer.subscribe(list(c.topics), listener=_Listener(self))
+        self._consumer = consumer
+        if c.dead_letter_topic is not None:
+            self._dlq = AIOKafkaProducer(
+                bootstrap_servers=c.bootstrap_servers,
+                client_id=c.client_id + "-dlq",
+                acks="all",
+                max_request_size=c.max_partition_fetch_bytes + 65536,
+                max_batch_size=c.max_partition_fetch_bytes,
+                **security,
+            )
+            await self._dlq.start()
+
+    async def __aenter__(self) -> KafkaSource:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def idle_s(self) -> float:
+        """Seconds since the last message arrived."""
+        return time.monotonic() - self._last_message_at
+
+    async def run(
+        self, stop: asyncio.Event | None = None, exit_when_idle_s: float | None = None
+    ) -> None:
+        """Consume until ``stop`` is set (or nothing arrived for ``exit_when_idle_s``)."""
+        if self._consumer is None:
+            await self.start()
+        consumer = self._consumer
+        assert consumer is not None
+        c = self.config
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            data = await consumer.getmany(
+                timeout_ms=int(min(c.max_batch_wait_s, 0.5) * 1000),
+                max_records=c.fetch_max_records,
+            )
+            async with self._lock:
+                owned = consumer.assignment()
+                for tp, msgs in data.items():
+                    if tp not in owned:  # revoked while we waited for the lock
+                        continue
+                    for msg in msgs:
+                        await self._take(tp, msg)
+                due = self._first_at is not None and (
+                    time.monotonic() - self._first_at >= c.max_batch_wait_s
+                )
+                if self._rows >= c.max_batch_rows or (self._offsets and (due or not data)):
+                    await self._flush()
+            if (
+                exit_when_idle_s is not None
+                and not self._offsets
+                and self.idle_s >= exit_when_idle_s
+            ):
+                break
+        async with self._lock:
+            await self._flush()
+
+    async def _take(self, tp: TopicPartition, msg: ConsumerRecord[Any, Any]) -> None:
+        self.stats.messages += 1
+        self._last_message_at = time.monotonic()
+        if self._first_at is None:
+            self._first_at = self._last_message_at
+        self._offsets[tp] = msg.offset + 1
+        try:
+            if msg.value is None:
+                raise PoisonMessage("empty message")
+            batch = decode(msg.value)
+        except PoisonMessage as e:
+            await self._dead_letter(msg, str(e))
+            return
+        if batch.schema.equals(S.MAC_SCHEMA):
+            self._records.append(batch)
+        else:
+            self._loss.append(batch)
+        self._rows += batch.num_rows
+        host = _headers(msg).get(HEADER_META_PREFIX + "host")
+        if host:
+            self._hosts.add(host.decode(errors="replace"))
+
+    async def _dead_letter(self, msg: ConsumerRecord[Any, Any], reason: str) -> None:
+        self.stats.poison += 1
+        log.warning(
+            "Dead-lettered message %s/%d@%d: %s.", msg.topic, msg.partition, msg.offset, reason
+        )
+        c = self.config
+        if self._dlq is not None and c.dead_letter_topic is not None:
+            headers = [*(msg.headers or ()), (HEADER_REASON, reason.encode())]
+            await self._dlq.send_and_wait(
+                c.dead_letter_topic, value=msg.value, key=msg.key, headers=headers
+            )
+        if c.dead_letter_path is not None:
+            line = {
+                "topic": msg.topic,
+                "partition": msg.partition,
+                "offset": msg.offset,
+                "reason": reason,
+                "headers": {k: base64.b64encode(v).decode() for k, v in (msg.headers or ())},
+                "value_b64": base64.b64encode(msg.value or b"").decode(),
+            }
+            c.dead_letter_path.parent.mkdir(parents=True, exist_ok=True)
+            # fsync before the offset can be committed past this message
+            with c.dead_letter_path.open("a") as f:
+                f.write(json.dumps(line) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+
+    async def _flush(self) -> None:
+        """Store what was gathered in one sink send, then commit the offsets."""
+        if not self._offsets:
+            return
+        records = pa.concat_batches(self._records) if self._records else S.empty_batch(S.MAC_SCHEMA)
+        loss = pa.concat_batches(self._loss) if self._loss else S.empty_batch(S.LOSS_SCHEMA)
+        meta = {"hosts": ",".join(sorted(self._hosts))[:1024]} if self._hosts else {}
+        envelope = Envelope(records=records, loss=loss, meta=meta)
+        if envelope.num_rows:
+            await self._store(envelope)
+        offsets = dict(self._offsets)
+        self._records, self._loss, self._offsets = [], [], {}
+        self._rows, self._first_at, self._hosts = 0, None, set()
+        await self._commit(offsets)
+        if envelope.num_rows:
+            self.stats.records += records.num_rows
+            self.stats.loss_rows += loss.num_rows
+            self.stats.batches += 1
+            for observe in self._observers:
+                try:
+                    await observe(envelope)
+                except Exception:
+                    self.stats.observer_errors += 1
+                    log.exception("An observer failed on a stored batch.")
+
+    async def _store(self, envelope: Envelope) -> None:
+        delay = self.config.store_retry_initial_s
+        while True:
+            try:
+                await self._sink.send(envelope)
+                return
+            except Exception as e:
+                if not getattr(e, "retriable", False):
+                    raise
+                self.stats.store_retries += 1
+                wait = max(delay, getattr(e, "retry_after", None) or 0.0)
+                log.warning("Store failed (%s); retrying in %.1f s.", e, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self.config.store_retry_max_s)
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        try:
+            await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
+            self.stats.commits += 1
+        except (kerr.CommitFailedError, kerr.IllegalStateError) as e:
+            # Stored but not committed: the new owner redelivers, the key dedups.
+            self.stats.commit_failures += 1
+            log.warning("Offset commit refused after a rebalance (%s).", type(e).__name__)
+
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
+        if not revoked:  # the first join revokes nothing
+            return
+        self.stats.rebalances += 1
+        async with self._lock:
+            await self._flush()
+
+    async def close(self) -> None:
+        """Store and commit what was gathered, then leave the group."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                async with self._lock:
+                    self._consumer = consumer
+                    await self._flush()
+                    self._consumer = None
+            finally:
+                await consumer.stop()
+        dlq, self._dlq = self._dlq, None
+        if dlq is not None:
+            with contextlib.suppress(Exception):
+                await dlq.stop()
