@@ -1,0 +1,593 @@
+"""One line → one classified record: the reference (pure-Python) line parser.
+
+``classify_line`` recognises every framing the parser accepts and returns a
+``Line``: a MAC record (AppArmor / SELinux) with its columns, an enrichment record of the
+same event (SYSCALL, CWD, PROCTITLE, EOE, …), a loss report, a reject, or nothing. The
+stream layer (``parsers.stream``) groups the records of one event and builds Arrow.
+
+Framings (auto-detected per line):
+
+* audit.log: ``[node=H ]type=T msg=audit(SEC.MSEC:SERIAL): body`` (T a name, a number,
+  ``UNKNOWN[1503]``);
+* kern.log / syslog: RFC 3164 (``Jan  2 15:09:04``), ISO 8601 with fractions and offsets,
+  ``YYYY-MM-DD hh:mm:ss``, then ``host tag: [uptime] audit: type=1400 audit(…): body``;
+* dmesg: ``[uptime] audit: type=1400 audit(…): body``;
+* ``audit[pid]: AVC apparmor=…`` (journald's short rendering, no audit id) and
+  ``dbus[pid]: apparmor=…`` (dbus-daemon's syslog, no audit id).
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from parsers import fields as F
+from parsers import schema as S
+
+# --- line kinds --------------------------------------------------------------------
+MAC: Final = "mac"
+AUX: Final = "aux"
+LOSS: Final = "loss"
+REJECT: Final = "reject"
+
+# Reject reasons, written once (they land in the dead-letter file).
+R_BAD_HEADER: Final = "malformed audit header"
+R_LEGACY: Final = "pre-2.6.36 AppArmor text format (REJECTING/PERMITTING/AUDITING/LOGPROF-HINT)"
+R_BAD_HEX: Final = "malformed hex value"
+R_UNTERMINATED: Final = "unterminated quoted value (truncated line)"
+R_NO_EVENT: Final = "AppArmor record without apparmor= or operation="
+R_TRUNCATED: Final = "truncated kernel AppArmor record (no pid=)"
+R_BAD_SELINUX: Final = "malformed SELinux avc record"
+R_BAD_JSON: Final = "malformed journald JSON entry"
+R_TOO_LONG: Final = "line longer than the limit"
+
+# Audit record types by number (those that matter here).
+TYPE_NAMES: Final = {
+    "1107": "USER_AVC",
+    "1300": "SYSCALL",
+    "1302": "PATH",
+    "1307": "CWD",
+    "1320": "EOE",
+    "1327": "PROCTITLE",
+    "1400": "AVC",
+    "1401": "SELINUX_ERR",
+    "1402": "AVC_PATH",
+    "1500": "APPARMOR",
+    "1501": "APPARMOR_AUDIT",
+    "1502": "APPARMOR_ALLOWED",
+    "1503": "APPARMOR_DENIED",
+    "1504": "APPARMOR_HINT",
+    "1505": "APPARMOR_STATUS",
+    "1506": "APPARMOR_ERROR",
+    "1507": "APPARMOR_KILL",
+}
+LEGACY_EVENT: Final = {
+    "APPARMOR_AUDIT": S.AA_AUDIT,
+    "APPARMOR_ALLOWED": S.AA_ALLOWED,
+    "APPARMOR_DENIED": S.AA_DENIED,
+    "APPARMOR_HINT": S.AA_HINT,
+    "APPARMOR_STATUS": S.AA_STATUS,
+    "APPARMOR_ERROR": S.AA_ERROR,
+    "APPARMOR_KILL": S.AA_KILL,
+}
+AA_EVENTS: Final = frozenset(LEGACY_EVENT.values())
+# Records of an event that enrich its MAC record, and the one that ends it.
+ENRICH_TYPES: Final = frozenset({"SYSCALL", "CWD", "PROCTITLE", "EOE", "PATH"})
+# Types that are a whole event by themselves (auditd: user-space messages, no syscall).
+SINGLE_TYPES: Final = frozenset({"USER_AVC"})
+
+# AppArmor key → column. First occurrence of a key wins (a forged second apparmor= never
+# overrides the first); several keys feed one column (requested_mask= / requested=).
+AA_STR_KEYS: Final = {
+    "apparmor": S.APPARMOR,
+    "operation": S.OPERATION,
+    "class": S.CLASS,
+    "profile": S.PROFILE,
+    "label": S.PROFILE,
+    "peer": S.PEER,
+    "peer_label": S.PEER_LABEL,
+    "peer_profile": S.PEER_LABEL,
+    "name": S.NAME,
+    "target": S.NAME2,
+    "name2": S.NAME2,
+    "requested_mask": S.REQUESTED_MASK,
+    "requested": S.REQUESTED_MASK,
+    "denied_mask": S.DENIED_MASK,
+    "denied": S.DENIED_MASK,
+    "mask": S.DENIED_MASK,
+    "comm": S.COMM,
+    "exe": S.EXE,
+    "info": S.INFO,
+    "capname": S.CAPNAME,
+    "family": S.FAMILY,
+    "sock_type": S.SOCK_TYPE,
+    "protocol": S.PROTOCOL,
+    "addr": S.ADDR,
+    "peer_addr": S.PEER_ADDR,
+    "laddr": S.LADDR,
+    "faddr": S.FADDR,
+    "signal": S.SIGNAL,
+    "bus": S.BUS,
+    "path": S.PATH,
+    "interface": S.INTERFACE,
+    "member": S.MEMBER,
+    "fstype": S.FSTYPE,
+    "flags": S.FLAGS,
+    "srcname": S.SRCNAME,
+    "namespace": S.NAMESPACE,
+    "execpath": S.EXECPATH,
+    "attribute": S.ATTRIBUTE,
+}
+AA_INT_KEYS: Final = {
+    "pid": S.PID,
+    "peer_pid": S.PEER_PID,
+    "fsuid": S.FSUID,
+    "ouid": S.OUID,
+    "error": S.ERROR,
+    "capability": S.CAPABILITY,
+    "lport": S.LPORT,
+    "fport": S.FPORT,
+}
+SE_STR_KEYS: Final = {
+    "comm": S.COMM,
+    "exe": S.EXE,
+    "name": S.NAME,
+    "path": S.NAME,
+    "scontext": S.SCONTEXT,
+    "tcontext": S.TCONTEXT,
+    "tclass": S.TCLASS,
+    "laddr": S.LADDR,
+    "faddr": S.FADDR,
+    "saddr": S.LADDR,
+    "daddr": S.FADDR,
+    "interface": S.INTERFACE,
+    "member": S.MEMBER,
+}
+SE_INT_KEYS: Final = {
+    "pid": S.PID,
+    "capability": S.CAPABILITY,
+    "lport": S.LPORT,
+    "fport": S.FPORT,
+    "src": S.LPORT,
+    "dest": S.FPORT,
+}
+# The kernel-written prefix of a USER_AVC (who really sent it).
+SENDER_KEYS: Final = {"pid": S.SENDER_PID, "uid": S.SENDER_UID, "auid": S.SENDER_AUID}
+
+MAX_LINE: Final = 1 << 20
+
+# --- regular expressions (bytes) -------------------------------------------------------
+# audit header: optional node=, type=T, optional msg=, audit(SEC.MSEC:SERIAL):
+_AUDIT_HDR: Final = re.compile(
+    rb"(?:node=(?P<node>\S+) +)?type=(?P<type>[A-Z_0-9]+(?:\[\d+\])?) +(?:msg=)?"
+    rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?"
+)
+# the same without type= (sepolgen's "kernel: audit(…): avc: …")
+_BARE_HDR: Final = re.compile(rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?")
+_LOOSE_HDR: Final = re.compile(rb"type ?= ?\S+ +(?:msg=)?audit\(")
+# journald short rendering of the audit transport: "audit[633]: AVC apparmor=…"
+_AUDIT_PID: Final = re.compile(rb"\baudit\[\d+\]: (?P<type>[A-Z_]+) ")
+_SE_AVC: Final = re.compile(
+    rb"avc: +(?P<res>denied|granted) +\{(?P<perms>[^}]*)\} +for +", re.ASCII
+)
+_LEGACY_TEXT: Final = re.compile(rb"(?:REJECTING|PERMITTING|AUDITING|LOGPROF-HINT) ")
+_CALLBACKS: Final = re.compile(rb"(?P<fn>[\w.]+): (?P<n>\d+) callbacks suppressed")
+_JOURNAL_SUPPRESSED: Final = re.compile(rb"Suppressed (?P<n>\d+) messages from (?P<what>.*)")
+_AUDIT_LOST: Final = re.compile(rb"\b(?:audit_)?lost=(?P<n>\d+)")
+
+# syslog prefixes: timestamp, host, tag
+_MON: Final = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
+_RFC3164: Final = re.compile(
+    rb"(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
+    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +(?P<host>\S+) +(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
+)
+_ISO: Final = re.compile(
+    rb"(?P<y>\d{4})-(?P<mo>\d\d)-(?P<d>\d\d)[T ](?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
+    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +(?P<host>\S+) +(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
+)
+_DMESG: Final = re.compile(rb"\[ *\d+\.\d+\] ")
+
+
+@dataclass(slots=True)
+class Line:
+    """What one input line is, with the values the stream layer needs."""
+
+    kind: str | None = None
+    """MAC, AUX, LOSS, REJECT, or None for a line that is none of our business."""
+    cols: dict[str, Any] = field(default_factory=dict)
+    """MAC: column → value. AUX: the enrichment columns it carries."""
+    record_type: str | None = None
+    node: str | None = None
+    serial: int | None = None
+    ts: int | None = None
+    """Milliseconds since the epoch (UTC)."""
+    reason: str | None = None
+    """REJECT: why. LOSS: the loss kind."""
+    count: int = 0
+    """LOSS: how many were lost."""
+    detail: str | None = None
+
+
+# --- key=value tokeniser ---------------------------------------------------------------
+
+
+def tokenize(body: bytes) -> tuple[list[tuple[str, bytes, bool]], bytes, bool]:
+    """``([(key, value, quoted)], enriched_tail, ok)`` of a record body.
+
+    Values are ``"…"`` (no escapes: the kernel hex-encodes anything with a quote),
+    ``'…'`` (USER_AVC ``msg='…'``, kept whole for a second pass) or run to the next
+    space. Bare words (``avc:``, ``{``) are skipped. Text after the ENRICHED 0x1d
+    separator is returned separately so its upper-case names never shadow the kernel's.
+    ``ok`` is False when a quoted value is not terminated (a truncated line).
+    """
+    sep = body.find(b"\x1d")
+    tail = b""
+    if sep >= 0:
+        body, tail = body[:sep], body[sep + 1 :]
+    out: list[tuple[str, bytes, bool]] = []
+    n = len(body)
+    i = 0
+    while i < n:
+        c = body[i]
+        if c == 0x20 or c == 0x09:
+            i += 1
+            continue
+        eq = -1
+        j = i
+        while j < n:
+            cj = body[j]
+            if cj == 0x3D:  # '='
+                eq = j
+                break
+            if cj == 0x20 or cj == 0x09 or cj == 0x22 or cj == 0x27:
+                break
+            j += 1
+        if eq < 0:
+            # a bare word: skip it
+            while j < n and body[j] != 0x20:
+                j += 1
+            i = j
+            continue
+        key = body[i:eq].decode("ascii", "replace")
+        v = eq + 1
+        if v < n and body[v] in (0x22, 0x27):
+            q = body[v]
+            end = body.find(bytes((q,)), v + 1)
+            if end < 0:
+                out.append((key, body[v + 1 :], True))
+                return out, tail, False
+            out.append((key, body[v + 1 : end], True))
+            i = end + 1
+        else:
+            end = v
+            while end < n and body[end] != 0x20 and body[end] != 0x09:
+                end += 1
+            out.append((key, body[v:end], False))
+            i = end
+    return out, tail, True
+
+
+def enriched(tail: bytes) -> dict[str, str]:
+    """The ENRICHED tail's interpreted values (``SYSCALL=openat``, ``AUID="alice"``)."""
+    toks, _, _ = tokenize(tail)
+    return {k: F.text(v) for k, v, _ in toks}
+
+
+# --- timestamps -------------------------------------------------------------------------
+
+
+def _tz_offset_s(tz: bytes | None) -> int:
+    if not tz or tz == b"Z":
+        return 0
+    sign = -1 if tz[:1] == b"-" else 1
+    digits = tz[1:].replace(b":", b"")
+    return sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
+
+
+def _frac_ms(frac: bytes | None) -> int:
+    return int((frac[1:] + b"000")[:3]) if frac else 0
+
+
+def syslog_ts(m: re.Match[bytes], year: int) -> int:
+    """Milliseconds of a syslog timestamp match (RFC 3164 lacks a year: ``year`` fills it)."""
+    g = m.groupdict()
+    if "y" in g:
+        y, mo, d = int(g["y"]), int(g["mo"]), int(g["d"])
+    else:
+        y, mo, d = year, _MON.get(g["mon"], 1), int(g["day"])
+    try:
+        secs = calendar.timegm((y, mo, d, int(g["h"]), int(g["m"]), int(g["s"]), 0, 0, 0))
+    except (ValueError, OverflowError):
+        return 0
+    return (secs - _tz_offset_s(g["tz"])) * 1000 + _frac_ms(g["frac"])
+
+
+# --- the line classifier ------------------------------------------------------------------
+
+
+def _mac_looking(line: bytes) -> bool:
+    return (
+        b"apparmor=" in line
+        or b"avc: " in line
+        or b"type=APPARMOR" in line
+        or (b"type=15" in line and b"audit(" in line)
+        or b"UNKNOWN[15" in line
+    )
+
+
+def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) -> Line:
+    """Classify one line (without its newline) of any text framing.
+
+    ``trusted_kernel`` overrides origin detection (journald knows the transport).
+    """
+    if len(line) > MAX_LINE:
+        return Line(kind=REJECT, reason=R_TOO_LONG) if _mac_looking(line[:4096]) else Line()
+    ts_frame: int | None = None
+    host: str | None = None
+    tag: bytes | None = None
+    rest = line
+    m = _RFC3164.match(line) if line[:1].isalpha() else None
+    if m is None and line[:1].isdigit():
+        m = _ISO.match(line)
+    if m is not None:
+        ts_frame = syslog_ts(m, year)
+        host = m.group("host").decode("utf-8", "backslashreplace")
+        tag = m.group("tag")
+        rest = line[m.end() :]
+    else:
+        # bare "tag[pid]: " (journald MESSAGE of syslog transport has none of this)
+        pass
+    dm = _DMESG.match(rest)
+    if dm is not None:
+        rest = rest[dm.end() :]
+    if rest.startswith(b"audit: "):
+        rest = rest[7:]
+
+    # loss reports
+    if b"callbacks suppressed" in rest:
+        cm = _CALLBACKS.search(rest)
+        if cm is not None and b"audit" in cm.group("fn"):
+            return Line(
+                kind=LOSS,
+                reason=S.LOSS_CALLBACKS_SUPPRESSED,
+                count=int(cm.group("n")),
+                detail=cm.group("fn").decode("ascii", "replace"),
+                ts=ts_frame,
+                node=host,
+            )
+        return Line()
+    if b"lost=" in rest and b"apparmor=" not in rest and b"avc:" not in rest:
+        lm = _AUDIT_LOST.search(rest)
+        if (
+            lm is not None
+            and int(lm.group("n")) > 0
+            and (b"audit" in line[:64] or rest is not line)
+        ):
+            return Line(
+                kind=LOSS,
+                reason=S.LOSS_KERNEL_LOST,
+                count=int(lm.group("n")),
+                detail=F.text(rest[:200]),
+                ts=ts_frame,
+                node=host,
+            )
+
+    hm = _AUDIT_HDR.search(rest)
+    if hm is not None:
+        rtype = hm.group("type").decode("ascii")
+        rtype = TYPE_NAMES.get(rtype, rtype)
+        if rtype.startswith("UNKNOWN["):
+            rtype = TYPE_NAMES.get(rtype[8:-1], rtype)
+        node = hm.group("node")
+        ts = int(hm.group("sec")) * 1000 + int(hm.group("ms"))
+        serial = int(hm.group("serial"))
+        body = rest[hm.end() :]
+        origin_kernel = trusted_kernel
+        if origin_kernel is None:
+            origin_kernel = tag is None or tag == b"kernel" or tag == b"audit"
+        node_s = node.decode("utf-8", "backslashreplace") if node else host
+        res = audit_record(rtype, body, ts, serial, node_s, origin_kernel)
+        if res.node is None:
+            res.node = node_s
+        return res
+    bm = _BARE_HDR.search(rest)
+    if bm is not None and (b"apparmor=" in rest or b"avc: " in rest):
+        ts = int(bm.group("sec")) * 1000 + int(bm.group("ms"))
+        origin_kernel = trusted_kernel
+        if origin_kernel is None:
+            origin_kernel = tag is None or tag == b"kernel"
+        return audit_record(
+            "AVC", rest[bm.end() :], ts, int(bm.group("serial")), host, origin_kernel
+        )
+    if not _mac_looking(rest):
+        return Line()
+    if _LOOSE_HDR.search(rest) or b"audit(" in rest:
+        return Line(kind=REJECT, reason=R_BAD_HEADER)
+    am = _AUDIT_PID.search(rest)
+    if am is not None:
+        # journald's short rendering of an audit record: no audit id
+        rtype = am.group("type").decode("ascii")
+        origin_kernel = trusted_kernel if trusted_kernel is not None else tag in (None, b"audit")
+        return audit_record(rtype, rest[am.end() :], ts_frame, None, host, origin_kernel)
+    if b"apparmor=" in rest:
+        # dbus-daemon's own syslog line (no audit id): user space by construction
+        start = rest.find(b"apparmor=")
+        return audit_record("USER_AVC", rest[start:], ts_frame, None, host, False, inner=True)
+    if b"avc: " in rest and _SE_AVC.search(rest):
+        start = rest.find(b"avc: ")
+        return audit_record("USER_AVC", rest[start:], ts_frame, None, host, False, inner=True)
+    return Line()
+
+
+def audit_record(
+    rtype: str,
+    body: bytes,
+    ts: int | None,
+    serial: int | None,
+    node: str | None,
+    origin_kernel: bool,
+    inner: bool = False,
+) -> Line:
+    """Turn one audit record (header already split off) into a Line."""
+    if rtype in ENRICH_TYPES:
+        return _aux(rtype, body, ts, serial, node)
+    legacy = LEGACY_EVENT.get(rtype)
+    is_user = rtype == "USER_AVC"
+    if not (
+        legacy is not None
+        or b"apparmor=" in body
+        or b"avc: " in body
+        or rtype in ("APPARMOR", "UNKNOWN[1500]")
+    ):
+        return Line(node=node, serial=serial, ts=ts, record_type=rtype)
+    if _LEGACY_TEXT.match(body.lstrip()) or rtype in ("APPARMOR", "UNKNOWN[1500]"):
+        return Line(kind=REJECT, reason=R_LEGACY)
+
+    cols: dict[str, Any] = {}
+    sender: dict[str, Any] = {}
+    if is_user and not inner:
+        # the kernel-written prefix up to msg='…' identifies the sender; the inner text
+        # is whatever the sending process chose to write
+        start = body.find(b"msg='")
+        if start < 0:
+            return Line(node=node, serial=serial, ts=ts, record_type=rtype)
+        toks, _, _ = tokenize(body[:start])
+        for k, v, _q in toks:
+            col = SENDER_KEYS.get(k)
+            if col is not None and col not in sender:
+                sender[col] = F.to_int(F.text(v))
+        end = body.rfind(b"'")
+        if end <= start + 4:
+            return Line(kind=REJECT, reason=R_UNTERMINATED)
+        body = body[start + 5 : end]
+        origin_kernel = False
+
+    sem = _SE_AVC.search(body)
+    if sem is not None and b"apparmor=" not in body[: sem.start()]:
+        line = _selinux(sem, body, cols)
+    else:
+        line = _apparmor(body, cols, legacy, is_user or not origin_kernel)
+    if line is not None:
+        return line
+    cols.update(sender)
+    cols[S.RECORD_TYPE] = rtype
+    cols[S.ORIGIN] = S.ORIGIN_KERNEL if origin_kernel else S.ORIGIN_USERSPACE
+    return Line(kind=MAC, cols=cols, record_type=rtype, node=node, serial=serial, ts=ts)
+
+
+def _apparmor(body: bytes, cols: dict[str, Any], legacy: str | None, user: bool) -> Line | None:
+    """Fill AppArmor columns from a body; a Line when the record must be rejected."""
+    toks, tail, ok = tokenize(body)
+    if not ok:
+        return Line(kind=REJECT, reason=R_UNTERMINATED)
+    for key, value, quoted in toks:
+        col = AA_STR_KEYS.get(key)
+        if col is not None:
+            if col in cols:
+                continue
+            if not quoted and key in F.HEX_KEYS and F.is_bad_hex(value):
+                return Line(kind=REJECT, reason=R_BAD_HEX)
+            cols[col] = F.decode_value(key, value, quoted)
+            if key == "label":
+                cols[S.LABEL] = cols[col]
+            continue
+        icol = AA_INT_KEYS.get(key)
+        if icol is not None and icol not in cols:
+            iv = F.to_int(F.text(value))
+            if iv is not None:
+                cols[icol] = iv
+    if tail:
+        en = enriched(tail)
+        # interpreted names from the ENRICHED tail; kernel numbers stay authoritative
+        if "SYSCALL" in en:
+            cols.setdefault(S.SYSCALL, en["SYSCALL"])
+    event = cols.get(S.APPARMOR)
+    if event is None:
+        if legacy is None:
+            return Line(kind=REJECT, reason=R_NO_EVENT)
+        cols[S.APPARMOR] = legacy
+    elif event not in AA_EVENTS:
+        return Line(kind=REJECT, reason=R_NO_EVENT)
+    if S.OPERATION not in cols and cols[S.APPARMOR] != S.AA_STATUS and legacy is None:
+        return Line(kind=REJECT, reason=R_NO_EVENT)
+    if not user and legacy is None and S.PID not in cols:
+        return Line(kind=REJECT, reason=R_TRUNCATED)
+    cols[S.LSM] = S.LSM_APPARMOR
+    if S.PROTOCOL in cols:
+        cols[S.PROTOCOL] = F.protocol_name(cols[S.PROTOCOL])
+    if S.SOCK_TYPE in cols:
+        cols[S.SOCK_TYPE] = F.numeric_name(cols[S.SOCK_TYPE])
+    prof = cols.get(S.PROFILE)
+    if prof is not None:
+        ns, stack, parent, child = F.split_label(prof)
+        if ns is not None:
+            cols[S.PROFILE_NS] = ns
+        if stack is not None:
+            cols[S.PROFILE_STACK] = stack
+        if parent is not None:
+            cols[S.PROFILE_PARENT] = parent
+            cols[S.PROFILE_CHILD] = child
+    return None
+
+
+def _selinux(sem: re.Match[bytes], body: bytes, cols: dict[str, Any]) -> Line | None:
+    """Fill SELinux columns from ``avc: denied { … } for k=v …``."""
+    toks, _tail, ok = tokenize(body[sem.end() :])
+    if not ok:
+        return Line(kind=REJECT, reason=R_UNTERMINATED)
+    cols[S.LSM] = S.LSM_SELINUX
+    cols[S.SERESULT] = sem.group("res").decode("ascii")
+    cols[S.PERMS] = [F.text(p) for p in sem.group("perms").split()]
+    for key, value, quoted in toks:
+        col = SE_STR_KEYS.get(key)
+        if col is not None:
+            if col not in cols:
+                cols[col] = F.decode_value(key, value, quoted)
+            continue
+        icol = SE_INT_KEYS.get(key)
+        if icol is not None:
+            if icol not in cols:
+                iv = F.to_int(F.text(value))
+                if iv is not None:
+                    cols[icol] = iv
+            continue
+        if key == "permissive" and S.PERMISSIVE not in cols:
+            cols[S.PERMISSIVE] = value == b"1"
+    if S.SCONTEXT not in cols or S.TCLASS not in cols:
+        return Line(kind=REJECT, reason=R_BAD_SELINUX)
+    return None
+
+
+def _aux(rtype: str, body: bytes, ts: int | None, serial: int | None, node: str | None) -> Line:
+    """An enrichment record (SYSCALL / CWD / PROCTITLE / PATH / EOE) of an event."""
+    cols: dict[str, Any] = {}
+    if rtype == "SYSCALL":
+        toks, tail, _ = tokenize(body)
+        for key, value, quoted in toks:
+            if key == "syscall" and S.SYSCALL not in cols:
+                cols[S.SYSCALL] = F.text(value)
+            elif key == "exe" and S.EXE not in cols:
+                cols[S.EXE] = F.decode_value(key, value, quoted)
+            elif key == "uid" and S.UID not in cols:
+                cols[S.UID] = F.to_int(F.text(value))
+            elif key == "auid" and S.AUID not in cols:
+                cols[S.AUID] = F.to_int(F.text(value))
+        if tail:
+            en = enriched(tail)
+            if "SYSCALL" in en:
+                cols[S.SYSCALL] = en["SYSCALL"]
+    elif rtype == "CWD":
+        toks, _, _ = tokenize(body)
+        for key, value, quoted in toks:
+            if key == "cwd":
+                cols[S.CWD] = F.decode_value(key, value, quoted)
+                break
+    elif rtype == "PROCTITLE":
+        toks, _, _ = tokenize(body)
+        for key, value, quoted in toks:
+            if key == "proctitle":
+                cols[S.PROCTITLE] = F.decode_proctitle(value, quoted)
+                break
+    return Line(kind=AUX, cols=cols, record_type=rtype, node=node, serial=serial, ts=ts)

@@ -1,0 +1,398 @@
+"""Streaming parser: byte chunks of any log framing → MAC records as Arrow.
+
+``Parser(source, host, framing).feed(data, offset)`` takes whole or partial lines, holds
+a trailing partial line until it is completed, groups the records of one audit event
+(``audit(ts:serial)`` plus ``node=``/host) so that SYSCALL, CWD and PROCTITLE enrich the
+MAC record with ``exe``, ``syscall``, ``uid``/``auid``, ``cwd`` and ``proctitle``, and
+returns a ``ParseResult`` (records, rejects, loss, lines, safe_offset).
+
+Event boundaries follow auditd's rules: an event ends at its EOE or PROCTITLE record, a
+USER_AVC is a whole event by itself, and an event that has not ended once the stream has
+moved 2 s past it (record time), or when more than ``MAX_PENDING`` events are open, is
+emitted as it is. ``flush`` ends every open event; ``drain`` does the same but keeps a
+held partial line (for collectors that go idle mid-stream).
+
+Error tree (module ``parsers``): the parser never raises on input. Malformed MAC-looking
+lines come back in ``ParseResult.rejects`` with their raw bytes and a reason; only
+programming errors (wrong argument types, an offset that goes backwards) raise
+``ValueError``/``TypeError``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+import pyarrow as pa
+
+from parsers import records as R
+from parsers import schema as S
+from parsers.result import HostInfo, ParseResult
+
+FRAMINGS: Final = ("auto", "audit", "syslog", "journald")
+WINDOW_MS: Final = 2000
+MAX_PENDING: Final = 4096
+
+
+@dataclass
+class ParserStats:
+    """Counters of one Parser, read by the metrics endpoint at scrape time."""
+
+    lines: int = 0
+    records: int = 0
+    rejects: int = 0
+    loss_reports: int = 0
+    events_timed_out: int = 0
+
+
+@dataclass
+class _Event:
+    start: int
+    ts: int | None
+    macs: list[dict[str, Any]] = field(default_factory=list)
+    enrich: dict[str, Any] = field(default_factory=dict)
+    ended: bool = False
+    """Its EOE/PROCTITLE arrived before its MAC record (reordered input)."""
+
+
+@dataclass
+class _Out:
+    records: list[dict[str, Any]] = field(default_factory=list)
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    loss: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Parser:
+    """Incremental parser of one stream (one file, one journal cursor, one socket)."""
+
+    def __init__(
+        self,
+        source: str,
+        host: HostInfo = HostInfo(),
+        framing: str = "auto",
+        *,
+        year: int | None = None,
+    ) -> None:
+        """``year`` fills RFC 3164 timestamps (they carry none); default: this year (UTC)."""
+        if framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {FRAMINGS}, not {framing!r}")
+        self.source = source
+        self.host = host
+        self.framing = framing
+        self.year = year if year is not None else time.gmtime().tm_year
+        self.stats = ParserStats()
+        self._held = b""
+        self._held_at = 0
+        self._next = 0  # stream offset just after the last byte seen
+        self._started = False
+        self._events: dict[tuple[Any, ...], _Event] = {}
+        self._orphans: dict[tuple[Any, ...], tuple[int | None, dict[str, Any], bool]] = {}
+        self._max_ts: int | None = None
+
+    # --- public API ------------------------------------------------------------------
+
+    def feed(self, data: bytes, offset: int = 0) -> ParseResult:
+        """Parse the complete lines of ``data`` (``offset`` = stream position of data[0])."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            raise TypeError("feed() takes bytes")
+        data = bytes(data)
+        out = _Out()
+        if self._held and offset != self._held_at + len(self._held):
+            # a discontinuity (rotation, seek): the held fragment can never complete
+            self._reject(out, self._held, R.R_UNTERMINATED, None)
+            self._held = b""
+        if self._held:
+            buf, base = self._held + data, self._held_at
+        else:
+            buf, base = data, offset
+        end = buf.rfind(b"\n") + 1
+        complete, self._held = buf[:end], buf[end:]
+        self._held_at = base + end
+        lines = self._run(complete, base, out, final=False)
+        if self._held_more:
+            # a multi-line USER_AVC waits for its continuation
+            self._held = self._held_more + self._held
+            self._held_at -= len(self._held_more)
+            self._held_more = b""
+        self._next = offset + len(data)
+        return self._result(out, lines)
+
+    def flush(self) -> ParseResult:
+        """End of stream: parse a held partial line and emit every open event."""
+        out = _Out()
+        held, at = self._held, self._held_at
+        self._held = b""
+        lines = self._run(held, at, out, final=True) if held else 0
+        self._finish_all(out)
+        self._held_at = at + len(held)
+        return self._result(out, lines)
+
+    def drain(self) -> ParseResult:
+        """Emit every open event now (idle stream) but keep a held partial line."""
+        out = _Out()
+        self._finish_all(out)
+        return self._result(out, 0)
+
+    # --- line loop ----------------------------------------------------------------------
+
+    _held_more: bytes = b""
+
+    def _iter_lines(self, buf: bytes, base: int, final: bool) -> Iterator[tuple[int, bytes]]:
+        pos = 0
+        n = len(buf)
+        while pos < n:
+            nl = buf.find(b"\n", pos)
+            stop = n if nl < 0 else nl
+            line = buf[pos:stop]
+            nxt = n if nl < 0 else nl + 1
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            # a USER_AVC whose msg='…' continues on indented lines (libselinux/dbus bug)
+            while b"msg='" in line and line.count(b"'") % 2 == 1:
+                if nxt >= n:
+                    if not final:
+                        self._held_more = buf[pos:]
+                        return
+                    break
+                if buf[nxt : nxt + 1] not in (b" ", b"\t"):
+                    break
+                nl2 = buf.find(b"\n", nxt)
+                stop2 = n if nl2 < 0 else nl2
+                line = line + b"\n" + buf[nxt:stop2].rstrip(b"\r")
+                nxt = n if nl2 < 0 else nl2 + 1
+            yield base + pos, line
+            pos = nxt
+
+    def _run(self, buf: bytes, base: int, out: _Out, final: bool) -> int:
+        count = 0
+        for at, line in self._iter_lines(buf, base, final):
+            count += 1
+            if not line:
+                continue
+            if self.framing == "journald" or (self.framing == "auto" and line[:1] == b"{"):
+                self._journal_line(line, at, out)
+            else:
+                parsed = R.classify_line(line, self.year)
+                self._handle(parsed, line, at, out, self.host)
+        self.stats.lines += count
+        return count
+
+    def _journal_line(self, line: bytes, at: int, out: _Out) -> None:
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            if b"apparmor=" in line or b"avc:" in line:
+                self._reject(out, line, R.R_BAD_JSON, self.host.host)
+            return
+        if not isinstance(entry, dict):
+            return
+        msg = entry.get("MESSAGE")
+        if isinstance(msg, list):  # journalctl renders non-UTF-8 messages as byte arrays
+            try:
+                msg_b = bytes(msg)
+            except (ValueError, TypeError):
+                return
+        elif isinstance(msg, str):
+            msg_b = msg.encode("utf-8", "surrogateescape")
+        else:
+            return
+        host = HostInfo(
+            host=_str(entry.get("_HOSTNAME")) or self.host.host,
+            machine_id=_str(entry.get("_MACHINE_ID")) or self.host.machine_id,
+            boot_id=_str(entry.get("_BOOT_ID")) or self.host.boot_id,
+        )
+        src_us = entry.get("_SOURCE_REALTIME_TIMESTAMP") or entry.get("__REALTIME_TIMESTAMP")
+        ts = int(src_us) // 1000 if isinstance(src_us, str) and src_us.isdigit() else None
+        transport = entry.get("_TRANSPORT")
+        ident = entry.get("SYSLOG_IDENTIFIER")
+        if ident == "systemd-journald" and transport in ("journal", "driver", None):
+            sm = R._JOURNAL_SUPPRESSED.match(msg_b)
+            if sm is not None:
+                parsed = R.Line(
+                    kind=R.LOSS,
+                    reason=S.LOSS_JOURNALD_SUPPRESSED,
+                    count=int(sm.group("n")),
+                    detail=sm.group("what").decode("utf-8", "backslashreplace"),
+                    ts=ts,
+                )
+                self._handle(parsed, line, at, out, host)
+            return
+        if transport == "audit":
+            rtype = _str(entry.get("_AUDIT_TYPE_NAME"))
+            if rtype is None:
+                rtype = R.TYPE_NAMES.get(str(entry.get("_AUDIT_TYPE")), "UNKNOWN")
+            serial_s = _str(entry.get("_AUDIT_ID"))
+            serial = int(serial_s) if serial_s and serial_s.isdigit() else None
+            body = msg_b
+            if body.startswith(rtype.encode() + b" "):
+                body = body[len(rtype) + 1 :]
+            hm = R._AUDIT_HDR.match(body)
+            if hm is not None:  # some journald versions keep the whole audit line
+                parsed = R.classify_line(body, self.year, trusted_kernel=True)
+            else:
+                parsed = R.audit_record(rtype, body, ts, serial, None, True)
+        else:
+            parsed = R.classify_line(msg_b, self.year, trusted_kernel=transport == "kernel")
+        if parsed.ts is None:
+            parsed.ts = ts
+        if parsed.node is None:
+            parsed.node = host.host
+        self._handle(parsed, line, at, out, host)
+
+    # --- grouping -----------------------------------------------------------------------
+
+    def _handle(self, p: R.Line, raw: bytes, at: int, out: _Out, host: HostInfo) -> None:
+        if p.kind is None and p.serial is None:
+            return
+        if p.kind == R.REJECT:
+            self._reject(out, raw, p.reason or "", p.node or host.host)
+            return
+        if p.kind == R.LOSS:
+            self.stats.loss_reports += 1
+            out.loss.append(
+                {
+                    S.TS: p.ts,
+                    S.HOST: p.node or host.host,
+                    S.BOOT_ID: host.boot_id,
+                    S.SOURCE: self.source,
+                    S.KIND: p.reason,
+                    S.COUNT: p.count,
+                    S.DETAIL: p.detail,
+                }
+            )
+            return
+        if p.ts is not None and (self._max_ts is None or p.ts > self._max_ts):
+            self._max_ts = p.ts
+        if p.kind == R.MAC:
+            row = p.cols
+            row[S.TS] = p.ts
+            row[S.SERIAL] = p.serial
+            row[S.HOST] = p.node or host.host
+            row[S.MACHINE_ID] = host.machine_id
+            row[S.BOOT_ID] = host.boot_id
+            row[S.SOURCE] = self.source
+            row[S.RAW] = raw
+            if p.serial is None:
+                row[S.ORDINAL] = 0
+                self._emit_row(row, {}, out)
+            else:
+                key = (row[S.HOST], host.boot_id, p.serial)
+                ev = self._events.get(key)
+                if ev is None:
+                    ev = self._events[key] = _Event(start=at, ts=p.ts)
+                    orphan = self._orphans.pop(key, None)
+                    if orphan is not None:
+                        ev.enrich.update(orphan[1])
+                        ev.ended = orphan[2]
+                ev.macs.append(row)
+                if p.record_type in R.SINGLE_TYPES or ev.ended:
+                    self._finish(key, out)
+        elif p.serial is not None:
+            key = (p.node or host.host, host.boot_id, p.serial)
+            ev = self._events.get(key)
+            done = p.record_type in ("EOE", "PROCTITLE")
+            if ev is not None:
+                for k, v in p.cols.items():
+                    if v is not None:
+                        ev.enrich.setdefault(k, v)
+                if done:
+                    self._finish(key, out)
+            elif p.kind == R.AUX:
+                # enrichment seen before its MAC record (reordered by auditd): keep briefly
+                prev = self._orphans.get(key)
+                merged = dict(prev[1]) if prev else {}
+                for k, v in p.cols.items():
+                    if v is not None:
+                        merged.setdefault(k, v)
+                self._orphans[key] = (p.ts, merged, done or bool(prev and prev[2]))
+                if len(self._orphans) > MAX_PENDING:
+                    self._orphans.pop(next(iter(self._orphans)))
+        self._expire(out)
+
+    def _expire(self, out: _Out) -> None:
+        if self._max_ts is None:
+            return
+        limit = self._max_ts - WINDOW_MS
+        while self._events:
+            key, ev = next(iter(self._events.items()))
+            if len(self._events) > MAX_PENDING or (ev.ts is not None and ev.ts < limit):
+                self.stats.events_timed_out += 1
+                self._finish(key, out)
+            else:
+                break
+        while self._orphans:
+            key, orphan = next(iter(self._orphans.items()))
+            if orphan[0] is not None and orphan[0] < limit:
+                del self._orphans[key]
+            else:
+                break
+
+    def _finish(self, key: tuple[Any, ...], out: _Out) -> None:
+        ev = self._events.pop(key)
+        for i, row in enumerate(ev.macs):
+            row[S.ORDINAL] = i
+            self._emit_row(row, ev.enrich, out)
+
+    def _finish_all(self, out: _Out) -> None:
+        for key in list(self._events):
+            self._finish(key, out)
+        self._orphans.clear()
+
+    def _emit_row(self, row: dict[str, Any], enrich: dict[str, Any], out: _Out) -> None:
+        for k, v in enrich.items():
+            if row.get(k) is None:
+                row[k] = v
+        self.stats.records += 1
+        out.records.append(row)
+
+    def _reject(self, out: _Out, raw: bytes, reason: str, host: str | None) -> None:
+        self.stats.rejects += 1
+        out.rejects.append(
+            {S.SOURCE: self.source, S.HOST: host or self.host.host, S.REASON: reason, S.RAW: raw}
+        )
+
+    def _result(self, out: _Out, lines: int) -> ParseResult:
+        safe = min(ev.start for ev in self._events.values()) if self._events else self._held_at
+        return ParseResult(
+            records=S.batch_from_rows(out.records, S.MAC_SCHEMA),
+            rejects=S.batch_from_rows(out.rejects, S.REJECT_SCHEMA),
+            loss=S.batch_from_rows(out.loss, S.LOSS_SCHEMA),
+            lines=lines,
+            safe_offset=safe,
+        )
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def parse_bytes(
+    data: bytes,
+    source: str,
+    host: HostInfo = HostInfo(),
+    framing: str = "auto",
+    *,
+    year: int | None = None,
+) -> ParseResult:
+    """Parse a whole buffer (feed + flush), concatenating the two results."""
+    p = Parser(source, host, framing, year=year)
+    a = p.feed(data, 0)
+    b = p.flush()
+    return ParseResult(
+        records=_concat(a.records, b.records),
+        rejects=_concat(a.rejects, b.rejects),
+        loss=_concat(a.loss, b.loss),
+        lines=a.lines + b.lines,
+        safe_offset=b.safe_offset,
+    )
+
+
+def _concat(a: pa.RecordBatch, b: pa.RecordBatch) -> pa.RecordBatch:
+    if b.num_rows == 0:
+        return a
+    if a.num_rows == 0:
+        return b
+    return pa.Table.from_batches([a, b]).combine_chunks().to_batches()[0]
