@@ -1,0 +1,605 @@
+"""The DuckDB store: one writer process, group commits, de-duplication, read snapshots.
+
+``DuckDBSink`` is the sink the processor writes to. Contract (see ``sinks.base``):
+``send(envelope)`` returns only after the envelope's rows are committed to the DB file.
+
+Group commit. DuckDB is 2-8x faster with large transactions than with one small
+autocommit per batch (performance.md §11: 73k rows/s at 10k-row commits, 170k rows/s at
+>=122,880). ``send`` therefore does not commit by itself: it hands its envelope to one
+committer task and waits. The committer commits everything waiting as ONE transaction
+when any of these holds:
+
+- ``batch_rows`` rows are waiting (default 100,000);
+- the oldest waiting envelope has waited ``max_delay_s`` (default 0.5 s): the bound on
+  how long an acknowledgement is held back;
+- nothing new arrived for ``linger_s`` (default 0.02 s): a single caller that sends,
+  waits for the ack, then sends again is acked after ~``linger_s``, not ``max_delay_s``.
+
+Concurrent senders (a Kafka processor keeping several envelopes in flight) therefore get
+large transactions; a lone sequential sender gets small ones quickly. Waiting rows are
+bounded (``max_pending_rows``): ``send`` blocks beyond it (backpressure).
+
+De-duplication. Each row gets ``rid``: md5 of ``parsers.schema.KEY_COLUMNS`` with NULL
+marked explicitly (a NULL part equals a NULL part and nothing else), plus md5(raw) when
+the serial is NULL. ``rid`` is the primary key and rows are inserted with
+``INSERT OR IGNORE``, so replays, at-least-once redelivery and duplicates inside one
+batch are stored once. ``loss`` and ``rejects`` rows are keyed on all their columns.
+
+Migrations. Table ``meta`` holds ``schema_version`` (``parsers.schema.SCHEMA_VERSION``
+of the tables). Opening an older DB runs ``sql/migrate_<version>.sql`` for each newer
+version when such a file exists, then adds any MAC_SCHEMA column the table lacks; a DB
+newer than the code is refused (TerminalSinkError). Views and column comments are
+recreated on every open.
+
+Readers. DuckDB lets one process open a DB file read-write, and while it does, no other
+process can open it at all (not even READ_ONLY). So the writer publishes a snapshot:
+every ``snapshot_interval_s`` (after a commit) and on close it CHECKPOINTs, copies the
+DB file to ``<snapshot_path>.tmp`` and renames it over ``snapshot_path``, all inside
+the writer thread, so the copy is consistent and readers never see a partial file.
+``open_reader`` opens the DB READ_ONLY when no writer holds it, else the newest
+snapshot; either way with external access disabled and configuration locked.
+
+Errors::
+
+    SinkError (sinks.errors)
+    ├── TransientSinkError   lock held by another writer, I/O error, disk full
+    └── TerminalSinkError    schema mismatch, DB from a newer armorwatch, closed sink
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from parsers import schema as S
+from parsers.envelope import Envelope
+from sinks.base import SinkBase
+from sinks.errors import SinkError, TerminalSinkError, TransientSinkError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+RECORDS: str = "records"
+LOSS: str = "loss"
+REJECTS: str = "rejects"
+META: str = "meta"
+VIEWS: tuple[str, ...] = (
+    "denials",
+    "complain_events",
+    "profile_status",
+    "denials_by_profile_hour",
+    "top_denied_objects",
+    "new_denials",
+)
+# Ingest metadata columns added in front of the schema columns of each table.
+META_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("rid", "UUID PRIMARY KEY"),
+    ("ingested_at", "TIMESTAMPTZ NOT NULL"),
+    ("batch_id", "BIGINT NOT NULL"),
+)
+META_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in META_COLUMNS)
+
+# Settings every reader connection gets: no file system, no extensions, no ATTACH, and
+# nobody can SET them back.
+READER_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "lock_configuration": True,
+}
+
+
+def sql_text(name: str) -> str:
+    """The text of ``sinks/sql/<name>`` (package data)."""
+    return resources.files("sinks").joinpath("sql", name).read_text(encoding="utf-8")
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """The DuckDB column type storing Arrow type ``t`` (the types MAC_SCHEMA uses)."""
+    if pa.types.is_dictionary(t):
+        return duckdb_type(t.value_type)
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_list(t):
+        return duckdb_type(t.value_type) + "[]"
+    simple = {
+        pa.string(): "VARCHAR",
+        pa.large_string(): "VARCHAR",
+        pa.binary(): "BLOB",
+        pa.large_binary(): "BLOB",
+        pa.bool_(): "BOOLEAN",
+        pa.int8(): "TINYINT",
+        pa.int16(): "SMALLINT",
+        pa.int32(): "INTEGER",
+        pa.int64(): "BIGINT",
+        pa.uint8(): "UTINYINT",
+        pa.uint16(): "USMALLINT",
+        pa.uint32(): "UINTEGER",
+        pa.uint64(): "UBIGINT",
+        pa.float32(): "FLOAT",
+        pa.float64(): "DOUBLE",
+    }
+    if t in simple:
+        return simple[t]
+    raise TypeError(f"no DuckDB type for Arrow {t}")
+
+
+def _quote(ident: str) -> str:
+    return '"' + ident.replace('"', '""') + '"'
+
+
+def table_ddl(table: str, schema: pa.Schema) -> str:
+    """CREATE TABLE for ``schema`` with the ingest metadata columns in front."""
+    cols = [f"{_quote(n)} {t}" for n, t in META_COLUMNS]
+    cols += [f"{_quote(f.name)} {duckdb_type(f.type)}" for f in schema]
+    return f"CREATE TABLE IF NOT EXISTS {_quote(table)} (\n    " + ",\n    ".join(cols) + "\n)"
+
+
+def default_snapshot_path(path: Path) -> Path:
+    """Where the read snapshot of ``path`` lives unless configured: ``<stem>.snapshot.duckdb``."""
+    return path.with_name(path.stem + ".snapshot" + (path.suffix or ".duckdb"))
+
+
+@dataclass(frozen=True)
+class DuckDBConfig:
+    """Settings of the DuckDB store."""
+
+    path: Path = Path("armorwatch.duckdb")
+    """The DB file; created with its parent directory when missing."""
+    batch_rows: int = 100_000
+    """Commit as soon as this many rows wait (one transaction for all waiting envelopes)."""
+    max_delay_s: float = 0.5
+    """Longest an envelope waits for its group commit (the bound on ack latency)."""
+    linger_s: float = 0.02
+    """Commit when no envelope arrived for this long (a lone sequential sender's delay)."""
+    max_pending_rows: int = 400_000
+    """Rows that may wait for a commit before ``send`` blocks (backpressure)."""
+    snapshot_path: Path | None = None
+    """Read snapshot for other processes; None means ``<stem>.snapshot.duckdb`` beside path."""
+    snapshot_interval_s: float = 60.0
+    """Refresh the snapshot after a commit at most this often; 0 disables snapshots."""
+    threads: int | None = None
+    """DuckDB worker threads of the writer; None = DuckDB's default (all cores)."""
+    memory_limit: str | None = None
+    """DuckDB memory_limit of the writer, e.g. '1GB'; None = DuckDB's default (80% RAM)."""
+
+
+@dataclass
+class DuckDBStats:
+    """Counters of a DuckDBSink, read by the metrics endpoint."""
+
+    envelopes: int = 0
+    """Envelopes acknowledged."""
+    rows_received: int = 0
+    """MAC records received in acknowledged envelopes."""
+    rows_inserted: int = 0
+    """MAC records newly stored (received minus duplicates)."""
+    duplicates: int = 0
+    """MAC records skipped because their rid was already stored (or repeated in the batch)."""
+    loss_rows: int = 0
+    """Loss rows newly stored."""
+    reject_rows: int = 0
+    """Reject rows newly stored."""
+    commits: int = 0
+    """Transactions committed."""
+    commit_errors: int = 0
+    """Transactions that failed (their envelopes got the error)."""
+    snapshots: int = 0
+    """Read snapshots published."""
+    pending_rows: int = 0
+    """Rows waiting for a commit right now."""
+
+
+@dataclass
+class _Pending:
+    records: list[pa.RecordBatch] = field(default_factory=list)
+    loss: list[pa.RecordBatch] = field(default_factory=list)
+    rejects: list[pa.RecordBatch] = field(default_factory=list)
+    futures: list[asyncio.Future[None]] = field(default_factory=list)
+    rows: int = 0
+    first_at: float = 0.0
+    last_at: float = 0.0
+
+
+class DuckDBSink(SinkBase):
+    """The single writer of the armorwatch DuckDB file (see the module docstring)."""
+
+    def __init__(self, config: DuckDBConfig | None = None) -> None:
+        self.config = config or DuckDBConfig()
+        self.stats = DuckDBStats()
+        self._con: duckdb.DuckDBPyConnection | None = None
+        # One thread owns the connection: DuckDB calls block, and ordering is free.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="duckdb-writer")
+        self._pending = _Pending()
+        self._wakeup: asyncio.Event | None = None
+        self._room: asyncio.Condition | None = None
+        self._committer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._batch_id = 0
+        self._last_snapshot = 0.0
+
+    @property
+    def snapshot_path(self) -> Path:
+        """The snapshot file readers open while this writer runs."""
+        return self.config.snapshot_path or default_snapshot_path(self.config.path)
+
+    # --- lifecycle ----------------------------------------------------------------
+    async def open(self) -> None:
+        """Open (creating or migrating) the DB file and start the committer; idempotent."""
+        if self._closed:
+            raise TerminalSinkError("DuckDBSink is closed")
+        if self._con is not None:
+            return
+        await self._run(self._open_sync)
+        self._wakeup = asyncio.Event()
+        self._room = asyncio.Condition()
+        self._committer = asyncio.create_task(self._commit_loop(), name="duckdb-committer")
+
+    async def close(self) -> None:
+        """Commit what waits, publish a final snapshot, checkpoint and close; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._committer is not None:
+            assert self._wakeup is not None
+            self._wakeup.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+        if self._con is not None:
+            await self._run(self._close_sync)
+        self._executor.shutdown(wait=True)
+
+    # --- the Sink API -------------------------------------------------------------
+    async def send(self, envelope: Envelope) -> None:
+        """Return once the envelope's records and loss rows are committed (the ack)."""
+        await self._enqueue(records=envelope.records, loss=envelope.loss)
+        self.stats.envelopes += 1
+
+    async def send_rejects(self, rejects: pa.RecordBatch) -> None:
+        """Store parser rejects (REJECT_SCHEMA) in table rejects; returns after commit."""
+        await self._enqueue(rejects=rejects)
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A cursor on the writer's database for in-process readers (jobs in `run`).
+
+        Use it only from the thread that calls it and only between sends: it shares the
+        writer's database instance (DuckDB's MVCC gives it a consistent view).
+        """
+        if self._con is None:
+            raise TerminalSinkError("DuckDBSink is not open")
+        return self._con.cursor()
+
+    # --- internals: queueing ------------------------------------------------------
+    async def _enqueue(
+        self,
+        records: pa.RecordBatch | None = None,
+        loss: pa.RecordBatch | None = None,
+        rejects: pa.RecordBatch | None = None,
+    ) -> None:
+        if self._closed:
+            raise TerminalSinkError("send after close")
+        if self._con is None:
+            await self.open()
+        assert self._wakeup is not None and self._room is not None
+        # Validate here so one bad envelope fails alone, not its whole commit group.
+        parts: dict[str, pa.RecordBatch] = {}
+        for key, batch, sch in (
+            ("records", records, S.MAC_SCHEMA),
+            ("loss", loss, S.LOSS_SCHEMA),
+            ("rejects", rejects, S.REJECT_SCHEMA),
+        ):
+            if batch is not None and batch.num_rows:
+                try:
+                    parts[key] = S.conform(batch, sch)
+                except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                    raise TerminalSinkError(f"{key} batch does not match the schema: {e}") from e
+        rows = sum(b.num_rows for b in parts.values())
+        if rows == 0:
+            return
+        async with self._room:
+            # Backpressure; an oversize envelope is admitted alone rather than never.
+            await self._room.wait_for(
+                lambda: (
+                    self._pending.rows == 0
+                    or self._pending.rows + rows <= self.config.max_pending_rows
+                )
+            )
+        if self._closed:
+            raise TerminalSinkError("send after close")
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        p = self._pending
+        now = time.monotonic()
+        if not p.futures:
+            p.first_at = now
+        p.last_at = now
+        p.rows += rows
+        p.futures.append(fut)
+        if "records" in parts:
+            p.records.append(parts["records"])
+        if "loss" in parts:
+            p.loss.append(parts["loss"])
+        if "rejects" in parts:
+            p.rejects.append(parts["rejects"])
+        self.stats.pending_rows = p.rows
+        self._wakeup.set()
+        # Shielded: a cancelled caller does not cancel the shared commit.
+        await asyncio.shield(fut)
+
+    async def _commit_loop(self) -> None:
+        assert self._wakeup is not None and self._room is not None
+        cfg = self.config
+        while True:
+            p = self._pending
+            if not p.futures:
+                if self._closed:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            now = time.monotonic()
+            deadline = min(p.first_at + cfg.max_delay_s, p.last_at + cfg.linger_s)
+            if p.rows < cfg.batch_rows and now < deadline and not self._closed:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), deadline - now)
+                continue
+            self._pending = _Pending()
+            self.stats.pending_rows = 0
+            async with self._room:
+                self._room.notify_all()
+            try:
+                await self._run(self._commit_sync, p.records, p.loss, p.rejects)
+            except BaseException as e:  # every waiter must learn the outcome
+                err = e if isinstance(e, SinkError) else TransientSinkError(f"commit failed: {e}")
+                for f in p.futures:
+                    if not f.done():
+                        f.set_exception(err)
+                if isinstance(e, asyncio.CancelledError):
+                    raise
+            else:
+                for f in p.futures:
+                    if not f.done():
+                        f.set_result(None)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    # --- internals: the writer thread ---------------------------------------------
+    def _open_sync(self) -> None:
+        cfg = self.config
+        cfg.path.parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {}
+        if cfg.threads is not None:
+            config["threads"] = cfg.threads
+        if cfg.memory_limit is not None:
+            config["memory_limit"] = cfg.memory_limit
+        try:
+            con = duckdb.connect(str(cfg.path), config=config)
+        except duckdb.IOException as e:
+            # Another process holds the write lock (reliability.md B6): fail fast.
+            raise TransientSinkError(f"cannot open {cfg.path} for writing: {e}") from e
+        try:
+            migrate(con)
+            con.execute(sql_text("macros.sql"))
+            row = con.execute(f"SELECT value FROM {META} WHERE key = 'last_batch_id'").fetchone()
+            self._batch_id = int(row[0]) if row else 0
+        except BaseException:
+            con.close()
+            raise
+        self._con = con
+        if cfg.snapshot_interval_s > 0:
+            self._snapshot_sync()
+
+    def _commit_sync(
+        self,
+        records: Sequence[pa.RecordBatch],
+        loss: Sequence[pa.RecordBatch],
+        rejects: Sequence[pa.RecordBatch],
+    ) -> None:
+        con = self._con
+        assert con is not None
+        batch_id = self._batch_id + 1
+        params = {"ingested_at": dt.datetime.now(dt.UTC), "batch_id": batch_id}
+        counts: dict[str, int] = {}
+        try:
+            con.begin()
+            for table, sql_file, batches, sch in (
+                (RECORDS, "insert_records.sql", records, S.MAC_SCHEMA),
+                (LOSS, "insert_loss.sql", loss, S.LOSS_SCHEMA),
+                (REJECTS, "insert_rejects.sql", rejects, S.REJECT_SCHEMA),
+            ):
+                if not batches:
+                    continue
+                stage = pa.Table.from_batches(batches, schema=sch)
+                con.register("_stage", stage)
+                try:
+                    # An INSERT returns the number of rows it stored (ignored ones excluded).
+                    row = con.execute(sql_text(sql_file), params).fetchone()
+                    counts[table] = int(row[0]) if row else 0
+                finally:
+                    con.unregister("_stage")
+            con.execute(
+                f"INSERT OR REPLACE INTO {META} VALUES ('last_batch_id', ?)", [str(batch_id)]
+            )
+            con.commit()
+        except duckdb.Error as e:
+            self.stats.commit_errors += 1
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
+            raise TransientSinkError(f"DuckDB commit failed: {e}") from e
+        self._batch_id = batch_id
+        received = sum(b.num_rows for b in records)
+        inserted = counts.get(RECORDS, 0)
+        self.stats.commits += 1
+        self.stats.rows_received += received
+        self.stats.rows_inserted += inserted
+        self.stats.duplicates += received - inserted
+        self.stats.loss_rows += counts.get(LOSS, 0)
+        self.stats.reject_rows += counts.get(REJECTS, 0)
+        interval = self.config.snapshot_interval_s
+        if interval > 0 and time.monotonic() - self._last_snapshot >= interval:
+            try:
+                self._snapshot_sync()
+            except (OSError, duckdb.Error) as e:
+                # The commit stands; a stale snapshot only delays readers.
+                log.warning("snapshot of %s failed: %s", self.config.path, e)
+
+    def _snapshot_sync(self) -> None:
+        """CHECKPOINT, copy the file, rename over the snapshot (writer thread only)."""
+        con = self._con
+        assert con is not None
+        con.execute("CHECKPOINT")
+        target = self.snapshot_path
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(self.config.path, tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+        self._last_snapshot = time.monotonic()
+        self.stats.snapshots += 1
+
+    def _close_sync(self) -> None:
+        con = self._con
+        if con is None:
+            return
+        try:
+            if self.config.snapshot_interval_s > 0:
+                try:
+                    self._snapshot_sync()
+                except (OSError, duckdb.Error) as e:
+                    log.warning("final snapshot of %s failed: %s", self.config.path, e)
+            else:
+                con.execute("CHECKPOINT")
+        finally:
+            con.close()
+            self._con = None
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --- schema and migrations ----------------------------------------------------------
+def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The schema_version recorded in ``meta``, or None for a DB without armorwatch tables."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
+        [META],
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    row = con.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else None
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Create or upgrade tables, views and comments to SCHEMA_VERSION; return the old version.
+
+    The old version is 0 for a new DB.
+
+    Runs in one transaction: a failed migration leaves the DB as it was.
+    """
+    con.begin()
+    try:
+        old = stored_schema_version(con)
+        if old is not None and old > S.SCHEMA_VERSION:
+            raise TerminalSinkError(
+                f"the DB has schema version {old}, newer than this armorwatch "
+                f"({S.SCHEMA_VERSION}); upgrade armorwatch"
+            )
+        con.execute(f"CREATE TABLE IF NOT EXISTS {META} (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        for table, sch in (
+            (RECORDS, S.MAC_SCHEMA),
+            (LOSS, S.LOSS_SCHEMA),
+            (REJECTS, S.REJECT_SCHEMA),
+        ):
+            con.execute(table_ddl(table, sch))
+        if old is not None:
+            for version in range(old + 1, S.SCHEMA_VERSION + 1):
+                script = resources.files("sinks").joinpath("sql", f"migrate_{version}.sql")
+                if script.is_file():
+                    con.execute(script.read_text(encoding="utf-8"))
+            for table, sch in (
+                (RECORDS, S.MAC_SCHEMA),
+                (LOSS, S.LOSS_SCHEMA),
+                (REJECTS, S.REJECT_SCHEMA),
+            ):
+                _add_missing_columns(con, table, sch)
+        con.execute(sql_text("views.sql"))
+        con.execute(sql_text("comments.sql"))
+        con.execute(
+            f"INSERT OR REPLACE INTO {META} VALUES ('schema_version', ?)", [str(S.SCHEMA_VERSION)]
+        )
+        con.commit()
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.rollback()
+        raise
+    return old or 0
+
+
+def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, sch: pa.Schema) -> None:
+    have = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns()"
+            " WHERE table_name = ? AND schema_name = 'main'",
+            [table],
+        ).fetchall()
+    }
+    for f in sch:
+        if f.name not in have:
+            con.execute(
+                f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(f.name)} {duckdb_type(f.type)}"
+            )
+
+
+# --- readers ------------------------------------------------------------------------
+class StoreNotFoundError(FileNotFoundError):
+    """Neither the DB file nor its snapshot exists."""
+
+
+def open_reader(
+    path: Path, snapshot_path: Path | None = None
+) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    """A locked-down READ_ONLY connection for analysts and jobs, and the file it opened.
+
+    Opens ``path`` itself when no writer holds it, else its snapshot (``snapshot_path``
+    or ``<stem>.snapshot.duckdb``). The connection cannot touch the file system
+    (read_csv, COPY TO, ATTACH, INSTALL/LOAD) or change that (``lock_configuration``).
+    Raises StoreNotFoundError when neither file exists, duckdb.IOException when the DB is
+    locked by a writer and there is no snapshot yet.
+    """
+    snap = snapshot_path or default_snapshot_path(path)
+    candidates = [p for p in (path, snap) if p.is_file()]
+    if not candidates:
+        raise StoreNotFoundError(f"no armorwatch store at {path} (nor a snapshot at {snap})")
+    last: Exception | None = None
+    for candidate in candidates:
+        try:
+            con = duckdb.connect(str(candidate), read_only=True, config=dict(READER_CONFIG))
+        except duckdb.IOException as e:  # locked by the writer: try the snapshot
+            last = e
+            continue
+        return con, candidate
+    assert last is not None
+    raise last

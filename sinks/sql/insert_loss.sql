@@ -1,0 +1,11 @@
+-- Insert the staged LOSS_SCHEMA batch _stage into loss, once per distinct row.
+-- Parameters: $ingested_at (TIMESTAMPTZ), $batch_id (BIGINT).
+INSERT OR IGNORE INTO loss BY NAME
+SELECT
+    CAST(md5(concat(
+        aw_part(epoch_ms(ts)), aw_part(host), aw_part(boot_id), aw_part(source),
+        aw_part(kind), aw_part(count), aw_part(detail))) AS UUID) AS rid,
+    $ingested_at AS ingested_at,
+    $batch_id AS batch_id,
+    *
+FROM _stage;

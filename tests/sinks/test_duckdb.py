@@ -1,0 +1,413 @@
+"""DuckDBSink: tables and views, de-duplication, group commit, migrations, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from parsers import schema as S
+from parsers.envelope import Envelope
+from sinks.duckdb import (
+    META_COLUMN_NAMES,
+    VIEWS,
+    DuckDBConfig,
+    DuckDBSink,
+    migrate,
+    open_reader,
+)
+from sinks.errors import TerminalSinkError, TransientSinkError
+
+T0 = dt.datetime(2025, 11, 23, 1, 0, 0, tzinfo=dt.UTC)
+
+
+def denial(i: int, **over: Any) -> dict[str, Any]:
+    """One AppArmor file denial row keyed by serial ``i``."""
+    row: dict[str, Any] = {
+        S.TS: T0 + dt.timedelta(seconds=i),
+        S.SERIAL: i,
+        S.ORDINAL: 0,
+        S.HOST: "web-01",
+        S.BOOT_ID: "b1",
+        S.SOURCE: S.SOURCE_AUDITLOG,
+        S.RECORD_TYPE: "AVC",
+        S.ORIGIN: S.ORIGIN_KERNEL,
+        S.LSM: S.LSM_APPARMOR,
+        S.APPARMOR: S.AA_DENIED,
+        S.OPERATION: "open",
+        S.CLASS: "file",
+        S.PROFILE: "/usr/sbin/nginx",
+        S.NAME: f"/proc/{i}/status",
+        S.REQUESTED_MASK: "r",
+        S.DENIED_MASK: "r",
+        S.RAW: f"type=AVC msg=audit({i}) denied".encode(),
+    }
+    row.update(over)
+    return row
+
+
+def batch(rows: list[Mapping[str, Any]]) -> pa.RecordBatch:
+    """MAC_SCHEMA batch of ``rows``."""
+    return S.batch_from_rows(rows)
+
+
+def loss_batch(n: int = 1, count: int = 5) -> pa.RecordBatch:
+    """LOSS_SCHEMA batch of ``n`` kernel_lost rows."""
+    return S.batch_from_rows(
+        [
+            {
+                S.TS: T0 + dt.timedelta(minutes=i),
+                S.HOST: "web-01",
+                S.SOURCE: S.SOURCE_AUDITLOG,
+                S.KIND: S.LOSS_KERNEL_LOST,
+                S.COUNT: count,
+            }
+            for i in range(n)
+        ],
+        S.LOSS_SCHEMA,
+    )
+
+
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Any = None) -> Any:
+    """First column of the first row."""
+    row = con.execute(sql, params).fetchone()
+    assert row is not None
+    return row[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A DB path in a fresh directory."""
+    return tmp_path / "store.duckdb"
+
+
+@pytest.fixture
+def reader(db: Path) -> Iterator[Any]:
+    """Factory for a read-only connection opened after the sink closed."""
+    opened: list[duckdb.DuckDBPyConnection] = []
+
+    def make() -> duckdb.DuckDBPyConnection:
+        con, _ = open_reader(db)
+        opened.append(con)
+        return con
+
+    yield make
+    for con in opened:
+        con.close()
+
+
+class TestTables:
+    async def test_records_has_every_schema_column(self, db: Path, reader: Any) -> None:
+        """records holds every MAC_SCHEMA column by the same name after the ingest metadata."""
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            pass
+        cols = [
+            r[0]
+            for r in reader()
+            .execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = 'records'"
+                " ORDER BY column_index"
+            )
+            .fetchall()
+        ]
+        assert list(META_COLUMN_NAMES) + list(S.COLUMNS) == cols
+
+    async def test_loss_and_rejects_have_their_schemas(self, db: Path, reader: Any) -> None:
+        """loss and rejects hold LOSS_SCHEMA and REJECT_SCHEMA columns after the metadata."""
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            pass
+        con = reader()
+        for table, sch in (("loss", S.LOSS_SCHEMA), ("rejects", S.REJECT_SCHEMA)):
+            cols = [
+                r[0]
+                for r in con.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE table_name = ?"
+                    " ORDER BY column_index",
+                    [table],
+                ).fetchall()
+            ]
+            assert list(META_COLUMN_NAMES) + sch.names == cols
+
+    async def test_every_table_column_is_documented(self, db: Path, reader: Any) -> None:
+        """Every column of records, loss and rejects carries a comment."""
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            pass
+        missing = (
+            reader()
+            .execute(
+                "SELECT table_name, column_name FROM duckdb_columns()"
+                " WHERE table_name IN ('records', 'loss', 'rejects')"
+                " AND (comment IS NULL OR comment = '')"
+            )
+            .fetchall()
+        )
+        assert [] == missing
+
+    async def test_views_exist(self, db: Path, reader: Any) -> None:
+        """Every documented view exists and can be queried on an empty store."""
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            pass
+        con = reader()
+        assert [0] * len(VIEWS) == [scalar(con, f"SELECT count(*) FROM {v}") for v in VIEWS]
+
+    async def test_rows_round_trip(self, db: Path, reader: Any) -> None:
+        """Stored values equal the batch's, including raw bytes and list columns."""
+        row = denial(1, **{S.PROFILE_STACK: ["a", "b"], S.RAW: b"\x00\xff\x1b[31m"})
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch([row])))
+        got = (
+            reader()
+            .sql(f"SELECT {', '.join(S.COLUMNS)} FROM records")
+            .to_arrow_table()
+            .cast(pa.schema([pa.field(f.name, f.type) for f in S.MAC_SCHEMA]))
+        )
+        expected = pa.Table.from_batches([batch([row])]).replace_schema_metadata(None)
+        assert expected.to_pylist() == got.to_pylist()
+
+
+class TestDedup:
+    async def test_replay_is_stored_once(self, db: Path, reader: Any) -> None:
+        """Sending the same envelope three times stores its rows once."""
+        env = Envelope(batch([denial(i) for i in range(10)]), loss_batch(2))
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            for _ in range(3):
+                await sink.send(env)
+            stats = sink.stats
+        con = reader()
+        assert 10 == scalar(con, "SELECT count(*) FROM records")
+        assert 2 == scalar(con, "SELECT count(*) FROM loss")
+        assert (30, 10, 20) == (stats.rows_received, stats.rows_inserted, stats.duplicates)
+
+    async def test_replay_with_different_boundaries(self, db: Path, reader: Any) -> None:
+        """A replay split differently (overlapping batches) still counts each record once."""
+        rows = [denial(i) for i in range(20)]
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch(rows[:12])))
+            await sink.send(Envelope(batch(rows[5:])))
+            await sink.send(Envelope(batch(rows[3:9] + rows[3:9])))
+        assert 20 == scalar(reader(), "SELECT count(*) FROM denials")
+
+    async def test_replay_across_reopen(self, db: Path, reader: Any) -> None:
+        """Rows replayed after the writer restarted are not stored again."""
+        env = Envelope(batch([denial(i) for i in range(5)]))
+        for _ in range(2):
+            async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+                await sink.send(env)
+        assert 5 == scalar(reader(), "SELECT count(*) FROM records")
+
+    async def test_key_parts_distinguish_records(self, db: Path, reader: Any) -> None:
+        """Records differing in any key part (boot, host, ordinal, type, ts) are all kept."""
+        rows = [
+            denial(1),
+            denial(1, **{S.BOOT_ID: "b2"}),  # same ts:serial after a reboot (E2)
+            denial(1, **{S.HOST: "web-02"}),
+            denial(1, **{S.ORDINAL: 1}),
+            denial(1, **{S.RECORD_TYPE: "APPARMOR_DENIED"}),
+            denial(1, **{S.TS: T0}),
+        ]
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch(rows)))
+        assert 6 == scalar(reader(), "SELECT count(*) FROM records")
+
+    async def test_null_key_parts_are_equal_to_null_only(self, db: Path, reader: Any) -> None:
+        """A null key part equals null (deduplicated) but differs from an empty string."""
+        rows = [
+            denial(1, **{S.BOOT_ID: None}),
+            denial(1, **{S.BOOT_ID: None}),
+            denial(1, **{S.BOOT_ID: ""}),
+            denial(1, **{S.HOST: None, S.BOOT_ID: "x"}),
+            denial(1, **{S.HOST: "x", S.BOOT_ID: None}),
+        ]
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch(rows)))
+        assert 4 == scalar(reader(), "SELECT count(*) FROM records")
+
+    async def test_null_serial_falls_back_to_raw(self, db: Path, reader: Any) -> None:
+        """Without a serial, records are the same only when their raw bytes are."""
+        rows = [
+            denial(0, **{S.SERIAL: None, S.TS: T0, S.RAW: b"dbus line a"}),
+            denial(0, **{S.SERIAL: None, S.TS: T0, S.RAW: b"dbus line a"}),
+            denial(0, **{S.SERIAL: None, S.TS: T0, S.RAW: b"dbus line b"}),
+        ]
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch(rows)))
+            await sink.send(Envelope(batch(rows)))
+        assert 2 == scalar(reader(), "SELECT count(*) FROM records")
+
+
+class TestGroupCommit:
+    async def test_concurrent_sends_share_one_transaction(self, db: Path, reader: Any) -> None:
+        """Envelopes sent concurrently are committed together in one transaction."""
+        cfg = DuckDBConfig(path=db, linger_s=0.2, max_delay_s=5.0)
+        async with DuckDBSink(cfg) as sink:
+            await asyncio.gather(*(sink.send(Envelope(batch([denial(i)]))) for i in range(8)))
+            assert 1 == sink.stats.commits
+        assert 1 == scalar(reader(), "SELECT count(DISTINCT batch_id) FROM records")
+
+    async def test_batch_rows_triggers_commit(self, db: Path) -> None:
+        """Reaching batch_rows commits without waiting for the time bounds."""
+        cfg = DuckDBConfig(path=db, batch_rows=3, linger_s=30.0, max_delay_s=30.0)
+        async with DuckDBSink(cfg) as sink:
+            await asyncio.wait_for(sink.send(Envelope(batch([denial(i) for i in range(3)]))), 10)
+            assert 1 == sink.stats.commits
+
+    async def test_lone_sender_acked_by_linger(self, db: Path) -> None:
+        """A sequential sender is acknowledged per envelope without reaching batch_rows."""
+        cfg = DuckDBConfig(path=db, batch_rows=10**9, linger_s=0.01, max_delay_s=30.0)
+        async with DuckDBSink(cfg) as sink:
+            for i in range(3):
+                await asyncio.wait_for(sink.send(Envelope(batch([denial(i)]))), 10)
+            assert 3 == sink.stats.commits
+
+    async def test_bad_envelope_fails_alone(self, db: Path, reader: Any) -> None:
+        """An envelope of the wrong schema raises TerminalSinkError and others still commit."""
+        bad = pa.RecordBatch.from_pylist([{"x": 1}])
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            with pytest.raises(TerminalSinkError):
+                await sink.send(Envelope(bad))
+            await sink.send(Envelope(batch([denial(1)])))
+        assert 1 == scalar(reader(), "SELECT count(*) FROM records")
+
+    async def test_send_after_close_raises(self, db: Path) -> None:
+        """send after close is refused with TerminalSinkError."""
+        sink = DuckDBSink(DuckDBConfig(path=db))
+        await sink.open()
+        await sink.close()
+        with pytest.raises(TerminalSinkError):
+            await sink.send(Envelope(batch([denial(1)])))
+
+    async def test_empty_envelope_is_acked_without_commit(self, db: Path) -> None:
+        """An envelope without rows returns at once and commits nothing."""
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope())
+            assert 0 == sink.stats.commits
+
+    async def test_rejects_are_stored_once(self, db: Path, reader: Any) -> None:
+        """send_rejects stores REJECT_SCHEMA rows in rejects, replays once."""
+        rej = S.batch_from_rows(
+            [{S.SOURCE: S.SOURCE_KERNLOG, S.HOST: "h", S.REASON: "bad", S.RAW: b"\xffx"}],
+            S.REJECT_SCHEMA,
+        )
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send_rejects(rej)
+            await sink.send_rejects(rej)
+        assert [(b"\xffx", "bad")] == reader().execute("SELECT raw, reason FROM rejects").fetchall()
+
+
+class TestViews:
+    async def test_denials_complain_and_status_split(self, db: Path, reader: Any) -> None:
+        """denials, complain_events and profile_status select their records only."""
+        rows = [
+            denial(1),
+            denial(2, **{S.APPARMOR: S.AA_ALLOWED}),
+            denial(3, **{S.APPARMOR: S.AA_STATUS, S.OPERATION: "profile_load", S.NAME: "p"}),
+            denial(
+                4,
+                **{
+                    S.LSM: S.LSM_SELINUX,
+                    S.APPARMOR: None,
+                    S.PROFILE: None,
+                    S.CLASS: None,
+                    S.DENIED_MASK: None,
+                    S.SERESULT: S.SE_DENIED,
+                    S.SCONTEXT: "system_u:system_r:httpd_t:s0",
+                    S.TCLASS: "file",
+                    S.PERMS: ["read"],
+                },
+            ),
+            denial(5, **{S.LSM: S.LSM_SELINUX, S.APPARMOR: None, S.SERESULT: S.SE_GRANTED}),
+        ]
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch(rows)))
+        con = reader()
+        serials = con.execute("SELECT serial FROM denials ORDER BY 1").fetchall()
+        assert [(1,), (4,)] == serials
+        assert [2] == [r[0] for r in con.execute("SELECT serial FROM complain_events").fetchall()]
+        assert [("profile_load", "p")] == con.execute(
+            "SELECT operation, profile_name FROM profile_status"
+        ).fetchall()
+        assert ("system_u:system_r:httpd_t:s0", "file", "read") == con.execute(
+            "SELECT profile, class, denied FROM top_denied_objects WHERE lsm = 'selinux'"
+        ).fetchone()
+
+    async def test_aggregate_views(self, db: Path, reader: Any) -> None:
+        """denials_by_profile_hour counts per hour and new_denials groups numeric paths."""
+        rows = [denial(i) for i in range(4)] + [denial(4000, **{S.HOST: "web-02"})]
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch(rows)))
+        con = reader()
+        t0 = int(T0.timestamp())
+        assert [(t0, "web-01", 4), (t0 + 3600, "web-02", 1)] == con.execute(
+            "SELECT epoch(hour)::BIGINT, host, denials FROM denials_by_profile_hour ORDER BY 1"
+        ).fetchall()
+        assert [("/proc/*/status", "web-01", 2, 5)] == con.execute(
+            "SELECT object_pattern, first_host, hosts, denials FROM new_denials"
+        ).fetchall()
+
+
+class TestMigrations:
+    async def test_older_db_gains_missing_columns(self, db: Path, reader: Any) -> None:
+        """A DB of an older schema version keeps its rows and gains the columns it lacks."""
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch([denial(1)])))
+        with duckdb.connect(str(db)) as con:
+            con.execute(f"ALTER TABLE records DROP COLUMN {S.PROCTITLE}")
+            con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch([denial(2, **{S.PROCTITLE: "nginx: worker"})])))
+        con = reader()
+        assert str(S.SCHEMA_VERSION) == scalar(
+            con, "SELECT value FROM meta WHERE key = 'schema_version'"
+        )
+        assert [(1, None), (2, "nginx: worker")] == con.execute(
+            f"SELECT serial, {S.PROCTITLE} FROM records ORDER BY serial"
+        ).fetchall()
+
+    async def test_newer_db_is_refused(self, db: Path) -> None:
+        """A DB written by a newer schema version is refused with TerminalSinkError."""
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            pass
+        with duckdb.connect(str(db)) as con:
+            con.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                [str(S.SCHEMA_VERSION + 1)],
+            )
+        with pytest.raises(TerminalSinkError):
+            async with DuckDBSink(DuckDBConfig(path=db)):
+                pass
+
+    def test_migrate_is_idempotent(self) -> None:
+        """migrate on an up-to-date DB reports the current version and changes nothing."""
+        con = duckdb.connect()
+        assert 0 == migrate(con)
+        assert S.SCHEMA_VERSION == migrate(con)
+
+    async def test_second_writer_fails_fast(self, db: Path) -> None:
+        """A second writer on a DB held by another process gets TransientSinkError."""
+        import subprocess
+        import sys
+
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
+                " print('ready', flush=True); time.sleep(60)",
+                str(db),
+            ],
+            stdout=subprocess.PIPE,
+        )
+        try:
+            assert holder.stdout is not None
+            assert b"ready\n" == holder.stdout.readline()
+            with pytest.raises(TransientSinkError):
+                await DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0)).open()
+        finally:
+            holder.kill()
+            holder.wait()
