@@ -1,0 +1,422 @@
+"""Parse throughput, side by side in one run: libapparmor C ``parse_record`` vs our parser.
+
+``make bench`` (= ``.venv/bin/python bench/run.py``) generates (once, cached in
+``bench/.data/``) the realistic 1M-line audit.log of ``bench/gen_auditlog.py``, builds
+the C harness ``bench/c/aa_parse.c`` with gcc into ``bench/.build/``, then runs, for each
+of ``--runs`` rounds and interleaved so machine drift hits every row alike:
+
+* **C**: libapparmor ``parse_record``/``free_record`` on the pre-filtered candidate lines;
+* **read floor**: Python reading the same file in the same chunks and counting lines;
+* **ours, 1 core**: ``parsers.stream.Parser.feed`` on raw chunks (``--chunk-mib``, never
+  the whole file) plus ``flush``, in one process;
+* **ours, 2 cores**: two such processes over the two halves of the file (split at a line
+  boundary), started together; time = the slower half.
+
+Every measured program runs in its own process: it loads, reports ready, and starts the
+clock only when told to go, so interpreter start and imports are not in the time (the C
+loop is timed the same way, inside the program). Peak RSS is the child's own
+``VmHWM`` (summed over the two processes of the 2-core row).
+The table reports medians; the speed ratio is C time / our time (≥ 1.0 means at least as
+fast as C). Output: a Markdown table for README (stdout) and, with ``--json``, the raw
+numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import gen_auditlog  # noqa: E402
+
+HEADER = "/usr/include/aalogparse/aalogparse.h"
+MIB = 1 << 20
+
+
+# --- the measured child processes ------------------------------------------------------
+def _vm_hwm_kib() -> int:
+    """Peak RSS of this process image in KiB (VmHWM).
+
+    Not ru_maxrss: on Linux that survives exec and so includes the parent's memory that
+    the forked child shared before exec.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return -1
+
+
+def _child(args: argparse.Namespace) -> int:
+    """Run one measured job over [start, end) of the file; JSON result on stdout."""
+    impl, path, start, end, chunk = args.child, args.file, args.start, args.end, args.chunk
+    if impl == "ours":
+        try:
+            from parsers import schema as S
+            from parsers.stream import Parser
+        except Exception as exc:  # the parser may not exist yet on a fresh branch
+            print(json.dumps({"error": f"parsers.stream not importable: {exc!r}"}), flush=True)
+            return 0
+        import pyarrow.compute as pc
+
+        parser = Parser(S.SOURCE_AUDITLOG, framing="audit")
+    print("ready", flush=True)
+    if sys.stdin.readline().strip() != "go":
+        return 2
+    out: dict[str, Any] = {"bytes": end - start}
+    t0 = time.perf_counter()
+    with open(path, "rb", buffering=0) as f:
+        f.seek(start)
+        left = end - start
+        if impl == "floor":
+            lines = 0
+            while left > 0:
+                data = f.read(min(chunk, left))
+                if not data:
+                    break
+                left -= len(data)
+                lines += data.count(b"\n")
+            out["lines"] = lines
+        else:
+            records = rejects = lines = aa = 0
+            offset = start
+
+            def count(res: Any) -> None:
+                nonlocal records, rejects, lines, aa
+                records += res.records.num_rows
+                rejects += res.rejects.num_rows
+                lines += res.lines
+                if res.records.num_rows:
+                    lsm = res.records.column(S.LSM)
+                    aa += pc.sum(pc.equal(lsm, S.LSM_APPARMOR)).as_py() or 0
+
+            while left > 0:
+                data = f.read(min(chunk, left))
+                if not data:
+                    break
+                left -= len(data)
+                count(parser.feed(data, offset))
+                offset += len(data)
+            count(parser.flush())
+            out.update(records=records, rejects=rejects, lines=lines, apparmor=aa)
+    out["seconds"] = time.perf_counter() - t0
+    out["vmhwm_kib"] = _vm_hwm_kib()
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+@dataclass
+class Sample:
+    """One measured run of one row."""
+
+    seconds: float
+    wall: float
+    rss_mib: float
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def _wait(proc: subprocess.Popen[str]) -> None:
+    """Reap ``proc``; a failed child fails the benchmark."""
+    if proc.wait() != 0:
+        raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+
+
+def run_children(impl: str, path: Path, ranges: list[tuple[int, int]], chunk: int) -> Sample:
+    """Start one child per range, let them all go at once, and collect their results."""
+    t_start = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                str(Path(__file__)),
+                "--child",
+                impl,
+                "--file",
+                str(path),
+                "--start",
+                str(a),
+                "--end",
+                str(b),
+                "--chunk",
+                str(chunk),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for a, b in ranges
+    ]
+    results: list[dict[str, Any]] = []
+    try:
+        for p in procs:
+            assert p.stdout is not None
+            first = p.stdout.readline().strip()
+            if first != "ready":
+                results.append(json.loads(first) if first.startswith("{") else {"error": first})
+        if results:
+            for p in procs:
+                p.kill()
+                p.wait()
+            return Sample(0.0, 0.0, 0.0, results[0])
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        for p in procs:
+            assert p.stdout is not None
+            results.append(json.loads(p.stdout.readline()))
+        for p in procs:
+            _wait(p)
+    finally:
+        for p in procs:
+            if p.returncode is None:
+                p.kill()
+                p.wait()
+    wall = time.perf_counter() - t_start
+    merged: dict[str, Any] = {}
+    for r in results:
+        for k, v in r.items():
+            merged[k] = max(merged.get(k, 0), v) if k == "seconds" else merged.get(k, 0) + v
+    return Sample(merged["seconds"], wall, merged["vmhwm_kib"] / 1024, merged)
+
+
+def run_c(binary: Path, path: Path) -> Sample:
+    """One run of the C harness."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([str(binary), str(path)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    result = json.loads(proc.stdout.read())
+    _wait(proc)
+    return Sample(result["seconds"], time.perf_counter() - t0, result["vmhwm_kib"] / 1024, result)
+
+
+def build_c(build_dir: Path) -> Path | None:
+    """Compile bench/c/aa_parse.c against libapparmor; None when it cannot be built."""
+    src = HERE / "c" / "aa_parse.c"
+    binary = build_dir / "aa_parse"
+    if not Path(HEADER).is_file() or shutil.which("gcc") is None:
+        return None
+    if binary.is_file() and binary.stat().st_mtime >= src.stat().st_mtime:
+        return binary
+    build_dir.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["gcc", "-O2", "-Wall", "-o", str(binary), str(src), "-lapparmor"], check=True)
+    return binary
+
+
+def halves(path: Path) -> list[tuple[int, int]]:
+    """Two byte ranges of the file split at the first line boundary after the middle."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        f.seek(size // 2)
+        f.readline()
+        mid = f.tell()
+    return [(0, mid), (mid, size)]
+
+
+def libapparmor_version() -> str:
+    """The Debian package version of libapparmor-dev, when dpkg knows it."""
+    try:
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", "libapparmor-dev"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return out.stdout.strip() or "?"
+    except OSError:
+        return "?"
+
+
+def cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+# --- the parent ------------------------------------------------------------------------
+ROWS = {
+    "c": "libapparmor C `parse_record`, pre-filtered lines",
+    "floor": "Python read floor: {chunk} MiB chunks, count lines",
+    "ours1": "**armorwatch `parsers.stream`, 1 core**",
+    "ours2": "**armorwatch `parsers.stream`, 2 processes**",
+}
+
+
+def summarize(
+    name: str, samples: list[Sample], lines: int, size: int, aa_lines: int, c_time: float | None
+) -> dict[str, Any]:
+    """Median time and derived rates of one row."""
+    secs = statistics.median(s.seconds for s in samples)
+    res = samples[-1].result
+    return {
+        "row": name,
+        "runs": len(samples),
+        "seconds": secs,
+        "seconds_all": [round(s.seconds, 4) for s in samples],
+        "wall": statistics.median(s.wall for s in samples),
+        "mlines_s": lines / secs / 1e6,
+        "mb_s": size / secs / 1e6,
+        "aa_k_s": aa_lines / secs / 1e3,
+        "records": res.get("valid", res.get("records")),
+        "rejects": res.get("invalid", res.get("rejects")),
+        "rss_mib": max(s.rss_mib for s in samples),
+        "ratio": (c_time / secs) if c_time else None,
+        "result": res,
+    }
+
+
+def table(rows: list[dict[str, Any]], chunk_mib: int) -> str:
+    """The Markdown table for README."""
+    out = [
+        "| approach | time (s) | Mlines/s | MB/s | AA/s (k) | records out | rejected | "
+        "peak RSS (MiB) | speed vs C |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        label = ROWS[r["row"]].format(chunk=chunk_mib)
+        rec = "—" if r["records"] is None else f"{r['records']:,}"
+        rej = "—" if r["rejects"] is None else f"{r['rejects']:,}"
+        ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}×"
+        out.append(
+            f"| {label} | {r['seconds']:.3f} | {r['mlines_s']:.3f} | {r['mb_s']:.1f} | "
+            f"{r['aa_k_s']:.1f} | {rec} | {rej} | {r['rss_mib']:.0f} | {ratio} |"
+        )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="libapparmor C vs armorwatch parser, one run")
+    ap.add_argument("--lines", type=int, default=1_000_000, help="lines in the generated log")
+    ap.add_argument("--runs", type=int, default=3, help="rounds; the table shows medians")
+    ap.add_argument("--quick", action="store_true", help="100k lines, 1 run")
+    ap.add_argument("--seed", type=int, default=1, help="generator seed")
+    ap.add_argument("--chunk-mib", type=int, default=16, help="read size of our parser")
+    ap.add_argument("--file", type=Path, help="benchmark this file instead of a generated one")
+    ap.add_argument(
+        "--data-dir", type=Path, default=gen_auditlog.DATA_DIR, help="cache of generated logs"
+    )
+    ap.add_argument("--build-dir", type=Path, default=HERE / ".build", help="C build dir")
+    ap.add_argument("--only", default="c,floor,ours1,ours2", help="rows to run (comma list)")
+    ap.add_argument("--json", type=Path, help="also write the raw numbers here")
+    # the measured child (internal)
+    ap.add_argument("--child", choices=["ours", "floor"], help=argparse.SUPPRESS)
+    ap.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--end", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--chunk", type=int, default=16 * MIB, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.child:
+        return _child(args)
+    if args.quick:
+        args.lines, args.runs = 100_000, 1
+    chunk = args.chunk_mib * MIB
+    only = set(args.only.split(","))
+
+    if args.file:
+        path, expected = args.file, None
+        size = path.stat().st_size
+    else:
+        t0 = time.perf_counter()
+        path, stats = gen_auditlog.ensure(
+            args.lines,
+            args.seed,
+            args.data_dir / gen_auditlog.default_path(args.lines, args.seed).name,
+        )
+        print(f"# data: {path} ({time.perf_counter() - t0:.1f} s to ensure)", file=sys.stderr)
+        expected = stats.apparmor + stats.selinux
+        size = stats.bytes
+    with open(path, "rb") as f:  # warm the page cache and count lines once
+        lines = sum(block.count(b"\n") for block in iter(lambda: f.read(chunk), b""))
+
+    binary = build_c(args.build_dir) if "c" in only else None
+    if "c" in only and binary is None:
+        print("# libapparmor-dev or gcc missing: no C row", file=sys.stderr)
+
+    samples: dict[str, list[Sample]] = {k: [] for k in ROWS}
+    errors: dict[str, str] = {}
+    whole = [(0, size)]
+    for i in range(args.runs):
+        if binary is not None:
+            samples["c"].append(run_c(binary, path))
+        for key, impl, ranges in (
+            ("floor", "floor", whole),
+            ("ours1", "ours", whole),
+            ("ours2", "ours", halves(path)),
+        ):
+            if key not in only or key in errors:
+                continue
+            s = run_children(impl, path, ranges, chunk)
+            if "error" in s.result:
+                errors[key] = s.result["error"]
+                continue
+            samples[key].append(s)
+        done = ", ".join(f"{k} {v[-1].seconds:.3f}s" for k, v in samples.items() if v)
+        print(f"# run {i + 1}/{args.runs}: {done}", file=sys.stderr)
+
+    aa_lines = samples["c"][-1].result["candidates"] if samples["c"] else None
+    if aa_lines is None:
+        aa_lines = stats.apparmor if not args.file else 0
+    c_time = statistics.median(s.seconds for s in samples["c"]) if samples["c"] else None
+    rows = [summarize(k, v, lines, size, aa_lines, c_time) for k, v in samples.items() if v]
+
+    print(
+        f"\nFile: {lines:,} lines, {size / 1e6:.1f} MB, {aa_lines:,} AppArmor lines"
+        + (f", {expected:,} MAC records expected" if expected is not None else "")
+        + f". Median of {args.runs} run(s), page cache warm, {os.cpu_count()} CPUs "
+        f"({cpu_model()}), Python {platform.python_version()}, "
+        f"libapparmor {libapparmor_version()}.\n"
+    )
+    print(table(rows, args.chunk_mib))
+    for key, err in errors.items():
+        print(f"\n{ROWS[key].format(chunk=args.chunk_mib)}: not measured: {err}")
+    if expected is not None:
+        for r in rows:
+            if r["row"].startswith("ours") and r["records"] != expected:
+                print(
+                    f"\nnote: {r['row']} produced {r['records']:,} records, "
+                    f"{expected:,} expected ({r['rejects']:,} rejected)"
+                )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "file": str(path),
+                    "lines": lines,
+                    "bytes": size,
+                    "apparmor_lines": aa_lines,
+                    "expected_records": expected,
+                    "runs": args.runs,
+                    "chunk_mib": args.chunk_mib,
+                    "cpus": os.cpu_count(),
+                    "cpu": cpu_model(),
+                    "rows": rows,
+                    "errors": errors,
+                },
+                indent=1,
+            )
+            + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
