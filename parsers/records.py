@@ -19,6 +19,7 @@ Framings (auto-detected per line):
 from __future__ import annotations
 
 import calendar
+import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -129,6 +130,9 @@ AA_INT_KEYS: Final = {
     "capability": S.CAPABILITY,
     "lport": S.LPORT,
     "fport": S.FPORT,
+    "parent": S.PARENT,
+    "task": S.TASK,
+    "magic_token": S.MAGIC_TOKEN,
 }
 SE_STR_KEYS: Final = {
     "comm": S.COMM,
@@ -555,6 +559,9 @@ def _selinux(sem: re.Match[bytes], body: bytes, cols: dict[str, Any]) -> Line | 
             continue
         if key == "permissive" and S.PERMISSIVE not in cols:
             cols[S.PERMISSIVE] = value == b"1"
+        elif key == "ioctlcmd" and S.IOCTLCMD not in cols:
+            with contextlib.suppress(ValueError):  # ioctlcmd=asdf: not a number, null
+                cols[S.IOCTLCMD] = int(value, 0)
     if S.SCONTEXT not in cols or S.TCLASS not in cols:
         return Line(kind=REJECT, reason=R_BAD_SELINUX)
     return None

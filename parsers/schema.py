@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # v2: parent, task, magic_token, ioctlcmd
 SCHEMA_VERSION_KEY: Final = b"armorwatch.schema_version"
 
 # --- column names -----------------------------------------------------------------
@@ -94,6 +94,11 @@ UID: Final = "uid"
 AUID: Final = "auid"
 CWD: Final = "cwd"
 PROCTITLE: Final = "proctitle"
+# v2: fields libapparmor reports (test_multi) and SELinux extended permissions
+PARENT: Final = "parent"  # parent= (pid of the parent task)
+TASK: Final = "task"  # task= (legacy change_hat records)
+MAGIC_TOKEN: Final = "magic_token"  # magic_token= (legacy change_hat token)
+IOCTLCMD: Final = "ioctlcmd"  # SELinux xperm ioctl command (ioctlcmd=0x42 -> 66)
 # the original line(s), byte-exact
 RAW: Final = "raw"
 
@@ -198,6 +203,10 @@ MAC_FIELDS: Final[tuple[tuple[str, pa.DataType], ...]] = (
     (AUID, pa.int64()),
     (CWD, pa.string()),
     (PROCTITLE, pa.string()),
+    (PARENT, pa.int64()),
+    (TASK, pa.int64()),
+    (MAGIC_TOKEN, pa.int64()),
+    (IOCTLCMD, pa.int64()),
     (RAW, pa.binary()),
 )
 
