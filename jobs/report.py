@@ -1,0 +1,845 @@
+"""The nightly profile-tightening report: DuckDB → one ``Report`` → HTML, Markdown, JSON.
+
+``build_report(con, config, until=None)`` runs the ``jobs/sql/report_*.sql`` jobs over the
+store's ``records`` / ``denials`` / ``complain_events`` / ``loss`` and returns a ``Report``
+(plain dataclasses, raw log-derived strings). The renderers escape at the last moment,
+once, for their target:
+
+- ``render_html(report)`` → ``{relative path: text}``: ``index.html`` plus one page per
+  profile under ``profiles/``. Self-contained (inline CSS and SVG charts, no scripts,
+  fonts or links outside the directory). Jinja2 autoescape is on and every ``{{ }}``
+  string also goes through ``parsers.sanitize.visible`` (the environment's ``finalize``),
+  so control, bidi and zero-width characters from a log show as escapes.
+- ``render_markdown(report)`` → ``report.md``; every ``{{ }}`` string goes through
+  ``sanitize.for_markdown``.
+- ``render_json(report)`` → ``report.json``; every string through ``sanitize.for_json``.
+
+``write_report(files, out_dir)`` renders nothing itself: it writes already-rendered files
+into a private temporary directory inside ``out_dir`` and moves them into place, so a
+failure (a full disk) leaves no half-written report.
+
+The window ends at ``until`` (default: the newest record in the store, because a store
+replayed from old logs has no records "now") and spans ``config.since`` before it.
+
+Errors::
+
+    ReportError            bad settings, or nothing to report on
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import re
+import shutil
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import duckdb
+import jinja2
+import orjson
+from markupsafe import Markup
+
+from jobs import risky, sqlfiles
+from parsers import sanitize
+
+FORMATS: Final = ("html", "md", "json")
+T = TypeVar("T")
+
+
+class ReportError(ValueError):
+    """The report cannot be built: bad settings, or an empty store."""
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """Settings of the nightly report."""
+
+    since: str = "24h"
+    """Window length before its end, e.g. 24h, 7d, 90m (units s, m, h, d, w)."""
+    quiet_days: int = 7
+    """Days without a new ALLOWED signature before a complain-mode profile is ready to enforce."""
+    growth_ratio: float = 1.5
+    """Denials grew when the window has more than this times the previous window's count."""
+    growth_min: int = 5
+    """... and at least this many denials (small numbers are noise)."""
+    top: int = 25
+    """Rows in the top-N tables and charts."""
+    max_profile_pages: int = 200
+    """Per-profile pages written, busiest profiles first."""
+    max_rows: int = 500
+    """Cap on the rows of any one list (new signatures, risky accesses, missing rules)."""
+
+
+# --- the report model ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Signature:
+    """One distinct access: what a rule would have to name."""
+
+    decision: str
+    """denied | allowed (complain mode)."""
+    subject: str
+    """AppArmor profile (or SELinux scontext)."""
+    klass: str
+    """Mediation class: file, net, cap, ptrace, ..."""
+    operation: str
+    object: str
+    mask: str
+    events: int
+    hosts: int
+    host_sample: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+    is_new: bool
+    risk: str = ""
+    """Why this access is sensitive (jobs.risky), or empty."""
+    severity: str = ""
+    """critical | warning | empty."""
+
+
+@dataclass(frozen=True)
+class ComplainProfile:
+    """A profile that logged complain-mode (ALLOWED) records."""
+
+    subject: str
+    ready: bool
+    """No new ALLOWED signature in the last ``quiet_days``."""
+    last_new_signature: datetime
+    last_allowed: datetime
+    days_quiet: float
+    events: int
+    missing: tuple[Signature, ...]
+    """Its ALLOWED signatures: what enforce mode would deny (the rules still missing)."""
+    slug: str = ""
+
+
+@dataclass(frozen=True)
+class Growth:
+    """Denials of one profile, this window against the previous one."""
+
+    subject: str
+    current: int
+    previous: int
+    hosts: int
+    slug: str = ""
+
+    @property
+    def delta(self) -> int:
+        """Denials more than before."""
+        return self.current - self.previous
+
+
+@dataclass(frozen=True)
+class HostCoverage:
+    """What one host sent."""
+
+    host: str
+    records: int
+    denials: int
+    allowed: int
+    sources: tuple[str, ...]
+    first_seen: datetime
+    last_seen: datetime
+
+    @property
+    def blind(self) -> bool:
+        """Reported before but not in this window."""
+        return self.records == 0
+
+
+@dataclass(frozen=True)
+class Loss:
+    """Counted loss of one (host, source, kind) in the window."""
+
+    host: str
+    source: str
+    kind: str
+    lost: int
+    occurrences: int
+    last_seen: datetime
+    detail: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A suggested local/ rule."""
+
+    subject: str
+    rule: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Suggestions:
+    """The suggested-rules section (from ``jobs.suggest`` when it is installed)."""
+
+    available: bool
+    note: str
+    rules: tuple[Rule, ...] = ()
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One rectangle of an SVG chart (coordinates in the chart's own units)."""
+
+    x: float
+    y: float
+    w: float
+    h: float
+    color: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Tick:
+    """An axis label."""
+
+    x: float
+    y: float
+    text: str
+    anchor: str = "middle"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """Geometry of one inline SVG chart; the template draws it."""
+
+    width: int
+    height: int
+    bars: tuple[Bar, ...]
+    ticks: tuple[Tick, ...]
+    legend: tuple[tuple[str, str], ...] = ()
+    """(color, label) pairs."""
+    grid: tuple[float, ...] = ()
+    """y of horizontal grid lines."""
+    empty: bool = False
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    """Everything about one profile in the window."""
+
+    subject: str
+    slug: str
+    mode: str
+    """complain | enforce | mixed, from the decisions seen."""
+    denials: int
+    allowed: int
+    hosts: tuple[str, ...]
+    signatures: tuple[Signature, ...]
+    timeline: Chart
+    complain: ComplainProfile | None
+    growth: Growth | None
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Headline numbers of the window."""
+
+    records: int
+    denials: int
+    allowed: int
+    subjects: int
+    hosts: int
+    new_signatures: int
+    risky: int
+    ready_to_enforce: int
+    blind_hosts: int
+    lost: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """The whole report, before rendering."""
+
+    generated_at: datetime
+    window_start: datetime
+    window_end: datetime
+    window: str
+    config: ReportConfig
+    summary: Summary
+    ready: tuple[ComplainProfile, ...]
+    learning: tuple[ComplainProfile, ...]
+    """Complain-mode profiles still producing new signatures."""
+    grew: tuple[Growth, ...]
+    new_signatures: tuple[Signature, ...]
+    risky: tuple[Signature, ...]
+    suggestions: Suggestions
+    hosts: tuple[HostCoverage, ...]
+    loss: tuple[Loss, ...]
+    top_objects: tuple[Signature, ...]
+    timeline: Chart
+    objects_chart: Chart
+    hosts_chart: Chart
+    profiles: tuple[ProfilePage, ...]
+    truncated: tuple[str, ...] = field(default_factory=tuple)
+    """Lists cut at ``max_rows`` (names), so a reader knows there is more."""
+
+
+# --- helpers ------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``24h`` → 24 hours; units s, m, h, d, w. ReportError on anything else."""
+    m = _DURATION.match(text)
+    if not m or float(m.group(1)) <= 0:
+        raise ReportError(f"bad duration {text!r}: use a positive number and s, m, h, d or w")
+    return timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+
+
+def slug(subject: str) -> str:
+    """A file-name-safe, collision-free page name for a profile (any bytes in, [a-z0-9._-] out)."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", subject).strip("._")[:60] or "profile"
+    digest = hashlib.sha256(subject.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+    return f"{readable}-{digest}"
+
+
+def _rows(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    cur = sqlfiles.load(name).execute(con, params)
+    if cur.description is None:
+        return []
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _signature(row: Mapping[str, Any], decision: str | None = None) -> Signature:
+    risk = risky.match(row["class"], row.get("name"), row.get("capname"))
+    return Signature(
+        decision=decision or row["decision"],
+        subject=row["subject"],
+        klass=row["class"],
+        operation=row["operation"],
+        object=row["object"],
+        mask=row["mask"],
+        events=int(row["events"]),
+        hosts=int(row["hosts"]),
+        host_sample=tuple(row.get("host_sample") or ()),
+        first_seen=_utc(row["first_seen"]),
+        last_seen=_utc(row["last_seen"]),
+        is_new=bool(row.get("is_new", False)),
+        risk=risk.reason if risk else "",
+        severity=risk.severity if risk else "",
+    )
+
+
+def _cap(name: str, items: Sequence[T], limit: int, truncated: list[str]) -> tuple[T, ...]:
+    if len(items) > limit:
+        truncated.append(name)
+    return tuple(items[:limit])
+
+
+def _bucket_seconds(window: timedelta) -> int:
+    """The smallest readable bucket that keeps a chart at 48 bars or fewer."""
+    for step in (300, 900, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400):
+        if window.total_seconds() / step <= 48:
+            return step
+    return 30 * 86400
+
+
+# --- charts -------------------------------------------------------------------------
+
+PALETTE: Final = ("#3b6fd1", "#e07b39", "#3aa57a", "#c9485b", "#8a63c7", "#c2a21b", "#7f8c8d")
+DENIED_COLOR: Final = "#c9485b"
+ALLOWED_COLOR: Final = "#e0a339"
+
+
+def _nice_max(value: int) -> int:
+    if value <= 5:
+        return 5
+    magnitude = 10 ** (len(str(value)) - 1)
+    for step in (1, 2, 2.5, 5, 10):
+        top = int(step * magnitude)
+        if top >= value:
+            return top
+    return value
+
+
+def stacked_chart(
+    buckets: Sequence[datetime],
+    series: Sequence[tuple[str, str, Sequence[int]]],
+    bucket_s: int,
+    width: int = 1000,
+    height: int = 240,
+) -> Chart:
+    """Stacked bars over time: ``series`` is (label, color, counts per bucket)."""
+    left, right, top, bottom = 48, 8, 8, 28
+    plot_w, plot_h = width - left - right, height - top - bottom
+    totals = [sum(s[2][i] for s in series) for i in range(len(buckets))]
+    peak = _nice_max(max(totals, default=0))
+    n = max(len(buckets), 1)
+    slot = plot_w / n
+    bars: list[Bar] = []
+    fmt = "%m-%d" if bucket_s >= 86400 else "%H:%M"
+    for i, start in enumerate(buckets):
+        y: float = top + plot_h
+        for label, color, counts in series:
+            c = counts[i]
+            if not c:
+                continue
+            h = plot_h * c / peak
+            y -= h
+            title = f"{label}: {c} at {start:%Y-%m-%d %H:%M} UTC"
+            bars.append(Bar(left + i * slot + 1, y, max(slot - 2, 1), h, color, title))
+    ticks = [
+        Tick(left - 6, top + plot_h * (1 - f) + 4, str(int(peak * f)), "end") for f in (0, 0.5, 1)
+    ]
+    every = max(1, round(n / 8))
+    ticks += [
+        Tick(left + i * slot + slot / 2, height - 10, f"{b:{fmt}}")
+        for i, b in enumerate(buckets)
+        if i % every == 0
+    ]
+    grid = tuple(top + plot_h * (1 - f) for f in (0, 0.5, 1))
+    legend = tuple((color, label) for label, color, counts in series if any(counts))
+    return Chart(width, height, tuple(bars), tuple(ticks), legend, grid, empty=not any(totals))
+
+
+def hbar_chart(
+    items: Sequence[tuple[str, int, str]], width: int = 1000, label_w: int = 380, row_h: int = 22
+) -> Chart:
+    """Horizontal bars: ``items`` is (label, value, color), biggest first."""
+    height = max(row_h * len(items) + 8, 30)
+    peak = max((v for _, v, _ in items), default=0) or 1
+    plot_w = width - label_w - 70
+    bars: list[Bar] = []
+    ticks: list[Tick] = []
+    for i, (label, value, color) in enumerate(items):
+        y = 4 + i * row_h
+        w = max(plot_w * value / peak, 1)
+        bars.append(Bar(label_w, y + 3, w, row_h - 6, color, f"{label}: {value}"))
+        ticks.append(Tick(label_w - 8, y + row_h / 2 + 4, sanitize.truncate(label, 56), "end"))
+        ticks.append(Tick(label_w + w + 6, y + row_h / 2 + 4, str(value), "start"))
+    return Chart(width, height, tuple(bars), tuple(ticks), empty=not items)
+
+
+def _timeline_chart(
+    rows: Iterable[Mapping[str, Any]],
+    since: datetime,
+    until: datetime,
+    bucket_s: int,
+    top: int,
+    by: str = "subject",
+) -> Chart:
+    """Denials per profile over time (top profiles, the rest as 'other')."""
+    first = int(since.timestamp()) // bucket_s * bucket_s
+    last = int(until.timestamp()) // bucket_s * bucket_s
+    starts = [datetime.fromtimestamp(t, UTC) for t in range(first, last + 1, bucket_s)]
+    index = {int(b.timestamp()): i for i, b in enumerate(starts)}
+    counts: dict[str, list[int]] = defaultdict(lambda: [0] * len(starts))
+    for r in rows:
+        i = index.get(int(_utc(r["bucket"]).timestamp()))
+        if i is not None:
+            counts[r[by]][i] += int(r["events"])
+    if by == "decision":
+        series = [
+            (label, color, counts[key])
+            for key, label, color in (
+                ("denied", "denied", DENIED_COLOR),
+                ("allowed", "allowed (complain)", ALLOWED_COLOR),
+            )
+        ]
+        return stacked_chart(starts, series, bucket_s)
+    ranked = sorted(counts, key=lambda k: (-sum(counts[k]), k))
+    shown = ranked[: min(top, len(PALETTE) - 1)]
+    series = [(s, PALETTE[i], counts[s]) for i, s in enumerate(shown)]
+    rest = ranked[len(shown) :]
+    if rest:
+        other = [sum(counts[s][i] for s in rest) for i in range(len(starts))]
+        series.append((f"other ({len(rest)} profiles)", PALETTE[-1], other))
+    return stacked_chart(starts, series, bucket_s)
+
+
+# --- suggestions --------------------------------------------------------------------
+
+SUGGEST_MODULE: Final = "jobs.suggest"
+
+
+def suggested_rules(
+    con: duckdb.DuckDBPyConnection, since: datetime, until: datetime
+) -> Suggestions:
+    """Suggested local/ rules from ``jobs.suggest.suggest(con, ...)`` when it exists.
+
+    The suggestion engine is a separate component; until it is installed the section
+    says so instead of inventing rules.
+    """
+    try:
+        spec = importlib.util.find_spec(SUGGEST_MODULE)
+    except ModuleNotFoundError:
+        spec = None
+    if spec is None:
+        return Suggestions(False, "Rule suggestion (jobs.suggest) is not installed.")
+    module = importlib.import_module(SUGGEST_MODULE)
+    suggest: Callable[..., Any] | None = getattr(module, "suggest", None)
+    if suggest is None:
+        return Suggestions(False, "jobs.suggest has no suggest() function.")
+    result = suggest(con, since=since, until=until)
+    return Suggestions(True, "From jobs.suggest, validated with apparmor_parser.", _rules(result))
+
+
+def _rules(result: Any) -> tuple[Rule, ...]:
+    """Read what ``jobs.suggest.suggest`` returns: items with a profile and a rule."""
+    items = getattr(result, "rules", result)
+    out = []
+    for item in items or ():
+        get = item.get if isinstance(item, Mapping) else lambda k, d=None, o=item: getattr(o, k, d)
+        subject = get("profile") or get("subject") or ""
+        rule = get("rule") or get("text") or ""
+        note = get("note") or get("reason") or get("comment") or ""
+        out.append(Rule(str(subject), str(rule), str(note)))
+    return tuple(out)
+
+
+# --- building -----------------------------------------------------------------------
+
+
+def newest_record(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The timestamp of the newest record in the store (None when it is empty)."""
+    newest = _rows(con, "report_newest")[0]["newest"]
+    return _utc(newest) if newest is not None else None
+
+
+def build_report(
+    con: duckdb.DuckDBPyConnection,
+    config: ReportConfig | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+    progress: Callable[[Sequence[str], int, str], Iterable[str]] | None = None,
+) -> Report:
+    """Query the store and assemble the report for the window ending at ``until``.
+
+    ``until`` defaults to the newest record; ``now`` (the generation time shown) to the
+    clock. ``progress`` wraps the per-profile loop (a TTY progress bar from the CLI).
+    """
+    config = config or ReportConfig()
+    window = parse_duration(config.since)
+    sqlfiles.load("report_events").execute(con)
+    if until is None:
+        until = newest_record(con)
+        if until is None:
+            raise ReportError("the store holds no records: nothing to report")
+    until = _utc(until)
+    since = until - window
+    p = {"since": since, "until": until}
+    bucket_s = _bucket_seconds(window)
+    truncated: list[str] = []
+
+    def cap(name: str, items: Sequence[T]) -> tuple[T, ...]:
+        return _cap(name, items, config.max_rows, truncated)
+
+    summary_row = _rows(con, "report_summary", p)[0]
+    signatures = [_signature(r) for r in _rows(con, "report_signatures", p)]
+    timeline_rows = _rows(con, "report_timeline", {**p, "bucket_s": bucket_s})
+    growth_rows = _rows(con, "report_growth", {**p, "prev_since": since - window})
+    complain_rows = _rows(con, "report_complain", {"until": until})
+    host_rows = _rows(con, "report_hosts", p)
+    loss_rows = _rows(con, "report_loss", p)
+
+    # complain mode → ready to enforce
+    by_profile: dict[str, list[Signature]] = defaultdict(list)
+    for r in complain_rows:
+        by_profile[r["subject"]].append(_signature({**r, "is_new": False}, "allowed"))
+    quiet_since = until - timedelta(days=config.quiet_days)
+    complain: dict[str, ComplainProfile] = {}
+    for subject, sigs in by_profile.items():
+        last_new = max(s.first_seen for s in sigs)
+        complain[subject] = ComplainProfile(
+            subject=subject,
+            ready=last_new <= quiet_since,
+            last_new_signature=last_new,
+            last_allowed=max(s.last_seen for s in sigs),
+            days_quiet=round((until - last_new).total_seconds() / 86400, 1),
+            events=sum(s.events for s in sigs),
+            missing=tuple(sigs[: config.max_rows]),
+            slug=slug(subject),
+        )
+    ready = sorted(
+        (c for c in complain.values() if c.ready), key=lambda c: (-c.days_quiet, c.subject)
+    )
+    learning = sorted(
+        (c for c in complain.values() if not c.ready), key=lambda c: (c.days_quiet, c.subject)
+    )
+
+    growth = {
+        r["subject"]: Growth(
+            r["subject"], int(r["current"]), int(r["previous"]), int(r["hosts"]), slug(r["subject"])
+        )
+        for r in growth_rows
+    }
+    grew = [
+        g
+        for g in growth.values()
+        if g.current >= config.growth_min and g.current > g.previous * config.growth_ratio
+    ]
+    grew.sort(key=lambda g: (-g.delta, g.subject))
+
+    new_sigs = [s for s in signatures if s.is_new and s.decision == "denied"]
+    risky_sigs = sorted(
+        (s for s in signatures if s.risk),
+        key=lambda s: (s.severity != "critical", -s.events, s.subject, s.object),
+    )
+    denied = [s for s in signatures if s.decision == "denied"]
+    hosts = tuple(
+        HostCoverage(
+            host=r["host"],
+            records=int(r["records"]),
+            denials=int(r["denials"]),
+            allowed=int(r["allowed"]),
+            sources=tuple(r["sources"] or ()),
+            first_seen=_utc(r["first_seen"]),
+            last_seen=_utc(r["last_seen"]),
+        )
+        for r in host_rows
+    )
+    loss = tuple(
+        Loss(
+            host=r["host"] or "",
+            source=r["source"] or "",
+            kind=r["kind"] or "",
+            lost=int(r["lost"] or 0),
+            occurrences=int(r["occurrences"]),
+            last_seen=_utc(r["last_seen"]),
+            detail=r["detail"] or "",
+        )
+        for r in loss_rows
+    )
+    suggestions = suggested_rules(con, since, until)
+    rules_by_subject: dict[str, list[Rule]] = defaultdict(list)
+    for rule in suggestions.rules:
+        rules_by_subject[rule.subject].append(rule)
+
+    # per-profile pages, busiest first
+    sigs_by_subject: dict[str, list[Signature]] = defaultdict(list)
+    for s in signatures:
+        sigs_by_subject[s.subject].append(s)
+    busiest = sorted(sigs_by_subject, key=lambda k: (-sum(s.events for s in sigs_by_subject[k]), k))
+    if len(busiest) > config.max_profile_pages:
+        truncated.append("profiles")
+    tl_by_subject: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in timeline_rows:
+        tl_by_subject[r["subject"]].append(r)
+    chosen = busiest[: config.max_profile_pages]
+    wrap = progress or (lambda it, total, desc: it)
+    pages = []
+    for subject in wrap(chosen, len(chosen), "profiles"):
+        sigs = sigs_by_subject[subject]
+        den = sum(s.events for s in sigs if s.decision == "denied")
+        alw = sum(s.events for s in sigs if s.decision == "allowed")
+        pages.append(
+            ProfilePage(
+                subject=subject,
+                slug=slug(subject),
+                mode="complain" if den == 0 else "enforce" if alw == 0 else "mixed",
+                denials=den,
+                allowed=alw,
+                hosts=tuple(sorted({h for s in sigs for h in s.host_sample})),
+                signatures=cap(f"signatures of {subject}", sigs),
+                timeline=_timeline_chart(
+                    tl_by_subject[subject], since, until, bucket_s, config.top, by="decision"
+                ),
+                complain=complain.get(subject),
+                growth=growth.get(subject),
+                rules=tuple(rules_by_subject.get(subject, ())),
+            )
+        )
+
+    top_objects = sorted(denied, key=lambda s: (-s.events, s.subject, s.object))[: config.top]
+    summary = Summary(
+        records=int(summary_row["records"]),
+        denials=int(summary_row["denials"]),
+        allowed=int(summary_row["allowed"]),
+        subjects=int(summary_row["subjects"]),
+        hosts=int(summary_row["hosts"]),
+        new_signatures=len(new_sigs),
+        risky=len(risky_sigs),
+        ready_to_enforce=len(ready),
+        blind_hosts=sum(1 for h in hosts if h.blind),
+        lost=sum(x.lost for x in loss),
+    )
+    denied_timeline = [r for r in timeline_rows if r["decision"] == "denied"]
+    reporting = [h for h in hosts if not h.blind][: config.top]
+    return Report(
+        generated_at=_utc(now or datetime.now(UTC)),
+        window_start=since,
+        window_end=until,
+        window=config.since,
+        config=config,
+        summary=summary,
+        ready=tuple(ready),
+        learning=tuple(learning),
+        grew=cap("profiles whose denials grew", grew),
+        new_signatures=cap("new denial signatures", new_sigs),
+        risky=cap("risky accesses", risky_sigs),
+        suggestions=suggestions,
+        hosts=hosts,
+        loss=loss,
+        top_objects=tuple(top_objects),
+        timeline=_timeline_chart(denied_timeline, since, until, bucket_s, config.top),
+        objects_chart=hbar_chart(
+            [(f"{s.subject}  {s.object}", s.events, DENIED_COLOR) for s in top_objects[:15]]
+        ),
+        hosts_chart=hbar_chart([(h.host, h.records, PALETTE[0]) for h in reporting], label_w=200),
+        profiles=tuple(pages),
+        truncated=tuple(truncated),
+    )
+
+
+# --- rendering ----------------------------------------------------------------------
+
+
+def _finalize_html(value: Any) -> Any:
+    # Every {{ }} string is log-derived or harmless: make it visible, then autoescape.
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return sanitize.visible(value)
+
+
+def _finalize_md(value: Any) -> Any:
+    if isinstance(value, Markup) or not isinstance(value, str):
+        return value
+    return sanitize.for_markdown(value)
+
+
+def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
+    # Our own digits and punctuation: marked safe so Markdown does not escape the colon.
+    return Markup("" if value is None else f"{_utc(value):{fmt}} UTC")
+
+
+def _env(finalize: Callable[[Any], Any], autoescape: bool) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("jobs", "templates"),
+        autoescape=autoescape,
+        finalize=finalize,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["when"] = _when
+    env.filters["short"] = lambda s, n=80: sanitize.truncate(s, n)
+    return env
+
+
+def html_environment() -> jinja2.Environment:
+    """The Jinja2 environment for the HTML report: autoescape on, strings made visible."""
+    return _env(_finalize_html, autoescape=True)
+
+
+def markdown_environment() -> jinja2.Environment:
+    """The Jinja2 environment for Markdown: every string through sanitize.for_markdown."""
+    return _env(_finalize_md, autoescape=False)
+
+
+def render_html(report: Report) -> dict[str, str]:
+    """``{relative path: html}``: the index and one page per profile."""
+    env = html_environment()
+    css = _css(env)
+    pages = {p.subject: p.slug for p in report.profiles}
+    index = env.get_template("report.html.j2").render(r=report, css=css, pages=pages)
+    files = {"index.html": index}
+    page = env.get_template("profile.html.j2")
+    for p in report.profiles:
+        files[f"profiles/{p.slug}.html"] = page.render(r=report, p=p, css=css)
+    return files
+
+
+def _css(env: jinja2.Environment) -> Markup:
+    assert env.loader is not None
+    source, _, _ = env.loader.get_source(env, "report.css")
+    return Markup(source)
+
+
+def render_markdown(report: Report) -> str:
+    """The report as one Markdown document (per-profile sections at the end)."""
+    return markdown_environment().get_template("report.md.j2").render(r=report)
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON data with every string through ``sanitize.for_json``."""
+    if is_dataclass(value) and not isinstance(value, type):
+        out = {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
+        if "klass" in out:
+            out["class"] = out.pop("klass")
+        if isinstance(value, Chart):
+            return None  # geometry is for the HTML only
+        return out
+    if isinstance(value, Mapping):
+        return {sanitize.for_json(str(k)): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return _utc(value).isoformat()
+    if isinstance(value, str | bytes):
+        return sanitize.for_json(value)
+    return value
+
+
+def render_json(report: Report) -> bytes:
+    """The report as JSON (charts left out; the data behind them is in the lists)."""
+    data = to_jsonable(report)
+    data = {k: v for k, v in data.items() if v is not None}
+    data["profiles"] = [{k: v for k, v in p.items() if v is not None} for p in data["profiles"]]
+    data["config"] = asdict(report.config)
+    return orjson.dumps(data, option=orjson.OPT_INDENT_2)
+
+
+def render(report: Report, formats: Iterable[str] = FORMATS) -> dict[str, str | bytes]:
+    """All requested formats, as ``{relative path: content}``."""
+    out: dict[str, str | bytes] = {}
+    for fmt in formats:
+        if fmt == "html":
+            out.update(render_html(report))
+        elif fmt == "md":
+            out["report.md"] = render_markdown(report)
+        elif fmt == "json":
+            out["report.json"] = render_json(report)
+        else:
+            raise ReportError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return out
+
+
+def write_report(files: Mapping[str, str | bytes], out_dir: Path) -> list[Path]:
+    """Write rendered files under ``out_dir`` all-or-nothing per run; return their paths.
+
+    Files go to a private temporary directory inside ``out_dir`` first (same file system),
+    then each is renamed into place; on any error the temporary directory is removed and
+    the previous report stays as it was.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out_dir))
+    written: list[Path] = []
+    try:
+        for rel, content in files.items():
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            data = content.encode("utf-8") if isinstance(content, str) else content
+            with open(target, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        for rel in files:
+            final = out_dir / rel
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, final)
+            written.append(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written

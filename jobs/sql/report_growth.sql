@@ -1,0 +1,12 @@
+-- name: report_growth
+-- grain: one row per subject with denials in the window or the window before it
+-- parameters: prev_since (TIMESTAMPTZ, start of the previous window of the same length), since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+SELECT
+    subject,                                                        -- profile / domain
+    count(*) FILTER (WHERE ts > $since) AS current,                 -- denials in the window
+    count(*) FILTER (WHERE ts <= $since) AS previous,               -- denials in the window before
+    count(DISTINCT host) FILTER (WHERE ts > $since) AS hosts        -- hosts with denials now
+FROM report_events
+WHERE decision = 'denied' AND ts > $prev_since AND ts <= $until
+GROUP BY subject
+ORDER BY current - previous DESC, subject;

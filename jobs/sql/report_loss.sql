@@ -1,0 +1,15 @@
+-- name: report_loss
+-- grain: one row per (host, source, kind) of counted loss in the window
+-- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+SELECT
+    host,                             -- host that lost records
+    source,                           -- where: audit.log, journald, ...
+    kind,                             -- kernel_lost, journald_suppressed, source_blind, ...
+    sum("count") AS lost,             -- records lost (as counted by the source)
+    count(*) AS occurrences,          -- loss records
+    timezone('UTC', max(ts)) AS last_seen,         -- latest loss record
+    any_value(detail) AS detail       -- one example detail line
+FROM loss
+WHERE ts > $since AND ts <= $until
+GROUP BY host, source, kind
+ORDER BY lost DESC, host, kind;

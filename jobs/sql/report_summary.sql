@@ -1,0 +1,11 @@
+-- name: report_summary
+-- grain: one row for the report window
+-- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+SELECT
+    (SELECT count(*) FROM records WHERE ts > $since AND ts <= $until) AS records,  -- every MAC record
+    count(*) FILTER (WHERE decision = 'denied') AS denials,       -- denials in the window
+    count(*) FILTER (WHERE decision = 'allowed') AS allowed,      -- complain-mode ALLOWED records
+    count(DISTINCT subject) AS subjects,                          -- profiles / domains with events
+    (SELECT count(DISTINCT host) FROM records WHERE ts > $since AND ts <= $until) AS hosts  -- hosts that reported
+FROM report_events
+WHERE ts > $since AND ts <= $until;

@@ -1,0 +1,12 @@
+-- name: report_timeline
+-- grain: one row per (subject, decision, time bucket) with events in the window
+-- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts), bucket_s (INTEGER, bucket width in seconds; buckets are aligned on the epoch)
+SELECT
+    subject,                                                         -- profile / domain
+    decision,                                                        -- 'denied' | 'allowed'
+    timezone('UTC', to_timestamp(floor(epoch(ts) / $bucket_s) * $bucket_s)) AS bucket,  -- bucket start, UTC
+    count(*) AS events                                               -- events in the bucket
+FROM report_events
+WHERE ts > $since AND ts <= $until
+GROUP BY ALL
+ORDER BY bucket, subject;
