@@ -1,0 +1,416 @@
+"""The collector: sources → parser → sink, with checkpoints that follow the acks.
+
+Per source, a reader task pulls chunks from the source into a small bounded queue; a
+processor parses them (one ``parsers.stream.Parser`` per segment) into envelopes and
+puts them on the bounded envelope queue; one sender delivers the envelopes in order.
+
+Contract:
+
+- **at least once**: a source's position is saved to the checkpoint only after the
+  sink acknowledged (``send`` returned) every envelope holding data before it. The
+  position is the parser's ``safe_offset``: the parser holds the first lines of an open
+  event, so a crash re-reads them. kill -9 anywhere loses nothing; it duplicates at most
+  the unacknowledged window, which the store removes by key;
+- **backpressure**: every queue is bounded. A slow or failing sink blocks the sender,
+  the full envelope queue blocks the processors, the full chunk queue blocks the
+  readers, and a reader that does not read lets the file grow (``lag_bytes``). Nothing
+  is dropped and memory stays bounded. A ``TransientSinkError`` is retried with capped
+  exponential backoff; a ``TerminalSinkError`` stops the collector without advancing
+  the checkpoint;
+- **loss** the collector cannot prevent (rotated away unread, truncation, an unreadable
+  file, a journal cursor gap, kernel ``lost=``/``callbacks suppressed``, journald
+  suppression, parser rejects) becomes LOSS_SCHEMA rows in the envelope and counters;
+- **rejects** go to the ``dead_letter`` callback (raw bytes kept) before the envelope
+  that counted them is acknowledged;
+- **de-duplication across sources**: when two sources are configured that carry the
+  same events (audit.log and journald's audit transport on one host), a record whose
+  (boot_id, ts, serial) was already emitted by *another* source within the last
+  ``dedup_window`` keys is dropped and counted (``dedup_dropped``). The store also
+  removes duplicates by key (restarts, redelivery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from ingest.base import Chunk, LossNotice, Source
+from ingest.checkpoint import CheckpointStore
+from parsers import schema as S
+from parsers.envelope import Envelope
+from parsers.result import HostInfo, ParseResult
+from parsers.stream import Parser
+
+log = logging.getLogger(__name__)
+
+DeadLetter = Callable[[pa.RecordBatch], Awaitable[None]]
+
+
+class Delivery(Protocol):
+    """The sink contract of ``sinks.base.Sink`` (ingest does not import sinks):
+    ``send`` returns after durable delivery (the ack) or raises an error whose
+    ``retriable`` attribute says whether the same envelope may be retried."""
+
+    async def send(self, envelope: Envelope) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class CollectorConfig:
+    """Queues, batching, retries and de-duplication of one collector."""
+
+    chunk_queue: int = 4
+    """Chunks read ahead per source before its reader blocks."""
+    envelope_queue: int = 8
+    """Envelopes waiting for the sink before the processors block."""
+    idle_flush: float = 0.5
+    """Seconds without new data after which open events are emitted (parser drain)."""
+    checkpoint_interval: float = 1.0
+    """Least seconds between checkpoint writes (each write fsyncs); 0 = after every ack."""
+    retry_initial: float = 0.5
+    """First wait after a transient sink error, in seconds; doubles up to retry_max."""
+    retry_max: float = 30.0
+    """Longest wait between retries of one envelope."""
+    dedup_window: int = 200_000
+    """Event keys (boot_id, ts, serial) remembered to drop cross-source duplicates."""
+
+
+@dataclass
+class CollectorStats:
+    """Counters of one collector (read by the metrics endpoint)."""
+
+    chunks: int = 0
+    bytes: int = 0
+    envelopes: int = 0
+    """Envelopes acknowledged by the sink."""
+    records: int = 0
+    """MAC records acknowledged."""
+    loss_rows: int = 0
+    """Loss rows acknowledged."""
+    rejects: int = 0
+    """Lines the parser rejected (sent to the dead letter)."""
+    dedup_dropped: int = 0
+    """Records dropped because another source already emitted their event."""
+    send_retries: int = 0
+    checkpoints: int = 0
+    queue_depth: int = 0
+    """Envelopes waiting for the sink at the last send."""
+    by_kind: dict[str, int] = field(default_factory=dict)
+    """Loss counted by kind (sum of the rows' counts)."""
+
+
+class CollectorError(Exception):
+    """The collector stopped: a terminal sink error or a source that cannot run."""
+
+
+@dataclass
+class _Item:
+    """One unit on the envelope queue: an envelope (or None) and the position after it."""
+
+    source: str
+    envelope: Envelope | None
+    rejects: pa.RecordBatch | None
+    position: dict[str, Any] | None
+
+
+class _Dedup:
+    """Remembers which source first emitted an event key, in a bounded window."""
+
+    def __init__(self, window: int) -> None:
+        self._seen: OrderedDict[tuple[Any, ...], str] = OrderedDict()
+        self._window = window
+
+    def filter(self, batch: pa.RecordBatch, source: str) -> tuple[pa.RecordBatch, int]:
+        if batch.num_rows == 0:
+            return batch, 0
+        boots = batch.column(S.BOOT_ID).to_pylist()
+        tss = batch.column(S.TS).cast(pa.int64()).to_pylist()
+        serials = batch.column(S.SERIAL).to_pylist()
+        keep: list[bool] = []
+        for boot, ts, serial in zip(boots, tss, serials, strict=True):
+            if serial is None:  # no audit id: nothing to match on
+                keep.append(True)
+                continue
+            key = (boot, ts, serial)
+            first = self._seen.get(key)
+            if first is None:
+                self._seen[key] = source
+                if len(self._seen) > self._window:
+                    self._seen.popitem(last=False)
+                keep.append(True)
+            else:
+                keep.append(first == source)
+        dropped = keep.count(False)
+        if not dropped:
+            return batch, 0
+        return batch.filter(pa.array(keep)), dropped
+
+
+def _concat(batches: Sequence[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
+    batches = [b for b in batches if b.num_rows]
+    if not batches:
+        return S.empty_batch(schema)
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches, schema=schema).combine_chunks().to_batches()[0]
+
+
+class Collector:
+    """Runs sources into one sink; see the module docstring for the contract."""
+
+    def __init__(
+        self,
+        sources: Sequence[Source],
+        sink: Delivery,
+        checkpoint: CheckpointStore | None,
+        host: HostInfo,
+        config: CollectorConfig | None = None,
+        *,
+        dead_letter: DeadLetter | None = None,
+        dedup: bool | None = None,
+    ) -> None:
+        names = [s.name for s in sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique: {names}")
+        self.sources = tuple(sources)
+        self.sink = sink
+        self.checkpoint = checkpoint
+        self.host = host
+        self.config = config or CollectorConfig()
+        self.stats = CollectorStats()
+        self._dead_letter = dead_letter
+        use_dedup = len(self.sources) > 1 if dedup is None else dedup
+        self._dedup = _Dedup(self.config.dedup_window) if use_dedup else None
+        self._positions: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+        self._last_save = 0.0
+        self._queue: asyncio.Queue[_Item | None] | None = None
+
+    # --- public ----------------------------------------------------------------------
+    async def run(self, follow: bool = True) -> None:
+        """Collect until cancelled (``follow``) or until every source is at its end."""
+        if self.checkpoint is not None:
+            self._positions = await asyncio.to_thread(self.checkpoint.load)
+        for src in self.sources:
+            src.restore(self._positions.get(src.name))
+        self._queue = asyncio.Queue(maxsize=self.config.envelope_queue)
+        sender = asyncio.create_task(self._send_loop(self._queue), name="collector-send")
+        procs = [
+            asyncio.create_task(self._process(src, self._queue, follow), name=f"collect-{src.name}")
+            for src in self.sources
+        ]
+        try:
+            done: asyncio.Future[Any] = asyncio.gather(*procs)
+            waiting: set[asyncio.Future[Any]] = {done, sender}
+            # The sender can fail (terminal sink error) while processors wait on a full
+            # queue: wait for whichever ends first.
+            finished, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if sender in finished:
+                sender.result()  # raises the sender's error
+                raise CollectorError("the sender stopped unexpectedly")
+            done.result()
+            await self._queue.put(None)
+            await sender
+        finally:
+            for t in [*procs, sender]:
+                t.cancel()
+            for t in [*procs, sender]:
+                with contextlib.suppress(BaseException):
+                    await t
+            await self._save(force=True)
+            for src in self.sources:
+                with contextlib.suppress(Exception):
+                    await src.aclose()
+
+    # --- reading and parsing ---------------------------------------------------------
+    async def _read(self, src: Source, q: asyncio.Queue[Any], follow: bool) -> None:
+        try:
+            async for item in src.items(follow):
+                await q.put(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # handed to the processor, which raises it
+            await q.put(e)
+            return
+        await q.put(None)
+
+    async def _process(self, src: Source, out: asyncio.Queue[_Item | None], follow: bool) -> None:
+        q: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.config.chunk_queue)
+        reader = asyncio.create_task(self._read(src, q, follow), name=f"read-{src.name}")
+        parser: Parser | None = None
+        seg = -1
+        end = 0
+        pending = False  # fed since the last drain/flush
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(q.get(), timeout=self.config.idle_flush)
+                except TimeoutError:
+                    if parser is not None and pending:
+                        await self._emit(src, seg, parser.drain(), end, out)
+                        pending = False
+                    continue
+                if item is None:
+                    break
+                if isinstance(item, Exception):
+                    raise CollectorError(f"source {src.name} failed: {item}") from item
+                if isinstance(item, LossNotice):
+                    await out.put(_Item(src.name, self._envelope(src, notices=[item]), None, None))
+                    continue
+                chunk: Chunk = item
+                self.stats.chunks += 1
+                self.stats.bytes += len(chunk.data)
+                if chunk.segment != seg:
+                    if parser is not None:
+                        await self._emit(src, seg, parser.flush(), end, out)
+                    parser = Parser(src.source, self.host, src.framing)
+                    seg = chunk.segment
+                assert parser is not None
+                end = chunk.end
+                await self._emit(src, seg, parser.feed(chunk.data, chunk.offset), end, out)
+                pending = True
+                if chunk.final:
+                    await self._emit(src, seg, parser.flush(), end, out)
+                    parser, seg, pending = None, -1, False
+            if parser is not None:
+                # At the end of a --once run: emit open events, keep a held partial line
+                # (its bytes stay after the checkpoint and are read again next time).
+                await self._emit(src, seg, parser.drain(), end, out)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(BaseException):
+                await reader
+
+    async def _emit(
+        self,
+        src: Source,
+        seg: int,
+        res: ParseResult,
+        end: int,
+        out: asyncio.Queue[_Item | None],
+    ) -> None:
+        position = None
+        if res.safe_offset is not None:
+            position = src.position(seg, min(res.safe_offset, end))
+        records = res.records
+        if self._dedup is not None and records.num_rows:
+            records, dropped = self._dedup.filter(records, src.name)
+            self.stats.dedup_dropped += dropped
+        rejects = res.rejects if res.rejects.num_rows else None
+        envelope = None
+        if records.num_rows or res.loss.num_rows or rejects is not None:
+            envelope = self._envelope(src, records, res.loss, rejects=rejects)
+        if envelope is None and position is None:
+            return
+        await out.put(_Item(src.name, envelope, rejects, position))
+
+    def _loss_row(self, src: Source, kind: str, count: int, detail: str) -> dict[str, Any]:
+        return {
+            S.TS: datetime.now(UTC),
+            S.HOST: self.host.host,
+            S.BOOT_ID: self.host.boot_id,
+            S.SOURCE: src.source,
+            S.KIND: kind,
+            S.COUNT: count,
+            S.DETAIL: detail,
+        }
+
+    def _envelope(
+        self,
+        src: Source,
+        records: pa.RecordBatch | None = None,
+        loss: pa.RecordBatch | None = None,
+        *,
+        notices: Sequence[LossNotice] = (),
+        rejects: pa.RecordBatch | None = None,
+    ) -> Envelope:
+        rows = [self._loss_row(src, n.kind, n.count, n.detail) for n in notices]
+        if rejects is not None:
+            rows.append(
+                self._loss_row(
+                    src,
+                    S.LOSS_PARSE_REJECT,
+                    rejects.num_rows,
+                    f"{rejects.num_rows} line(s) rejected by the parser; kept in the dead letter.",
+                )
+            )
+        parts = [loss] if loss is not None else []
+        if rows:
+            parts.append(S.batch_from_rows(rows, S.LOSS_SCHEMA))
+        meta: Mapping[str, str | None] = {
+            "host": self.host.host,
+            "machine_id": self.host.machine_id,
+            "boot_id": self.host.boot_id,
+            "source": src.source,
+            "collector_source": src.name,
+        }
+        return Envelope(
+            records=records if records is not None else S.empty_batch(S.MAC_SCHEMA),
+            loss=_concat(parts, S.LOSS_SCHEMA),
+            meta={k: v for k, v in meta.items() if v},
+        )
+
+    # --- delivery and checkpoints ----------------------------------------------------
+    async def _send_loop(self, q: asyncio.Queue[_Item | None]) -> None:
+        while True:
+            item = await q.get()
+            if item is None:
+                return
+            self.stats.queue_depth = q.qsize()
+            if item.rejects is not None and self._dead_letter is not None:
+                await self._retry(lambda r=item.rejects: self._dead_letter(r), "dead letter")  # type: ignore[misc]
+                self.stats.rejects += item.rejects.num_rows
+            if item.envelope is not None and item.envelope.num_rows:
+                env = item.envelope
+                await self._retry(lambda e=env: self.sink.send(e), "sink")  # type: ignore[misc]
+                self.stats.envelopes += 1
+                self.stats.records += env.records.num_rows
+                self.stats.loss_rows += env.loss.num_rows
+                if env.loss.num_rows:
+                    kinds = env.loss.column(S.KIND).to_pylist()
+                    counts = env.loss.column(S.COUNT).to_pylist()
+                    for k, c in zip(kinds, counts, strict=True):
+                        self.stats.by_kind[k] = self.stats.by_kind.get(k, 0) + int(c or 0)
+            if item.position is not None:
+                self._positions[item.source] = item.position
+                self._dirty = True
+                await self._save()
+
+    async def _retry(self, call: Callable[[], Awaitable[None]], what: str) -> None:
+        delay = self.config.retry_initial
+        while True:
+            try:
+                await call()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                if getattr(e, "retriable", False) is not True:
+                    raise CollectorError(f"{what} failed terminally: {e}") from e
+                self.stats.send_retries += 1
+                wait = getattr(e, "retry_after", None) or delay
+                log.warning("Delivery to the %s failed (%s); retrying in %.1f s.", what, e, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self.config.retry_max)
+
+    async def _save(self, force: bool = False) -> None:
+        if self.checkpoint is None or not self._dirty:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_save < self.config.checkpoint_interval:
+            return
+        positions = dict(self._positions)
+        self._dirty = False
+        self._last_save = now
+        await asyncio.to_thread(self.checkpoint.save, positions)
+        self.stats.checkpoints += 1
