@@ -7,11 +7,16 @@ a reason shown to people. Paths are shell-style globs over the decoded object na
 are exact names.
 
 Use ``match(class_, name, capname)`` → the first ``Risk`` that applies, or ``None``.
+Optional keywords refine it when the caller has them: ``operation="exec"`` flags exec
+from world-writable directories, ``sock_type``/``family`` flag raw and packet sockets.
+``match_pattern(aare)`` asks whether a suggested *pattern* (e.g. ``/etc/*``) would allow
+one of the sensitive paths.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Final
@@ -85,7 +90,21 @@ RISKY_CLASSES: Final[tuple[Risk, ...]] = (
     Risk("change_profile", "switching confinement", "warning"),
 )
 
+RISKY_EXEC_DIRS: Final[tuple[Risk, ...]] = (
+    Risk("/tmp/**", "exec from a world-writable directory"),
+    Risk("/var/tmp/**", "exec from a world-writable directory"),
+    Risk("/dev/shm/**", "exec from a world-writable directory"),
+    Risk("/run/user/*/**", "exec from a user-writable directory", "warning"),
+    Risk("/home/*/**", "exec from a user's home directory", "warning"),
+)
+
+RISKY_SOCKETS: Final[tuple[Risk, ...]] = (
+    Risk("raw", "raw sockets (packet forging, sniffing)"),
+    Risk("packet", "packet sockets (sniffing)"),
+)
+
 _CAPS: Final = {r.what: r for r in RISKY_CAPABILITIES}
+_SOCKETS: Final = {r.what: r for r in RISKY_SOCKETS}
 _CLASSES: Final = {r.what: r for r in RISKY_CLASSES}
 
 
@@ -116,13 +135,42 @@ def match_path(name: str | None) -> Risk | None:
     return None
 
 
-def match(class_: str | None, name: str | None, capname: str | None) -> Risk | None:
+def match(
+    class_: str | None,
+    name: str | None,
+    capname: str | None,
+    *,
+    operation: str | None = None,
+    sock_type: str | None = None,
+    family: str | None = None,
+) -> Risk | None:
     """The first sensitive-access entry that applies to one record, or None."""
     if capname and capname in _CAPS:
         return _CAPS[capname]
     risk = match_path(name)
     if risk is not None:
         return risk
+    if operation == "exec" and name:
+        for risk in RISKY_EXEC_DIRS:
+            if _glob(risk.what).fullmatch(name):
+                return risk
+    if sock_type in _SOCKETS:
+        return _SOCKETS[sock_type]
+    if family in _SOCKETS:
+        return _SOCKETS[family]
     if class_ and class_ in _CLASSES:
         return _CLASSES[class_]
+    return None
+
+
+def _example(pattern: str) -> str:
+    # A concrete path inside a risky glob: '**' and '*' stand for one component each.
+    return pattern.replace("**", "x/y").replace("*", "x")
+
+
+def match_pattern(covers: Callable[[str], bool]) -> Risk | None:
+    """The first risky path a suggested pattern would allow; ``covers(path)`` tests it."""
+    for risk in RISKY_PATHS:
+        if covers(_example(risk.what)):
+            return risk
     return None

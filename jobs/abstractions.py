@@ -1,0 +1,259 @@
+"""The installed AppArmor policy as data: tunables variables and abstraction coverage.
+
+``Policy.load(root)`` reads ``<root>/tunables/global`` (following includes) for the
+``@{VAR}`` definitions and every file under ``<root>/abstractions/`` for the rules we can
+reason about: file rules, ``capability`` and ``network`` rules (``deny`` rules never
+count as coverage). Unlike aa-logprof (§4.1 "variables are not expanded") variables are
+expanded, so ``@{etc_ro}/ld.so.cache`` does cover ``/etc/ld.so.cache``.
+
+``Policy.covering(kind, paths, perms, owner, cap, network)`` lists the abstractions
+that allow an access; ``Policy.expand(pattern)`` turns variables into AARE
+alternations (for replaying a suggested rule against stored paths).
+
+On Debian the files come from the ``apparmor`` package (``/etc/apparmor.d``); a missing
+directory simply gives an empty policy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+from jobs.apparmor_rules import CAPABILITY, FILE, NETWORK, path_matches
+
+DEFAULT_ROOT: Final = Path("/etc/apparmor.d")
+
+_VAR_DEF = re.compile(r"^\s*@\{([A-Za-z0-9_]+)\}\s*(\+?=)\s*(.*?)\s*$")
+_VAR_USE = re.compile(r"@\{([A-Za-z0-9_]+)\}")
+_INCLUDE = re.compile(r"^\s*#?\s*include(?:\s+if\s+exists)?\s+[<\"]([^>\"]+)[>\"]")
+_FILE_RULE = re.compile(
+    r"^(?:audit\s+)?(?:allow\s+)?(owner\s+)?(?:file\s+)?"
+    r"(\"[^\"]*\"|[/@]\S*)\s+([a-zA-Z]+)(?:\s+->\s*\S+)?\s*,$"
+)
+_FILE_RULE_PERMS_FIRST = re.compile(
+    r"^(?:audit\s+)?(?:allow\s+)?(owner\s+)?(?:file\s+)?([a-zA-Z]+)\s+(\"[^\"]*\"|[/@]\S*)\s*,$"
+)
+_CAP_RULE = re.compile(r"^(?:audit\s+)?(?:allow\s+)?capability\s*([a-z0-9_\s]*),$")
+_NET_RULE = re.compile(r"^(?:audit\s+)?(?:allow\s+)?network\s*([a-z0-9_\s]*),$")
+
+
+@dataclass(frozen=True)
+class FileAllow:
+    """One allow file rule of an abstraction, variables expanded."""
+
+    patterns: tuple[str, ...]
+    """AAREs, one per combination of variable values."""
+    perms: frozenset[str]
+    """Permission letters (exec modes reduced to ``x``)."""
+    owner: bool
+    """Only for the owner of the file."""
+
+
+@dataclass
+class Abstraction:
+    """The rules of one abstraction file (with its includes) we can check coverage for."""
+
+    name: str
+    """Relative name, e.g. ``nameservice`` or ``ubuntu-browsers.d/user-files``."""
+    files: list[FileAllow] = field(default_factory=list)
+    """File rules."""
+    caps: set[str] = field(default_factory=set)
+    """Capability names."""
+    networks: set[tuple[str, str]] = field(default_factory=set)
+    """(family, type) pairs; '' is a wildcard."""
+
+    @property
+    def include(self) -> str:
+        """The rule line that pulls it in."""
+        return f"include <abstractions/{self.name}>"
+
+    def size(self) -> int:
+        """How much it allows, roughly (for preferring the smaller of two)."""
+        return len(self.files) + len(self.caps) + len(self.networks)
+
+    def covers_file(self, paths: Iterable[str], perms: frozenset[str], owner: bool) -> bool:
+        """Whether every path gets every permission from this abstraction."""
+        for path in paths:
+            got: set[str] = set()
+            for rule in self.files:
+                if rule.owner and not owner:
+                    continue
+                if perms <= got:
+                    break
+                if not (perms - got) & rule.perms:
+                    continue
+                if any(path_matches(pat, path) for pat in rule.patterns):
+                    got |= rule.perms
+            if not perms <= got:
+                return False
+        return True
+
+    def covers_network(self, family: str, sock_type: str) -> bool:
+        """Whether ``network family type`` is allowed."""
+        return any(
+            (f in ("", family)) and (t in ("", sock_type)) for f, t in self.networks
+        )
+
+
+def _perm_letters(text: str) -> frozenset[str] | None:
+    out = set()
+    for ch in text:
+        if ch in "mrwalk":
+            out.add(ch)
+        elif ch in "xiupcPUCIN":
+            out.add("x")
+        else:
+            return None
+    return frozenset(out)
+
+
+def _strip_comment(line: str) -> str:
+    s = line.strip()
+    if s.startswith("#include") or s.startswith("# include"):
+        return s.lstrip("#").strip()
+    i = s.find("#")
+    return s[:i].strip() if i >= 0 else s
+
+
+class Policy:
+    """Variables and abstractions read from an AppArmor policy directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.variables: dict[str, list[str]] = {}
+        self.abstractions: dict[str, Abstraction] = {}
+
+    @staticmethod
+    @cache
+    def load(root: Path = DEFAULT_ROOT) -> Policy:
+        """Read tunables and abstractions under ``root`` (cached per root)."""
+        pol = Policy(root)
+        global_ = root / "tunables" / "global"
+        if global_.is_file():
+            pol._read_vars(global_, set())
+        abs_dir = root / "abstractions"
+        if abs_dir.is_dir():
+            for f in sorted(abs_dir.rglob("*")):
+                if f.is_file() and not f.name.startswith(".") and not f.name.endswith("~"):
+                    name = str(f.relative_to(abs_dir))
+                    ab = Abstraction(name)
+                    pol._read_rules(f, ab, set())
+                    pol.abstractions[name] = ab
+        return pol
+
+    def _resolve(self, ref: str, base: Path) -> list[Path]:
+        p = Path(ref) if ref.startswith("/") else self.root / ref
+        if not p.exists():
+            p = base.parent / ref
+        if p.is_dir():
+            return sorted(x for x in p.iterdir() if x.is_file() and not x.name.startswith("."))
+        return [p] if p.is_file() else []
+
+    def _read_vars(self, path: Path, seen: set[Path]) -> None:
+        if path in seen:
+            return
+        seen.add(path)
+        for line in path.read_text("utf-8", "replace").splitlines():
+            m = _INCLUDE.match(line)
+            if m:
+                for sub in self._resolve(m.group(1), path):
+                    self._read_vars(sub, seen)
+                continue
+            line = _strip_comment(line)
+            m = _VAR_DEF.match(line)
+            if m:
+                values = [v.strip('"') for v in m.group(3).split()]
+                if m.group(2) == "+=":
+                    self.variables.setdefault(m.group(1), []).extend(values)
+                else:
+                    self.variables[m.group(1)] = values
+
+    def expand(self, pattern: str, _depth: int = 0) -> tuple[str, ...]:
+        """``pattern`` once per combination of its variables' values (unknown ones kept).
+
+        Substituting text (rather than building ``{a,b}``) lets AppArmor's slash
+        collapsing apply to each result: ``@{HOME}/x`` → ``/home/*//x``, ``/root//x``.
+        """
+        m = _VAR_USE.search(pattern)
+        if _depth > 12 or m is None:
+            return (pattern,)
+        values = self.variables.get(m.group(1))
+        if not values:
+            head, tail = pattern[: m.end()], pattern[m.end() :]
+            return tuple(head + t for t in self.expand(tail, _depth + 1))
+        out: list[str] = []
+        for v in values:
+            out.extend(self.expand(pattern[: m.start()] + v + pattern[m.end() :], _depth + 1))
+        return tuple(dict.fromkeys(out))
+
+    def matches(self, pattern: str, path: str) -> bool:
+        """Whether an AARE that may use variables matches a literal path."""
+        return any(path_matches(p, path) for p in self.expand(pattern))
+
+    def _read_rules(self, path: Path, ab: Abstraction, seen: set[Path]) -> None:
+        if path in seen:
+            return
+        seen.add(path)
+        depth = 0  # rules inside a nested 'profile x { … }' / '^hat { … }' are not ours
+        for raw in path.read_text("utf-8", "replace").splitlines():
+            line = _strip_comment(raw)
+            if line.endswith("{"):
+                depth += 1
+                continue
+            if line.startswith("}"):
+                depth = max(0, depth - 1)
+                continue
+            if depth:
+                continue
+            m = _INCLUDE.match(raw)
+            if m:
+                for sub in self._resolve(m.group(1), path):
+                    self._read_rules(sub, ab, seen)
+                continue
+            if not line or line.startswith("deny ") or line.startswith("audit deny "):
+                continue
+            if mc := _CAP_RULE.match(line):
+                ab.caps.update(mc.group(1).split())
+                continue
+            if mn := _NET_RULE.match(line):
+                words = mn.group(1).split()
+                ab.networks.add((words[0] if words else "", words[1] if len(words) > 1 else ""))
+                continue
+            mf = _FILE_RULE.match(line)
+            if mf:
+                owner, target, mode = mf.group(1), mf.group(2), mf.group(3)
+            else:
+                mf = _FILE_RULE_PERMS_FIRST.match(line)
+                if not mf:
+                    continue
+                owner, mode, target = mf.group(1), mf.group(2), mf.group(3)
+            perms = _perm_letters(mode)
+            if perms is None:
+                continue
+            ab.files.append(FileAllow(self.expand(target.strip('"')), perms, bool(owner)))
+
+    def covering(
+        self,
+        kind: str,
+        *,
+        paths: Iterable[str] = (),
+        perms: frozenset[str] = frozenset(),
+        owner: bool = False,
+        cap: str | None = None,
+        network: tuple[str, str] | None = None,
+    ) -> list[str]:
+        """Names of the abstractions that allow this access, sorted."""
+        paths = list(paths)
+        out = []
+        for name, ab in self.abstractions.items():
+            if (
+                (kind == FILE and paths and ab.covers_file(paths, perms, owner))
+                or (kind == CAPABILITY and cap and cap in ab.caps)
+                or (kind == NETWORK and network and ab.covers_network(*network))
+            ):
+                out.append(name)
+        return sorted(out)

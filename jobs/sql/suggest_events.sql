@@ -1,0 +1,66 @@
+-- name: suggest_events
+-- grain: one row per distinct rule-relevant AppArmor event shape (decision, label, operation, class, object fields, masks, fsuid/ouid) among DENIED/KILL and complain-mode ALLOWED records
+-- parameters: since (TIMESTAMP in UTC or NULL, inclusive lower bound of ts)
+WITH ev AS (
+    SELECT
+        'DENIED' AS decision, ts, host, boot_id, serial, pid, comm, raw,
+        profile, label, operation, class, name, name2, requested_mask, denied_mask,
+        fsuid, ouid, capname, family, sock_type, protocol, addr, peer_addr, laddr, lport,
+        faddr, fport, signal, peer, peer_label, bus, path, interface, member, fstype,
+        flags, srcname, tcontext, info
+    FROM denials
+    WHERE lsm = 'apparmor'
+    UNION ALL
+    SELECT
+        'ALLOWED' AS decision, ts, host, boot_id, serial, pid, comm, raw,
+        profile, label, operation, class, name, name2, requested_mask, denied_mask,
+        fsuid, ouid, capname, family, sock_type, protocol, addr, peer_addr, laddr, lport,
+        faddr, fport, signal, peer, peer_label, bus, path, interface, member, fstype,
+        flags, srcname, tcontext, info
+    FROM complain_events
+)
+SELECT
+    decision,  -- DENIED (enforce) or ALLOWED (complain mode)
+    coalesce(profile, label) AS profile,  -- the full label as logged (ns, hats, stacks)
+    operation,  -- kernel operation (open, exec, capable, connect, ...)
+    class,  -- mediation class (file, cap, net, unix, ...)
+    name,  -- object name: path, mount point, dbus name, mqueue name
+    name2,  -- target= (exec/change_profile target)
+    requested_mask,  -- requested= / requested_mask=
+    denied_mask,  -- denied= / denied_mask=
+    fsuid,  -- filesystem uid of the process
+    ouid,  -- owner uid of the object
+    capname,  -- capability name
+    family,  -- socket family
+    sock_type,  -- socket type
+    protocol,  -- socket protocol
+    addr,  -- unix local address
+    peer_addr,  -- unix peer address
+    laddr,  -- inet local address
+    lport,  -- inet local port
+    faddr,  -- inet foreign address
+    fport,  -- inet foreign port
+    signal,  -- signal name
+    peer,  -- signal/ptrace/unix peer label
+    peer_label,  -- dbus peer label
+    bus,  -- dbus bus
+    path,  -- dbus object path
+    interface,  -- dbus interface
+    member,  -- dbus member
+    fstype,  -- mount fstype
+    flags,  -- mount flags
+    srcname,  -- mount source / pivot_root old root
+    tcontext,  -- io_uring target label
+    info,  -- kernel info= text
+    count(*) AS events,  -- records in this group
+    list(DISTINCT host ORDER BY host) AS hosts,  -- hosts that logged them
+    list(DISTINCT concat_ws(':', host, boot_id, pid)) AS processes,  -- distinct host:boot:pid
+    list(DISTINCT comm ORDER BY comm) AS comms,  -- distinct command names
+    timezone('UTC', min(ts)) AS first_seen,  -- earliest event time (UTC)
+    timezone('UTC', max(ts)) AS last_seen,  -- latest event time (UTC)
+    arg_max(raw, ts) AS example,  -- the newest original line(s), byte-exact
+    list({'host': host, 'ts': timezone('UTC', ts), 'serial': serial} ORDER BY ts)[1:5] AS sample_keys  -- up to 5 record keys
+FROM ev
+WHERE ts >= coalesce(timezone('UTC', CAST($since AS TIMESTAMP)), '-infinity'::TIMESTAMPTZ)
+GROUP BY ALL
+ORDER BY events DESC

@@ -1,0 +1,7 @@
+-- name: suggest_loaded_profiles
+-- grain: one row per profile name seen loaded or replaced (STATUS records) anywhere in the fleet
+-- parameters: none
+SELECT DISTINCT
+    name AS profile  -- a loaded profile name (an exec of this path may get Px)
+FROM profile_status
+WHERE operation IN ('profile_load', 'profile_replace') AND name IS NOT NULL

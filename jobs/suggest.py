@@ -1,0 +1,857 @@
+"""Fleet-wide AppArmor rule suggestions (and audit2allow-style SELinux rules) from the store.
+
+API (for the CLI and the report)::
+
+    result = suggest(con, since=None, profile=None)   # -> SuggestResult
+    result.profiles        # list[ProfileSuggestion], most evidence first
+    result.selinux         # list[SELinuxSuggestion]
+    result.to_dict()       # JSON-able
+    render_apparmor(ps)    # the text of /etc/apparmor.d/local/<file> for one profile
+    render_markdown(result)
+
+``con`` is a DuckDB connection holding the store's ``denials``, ``complain_events`` and
+``profile_status`` views (jobs never import sinks). ``since`` is an aware datetime or
+None (everything stored); ``profile`` keeps one profile (exact full name, or a child
+``a//b``).
+
+Pipeline (semantics of aa-logprof 5.0.2, design/rule-suggestion.md §4–6):
+
+1. ``sql/suggest_events.sql`` groups DENIED and complain-mode ALLOWED records by every
+   rule-relevant field, with evidence (events, hosts, host:boot:pid processes, comms,
+   first/last seen, the newest raw line, sample record keys).
+2. Each group's label is split (``jobs.apparmor_rules.split_label``): hats/children go
+   to the child profile ``a//b``, namespaces are kept apart, a stack ``a//&b`` gives the
+   rule to each component (stacking intersects, so each denying profile needs it; a
+   note says so), complain-mode ``a//null-x`` children count for ``a``.
+3. ``apparmor_rules.build`` makes the raw rule; file rules are generalised
+   (``jobs.generalize.narrow``) and merged on (pattern, owner) with permissions unioned;
+   a broader directory glob is offered only with ≥3 distinct paths.
+4. Abstractions from the installed policy (``jobs.abstractions``) that cover ≥2 of a
+   profile's rules are suggested as ``include <abstractions/…>`` in place of them.
+5. Rules that would allow sensitive objects (``jobs.risky``) are marked "review: risky"
+   and written commented out.
+6. Every rule, then every profile's whole snippet, is compiled with
+   ``apparmor_parser -Q -K`` (``jobs.validate``). A rule the installed parser rejects
+   is downgraded to its older form when there is one (network access lists) or written
+   as a comment saying the parser does not support it; nothing invalid is emitted.
+7. Replay: each emitted rule lists the stored event groups and record counts it covers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from jobs import apparmor_rules as R
+from jobs import generalize, risky, sqlfiles
+from jobs.abstractions import Policy
+from jobs.validate import ApparmorParser
+from parsers import sanitize
+from parsers import schema as S
+
+MIN_INCLUDE_RULES: Final = 2
+"""An abstraction must cover this many of a profile's file rules to be suggested as an include."""
+EXAMPLE_LIMIT: Final = 400
+"""Characters of the example log line kept in comments and JSON."""
+
+STATUS_COMPILED: Final = "compiled"
+STATUS_DOWNGRADED: Final = "downgraded"
+STATUS_UNSUPPORTED: Final = "unsupported"
+STATUS_REJECTED: Final = "rejected"
+STATUS_UNCHECKED: Final = "unchecked"
+# Rule classes AppArmor 3.0.8's parser does not know at all (§2 "version gap").
+_NEWER_CLASSES: Final = frozenset({R.USERNS, R.IO_URING, R.MQUEUE})
+
+
+@dataclass
+class Evidence:
+    """What supports a rule, summed over the stored events it was built from."""
+
+    events: int = 0
+    """Records."""
+    hosts: list[str] = field(default_factory=list)
+    """Hosts, sorted."""
+    processes: int = 0
+    """Distinct host:boot:pid."""
+    comms: list[str] = field(default_factory=list)
+    """Command names, sorted (sanitised)."""
+    first_seen: str | None = None
+    """ISO time of the earliest event."""
+    last_seen: str | None = None
+    """ISO time of the latest event."""
+    decisions: dict[str, int] = field(default_factory=dict)
+    """Records per decision (DENIED / ALLOWED)."""
+    example: str = ""
+    """The newest original line, sanitised for display."""
+    sample_keys: list[dict[str, Any]] = field(default_factory=list)
+    """Up to 5 record keys (host, ts, serial) of events it covers."""
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    # The SQL returns naive UTC timestamps (no pytz needed); mark them as UTC.
+    if t is None:
+        return None
+    return (t if t.tzinfo else t.replace(tzinfo=dt.UTC)).isoformat()
+
+
+def _naive_utc(t: dt.datetime | None) -> dt.datetime | None:
+    if t is None or t.tzinfo is None:
+        return t
+    return t.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass
+class _Acc:
+    """Evidence while merging groups."""
+
+    events: int = 0
+    hosts: set[str] = field(default_factory=set)
+    processes: set[str] = field(default_factory=set)
+    comms: set[str] = field(default_factory=set)
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    decisions: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    example: Any = None
+    sample_keys: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, g: dict[str, Any]) -> None:
+        self.events += int(g["events"])
+        self.hosts.update(h for h in g["hosts"] or [] if h)
+        self.processes.update(g["processes"] or [])
+        self.comms.update(c for c in g["comms"] or [] if c)
+        f, la = g["first_seen"], g["last_seen"]
+        if f is not None and (self.first is None or f < self.first):
+            self.first = f
+        if la is not None and (self.last is None or la >= self.last):
+            self.last = la
+            self.example = g["example"]
+        self.decisions[g["decision"]] += int(g["events"])
+        if len(self.sample_keys) < 5:
+            self.sample_keys.extend(g["sample_keys"][: 5 - len(self.sample_keys)])
+
+    def evidence(self) -> Evidence:
+        ex = self.example
+        if isinstance(ex, bytes | bytearray):
+            ex = bytes(ex).decode("utf-8", "replace")
+        return Evidence(
+            events=self.events,
+            hosts=sorted(self.hosts),
+            processes=len(self.processes),
+            comms=sorted(sanitize.for_terminal(c) for c in self.comms),
+            first_seen=_iso(self.first),
+            last_seen=_iso(self.last),
+            decisions={str(k): int(v) for k, v in self.decisions.items()},
+            example=sanitize.for_terminal(sanitize.truncate(str(ex or ""), EXAMPLE_LIMIT)),
+            sample_keys=[
+                {
+                    "host": k["host"],
+                    "ts": _iso(k["ts"]),
+                    "serial": k["serial"],
+                }
+                for k in self.sample_keys
+            ],
+        )
+
+
+@dataclass
+class Suggestion:
+    """One suggested rule for one profile."""
+
+    kind: str
+    """Rule class (file, exec, capability, network, unix, …)."""
+    rule: str
+    """The rule to add (after generalisation and any parser downgrade)."""
+    status: str = STATUS_UNCHECKED
+    """compiled | downgraded | unsupported | rejected | unchecked."""
+    parser_error: str | None = None
+    """The parser's message when the rule as built did not compile."""
+    raw: list[str] = field(default_factory=list)
+    """aa-logprof's raw rule(s), one per literal object (the narrowest option)."""
+    broader: str | None = None
+    """A directory glob alternative, when ≥3 distinct paths support it."""
+    broader_why: str | None = None
+    """The evidence for ``broader``."""
+    generalised: list[str] = field(default_factory=list)
+    """Rewrites applied to get ``rule`` from the raw path(s)."""
+    abstractions: list[str] = field(default_factory=list)
+    """Installed abstractions that also allow this access."""
+    covered_by: str | None = None
+    """The suggested include that replaces this rule, if any."""
+    risky: dict[str, str] | None = None
+    """{what, reason, severity} when the rule would allow a sensitive access."""
+    notes: list[str] = field(default_factory=list)
+    """Anything a reviewer should know (downgrades, stacks, owner, …)."""
+    evidence: Evidence = field(default_factory=Evidence)
+    """What supports it."""
+    covers: dict[str, int] = field(default_factory=dict)
+    """Replay: stored {'groups': n, 'events': n} this rule would allow."""
+    # internal
+    _paths: set[str] = field(default_factory=set, repr=False)
+    _perms: set[str] = field(default_factory=set, repr=False)
+    _owner: bool = field(default=False, repr=False)
+    _pattern: str | None = field(default=None, repr=False)
+    _fallback: str | None = field(default=None, repr=False)
+    _acc: _Acc = field(default_factory=_Acc, repr=False)
+    _groups: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def emitted(self) -> bool:
+        """Whether the rule is written as an active line (not a comment)."""
+        return (
+            self.status in (STATUS_COMPILED, STATUS_DOWNGRADED, STATUS_UNCHECKED)
+            and self.risky is None
+            and self.covered_by is None
+        )
+
+    def sort_key(self) -> tuple[Any, ...]:
+        """Most evidence first: hosts, events, processes, then most recent."""
+        e = self.evidence
+        return (-len(e.hosts), -e.events, -e.processes, e.last_seen or "", self.rule)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        d = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        d["evidence"] = asdict(self.evidence)
+        d["emitted"] = self.emitted
+        return d
+
+
+@dataclass
+class ProfileSuggestion:
+    """Everything suggested for one profile (or hat/child profile)."""
+
+    profile: str
+    """Full name: ``a``, ``a//b`` for a child, ``:ns:a`` in a namespace."""
+    namespace: str | None
+    """AppArmor namespace, None for the host's."""
+    path: list[str]
+    """Profile then child names."""
+    local_file: str
+    """File name under /etc/apparmor.d/local/ (of the top-level profile)."""
+    rules: list[Suggestion] = field(default_factory=list)
+    """Suggested rules, most evidence first."""
+    includes: list[dict[str, Any]] = field(default_factory=list)
+    """[{include, abstraction, replaces: [rules], status, parser_error}]."""
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    """[{reason, events}] of events that gave no rule."""
+    notes: list[str] = field(default_factory=list)
+    """Profile-level notes (stacks, namespaces, flags to consider)."""
+    snippet_status: str = STATUS_UNCHECKED
+    """Whether the whole rendered snippet compiled inside a profile."""
+    snippet_error: str | None = None
+    """The parser's message if it did not."""
+
+    @property
+    def events(self) -> int:
+        """Records behind this profile's rules."""
+        return sum(r.evidence.events for r in self.rules)
+
+    @property
+    def hosts(self) -> list[str]:
+        """Hosts behind this profile's rules."""
+        return sorted({h for r in self.rules for h in r.evidence.hosts})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "profile": self.profile,
+            "namespace": self.namespace,
+            "path": self.path,
+            "local_file": self.local_file,
+            "events": self.events,
+            "hosts": self.hosts,
+            "snippet_status": self.snippet_status,
+            "snippet_error": self.snippet_error,
+            "includes": self.includes,
+            "rules": [r.to_dict() for r in self.rules],
+            "skipped": self.skipped,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class SELinuxSuggestion:
+    """One audit2allow-style allow rule."""
+
+    rule: str
+    """``allow source_t target_t:class { perms };``"""
+    source_type: str
+    """Subject type."""
+    target_type: str
+    """Object type."""
+    tclass: str
+    """Object class."""
+    perms: list[str]
+    """Permissions."""
+    permissive: bool
+    """The denials were logged in permissive mode (the access happened)."""
+    evidence: Evidence = field(default_factory=Evidence)
+    """What supports it."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+
+@dataclass
+class SuggestResult:
+    """The output of ``suggest``."""
+
+    profiles: list[ProfileSuggestion]
+    """AppArmor suggestions per profile, most evidence first."""
+    selinux: list[SELinuxSuggestion]
+    """SELinux allow rules, most evidence first."""
+    since: str | None
+    """The lower time bound used."""
+    parser: str | None
+    """apparmor_parser version used for validation, None if none was available."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "since": self.since,
+            "parser": self.parser,
+            "profiles": [p.to_dict() for p in self.profiles],
+            "selinux": [s.to_dict() for s in self.selinux],
+        }
+
+
+def local_file_name(label: R.Label) -> str:
+    """The /etc/apparmor.d/local/ file name for a profile: ``/usr/sbin/x`` → ``usr.sbin.x``."""
+    name = label.path[0].lstrip("/").replace("/", ".")
+    name = re.sub(r"[^A-Za-z0-9._+@-]", "_", name).lstrip(".")
+    return name or "_"
+
+
+def _rows(con: duckdb.DuckDBPyConnection, job: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = sqlfiles.load(job).execute(con, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def _loaded_profiles(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    try:
+        return frozenset(r["profile"] for r in _rows(con, "suggest_loaded_profiles", {}))
+    except duckdb.Error:
+        return frozenset()
+
+
+def _risk_dict(risk: risky.Risk | None) -> dict[str, str] | None:
+    if risk is None:
+        return None
+    return {"what": risk.what, "reason": risk.reason, "severity": risk.severity}
+
+
+class _Builder:
+    """Accumulates suggestions per profile from event groups."""
+
+    def __init__(self, exec_targets: frozenset[str], policy: Policy) -> None:
+        self.exec_targets = exec_targets
+        self.policy = policy
+        self.profiles: dict[tuple[str | None, tuple[str, ...]], ProfileSuggestion] = {}
+        self.rules: dict[tuple[Any, ...], Suggestion] = {}
+        self.skipped: dict[tuple[Any, ...], int] = defaultdict(int)
+
+    def _profile(self, lab: R.Label) -> ProfileSuggestion:
+        key = (lab.namespace, lab.path)
+        ps = self.profiles.get(key)
+        if ps is None:
+            ps = ProfileSuggestion(
+                profile=lab.name,
+                namespace=lab.namespace,
+                path=list(lab.path),
+                local_file=local_file_name(lab),
+            )
+            if lab.namespace:
+                ps.notes.append(
+                    f"profile of AppArmor namespace {lab.namespace!r}: install inside that "
+                    "namespace (e.g. the container), not on the host"
+                )
+            if len(lab.path) > 1:
+                ps.notes.append(
+                    f"hat/child profile {lab.path[-1]!r} of {lab.path[0]!r}: put these rules "
+                    "inside that child's block"
+                )
+            self.profiles[key] = ps
+        return ps
+
+    def add(self, g: dict[str, Any]) -> None:
+        labels = R.split_label(g[S.PROFILE])
+        ev = {k: v for k, v in g.items() if k in S.COLUMNS}
+        built = R.build(ev, exec_targets=self.exec_targets)
+        for lab in labels:
+            ps = self._profile(lab)
+            if lab.stack:
+                note = (
+                    f"seen under the stacked label {'//&'.join(lab.stack)}: stacked profiles "
+                    "intersect, add the rule only to the profile(s) that denied it"
+                )
+                if note not in ps.notes:
+                    ps.notes.append(note)
+            if isinstance(built, R.Skip):
+                self.skipped[(lab.namespace, lab.path, built.reason)] += int(g["events"])
+                if "attach_disconnected" in built.reason:
+                    note = "disconnected paths were denied: consider flags=(attach_disconnected)"
+                    if note not in ps.notes:
+                        ps.notes.append(note)
+                continue
+            self._add_rule(ps, lab, built, g)
+
+    def _add_rule(self, ps: ProfileSuggestion, lab: R.Label, raw: R.Raw, g: dict[str, Any]) -> None:
+        pkey = (lab.namespace, lab.path)
+        if raw.kind == R.FILE and raw.path is not None:
+            nar = generalize.narrow(raw.path, raw.owner)
+            key: tuple[Any, ...] = (pkey, R.FILE, nar.pattern, raw.owner)
+            sug = self.rules.get(key)
+            if sug is None:
+                sug = Suggestion(kind=R.FILE, rule="", _owner=raw.owner, _pattern=nar.pattern)
+                self.rules[key] = sug
+                ps.rules.append(sug)
+            sug._paths.add(raw.path)
+            sug._perms |= raw.perms
+            for c in nar.changes:
+                if c not in sug.generalised:
+                    sug.generalised.append(c)
+        else:
+            key = (pkey, raw.kind, raw.text)
+            sug = self.rules.get(key)
+            if sug is None:
+                sug = Suggestion(kind=raw.kind, rule=raw.text, raw=[raw.text],
+                                 _fallback=raw.fallback)
+                if raw.path:
+                    sug._paths.add(raw.path)
+                self.rules[key] = sug
+                ps.rules.append(sug)
+        sug._acc.add(g)
+        sug._groups.append(g)
+        if sug.risky is None:
+            sug.risky = _risk_dict(self._risk(raw, g, lab))
+
+    def _risk(self, raw: R.Raw, g: dict[str, Any], lab: R.Label) -> risky.Risk | None:
+        if raw.kind == R.PTRACE:
+            peer = g.get(S.PEER) or g.get(S.PEER_LABEL)
+            own = "//".join(lab.path)
+            if peer == own:
+                return None  # tracing itself
+            return risky.Risk("ptrace", f"ptrace of another profile ({peer})", "warning")
+        return risky.match(
+            g.get(S.CLASS) if raw.kind != R.CAPABILITY else None,
+            raw.path,
+            g.get(S.CAPNAME),
+            operation=g.get(S.OPERATION),
+            sock_type=g.get(S.SOCK_TYPE) if raw.kind == R.NETWORK else None,
+            family=g.get(S.FAMILY) if raw.kind == R.NETWORK else None,
+        )
+
+    def finish(self) -> list[ProfileSuggestion]:
+        for (ns, path, reason), n in self.skipped.items():
+            ps = self.profiles[(ns, path)]
+            ps.skipped.append({"reason": reason, "events": n})
+        for ps in self.profiles.values():
+            self._finish_files(ps)
+            for sug in ps.rules:
+                sug.evidence = sug._acc.evidence()
+                if sug.kind in _NEWER_CLASSES:
+                    sug.notes.append("needs AppArmor ≥ 4.0 (not known to the 3.0.x parser)")
+            ps.rules.sort(key=Suggestion.sort_key)
+            self._includes(ps)
+        return sorted(
+            self.profiles.values(), key=lambda p: (-len(p.hosts), -p.events, p.profile)
+        )
+
+    def _finish_files(self, ps: ProfileSuggestion) -> None:
+        files = [s for s in ps.rules if s.kind == R.FILE]
+        for sug in files:
+            assert sug._pattern is not None
+            sug.rule = R.render_file(sug._pattern, sug._perms, sug._owner)
+            sug.raw = sorted(
+                R.render_file(R.aare(p), sug._perms, sug._owner) for p in sug._paths
+            )
+            if sug._owner:
+                sug.notes.append("owner: the process's fsuid equalled the file owner")
+            if not sug.risky:
+                # A generalised pattern may reach a sensitive path none of the events touched.
+                pattern = sug._pattern
+                sug.risky = _risk_dict(
+                    risky.match_pattern(partial(self._pattern_covers, pattern))
+                )
+        # Broader option: siblings in one directory (or sub-trees) with the same owner.
+        by_owner: dict[bool, list[Suggestion]] = defaultdict(list)
+        for sug in files:
+            by_owner[sug._owner].append(sug)
+        for owner, sugs in by_owner.items():
+            by_dir: dict[str, list[str]] = defaultdict(list)
+            for sug in sugs:
+                for p in sug._paths:
+                    by_dir[p.rstrip("/").rpartition("/")[0]].append(p)
+            for sug in sugs:
+                dirs = {p.rstrip("/").rpartition("/")[0] for p in sug._paths}
+                best = None
+                for d in dirs:
+                    got = generalize.broader(by_dir[d])
+                    if got is None:
+                        gp = d.rpartition("/")[0]
+                        under = [p for k, v in by_dir.items() if k.startswith(gp + "/")
+                                 for p in v]
+                        got = generalize.broader(under) if gp.count("/") >= 2 else None
+                    if got is not None:
+                        best = got
+                        break
+                if best is None:
+                    continue
+                pattern, why = best
+                perms: set[str] = set()
+                for other in sugs:
+                    if any(self._pattern_covers(pattern, p) for p in other._paths):
+                        perms |= other._perms
+                broad = R.render_file(pattern, perms or sug._perms, owner)
+                if broad != sug.rule:
+                    sug.broader, sug.broader_why = broad, why
+
+    def _pattern_covers(self, pattern: str | None, path: str) -> bool:
+        if pattern is None:
+            return False
+        return self.policy.matches(pattern, path)
+
+    def _includes(self, ps: ProfileSuggestion) -> None:
+        for sug in ps.rules:
+            if sug.kind == R.FILE and not sug.risky:
+                sug.abstractions = self.policy.covering(
+                    R.FILE, paths=sug._paths, perms=frozenset(sug._perms), owner=sug._owner
+                )
+            elif sug.kind == R.CAPABILITY and not sug.risky:
+                cap = sug.rule.removeprefix("capability ").rstrip(",")
+                sug.abstractions = self.policy.covering(R.CAPABILITY, cap=cap)
+            elif sug.kind == R.NETWORK and not sug.risky:
+                words = sug._fallback or sug.rule
+                parts = words.rstrip(",").split()[1:]
+                if len(parts) >= 2:
+                    sug.abstractions = self.policy.covering(
+                        R.NETWORK, network=(parts[0], parts[1])
+                    )
+        remaining = [s for s in ps.rules if s.abstractions]
+        while remaining:
+            # Only file rules justify an include (a lone capability or network rule is
+            # allowed by dozens of unrelated abstractions); the include then also
+            # replaces the other rules it covers.
+            count: dict[str, int] = defaultdict(int)
+            for s in remaining:
+                if s.kind != R.FILE:
+                    continue
+                for a in s.abstractions:
+                    if "/" not in a:  # top-level abstractions only: sub-directories are parts
+                        count[a] += 1
+            if not count:
+                break
+            best = min(
+                count, key=lambda a: (-count[a], self.policy.abstractions[a].size(), a)
+            )
+            if count[best] < MIN_INCLUDE_RULES:
+                break
+            inc = f"include <abstractions/{best}>"
+            replaced = [s for s in remaining if best in s.abstractions]
+            for s in replaced:
+                s.covered_by = inc
+            ps.includes.append(
+                {
+                    "include": inc,
+                    "abstraction": best,
+                    "replaces": [s.rule for s in replaced],
+                    "status": STATUS_UNCHECKED,
+                    "parser_error": None,
+                }
+            )
+            remaining = [s for s in remaining if s.covered_by is None]
+
+
+def _replay(ps: ProfileSuggestion, policy: Policy) -> None:
+    """For each rule: how many stored event groups/records of this profile it allows."""
+    groups: list[tuple[Suggestion, dict[str, Any]]] = [
+        (s, g) for s in ps.rules for g in s._groups
+    ]
+    for sug in ps.rules:
+        text = sug.rule
+        if sug.kind == R.FILE and sug._pattern is not None:
+            pat = sug._pattern
+            need = sug._perms
+            hit = [
+                g for s, g in groups
+                if s.kind == R.FILE
+                and (s._owner or not sug._owner)  # an owner rule allows owner accesses only
+                and s._perms <= need
+                and any(policy.matches(pat, p) for p in s._paths)
+            ]
+        else:
+            hit = [g for s, g in groups if s.rule == text or s is sug]
+        uniq = {id(g): g for g in hit}
+        sug.covers = {
+            "groups": len(uniq),
+            "events": sum(int(g["events"]) for g in uniq.values()),
+        }
+
+
+def _validate(profiles: list[ProfileSuggestion], parser: ApparmorParser) -> None:
+    """Compile every rule, then each whole snippet; downgrade or comment out failures."""
+    rules = [s for ps in profiles for s in ps.rules]
+    incs = [inc for ps in profiles for inc in ps.includes]
+    texts = sorted({s.rule for s in rules} | {i["include"] for i in incs})
+    errors = dict(zip(texts, parser.check([f"  {t}" for t in texts]), strict=True))
+    fallbacks = sorted({s._fallback for s in rules if s._fallback and errors.get(s.rule)})
+    fb_err = dict(
+        zip(fallbacks, parser.check([f"  {t}" for t in fallbacks]), strict=True)
+    )
+    for inc in incs:
+        err = errors[inc["include"]]
+        inc["status"] = STATUS_REJECTED if err else STATUS_COMPILED
+        inc["parser_error"] = err
+        if err:
+            for ps in profiles:
+                for s in ps.rules:
+                    if s.covered_by == inc["include"]:
+                        s.covered_by = None
+    for s in rules:
+        err = errors[s.rule]
+        if err is None:
+            s.status = STATUS_COMPILED
+            continue
+        s.parser_error = err
+        if s._fallback and fb_err.get(s._fallback) is None:
+            s.notes.append(
+                f"the installed parser rejects {s.rule!r}; using its older, broader form"
+            )
+            s.raw = [*s.raw]
+            s.rule = s._fallback
+            s.status = STATUS_DOWNGRADED
+        elif s.kind in _NEWER_CLASSES or s._fallback or ("->" in s.rule and "&" in s.rule):
+            s.status = STATUS_UNSUPPORTED
+        else:
+            s.status = STATUS_REJECTED
+    # The whole snippet of each profile, as it will be written, inside a profile.
+    bodies = [_snippet_body(ps) for ps in profiles]
+    for ps, err in zip(profiles, parser.check(bodies), strict=True):
+        if err is None:
+            ps.snippet_status = STATUS_COMPILED
+            continue
+        # Rules that compile alone but conflict together (e.g. ix vs px): keep a prefix.
+        ps.snippet_error = err
+        kept: list[Suggestion] = []
+        for s in [r for r in ps.rules if r.emitted]:
+            trial = _snippet_body(ps, only=[*kept, s])
+            if parser.check([trial])[0] is None:
+                kept.append(s)
+            else:
+                s.status = STATUS_REJECTED
+                s.parser_error = "conflicts with another suggested rule of this profile"
+        ps.snippet_status = STATUS_COMPILED if parser.check([_snippet_body(ps)])[0] is None \
+            else STATUS_REJECTED
+
+
+def _emitted_lines(ps: ProfileSuggestion, only: Iterable[Suggestion] | None = None) -> list[str]:
+    lines = [i["include"] for i in ps.includes if i["status"] != STATUS_REJECTED]
+    rules = list(only) if only is not None else [r for r in ps.rules if r.emitted]
+    return lines + [r.rule for r in rules]
+
+
+def _snippet_body(ps: ProfileSuggestion, only: Iterable[Suggestion] | None = None) -> str:
+    body = "\n".join("  " + ln for ln in _emitted_lines(ps, only))
+    # Children compile as a child profile block, the way they sit in the real profile.
+    for name in reversed(ps.path[1:]):
+        body = f"  profile {R.quoted(R.aare(name))} {{\n{body}\n  }}"
+    return body
+
+
+def _selinux(rows: list[dict[str, Any]]) -> list[SELinuxSuggestion]:
+    out = []
+    for r in rows:
+        perms = [p for p in (r["perms"] or []) if re.fullmatch(r"[a-z0-9_]+", p)]
+        types_ok = all(
+            re.fullmatch(r"[A-Za-z0-9_]+", r[k] or "") for k in ("source_type", "target_type")
+        )
+        if not perms or not types_ok or not re.fullmatch(r"[a-z0-9_]+", r["tclass"] or ""):
+            continue
+        body = perms[0] if len(perms) == 1 else "{ " + " ".join(perms) + " }"
+        acc = _Acc()
+        acc.add({**r, "decision": "permissive" if r["permissive"] else "denied",
+                 "processes": [], "sample_keys": []})
+        out.append(
+            SELinuxSuggestion(
+                rule=f"allow {r['source_type']} {r['target_type']}:{r['tclass']} {body};",
+                source_type=r["source_type"],
+                target_type=r["target_type"],
+                tclass=r["tclass"],
+                perms=perms,
+                permissive=bool(r["permissive"]),
+                evidence=acc.evidence(),
+            )
+        )
+    out.sort(key=lambda s: (s.permissive, -len(s.evidence.hosts), -s.evidence.events, s.rule))
+    return out
+
+
+def suggest(
+    con: duckdb.DuckDBPyConnection,
+    since: dt.datetime | None = None,
+    profile: str | None = None,
+    *,
+    validate: bool = True,
+    parser: ApparmorParser | None = None,
+    policy_root: Path | None = None,
+) -> SuggestResult:
+    """Suggestions from the store behind ``con`` (see the module docstring)."""
+    params = {"since": _naive_utc(since)}
+    policy = Policy.load(policy_root or Path("/etc/apparmor.d"))
+    builder = _Builder(_loaded_profiles(con), policy)
+    for g in _rows(con, "suggest_events", params):
+        builder.add(g)
+    profiles = builder.finish()
+    if profile is not None:
+        profiles = [p for p in profiles if profile in (p.profile, "//".join(p.path))]
+    for ps in profiles:
+        _replay(ps, policy)
+    version = None
+    if validate:
+        parser = parser or ApparmorParser.find()
+        if parser is not None:
+            version = parser.version()
+            _validate(profiles, parser)
+    selinux = [] if profile is not None else _selinux(_rows(con, "suggest_selinux", params))
+    return SuggestResult(
+        profiles=profiles,
+        selinux=selinux,
+        since=since.isoformat() if since else None,
+        parser=version,
+    )
+
+
+# --- rendering ------------------------------------------------------------------------
+
+
+def _comment(text: str) -> str:
+    # Log-derived text in a comment: no line breaks, nothing that could end the comment.
+    return "# " + sanitize.for_terminal(text)
+
+
+def _evidence_line(e: Evidence) -> str:
+    hosts = ", ".join(e.hosts[:5]) + (f", … ({len(e.hosts)})" if len(e.hosts) > 5 else "")
+    dec = ", ".join(f"{k} {v}" for k, v in sorted(e.decisions.items()))
+    return (
+        f"{e.events} event(s) on {len(e.hosts)} host(s) ({hosts}), {e.processes} process(es) "
+        f"[{', '.join(e.comms[:5])}], {e.first_seen} – {e.last_seen}; {dec}"
+    )
+
+
+def render_apparmor(ps: ProfileSuggestion, parser: str | None = None) -> str:
+    """The text of ``/etc/apparmor.d/local/<file>`` for one profile (a comment per rule)."""
+    out = [
+        _comment(f"armorwatch rule suggestions for profile {ps.profile}"),
+        _comment(f"target: /etc/apparmor.d/local/{ps.local_file}"),
+        _comment(
+            f"validated with {parser}: snippet {ps.snippet_status}"
+            if parser else "NOT validated: apparmor_parser was not available"
+        ),
+        "# Review before use. Risky rules and rules the parser rejects are commented out.",
+    ]
+    out += [_comment(f"note: {n}") for n in ps.notes]
+    if ps.snippet_error:
+        out.append(_comment(f"snippet error: {ps.snippet_error}"))
+    for inc in ps.includes:
+        out.append("")
+        out.append(_comment(f"{inc['include']} covers {len(inc['replaces'])} suggested rules:"))
+        out += [_comment(f"  {r}") for r in inc["replaces"]]
+        if inc["status"] == STATUS_REJECTED:
+            out.append(_comment(f"rejected by the parser: {inc['parser_error']}"))
+            out.append("# " + inc["include"])
+        else:
+            out.append(inc["include"])
+    for s in ps.rules:
+        out.append("")
+        out.append(_comment(_evidence_line(s.evidence)))
+        out.append(_comment(f"example: {s.evidence.example}"))
+        if s.covers:
+            out.append(_comment(
+                f"replay: allows {s.covers['events']} stored event(s) in "
+                f"{s.covers['groups']} group(s)"
+            ))
+        if s.generalised:
+            out.append(_comment("generalised: " + "; ".join(s.generalised)))
+        if len(s.raw) and s.raw != [s.rule]:
+            shown = s.raw[:3] + ([f"… {len(s.raw) - 3} more"] if len(s.raw) > 3 else [])
+            out.append(_comment("narrowest: " + "  ".join(shown)))
+        if s.broader:
+            out.append(_comment(f"broader ({s.broader_why}): {s.broader}"))
+        if s.abstractions and not s.covered_by:
+            out.append(_comment("also allowed by: " + ", ".join(s.abstractions[:5])))
+        out += [_comment(f"note: {n}") for n in s.notes]
+        if s.covered_by:
+            out.append(_comment(f"covered by {s.covered_by}: {s.rule}"))
+        elif s.risky:
+            out.append(_comment(
+                f"review: risky ({s.risky['severity']}: {s.risky['reason']}); "
+                "uncomment only after review"
+            ))
+            out.append("# " + s.rule)
+        elif s.status == STATUS_UNSUPPORTED:
+            out.append(_comment(f"not supported by {parser or 'the installed parser'}: "
+                                f"{s.parser_error}"))
+            out.append("# " + s.rule)
+        elif s.status == STATUS_REJECTED:
+            out.append(_comment(f"rejected by the parser: {s.parser_error}"))
+            out.append("# " + s.rule)
+        else:
+            out.append(s.rule)
+    for sk in ps.skipped:
+        out.append(_comment(f"skipped {sk['events']} event(s): {sk['reason']}"))
+    return "\n".join(out) + "\n"
+
+
+def render_selinux(items: list[SELinuxSuggestion]) -> str:
+    """audit2allow-style ``allow`` lines, enforcing denials first, permissive ones apart."""
+    out: list[str] = []
+    for permissive in (False, True):
+        part = [s for s in items if s.permissive == permissive]
+        if not part:
+            continue
+        out.append(
+            "# SELinux: denials logged in PERMISSIVE mode (the access happened anyway)"
+            if permissive else "# SELinux: enforced denials"
+        )
+        for s in part:
+            out.append(_comment(_evidence_line(s.evidence)))
+            out.append(s.rule)
+        out.append("")
+    return "\n".join(out)
+
+
+def render_markdown(result: SuggestResult) -> str:
+    """A Markdown summary: one table per profile."""
+    md = sanitize.for_markdown
+    out = ["# armorwatch rule suggestions", ""]
+    out.append(f"Validated with: {md(result.parser) if result.parser else 'not validated'}")
+    for ps in result.profiles:
+        out += ["", f"## `{md(ps.profile)}` → `local/{md(ps.local_file)}`", ""]
+        out += [f"- {md(n)}" for n in ps.notes]
+        out += [f"- include: `{md(i['include'])}` replaces {len(i['replaces'])} rules"
+                for i in ps.includes]
+        out += ["", "| rule | status | events | hosts | processes | last seen | review |",
+                "|---|---|---|---|---|---|---|"]
+        for s in ps.rules:
+            review = f"risky: {s.risky['reason']}" if s.risky else (s.covered_by or "")
+            out.append(
+                f"| `{md(s.rule)}` | {s.status} | {s.evidence.events} | "
+                f"{len(s.evidence.hosts)} | {s.evidence.processes} | "
+                f"{md(s.evidence.last_seen or '')} | {md(review)} |"
+            )
+    if result.selinux:
+        out += ["", "## SELinux", "", "| rule | permissive | events | hosts |", "|---|---|---|---|"]
+        for se in result.selinux:
+            out.append(f"| `{md(se.rule)}` | {se.permissive} | {se.evidence.events} | "
+                       f"{len(se.evidence.hosts)} |")
+    return "\n".join(out) + "\n"
