@@ -42,8 +42,22 @@ class TestGenerator:
     def test_every_apparmor_class_present(self, tmp_path: Path) -> None:
         """All AppArmor classes the issue lists appear in a small file."""
         stats = gen_auditlog.generate(tmp_path / "a.log", lines=20_000, seed=1)
-        expected = {"file", "exec", "cap", "net", "unix", "signal", "ptrace", "dbus", "mount",
-                    "change", "userns", "uring", "mqueue", "status"}
+        expected = {
+            "file",
+            "exec",
+            "cap",
+            "net",
+            "unix",
+            "signal",
+            "ptrace",
+            "dbus",
+            "mount",
+            "change",
+            "userns",
+            "uring",
+            "mqueue",
+            "status",
+        }
         assert expected == set(stats.by_class)
 
     def test_untrusted_encoding_matches_kernel_rule(self) -> None:
@@ -60,10 +74,24 @@ class TestRunHarness:
         """run.py on 20k lines, 1 run: C accepts every AppArmor line, our rows match it."""
         out = tmp_path / "bench.json"
         proc = subprocess.run(
-            [sys.executable, str(BENCH / "run.py"), "--lines", "20000", "--runs", "1",
-             "--data-dir", str(tmp_path / "data"), "--build-dir", str(tmp_path / "build"),
-             "--json", str(out)],
-            capture_output=True, text=True, timeout=120, cwd=ROOT,
+            [
+                sys.executable,
+                str(BENCH / "run.py"),
+                "--lines",
+                "20000",
+                "--runs",
+                "1",
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--build-dir",
+                str(tmp_path / "build"),
+                "--json",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
         )
         assert 0 == proc.returncode, proc.stderr
         assert "| approach | time (s) |" in proc.stdout
