@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import logging
 import os
 import re
 import shutil
@@ -51,6 +52,7 @@ from jobs import risky, sqlfiles
 from parsers import sanitize
 
 FORMATS: Final = ("html", "md", "json")
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -170,12 +172,19 @@ class Loss:
 
 
 @dataclass(frozen=True)
-class Rule:
-    """A suggested local/ rule."""
+class Snippet:
+    """Suggested rules for one profile: the text of its /etc/apparmor.d/local/ file."""
 
     subject: str
-    rule: str
-    note: str = ""
+    """The profile (or "SELinux" for audit2allow-style rules)."""
+    local_file: str
+    """File name under /etc/apparmor.d/local/ (empty for SELinux)."""
+    lines: tuple[str, ...]
+    """The snippet, one line each (comments included), exactly as jobs.suggest renders it."""
+    rules: int
+    """Rules suggested."""
+    risky: int
+    """Of which would allow a sensitive access (written commented out)."""
 
 
 @dataclass(frozen=True)
@@ -184,7 +193,7 @@ class Suggestions:
 
     available: bool
     note: str
-    rules: tuple[Rule, ...] = ()
+    snippets: tuple[Snippet, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,7 +248,8 @@ class ProfilePage:
     timeline: Chart
     complain: ComplainProfile | None
     growth: Growth | None
-    rules: tuple[Rule, ...]
+    rules: Snippet | None
+    """Suggested local/ rules for this profile, when any."""
 
 
 @dataclass(frozen=True)
@@ -377,7 +387,7 @@ def stacked_chart(
     buckets: Sequence[datetime],
     series: Sequence[tuple[str, str, Sequence[int]]],
     bucket_s: int,
-    width: int = 1000,
+    width: int = 1100,
     height: int = 240,
 ) -> Chart:
     """Stacked bars over time: ``series`` is (label, color, counts per bucket)."""
@@ -400,7 +410,7 @@ def stacked_chart(
             title = f"{label}: {c} at {start:%Y-%m-%d %H:%M} UTC"
             bars.append(Bar(left + i * slot + 1, y, max(slot - 2, 1), h, color, title))
     ticks = [
-        Tick(left - 6, top + plot_h * (1 - f) + 4, str(int(peak * f)), "end") for f in (0, 0.5, 1)
+        Tick(left - 6, top + plot_h * (1 - f) + 4, f"{peak * f:g}", "end") for f in (0, 0.5, 1)
     ]
     every = max(1, round(n / 8))
     ticks += [
@@ -414,7 +424,7 @@ def stacked_chart(
 
 
 def hbar_chart(
-    items: Sequence[tuple[str, int, str]], width: int = 1000, label_w: int = 380, row_h: int = 22
+    items: Sequence[tuple[str, int, str]], width: int = 1100, label_w: int = 460, row_h: int = 22
 ) -> Chart:
     """Horizontal bars: ``items`` is (label, value, color), biggest first."""
     height = max(row_h * len(items) + 8, 30)
@@ -426,7 +436,7 @@ def hbar_chart(
         y = 4 + i * row_h
         w = max(plot_w * value / peak, 1)
         bars.append(Bar(label_w, y + 3, w, row_h - 6, color, f"{label}: {value}"))
-        ticks.append(Tick(label_w - 8, y + row_h / 2 + 4, sanitize.truncate(label, 56), "end"))
+        ticks.append(Tick(label_w - 8, y + row_h / 2 + 4, sanitize.truncate(label, 72), "end"))
         ticks.append(Tick(label_w + w + 6, y + row_h / 2 + 4, str(value), "start"))
     return Chart(width, height, tuple(bars), tuple(ticks), empty=not items)
 
@@ -473,13 +483,12 @@ def _timeline_chart(
 SUGGEST_MODULE: Final = "jobs.suggest"
 
 
-def suggested_rules(
-    con: duckdb.DuckDBPyConnection, since: datetime, until: datetime
-) -> Suggestions:
-    """Suggested local/ rules from ``jobs.suggest.suggest(con, ...)`` when it exists.
+def suggested_rules(con: duckdb.DuckDBPyConnection, since: datetime) -> Suggestions:
+    """Suggested local/ rules for the window, from ``jobs.suggest.suggest(con, since=...)``.
 
-    The suggestion engine is a separate component; until it is installed the section
-    says so instead of inventing rules.
+    The suggestion engine is a separate component: when it is not installed the section
+    says so instead of inventing rules, and when it fails the report is still written
+    with the error in this section (one section must not cost the whole report).
     """
     try:
         spec = importlib.util.find_spec(SUGGEST_MODULE)
@@ -488,24 +497,28 @@ def suggested_rules(
     if spec is None:
         return Suggestions(False, "Rule suggestion (jobs.suggest) is not installed.")
     module = importlib.import_module(SUGGEST_MODULE)
-    suggest: Callable[..., Any] | None = getattr(module, "suggest", None)
-    if suggest is None:
-        return Suggestions(False, "jobs.suggest has no suggest() function.")
-    result = suggest(con, since=since, until=until)
-    return Suggestions(True, "From jobs.suggest, validated with apparmor_parser.", _rules(result))
-
-
-def _rules(result: Any) -> tuple[Rule, ...]:
-    """Read what ``jobs.suggest.suggest`` returns: items with a profile and a rule."""
-    items = getattr(result, "rules", result)
-    out = []
-    for item in items or ():
-        get = item.get if isinstance(item, Mapping) else lambda k, d=None, o=item: getattr(o, k, d)
-        subject = get("profile") or get("subject") or ""
-        rule = get("rule") or get("text") or ""
-        note = get("note") or get("reason") or get("comment") or ""
-        out.append(Rule(str(subject), str(rule), str(note)))
-    return tuple(out)
+    try:
+        result = module.suggest(con, since=since)
+        render = module.render_apparmor
+        parser = getattr(result, "parser", None)
+        snippets = [
+            Snippet(
+                subject=ps.profile,
+                local_file=ps.local_file,
+                lines=tuple(render(ps, parser).splitlines()),
+                rules=len(ps.rules),
+                risky=sum(1 for s in ps.rules if getattr(s, "risky", None)),
+            )
+            for ps in result.profiles
+        ]
+        selinux = [s.rule for s in getattr(result, "selinux", ())]
+    except Exception as e:  # the rest of the report is still worth writing
+        log.warning("Rule suggestion failed; the report says so in its section.", exc_info=True)
+        return Suggestions(False, f"Rule suggestion failed: {type(e).__name__}: {e}")
+    if selinux:
+        snippets.append(Snippet("SELinux (audit2allow-style)", "", tuple(selinux), len(selinux), 0))
+    how = f"validated with {parser}" if parser else "NOT validated (no apparmor_parser)"
+    return Suggestions(True, f"From jobs.suggest over the window's events, {how}.", tuple(snippets))
 
 
 # --- building -----------------------------------------------------------------------
@@ -621,10 +634,8 @@ def build_report(
         )
         for r in loss_rows
     )
-    suggestions = suggested_rules(con, since, until)
-    rules_by_subject: dict[str, list[Rule]] = defaultdict(list)
-    for rule in suggestions.rules:
-        rules_by_subject[rule.subject].append(rule)
+    suggestions = suggested_rules(con, since)
+    snippet_of = {s.subject: s for s in suggestions.snippets}
 
     # per-profile pages, busiest first
     sigs_by_subject: dict[str, list[Signature]] = defaultdict(list)
@@ -657,7 +668,7 @@ def build_report(
                 ),
                 complain=complain.get(subject),
                 growth=growth.get(subject),
-                rules=tuple(rules_by_subject.get(subject, ())),
+                rules=snippet_of.get(subject),
             )
         )
 
@@ -696,13 +707,24 @@ def build_report(
         objects_chart=hbar_chart(
             [(f"{s.subject}  {s.object}", s.events, DENIED_COLOR) for s in top_objects[:15]]
         ),
-        hosts_chart=hbar_chart([(h.host, h.records, PALETTE[0]) for h in reporting], label_w=200),
+        hosts_chart=hbar_chart([(h.host, h.records, PALETTE[0]) for h in reporting], label_w=240),
         profiles=tuple(pages),
         truncated=tuple(truncated),
     )
 
 
 # --- rendering ----------------------------------------------------------------------
+
+
+def literal(text: str) -> str:
+    """Suggested rule text as it will be pasted: non-printables escaped, backslashes kept.
+
+    Rules come from jobs.suggest already in AppArmor syntax (its own quoting and escapes),
+    so doubling their backslashes as ``visible`` does would show a different rule.
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else sanitize.visible(ch) for ch in text)
 
 
 def _finalize_html(value: Any) -> Any:
@@ -740,12 +762,17 @@ def _env(finalize: Callable[[Any], Any], autoescape: bool) -> jinja2.Environment
 
 def html_environment() -> jinja2.Environment:
     """The Jinja2 environment for the HTML report: autoescape on, strings made visible."""
-    return _env(_finalize_html, autoescape=True)
+    env = _env(_finalize_html, autoescape=True)
+    env.filters["literal"] = lambda s: Markup.escape(literal(s))
+    return env
 
 
 def markdown_environment() -> jinja2.Environment:
     """The Jinja2 environment for Markdown: every string through sanitize.for_markdown."""
-    return _env(_finalize_md, autoescape=False)
+    env = _env(_finalize_md, autoescape=False)
+    # Indented code blocks are literal in Markdown: only non-printables need escaping.
+    env.filters["literal"] = lambda s: Markup(literal(s))
+    return env
 
 
 def render_html(report: Report) -> dict[str, str]:

@@ -149,15 +149,16 @@ def build_store(
     return con
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[duckdb.DuckDBPyConnection]:
     """The scenario in a read-only store, with one kernel loss record."""
-    con = build_store(scenario(), LOSS_ROWS, tmp_path / "store.duckdb")
+    path = tmp_path_factory.mktemp("report") / "store.duckdb"
+    con = build_store(scenario(), LOSS_ROWS, path)
     yield con
     con.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def report(store: duckdb.DuckDBPyConnection) -> R.Report:
     """The report of the scenario, window ending at the newest record."""
     return R.build_report(store, R.ReportConfig(), now=END)
@@ -238,11 +239,24 @@ class TestSections:
         assert {"myapp", HOSTILE_PROFILE, "system_u:system_r:httpd_t:s0"} <= set(subjects)
         assert len(subjects) == len({p.slug for p in report.profiles})
 
-    def test_suggestions_section_says_when_unavailable(self, report: R.Report) -> None:
-        """Without jobs.suggest the section says so rather than inventing rules."""
-        if report.suggestions.available:
-            pytest.skip("jobs.suggest is installed")
-        assert "not installed" in report.suggestions.note
+    def test_suggestions_section_says_when_unavailable(
+        self, store: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without the suggestion module the section says so rather than inventing rules."""
+        monkeypatch.setattr(R, "SUGGEST_MODULE", "jobs.no_such_module")
+        section = R.suggested_rules(store, END)
+        assert (False, ()) == (section.available, section.snippets)
+        assert "not installed" in section.note
+
+    def test_suggested_rules_per_profile(self, report: R.Report) -> None:
+        """With jobs.suggest installed, nginx gets a local/ snippet naming the new path."""
+        if not report.suggestions.available:
+            pytest.skip(f"jobs.suggest unavailable: {report.suggestions.note}")
+        nginx = next(s for s in report.suggestions.snippets if s.subject == "/usr/sbin/nginx")
+        assert "usr.sbin.nginx" == nginx.local_file
+        assert any("/var/www/new.txt" in line for line in nginx.lines)
+        page = next(p for p in report.profiles if p.subject == "/usr/sbin/nginx")
+        assert nginx == page.rules
 
 
 def text_of(report: R.Report) -> dict[str, str]:
