@@ -6,7 +6,8 @@
 --   subject       who was denied/allowed: the AppArmor profile, else the SELinux scontext
 --   object_class  what kind of object: AppArmor class, else SELinux tclass
 --   object        the object, by class: file/mount/exec name, capability name, unix
---                 socket address, signal or ptrace peer, D-Bus path, network
+--                 socket address, signal or ptrace peer, D-Bus 'destination path
+--                 interface member', network
 --                 family/type/protocol, else SELinux path/name/tcontext
 --   object_pattern  object with every all-digit path component replaced by '*'
 --                 (/proc/1234/fd/7 -> /proc/*/fd/*): the grain of "new" denials
@@ -25,7 +26,8 @@ WITH d AS (
             WHEN capname IS NOT NULL THEN capname
             WHEN class = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
             WHEN class = 'ptrace' THEN coalesce(peer, name)
-            WHEN class = 'dbus' THEN concat_ws(' ', bus, path, interface, member)
+            WHEN class = 'dbus' OR bus IS NOT NULL
+                THEN concat_ws(' ', name, path, interface, member)
             WHEN class IN ('unix') THEN coalesce(addr, peer_addr, name)
             WHEN class IN ('net', 'network') AND name IS NULL
                 THEN concat_ws(' ', family, sock_type, protocol)
@@ -54,7 +56,8 @@ WITH c AS (
             WHEN capname IS NOT NULL THEN capname
             WHEN class = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
             WHEN class = 'ptrace' THEN coalesce(peer, name)
-            WHEN class = 'dbus' THEN concat_ws(' ', bus, path, interface, member)
+            WHEN class = 'dbus' OR bus IS NOT NULL
+                THEN concat_ws(' ', name, path, interface, member)
             WHEN class IN ('unix') THEN coalesce(addr, peer_addr, name)
             WHEN class IN ('net', 'network') AND name IS NULL
                 THEN concat_ws(' ', family, sock_type, protocol)

@@ -1,0 +1,432 @@
+"""``armorwatch query``: run SQL or a saved query against the store, safely.
+
+Safety: the store is opened READ_ONLY (``sinks.duckdb.open_reader``) with
+``enable_external_access=false`` and ``lock_configuration=true``: a query cannot read
+files (``read_csv('/etc/shadow')``), write files (``COPY ... TO``), ATTACH, INSTALL or
+LOAD, or switch those settings back. On top of that only a single SELECT (or EXPLAIN)
+statement is accepted, and ``--param`` values are always bound parameters (``$name``),
+never pasted into the SQL. Output files (``-o``) are written by armorwatch itself.
+
+Time parameters: a duration (``30m``, ``24h``, ``7d``, ``2w``) means "that long before the
+anchor"; the anchor is the newest record's ``ts`` in the store (``--anchor latest``, the
+default, so the bundled Nov 2025 samples answer "the last 24h" meaningfully) or the
+current time (``--anchor now``). ISO timestamps (``2025-11-23T10:00:00Z``) are used as is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import datetime as dt
+import decimal
+import re
+import sys
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from parsers import sanitize
+from sinks.duckdb import StoreNotFoundError, open_reader
+
+DEFAULT_DB = Path("armorwatch.duckdb")
+FORMATS = ("table", "csv", "json", "parquet")
+ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+PARAM_TYPES = ("timestamp", "integer", "text")
+CELL_WIDTH = 60  # table cells are cut beyond this many characters unless --wide
+
+_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_HEADER = re.compile(r"^--\s*(name|grain):\s*(.+?)\s*$")
+_PARAM = re.compile(r"^--\s*param\s+(\w+)\s*:\s*(\w+)\s*(?:=\s*(\S+))?\s*(?:--\s*(.*?))?\s*$")
+
+
+class UsageError(ValueError):
+    """Bad arguments: unknown saved query or parameter, bad value (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class SavedParam:
+    """One parameter a saved query declares in its header."""
+
+    name: str
+    """Bound as ``$name``."""
+    type: str
+    """timestamp | integer | text."""
+    default: str | None
+    """Default value as written (``24h``, ``50``); None = null."""
+    help: str = ""
+    """What it does."""
+
+
+@dataclass(frozen=True)
+class SavedQuery:
+    """A ``.sql`` file of armorwatch/queries with its parsed header."""
+
+    name: str
+    """Name used on the command line."""
+    grain: str
+    """What one output row is."""
+    sql: str
+    """The statement text (bound parameters only)."""
+    params: tuple[SavedParam, ...] = field(default_factory=tuple)
+    """Declared parameters."""
+
+
+def parse_saved(text: str, fallback_name: str) -> SavedQuery:
+    """Parse a saved query's header comments (name, grain, params)."""
+    name, grain = fallback_name, ""
+    params: list[SavedParam] = []
+    for line in text.splitlines():
+        if not line.startswith("--"):
+            break
+        m = _HEADER.match(line)
+        if m:
+            if m.group(1) == "name":
+                name = m.group(2)
+            else:
+                grain = m.group(2)
+            continue
+        p = _PARAM.match(line)
+        if p:
+            ptype = p.group(2)
+            if ptype not in PARAM_TYPES:
+                raise ValueError(f"saved query {name}: parameter type {ptype!r} unknown")
+            default = p.group(3)
+            params.append(
+                SavedParam(
+                    p.group(1),
+                    ptype,
+                    None if default in (None, "null") else default,
+                    p.group(4) or "",
+                )
+            )
+    return SavedQuery(name=name, grain=grain, sql=text, params=tuple(params))
+
+
+def saved_queries() -> dict[str, SavedQuery]:
+    """Every saved query shipped in armorwatch/queries, by name."""
+    out: dict[str, SavedQuery] = {}
+    folder = resources.files("armorwatch").joinpath("queries")
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.name.endswith(".sql"):
+            q = parse_saved(entry.read_text(encoding="utf-8"), entry.name[:-4])
+            out[q.name] = q
+    return out
+
+
+def parse_duration(text: str) -> dt.timedelta | None:
+    """``24h`` → timedelta(hours=24); None when ``text`` is not a duration."""
+    m = _DURATION.match(text.strip())
+    if not m:
+        return None
+    return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+def anchor_time(con: duckdb.DuckDBPyConnection, anchor: str) -> dt.datetime:
+    """The time durations count back from: newest record ts ('latest') or now ('now')."""
+    now = dt.datetime.now(dt.UTC)
+    if anchor == "now":
+        return now
+    # epoch_ms avoids a pytz dependency of DuckDB's TIMESTAMPTZ → Python conversion.
+    rows = con.execute("SELECT epoch_ms(max(ts)) FROM records").fetchall()
+    if not rows or rows[0][0] is None:
+        return now
+    return dt.datetime.fromtimestamp(rows[0][0] / 1000, dt.UTC)
+
+
+def to_timestamp(value: str, anchor: dt.datetime) -> dt.datetime:
+    """A duration counted back from ``anchor``, or an ISO-8601 timestamp (UTC if naive)."""
+    delta = parse_duration(value)
+    if delta is not None:
+        return anchor - delta
+    try:
+        ts = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError as e:
+        raise UsageError(f"{value!r} is neither a duration (24h, 7d) nor an ISO timestamp") from e
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+
+
+def bind_params(
+    given: Mapping[str, str],
+    declared: Sequence[SavedParam] | None,
+    wanted: set[str],
+    anchor: dt.datetime | None,
+    get_anchor: Any,
+) -> dict[str, Any]:
+    """Typed values for the statement's parameters; UsageError on unknown or bad ones.
+
+    Saved queries convert by their declared types and fill defaults. Ad-hoc SQL binds
+    text, except durations, which become timestamps (``ts >= $since`` with since=24h).
+    """
+    unknown = sorted(set(given) - wanted)
+    if unknown:
+        raise UsageError(
+            f"unknown parameter(s) {', '.join(unknown)}; the statement uses: "
+            + (", ".join(sorted(wanted)) or "none")
+        )
+    out: dict[str, Any] = {}
+    if declared is None:
+        for name in wanted:
+            if name not in given:
+                raise UsageError(f"missing --param {name}=VALUE")
+            text = given[name]
+            out[name] = (
+                to_timestamp(text, anchor or get_anchor())
+                if parse_duration(text) is not None
+                else text
+            )
+        return out
+    optional: Mapping[str, str | None] = given
+    for p in declared:
+        if p.name not in wanted:
+            continue
+        value = optional.get(p.name, p.default)
+        if value is None:
+            out[p.name] = None
+        elif p.type == "timestamp":
+            out[p.name] = to_timestamp(value, anchor or get_anchor())
+        elif p.type == "integer":
+            try:
+                out[p.name] = int(value)
+            except ValueError as e:
+                raise UsageError(f"--param {p.name} must be an integer, got {value!r}") from e
+        else:
+            out[p.name] = value
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise UsageError(f"saved query does not declare parameter(s) {', '.join(missing)}")
+    return out
+
+
+def check_statement(sql: str) -> set[str]:
+    """Accept exactly one SELECT/EXPLAIN statement; return its named parameters."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as e:
+        raise UsageError(f"SQL does not parse: {e}") from e
+    if len(statements) != 1:
+        raise UsageError(f"one statement expected, got {len(statements)}")
+    st = statements[0]
+    if st.type not in ALLOWED_STATEMENTS:
+        raise UsageError(f"only SELECT queries are allowed, not {st.type.name}")
+    return set(st.named_parameters)
+
+
+# --- rendering ----------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    """Human form of one value; every string goes through sanitize.for_terminal."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return sanitize.for_terminal(value)
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).isoformat(sep=" ", timespec="milliseconds")
+    if isinstance(value, list):
+        return "[" + ", ".join(_cell(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_cell(k)}: {_cell(v)}" for k, v in value.items()) + "}"
+    return sanitize.for_terminal(str(value))
+
+
+def _numeric(t: pa.DataType) -> bool:
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
+
+
+def write_table(table: pa.Table, out: IO[str], wide: bool) -> None:
+    """Aligned columns for humans: numbers right-aligned, long cells cut unless ``wide``."""
+    names = [sanitize.for_terminal(n) for n in table.column_names]
+    cols: list[list[str]] = []
+    for column in table.columns:
+        cells = [_cell(v) for v in column.to_pylist()]
+        if not wide:
+            cells = [sanitize.truncate(c, CELL_WIDTH) for c in cells]
+        cols.append(cells)
+    widths = [max([len(n)] + [len(c) for c in cells]) for n, cells in zip(names, cols, strict=True)]
+    right = [_numeric(f.type) for f in table.schema]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    out.write(line(names) + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for i in range(table.num_rows):
+        out.write(line([c[i] for c in cols]) + "\n")
+    out.write(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''})\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, decimal.Decimal | uuid.UUID):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+# Characters orjson emits raw that can reorder or hide text on a terminal: C1 controls,
+# line/paragraph separators, bidi controls, zero-width and other format characters.
+_JSON_INVISIBLE = re.compile(
+    "[\u0080-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]"
+)
+
+
+def write_json(table: pa.Table, out: IO[bytes]) -> None:
+    """JSON lines, one object per row: exact values (bytes as base64, times RFC 3339),
+    with invisible characters written as \\uXXXX escapes (same value, safe on a TTY)."""
+    for row in table.to_pylist():
+        text = orjson.dumps(row, default=_json_default, option=orjson.OPT_UTC_Z).decode()
+        text = _JSON_INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+        out.write(text.encode() + b"\n")
+
+
+def write_csv(table: pa.Table, out: IO[str]) -> None:
+    """CSV with a header; every value in its visible form (as in the table format), so
+    no control or bidi character reaches a terminal or spreadsheet. Exact values: json."""
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow([sanitize.visible(n) for n in table.column_names])
+    for row in table.to_pylist():
+        w.writerow([_cell(v) for v in row.values()])
+
+
+# --- the command --------------------------------------------------------------------
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``armorwatch query``."""
+    p = subparsers.add_parser(
+        "query",
+        help="run SQL or a saved query against the store (read-only)",
+        description=(
+            "Run one SELECT statement, or a saved query by name, against the armorwatch "
+            "DuckDB store, read-only with file access disabled. Values go in as bound "
+            "parameters: --param since=24h is $since in the SQL. Durations (30m, 24h, 7d) "
+            "count back from the newest record (--anchor latest) or from now. While a "
+            "writer holds the DB, the writer's snapshot is read instead."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Tables and views: records, denials, complain_events, profile_status, loss,\n"
+        "rejects, denials_by_profile_hour, top_denied_objects, new_denials.\n"
+        "Examples:\n"
+        "  armorwatch query --list\n"
+        "  armorwatch query top-denials --param since=7d\n"
+        '  armorwatch query "SELECT host, count(*) FROM denials WHERE ts >= $since GROUP BY 1"'
+        " --param since=24h --format csv",
+    )
+    p.add_argument("query", nargs="?", help="a saved query name (see --list) or one SQL SELECT")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="the store (default: %(default)s)")
+    p.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="bind $NAME (repeatable)",
+    )
+    p.add_argument(
+        "--anchor",
+        choices=("latest", "now"),
+        default="latest",
+        help="durations count back from the newest record (latest) or the current time",
+    )
+    p.add_argument("--list", action="store_true", help="list the saved queries and exit")
+    p.add_argument("--wide", action="store_true", help="do not cut long table cells")
+    p.set_defaults(func=run)
+
+
+def _parse_params(items: Sequence[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not re.fullmatch(r"\w+", name):
+            raise UsageError(f"--param wants NAME=VALUE, got {item!r}")
+        out[name] = value
+    return out
+
+
+def list_saved(out: IO[str]) -> None:
+    """Print every saved query with its grain and parameters."""
+    for q in saved_queries().values():
+        out.write(f"{q.name}\n    {q.grain}\n")
+        for p in q.params:
+            default = "null" if p.default is None else p.default
+            out.write(f"    --param {p.name}=<{p.type}> (default {default})  {p.help}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point of ``armorwatch query``."""
+    if args.list:
+        list_saved(sys.stdout)
+        return 0
+    if not args.query:
+        print("armorwatch query: give SQL or a saved query name (see --list)", file=sys.stderr)
+        return 2
+    try:
+        table = execute(args.db, args.query, _parse_params(args.param), args.anchor)
+    except UsageError as e:
+        print(f"armorwatch query: {e}", file=sys.stderr)
+        return 2
+    except StoreNotFoundError as e:
+        print(f"armorwatch query: {e}", file=sys.stderr)
+        return 2
+    except duckdb.Error as e:
+        print(f"armorwatch query: {sanitize.for_terminal(str(e))}", file=sys.stderr)
+        return 1
+    try:
+        emit(table, args.format, args.output, args.wide)
+    except OSError as e:
+        print(f"armorwatch query: cannot write output: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def execute(db: Path, query: str, given: Mapping[str, str], anchor: str = "latest") -> pa.Table:
+    """Run a saved query name or one SELECT against ``db`` read-only; the result as Arrow."""
+    saved = saved_queries().get(query)
+    sql = saved.sql if saved else query
+    wanted = check_statement(sql)
+    con, _ = open_reader(db)
+    try:
+        params = bind_params(
+            given,
+            saved.params if saved else None,
+            wanted,
+            None,
+            lambda: anchor_time(con, anchor),
+        )
+        return con.sql(sql, params=params or None).to_arrow_table()
+    finally:
+        con.close()
+
+
+def emit(table: pa.Table, fmt: str, output: Path | None, wide: bool) -> None:
+    """Write ``table`` in ``fmt`` to ``output`` or stdout."""
+    if fmt == "parquet":
+        if output is None and sys.stdout.isatty():
+            raise OSError("parquet output needs -o FILE (or a pipe)")
+        target: Any = str(output) if output else sys.stdout.buffer
+        pq.write_table(table, target, compression="zstd")
+        return
+    if fmt == "json":
+        if output:
+            with output.open("wb") as fb:
+                write_json(table, fb)
+        else:
+            write_json(table, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        return
+    writer = write_csv if fmt == "csv" else lambda t, o: write_table(t, o, wide)
+    if output:
+        with output.open("w", encoding="utf-8", newline="") as f:
+            writer(table, f)
+    else:
+        writer(table, sys.stdout)

@@ -1,0 +1,18 @@
+-- name: complain-mode
+-- grain: one row per (profile, class, operation, object) allowed by a complain-mode profile in the window
+-- param since: timestamp = 24h  -- only events at or after this time
+-- param limit: integer = 50  -- rows to show
+SELECT
+    subject AS profile,  -- the AppArmor profile in complain mode
+    object_class AS class,  -- AppArmor class
+    operation,  -- AppArmor operation
+    object,  -- the object it would have denied in enforce mode
+    requested_mask,  -- what was requested
+    count(*) AS events,  -- events in the window
+    count(DISTINCT host) AS hosts,  -- hosts they happened on
+    max(ts) AS last_seen  -- latest event
+FROM complain_events
+WHERE ts >= $since
+GROUP BY ALL
+ORDER BY events DESC, profile, object
+LIMIT $limit;

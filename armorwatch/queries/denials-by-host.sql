@@ -1,0 +1,14 @@
+-- name: denials-by-host
+-- grain: one row per host with denials in the window
+-- param since: timestamp = 24h  -- only denials at or after this time
+SELECT
+    host,  -- host name
+    count(*) AS denials,  -- denials in the window
+    count(*) FILTER (WHERE origin = 'userspace') AS userspace,  -- of which USER_AVC / userspace-origin (forgeable)
+    count(DISTINCT subject) AS profiles,  -- distinct profiles (or SELinux contexts) denied
+    min(ts) AS first_ts,  -- first denial in the window
+    max(ts) AS last_ts  -- latest denial
+FROM denials
+WHERE ts >= $since
+GROUP BY host
+ORDER BY denials DESC, host;
