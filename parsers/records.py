@@ -40,6 +40,7 @@ R_BAD_HEX: Final = "malformed hex value"
 R_UNTERMINATED: Final = "unterminated quoted value (truncated line)"
 R_NO_EVENT: Final = "AppArmor record without apparmor= or operation="
 R_TRUNCATED: Final = "truncated kernel AppArmor record (no pid=)"
+R_BAD_LABEL: Final = "AppArmor label with control bytes (kernel logged garbage)"
 R_BAD_SELINUX: Final = "malformed SELinux avc record"
 R_BAD_JSON: Final = "malformed journald JSON entry"
 R_TOO_LONG: Final = "line longer than the limit"
@@ -120,6 +121,10 @@ AA_STR_KEYS: Final = {
     "namespace": S.NAMESPACE,
     "execpath": S.EXECPATH,
     "attribute": S.ATTRIBUTE,
+    "method": S.MEMBER,  # dbus-broker says method= where dbus-daemon says member=
+    "tcontext": S.PEER_LABEL,  # io_uring: the target label
+    "saddr": S.LADDR,  # newer kernels name the local/foreign address saddr/daddr
+    "daddr": S.FADDR,
 }
 AA_INT_KEYS: Final = {
     "pid": S.PID,
@@ -133,6 +138,8 @@ AA_INT_KEYS: Final = {
     "parent": S.PARENT,
     "task": S.TASK,
     "magic_token": S.MAGIC_TOKEN,
+    "src": S.LPORT,
+    "dest": S.FPORT,
 }
 SE_STR_KEYS: Final = {
     "comm": S.COMM,
@@ -161,6 +168,8 @@ SE_INT_KEYS: Final = {
 SENDER_KEYS: Final = {"pid": S.SENDER_PID, "uid": S.SENDER_UID, "auid": S.SENDER_AUID}
 
 MAX_LINE: Final = 1 << 20
+_LABEL_COLS: Final = (S.PROFILE, S.PEER_LABEL, S.PEER, S.NAMESPACE)
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 # --- regular expressions (bytes) -------------------------------------------------------
 # audit header: optional node=, type=T, optional msg=, audit(SEC.MSEC:SERIAL):
@@ -170,9 +179,10 @@ _AUDIT_HDR: Final = re.compile(
 )
 # the same without type= (sepolgen's "kernel: audit(…): avc: …")
 _BARE_HDR: Final = re.compile(rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?")
-_LOOSE_HDR: Final = re.compile(rb"type ?= ?\S+ +(?:msg=)?audit\(")
+_BODY_TYPE: Final = re.compile(rb" *type=(\d+) ")
+_LOOSE_HDR: Final = re.compile(rb"(?:node=\S+ +)?type ?= ?\S+ +(?:msg=)?audit\(")
 # journald short rendering of the audit transport: "audit[633]: AVC apparmor=…"
-_AUDIT_PID: Final = re.compile(rb"\baudit\[\d+\]: (?P<type>[A-Z_]+) ")
+_BARE_TYPE: Final = re.compile(rb"([A-Z][A-Z_]+) ")
 _SE_AVC: Final = re.compile(
     rb"avc: +(?P<res>denied|granted) +\{(?P<perms>[^}]*)\} +for +", re.ASCII
 )
@@ -183,13 +193,14 @@ _AUDIT_LOST: Final = re.compile(rb"\b(?:audit_)?lost=(?P<n>\d+)")
 
 # syslog prefixes: timestamp, host, tag
 _MON: Final = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
+_HOST_TAG: Final = rb"(?:(?P<host>\S+) +)?(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
 _RFC3164: Final = re.compile(
     rb"(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
-    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +(?P<host>\S+) +(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
+    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +" + _HOST_TAG
 )
 _ISO: Final = re.compile(
     rb"(?P<y>\d{4})-(?P<mo>\d\d)-(?P<d>\d\d)[T ](?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
-    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +(?P<host>\S+) +(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
+    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +" + _HOST_TAG
 )
 _DMESG: Final = re.compile(rb"\[ *\d+\.\d+\] ")
 
@@ -337,8 +348,10 @@ def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) ->
         m = _ISO.match(line)
     if m is not None:
         ts_frame = syslog_ts(m, year)
-        host = m.group("host").decode("utf-8", "backslashreplace")
+        host = m.group("host").decode("utf-8", "backslashreplace") if m.group("host") else None
         tag = m.group("tag")
+        if tag.startswith(b"kern"):  # kernel, kern.notice (socklog), kern.warn …
+            tag = b"kernel"
         rest = line[m.end() :]
     else:
         # bare "tag[pid]: " (journald MESSAGE of syslog transport has none of this)
@@ -378,7 +391,9 @@ def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) ->
                 node=host,
             )
 
-    hm = _AUDIT_HDR.search(rest)
+    # the audit header must start the record (after node= / syslog / dmesg prefixes):
+    # "audit.log:type=AVC …" (grep output) is not a record
+    hm = _AUDIT_HDR.match(rest)
     if hm is not None:
         rtype = hm.group("type").decode("ascii")
         rtype = TYPE_NAMES.get(rtype, rtype)
@@ -396,25 +411,34 @@ def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) ->
         if res.node is None:
             res.node = node_s
         return res
-    bm = _BARE_HDR.search(rest)
-    if bm is not None and (b"apparmor=" in rest or b"avc: " in rest):
+    bm = _BARE_HDR.match(rest)
+    if bm is not None:
+        # "kernel: audit(…): avc: …" (sepolgen) and 2007's "audit(…): type=1503 …"
         ts = int(bm.group("sec")) * 1000 + int(bm.group("ms"))
         origin_kernel = trusted_kernel
         if origin_kernel is None:
             origin_kernel = tag is None or tag == b"kernel"
-        return audit_record(
-            "AVC", rest[bm.end() :], ts, int(bm.group("serial")), host, origin_kernel
-        )
+        body = rest[bm.end() :]
+        rtype = "AVC"
+        tm = _BODY_TYPE.match(body)
+        if tm is not None:
+            rtype = TYPE_NAMES.get(tm.group(1).decode(), rtype)
+        res = audit_record(rtype, body, ts, int(bm.group("serial")), host, origin_kernel)
+        if res.node is None:
+            res.node = host
+        return res
     if not _mac_looking(rest):
         return Line()
-    if _LOOSE_HDR.search(rest) or b"audit(" in rest:
-        return Line(kind=REJECT, reason=R_BAD_HEADER)
-    am = _AUDIT_PID.search(rest)
-    if am is not None:
-        # journald's short rendering of an audit record: no audit id
-        rtype = am.group("type").decode("ascii")
-        origin_kernel = trusted_kernel if trusted_kernel is not None else tag in (None, b"audit")
-        return audit_record(rtype, rest[am.end() :], ts_frame, None, host, origin_kernel)
+    if tag == b"audit" or (tag is None and trusted_kernel is not None):
+        am = _BARE_TYPE.match(rest)
+        if am is not None:
+            # journald's rendering of the audit transport ("audit[633]: AVC apparmor=…"):
+            # no audit id
+            rtype = am.group(1).decode("ascii")
+            origin_kernel = trusted_kernel if trusted_kernel is not None else True
+            return audit_record(rtype, rest[am.end() :], ts_frame, None, host, origin_kernel)
+    if _LOOSE_HDR.match(rest) or b"audit(" in rest:
+        return Line(kind=REJECT, reason=R_BAD_HEADER, node=host)
     if b"apparmor=" in rest:
         # dbus-daemon's own syslog line (no audit id): user space by construction
         start = rest.find(b"apparmor=")
@@ -464,9 +488,19 @@ def audit_record(
                 sender[col] = F.to_int(F.text(v))
         end = body.rfind(b"'")
         if end <= start + 4:
-            return Line(kind=REJECT, reason=R_UNTERMINATED)
+            end = len(body)  # libapparmor accepts a msg=' cut at the line end
         body = body[start + 5 : end]
         origin_kernel = False
+    if is_user:
+        # libaudit appends "exe=… sauid=… hostname=? addr=? terminal=?" to the sender's
+        # text: keep exe, and never let that trailer's addr= pass for a unix address
+        cut = body.rfind(b" exe=")
+        if cut >= 0:
+            toks, _, _ = tokenize(body[cut:])
+            for k, v, q in toks:
+                if k == "exe":
+                    sender[S.EXE] = F.decode_value(k, v, q)
+            body = body[:cut]
 
     sem = _SE_AVC.search(body)
     if sem is not None and b"apparmor=" not in body[: sem.start()]:
@@ -493,6 +527,8 @@ def _apparmor(body: bytes, cols: dict[str, Any], legacy: str | None, user: bool)
                 continue
             if not quoted and key in F.HEX_KEYS and F.is_bad_hex(value):
                 return Line(kind=REJECT, reason=R_BAD_HEX)
+            if not quoted and value == b"none" and key in ("addr", "peer_addr"):
+                continue  # unix socket without an address
             cols[col] = F.decode_value(key, value, quoted)
             if key == "label":
                 cols[S.LABEL] = cols[col]
@@ -518,6 +554,14 @@ def _apparmor(body: bytes, cols: dict[str, Any], legacy: str | None, user: bool)
         return Line(kind=REJECT, reason=R_NO_EVENT)
     if not user and legacy is None and S.PID not in cols:
         return Line(kind=REJECT, reason=R_TRUNCATED)
+    # labels come from policy text: control bytes mean the kernel logged garbage memory
+    # (LP: #1689667, a ptrace target); file names (name=, a link's target=) may hold any
+    # byte and are never judged
+    label_cols = (*_LABEL_COLS, S.NAME2) if cols.get(S.OPERATION) == "ptrace" else _LABEL_COLS
+    for col in label_cols:
+        v = cols.get(col)
+        if v is not None and _CONTROL.search(v):
+            return Line(kind=REJECT, reason=R_BAD_LABEL)
     cols[S.LSM] = S.LSM_APPARMOR
     if S.PROTOCOL in cols:
         cols[S.PROTOCOL] = F.protocol_name(cols[S.PROTOCOL])

@@ -357,12 +357,21 @@ class Parser:
     def _result(self, out: _Out, lines: int) -> ParseResult:
         safe = min(ev.start for ev in self._events.values()) if self._events else self._held_at
         return ParseResult(
-            records=S.batch_from_rows(out.records, S.MAC_SCHEMA),
-            rejects=S.batch_from_rows(out.rejects, S.REJECT_SCHEMA),
-            loss=S.batch_from_rows(out.loss, S.LOSS_SCHEMA),
+            records=_batch(out.records, S.MAC_SCHEMA),
+            rejects=_batch(out.rejects, S.REJECT_SCHEMA),
+            loss=_batch(out.loss, S.LOSS_SCHEMA),
             lines=lines,
             safe_offset=safe,
         )
+
+
+_EMPTY: Final = {
+    id(sch): S.empty_batch(sch) for sch in (S.MAC_SCHEMA, S.REJECT_SCHEMA, S.LOSS_SCHEMA)
+}
+
+
+def _batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
+    return S.batch_from_rows(rows, schema) if rows else _EMPTY[id(schema)]
 
 
 def _str(value: object) -> str | None:
