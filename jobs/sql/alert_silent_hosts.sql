@@ -1,0 +1,14 @@
+-- name: alert_silent_hosts
+-- grain: one row per host that sent something in [lookback_since, silent_since) and nothing since
+-- parameters: lookback_since (TIMESTAMPTZ, hosts older than this are forgotten), silent_since (TIMESTAMPTZ, a host whose last record is before this is silent)
+WITH seen AS (
+    SELECT host, max(ts) AS last_ts FROM records WHERE host IS NOT NULL GROUP BY host
+    UNION ALL
+    SELECT host, max(ts) AS last_ts FROM loss WHERE host IS NOT NULL GROUP BY host
+)
+SELECT
+    host,  -- the silent host
+    epoch_ms(max(last_ts)) AS last_ms  -- its latest record or loss report, epoch ms
+FROM seen
+GROUP BY host
+HAVING max(last_ts) >= $lookback_since AND max(last_ts) < $silent_since;
