@@ -545,7 +545,6 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             ):
                 _add_missing_columns(con, table, sch)
         con.execute(sql_text("views.sql"))
-        con.execute(sql_text("comments.sql"))
         con.execute(
             f"INSERT OR REPLACE INTO {META} VALUES ('schema_version', ?)", [str(S.SCHEMA_VERSION)]
         )
@@ -554,7 +553,19 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         with contextlib.suppress(duckdb.Error):
             con.rollback()
         raise
+    _apply_comments(con)
     return old or 0
+
+
+def _apply_comments(con: duckdb.DuckDBPyConnection) -> None:
+    # One autocommit statement at a time, after the migration: a comment on a column a
+    # newer schema dropped must not stop the store from opening (an error would abort
+    # the migration's transaction).
+    for statement in duckdb.extract_statements(sql_text("comments.sql")):
+        try:
+            con.execute(statement)
+        except (duckdb.CatalogException, duckdb.BinderException) as e:
+            log.warning("column comment not applied: %s", e)
 
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, sch: pa.Schema) -> None:

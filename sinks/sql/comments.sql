@@ -76,6 +76,10 @@ COMMENT ON COLUMN records.uid IS 'uid of the subject (from SYSCALL)';
 COMMENT ON COLUMN records.auid IS 'login uid of the subject (from SYSCALL)';
 COMMENT ON COLUMN records.cwd IS 'working directory (from the CWD record)';
 COMMENT ON COLUMN records.proctitle IS 'command line (from PROCTITLE, decoded)';
+COMMENT ON COLUMN records.parent IS 'parent= (pid of the parent task)';
+COMMENT ON COLUMN records.task IS 'task= (legacy change_hat records)';
+COMMENT ON COLUMN records.magic_token IS 'magic_token= (legacy change_hat token)';
+COMMENT ON COLUMN records.ioctlcmd IS 'SELinux extended-permission ioctl command (ioctlcmd=0x42 is 66)';
 COMMENT ON COLUMN records.raw IS 'the original line(s), byte-exact';
 
 COMMENT ON TABLE loss IS 'every counted loss: kernel lost=, callbacks suppressed, journald suppression, rotated away unread, parser rejects, opt-in drops';
