@@ -209,8 +209,8 @@ class Collector:
             asyncio.create_task(self._process(src, self._queue, follow), name=f"collect-{src.name}")
             for src in self.sources
         ]
+        done: asyncio.Future[Any] = asyncio.gather(*procs)
         try:
-            done: asyncio.Future[Any] = asyncio.gather(*procs)
             waiting: set[asyncio.Future[Any]] = {done, sender}
             # The sender can fail (terminal sink error) while processors wait on a full
             # queue: wait for whichever ends first.
@@ -222,9 +222,9 @@ class Collector:
             await self._queue.put(None)
             await sender
         finally:
-            for t in [*procs, sender]:
+            for t in [*procs, sender, done]:
                 t.cancel()
-            for t in [*procs, sender]:
+            for t in [*procs, sender, done]:
                 with contextlib.suppress(BaseException):
                     await t
             await self._save(force=True)
