@@ -1,0 +1,134 @@
+"""`armorwatch alerts test|rules` end to end, and continuous alerting in the pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from pathlib import Path
+
+import orjson
+import pytest
+import standardwebhooks
+
+from armorwatch.alerting import AlertingObserver, load_rules
+from armorwatch.cli import main
+from armorwatch.pipeline import InProcessTransport
+from jobs.alerts import AlertEngine, AlertState
+from parsers import schema as S
+from parsers.envelope import Envelope
+from sinks.duckdb import DuckDBConfig, DuckDBSink
+from sinks.webhook import WebhookConfig, WebhookSink
+from tests.jobs.alert_data import record, store
+from tests.sinks.webhook_server import receiver
+
+SECRET = "whsec_" + base64.b64encode(b"cli-secret-0123456789abcdef").decode()
+EVIL = "/etc/shadow\x1b]0;pwned\x07\u202e"
+
+
+def hostile_store(tmp_path: Path) -> Path:
+    """A store with a sensitive denial whose profile carries terminal escapes and bidi."""
+    rows = [record(i, name="/etc/shadow", profile="/usr/bin/x\x1b[2J\u202e") for i in range(3)]
+    rows.append(record(5, name=EVIL, host="web-02"))
+    store(tmp_path, rows).close()
+    return tmp_path / "store.duckdb"
+
+
+class TestAlertsRules:
+    def test_lists_rules(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """`alerts rules` prints the grouping line and one line per bundled rule."""
+        assert 0 == main(["alerts", "rules"])
+        out = capsys.readouterr().out.splitlines()
+        assert out[0].startswith("group_by=host,profile")
+        assert len(load_rules().rule) + 1 == len(out)
+
+
+class TestAlertsTest:
+    def test_prints_escaped(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """Alerts are printed with every control and bidi character escaped."""
+        db = hostile_store(tmp_path)
+        assert 0 == main(["alerts", "test", "--db", str(db)])
+        out = capsys.readouterr().out
+        assert "sensitive-access" in out
+        for raw in ("\x1b", "\x07", "\u202e"):
+            assert raw not in out
+        assert "\\x1b[2J\\u202e" in out
+
+    def test_missing_db_is_exit_2(self, tmp_path: Path) -> None:
+        """A missing store is an I/O error (exit code 2)."""
+        assert 2 == main(["alerts", "test", "--db", str(tmp_path / "none.duckdb")])
+
+    def test_dry_run_prints_bodies(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--dry-run prints the JSON bodies that would be sent, and sends nothing."""
+        db = hostile_store(tmp_path)
+        url = "http://127.0.0.1:9/never"
+        assert 0 == main(["alerts", "test", "--db", str(db), "--webhook", url, "--dry-run"])
+        lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+        messages = [orjson.loads(ln) for ln in lines]
+        assert messages and all(m["schema"] == "armorwatch.alert/1" for m in messages)
+
+    @pytest.mark.integration
+    def test_sends_signed(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """--webhook delivers each notification, signed, to a real receiver."""
+        db = hostile_store(tmp_path)
+        secret = tmp_path / "secret"
+        secret.write_text(SECRET)
+        with receiver() as rx:
+            code = main(
+                [
+                    "alerts", "test", "--db", str(db), "--webhook", rx.url,
+                    "--secret-file", str(secret), "--allow", "127.0.0.1/32",
+                ]
+            )  # fmt: skip
+        assert 0 == code
+        assert 2 == len(rx.requests)
+        ref = standardwebhooks.Webhook(SECRET)
+        for req in rx.requests:
+            body = ref.verify(req.body, req.headers)
+            assert b"\x1b" not in req.body and "\u202e".encode() not in req.body
+            assert body["alerts"]
+
+    @pytest.mark.integration
+    def test_refuses_loopback_without_allow(self, tmp_path: Path) -> None:
+        """Without --allow, a loopback receiver is refused and the exit code is 1."""
+        db = hostile_store(tmp_path)
+        with receiver() as rx:
+            assert 1 == main(["alerts", "test", "--db", str(db), "--webhook", rx.url])
+        assert 0 == len(rx.requests)
+
+
+class TestPipelineAlerting:
+    @pytest.mark.integration
+    async def test_storm_to_one_webhook(self, tmp_path: Path) -> None:
+        """A 5,000-denial ptrace loop through the in-process pipeline reaches the receiver once."""
+        with receiver() as rx:
+            sink = WebhookSink(
+                WebhookConfig(
+                    url=rx.url,
+                    state_dir=tmp_path / "wh",
+                    allow_cidrs=("127.0.0.1/32",),
+                    secret_env=None,
+                )
+            )
+            await sink.open()
+            engine = AlertEngine(load_rules(), AlertState(tmp_path / "alerts.sqlite"))
+            observer = AlertingObserver(engine, sink)
+            store_sink = DuckDBSink(
+                DuckDBConfig(path=tmp_path / "db.duckdb", snapshot_interval_s=0)
+            )
+            async with InProcessTransport(store_sink, observers=[observer]) as transport:
+                for b in range(50):
+                    rows = [
+                        record((b * 100 + i) * 0.01, profile="/usr/bin/gdb", class_="ptrace",
+                               name=None, **{S.PEER: "/usr/sbin/sshd"})
+                        for i in range(100)
+                    ]  # fmt: skip
+                    await transport.send(Envelope(records=S.batch_from_rows(rows)))
+            assert await sink.drain(5.0)
+            await asyncio.sleep(0.1)
+            await observer.close()
+        assert 0 == transport.observer_errors
+        assert 1 == len(rx.requests)
+        body = orjson.loads(rx.requests[0].body)
+        assert {"host": "web-01", "profile": "/usr/bin/gdb"} == body["group"]
