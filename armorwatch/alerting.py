@@ -6,6 +6,11 @@
 notification due to the ``WebhookSink`` outbox (durable) before recording it as sent in
 the alert state. A background task checks dead-man timers every ``tick_s``.
 
+Evaluation costs a few DuckDB queries (~10 ms each), so it runs at most every
+``min_interval_s``: a batch arriving sooner is only added to the window and a
+background evaluator runs the rules once the interval has passed. The latency from a
+stored denial to the outbox is therefore at most ``min_interval_s`` plus one evaluation.
+
 Order on each notification: outbox commit, then group state commit. A crash between
 the two re-plans the same notification id after restart and the outbox ignores it.
 """
@@ -47,6 +52,8 @@ class AlertingConfig:
     """Directory of the alert state (groups, signatures, heartbeats)."""
     tick_s: float = 10.0
     """Seconds between dead-man checks."""
+    min_interval_s: float = 0.25
+    """Least seconds between two rule evaluations (batches in between are coalesced)."""
     webhook: WebhookConfig | None = None
     """Where notifications go; None only logs them."""
 
@@ -71,23 +78,44 @@ class AlertingObserver:
         sink: WebhookSink | None,
         *,
         tick_s: float = 10.0,
+        min_interval_s: float = 0.25,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.engine = engine
         self.sink = sink
         self._tick_s = tick_s
+        self._min_interval = min_interval_s
         self._clock = clock
         self._lock = asyncio.Lock()
         self._ticker: asyncio.Task[None] | None = None
+        self._evaluator: asyncio.Task[None] | None = None
+        self._kick = asyncio.Event()
+        self._last_eval = float("-inf")
         self.sent: list[Notification] = []
         """Notifications handed off by this process (the latest 100; for CLI and tests)."""
 
     async def __call__(self, envelope: Envelope) -> None:
         """Observer entry point: evaluate one stored envelope."""
         async with self._lock:
-            planned = await asyncio.to_thread(
-                self.engine.observe, envelope.records, envelope.loss, self._clock()
-            )
+            now = self._clock()
+            if now - self._last_eval >= self._min_interval:
+                planned = await asyncio.to_thread(
+                    self.engine.observe, envelope.records, envelope.loss, now
+                )
+                self._last_eval = now
+                await self._deliver(planned)
+                return
+            await asyncio.to_thread(self.engine.add, envelope.records, envelope.loss, now)
+        if self.engine.dirty:
+            if self._evaluator is None or self._evaluator.done():
+                self._evaluator = asyncio.create_task(self._evaluate_later(), name="alerts-eval")
+            self._kick.set()
+
+    async def flush(self) -> None:
+        """Evaluate rows added since the last evaluation now (shutdown, tests)."""
+        async with self._lock:
+            planned = await asyncio.to_thread(self.engine.evaluate, self._clock())
+            self._last_eval = self._clock()
             await self._deliver(planned)
 
     async def tick(self) -> None:
@@ -103,11 +131,16 @@ class AlertingObserver:
 
     async def close(self) -> None:
         """Stop the ticker, close the sink, the window and the state."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._ticker
-            self._ticker = None
+        for task in (self._ticker, self._evaluator):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._ticker = self._evaluator = None
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("The final alert evaluation failed.")
         if self.sink is not None:
             await self.sink.close()
         self.engine.close()
@@ -120,6 +153,16 @@ class AlertingObserver:
                 await self.tick()
             except Exception:
                 log.exception("The dead-man alert check failed.")
+
+    async def _evaluate_later(self) -> None:
+        while True:
+            await self._kick.wait()
+            self._kick.clear()
+            await asyncio.sleep(max(0.0, self._last_eval + self._min_interval - self._clock()))
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("Alert evaluation failed.")
 
     async def _deliver(self, planned: list[tuple[str, Notification]]) -> None:
         for key, notification in planned:
@@ -140,6 +183,11 @@ async def open_alerting(config: AlertingConfig) -> AlertingObserver:
     if config.webhook is not None:
         sink = WebhookSink(config.webhook)
         await sink.open()
-    observer = AlertingObserver(AlertEngine(rules, state), sink, tick_s=config.tick_s)
+    observer = AlertingObserver(
+        AlertEngine(rules, state),
+        sink,
+        tick_s=config.tick_s,
+        min_interval_s=config.min_interval_s,
+    )
     await observer.start()
     return observer

@@ -844,6 +844,8 @@ class AlertEngineStats:
     """Record/loss batches observed."""
     rows: int = 0
     """Rows added to the window."""
+    evaluations: int = 0
+    """Rule evaluations over the window."""
     alerts: int = 0
     """Alerts raised (before grouping)."""
     notifications: int = 0
@@ -886,6 +888,8 @@ class AlertEngine:
         spans = [r.window_s + (r.baseline_s if r.kind == "spike" else 0) for r in rules.rule]
         self._retain = timedelta(seconds=max(spans, default=300.0))
         self._until: datetime | None = None
+        self.dirty = False
+        """Rows were added since the last evaluation."""
 
     def close(self) -> None:
         """Release the window connection."""
@@ -895,7 +899,12 @@ class AlertEngine:
         self, records: pa.RecordBatch | None, loss: pa.RecordBatch | None, now: float
     ) -> list[tuple[str, Notification]]:
         """Add a stored batch to the window, evaluate, and return the notifications due."""
-        if not self.add(records, loss, now):
+        self.add(records, loss, now)
+        return self.evaluate(now)
+
+    def evaluate(self, now: float) -> list[tuple[str, Notification]]:
+        """Evaluate the window if rows arrived since the last evaluation; plan notifications."""
+        if not self.dirty:
             return []
         return self._plan(self.current_alerts(), now)
 
@@ -924,6 +933,7 @@ class AlertEngine:
             self.state.heartbeat(hosts, now)
         if not newest_ms:
             return False
+        self.dirty = True
         newest = datetime.fromtimestamp(max(newest_ms) / 1000, UTC) + timedelta(milliseconds=1)
         if self._until is None or newest > self._until:
             self._until = newest
@@ -934,8 +944,10 @@ class AlertEngine:
 
     def current_alerts(self) -> list[Alert]:
         """Every non-deadman alert over the window now (learns signatures and modes)."""
+        self.dirty = False
         if self._until is None:
             return []
+        self.stats.evaluations += 1
         ctx = _Context(self._con, self._until, self.state, stream=True)
         alerts: list[Alert] = []
         for rule in self.rules.enabled:
