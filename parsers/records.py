@@ -228,6 +228,11 @@ class Line:
 # --- key=value tokeniser ---------------------------------------------------------------
 
 
+# separators between fields: space, tab, and the newline libselinux once wrote into
+# USER_AVC text ("tclass=dbus\n exe=…")
+_WS: Final = frozenset(b" \t\n\r")
+
+
 def tokenize(body: bytes) -> tuple[list[tuple[str, bytes, bool]], bytes, bool]:
     """``([(key, value, quoted)], enriched_tail, ok)`` of a record body.
 
@@ -246,7 +251,7 @@ def tokenize(body: bytes) -> tuple[list[tuple[str, bytes, bool]], bytes, bool]:
     i = 0
     while i < n:
         c = body[i]
-        if c == 0x20 or c == 0x09:
+        if c in _WS:
             i += 1
             continue
         eq = -1
@@ -256,12 +261,12 @@ def tokenize(body: bytes) -> tuple[list[tuple[str, bytes, bool]], bytes, bool]:
             if cj == 0x3D:  # '='
                 eq = j
                 break
-            if cj == 0x20 or cj == 0x09 or cj == 0x22 or cj == 0x27:
+            if cj in _WS or cj == 0x22 or cj == 0x27:
                 break
             j += 1
         if eq < 0:
             # a bare word: skip it
-            while j < n and body[j] != 0x20:
+            while j < n and body[j] not in _WS:
                 j += 1
             i = j
             continue
@@ -277,7 +282,7 @@ def tokenize(body: bytes) -> tuple[list[tuple[str, bytes, bool]], bytes, bool]:
             i = end + 1
         else:
             end = v
-            while end < n and body[end] != 0x20 and body[end] != 0x09:
+            while end < n and body[end] not in _WS:
                 end += 1
             out.append((key, body[v:end], False))
             i = end
