@@ -53,7 +53,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import shutil
+import subprocess
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -454,7 +454,7 @@ class DuckDBSink(SinkBase):
         if interval > 0 and time.monotonic() - self._last_snapshot >= interval:
             try:
                 self._snapshot_sync()
-            except (OSError, duckdb.Error) as e:
+            except (OSError, subprocess.CalledProcessError, duckdb.Error) as e:
                 # The commit stands; a stale snapshot only delays readers.
                 log.warning("snapshot of %s failed: %s", self.config.path, e)
 
@@ -465,7 +465,15 @@ class DuckDBSink(SinkBase):
         con.execute("CHECKPOINT")
         target = self.snapshot_path
         tmp = target.with_name(target.name + ".tmp")
-        shutil.copyfile(self.config.path, tmp)
+        # Copy in a child process: DuckDB's write lock is a POSIX fcntl lock, which this
+        # process would lose the moment it closed ANY descriptor of the DB file (as
+        # shutil.copyfile does), letting a second writer in. Nothing writes meanwhile:
+        # this runs in the only thread that uses the connection.
+        subprocess.run(
+            ["cp", "--reflink=auto", "--", str(self.config.path), str(tmp)],
+            check=True,
+            capture_output=True,
+        )
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -481,7 +489,7 @@ class DuckDBSink(SinkBase):
             if self.config.snapshot_interval_s > 0:
                 try:
                     self._snapshot_sync()
-                except (OSError, duckdb.Error) as e:
+                except (OSError, subprocess.CalledProcessError, duckdb.Error) as e:
                     log.warning("final snapshot of %s failed: %s", self.config.path, e)
             else:
                 con.execute("CHECKPOINT")
