@@ -350,6 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     if "c" in only and binary is None:
         print("# libapparmor-dev or gcc missing: no C row", file=sys.stderr)
 
+    load_before = os.getloadavg()[0]
     samples: dict[str, list[Sample]] = {k: [] for k in ROWS}
     errors: dict[str, str] = {}
     whole = [(0, size)]
@@ -385,6 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         f"libapparmor {libapparmor_version()}.\n"
     )
     print(table(rows, args.chunk_mib))
+    load_after = os.getloadavg()[0]
+    print(
+        "\nEvery run (s): "
+        + "; ".join(f"{r['row']} " + ", ".join(f"{t:.3f}" for t in r["seconds_all"]) for r in rows)
+        + f". 1-min load average {load_before:.2f} before, {load_after:.2f} after."
+    )
     for key, err in errors.items():
         print(f"\n{ROWS[key].format(chunk=args.chunk_mib)}: not measured: {err}")
     if expected is not None:
@@ -408,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
                     "chunk_mib": args.chunk_mib,
                     "cpus": os.cpu_count(),
                     "cpu": cpu_model(),
+                    "load_before": load_before,
+                    "load_after": load_after,
                     "rows": rows,
                     "errors": errors,
                 },
