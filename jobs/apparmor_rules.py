@@ -66,7 +66,7 @@ _FILE_OPS: Final = frozenset(
         "file_inherit", "inode_permission", "connect", "sendmsg", "recvmsg", "accept",
         "bind", "listen", "getsockname", "getpeername", "getsockopt", "setsockopt",
         "socket_create", "socket_connect", "post_create", "remove_xattr", "setxattr",
-        "getxattr", "listxattr", "removexattr", "mmap",
+        "getxattr", "listxattr", "removexattr", "mmap", "symlink", "rename",
     }
 )
 # Accesses after which aa-logprof drops the peer of a network rule.
@@ -83,6 +83,9 @@ def aare(s: str) -> str:
             out.append("\\" + ch)
         elif ord(ch) < 0x20 or ord(ch) == 0x7F:
             out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) >= 0x80 and not ch.isprintable():
+            # bidi overrides, zero-width and other invisible characters: their UTF-8 bytes
+            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
         else:
             out.append(ch)
     return "".join(out)
@@ -90,14 +93,19 @@ def aare(s: str) -> str:
 
 def quoted(token: str) -> str:
     """``token`` (already AARE-escaped) in double quotes unless it is plainly safe."""
-    if token and _SAFE_UNQUOTED.match(token) and '"' not in token:
+    # Printable non-ASCII (UTF-8 names like Müsik) stays unquoted, as aa-logprof writes it.
+    ascii_part = "".join(c for c in token if ord(c) < 0x80 or not c.isprintable() or c.isspace())
+    escaped_space = re.search(r"\\x(09|0a|0b|0c|0d)", token, re.IGNORECASE)
+    if ascii_part and _SAFE_UNQUOTED.match(ascii_part) and '"' not in token and not escaped_space:
         return token
     return f'"{token}"'
 
 
 def path_token(literal: str) -> str:
-    """A literal path/name as a rule token: escaped, quoted when needed."""
-    return quoted(aare(literal))
+    """A literal path/name as a rule token: escaped, quoted when needed (always with
+    whitespace, even the tab/newline that the escaping turns into ``\\xHH``)."""
+    tok = aare(literal)
+    return f'"{tok}"' if any(c.isspace() for c in literal) else quoted(tok)
 
 
 def keyword(value: str | None) -> str | None:
@@ -245,7 +253,7 @@ def classify(ev: Mapping[str, Any]) -> str | None:
         return FILE
     if op == "capable" or cls in ("cap", "capability"):
         return CAPABILITY
-    if op in _FILE_OPS and cls not in ("net",):
+    if (op in _FILE_OPS or op.startswith("inode_")) and cls not in ("net",):
         is_net = bool(family and _s(ev, S.SOCK_TYPE) and _s(ev, S.PROTOCOL))
         if not is_net and (denied or op == "file_lock"):
             return FILE
@@ -282,7 +290,7 @@ def file_perms(mask: str | None) -> tuple[frozenset[str], frozenset[str]] | str:
                 perms.add("w")
             elif ch in FILE_PERMS:
                 perms.add(ch)
-            elif ch in "xXiIpPuUnNcC" or ch.isspace():
+            elif ch in "xXiIpPuUnNC" or ch.isspace():
                 continue
             else:
                 return f"unknown mode {ch!r} in {mask!r}"
@@ -339,6 +347,9 @@ def _file(ev: Mapping[str, Any]) -> Raw | Skip:
         return Skip(got)
     owner_part, other_part = got
     owner = _is_owner(ev)
+    if "::" in (_s(ev, S.DENIED_MASK) or _s(ev, S.REQUESTED_MASK) or ""):
+        # Old 'owner::other' masks say directly which part applies.
+        owner = bool(owner_part) and not other_part
     perms = owner_part | other_part
     if not perms:
         return Skip("exec-only file mask (the exec event carries it)")
@@ -368,7 +379,8 @@ def _exec(ev: Mapping[str, Any], exec_targets: frozenset[str]) -> Raw | Skip:
 
 
 def _capability(ev: Mapping[str, Any]) -> Raw | Skip:
-    cap = keyword(_s(ev, S.CAPNAME))
+    # Old (type=1503) records put the capability in name=.
+    cap = keyword(_s(ev, S.CAPNAME) or _s(ev, S.NAME))
     if not cap:
         return Skip("capability record without a valid capname")
     return Raw(kind=CAPABILITY, text=f"capability {cap},", match_name=cap)
@@ -554,7 +566,7 @@ def _io_uring(ev: Mapping[str, Any]) -> Raw | Skip:
     if not words or any(keyword(w) is None for w in words):
         return Skip("io_uring record without a mask")
     parts = ["io_uring", _access(words)]
-    label = _s(ev, S.TCONTEXT)
+    label = _s(ev, S.TCONTEXT) or _s(ev, S.PEER_LABEL)  # the parser files tcontext= as peer
     if label:
         parts.append(f"label={path_token(label)}")
     return Raw(kind=IO_URING, text=" ".join(parts) + ",")

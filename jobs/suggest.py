@@ -836,22 +836,22 @@ def render_markdown(result: SuggestResult) -> str:
     out = ["# armorwatch rule suggestions", ""]
     out.append(f"Validated with: {md(result.parser) if result.parser else 'not validated'}")
     for ps in result.profiles:
-        out += ["", f"## `{md(ps.profile)}` → `local/{md(ps.local_file)}`", ""]
+        out += ["", f"## {md(ps.profile)} → local/{md(ps.local_file)}", ""]
         out += [f"- {md(n)}" for n in ps.notes]
-        out += [f"- include: `{md(i['include'])}` replaces {len(i['replaces'])} rules"
+        out += [f"- include: {md(i['include'])} replaces {len(i['replaces'])} rules"
                 for i in ps.includes]
         out += ["", "| rule | status | events | hosts | processes | last seen | review |",
                 "|---|---|---|---|---|---|---|"]
         for s in ps.rules:
             review = f"risky: {s.risky['reason']}" if s.risky else (s.covered_by or "")
             out.append(
-                f"| `{md(s.rule)}` | {s.status} | {s.evidence.events} | "
+                f"| {md(s.rule)} | {s.status} | {s.evidence.events} | "
                 f"{len(s.evidence.hosts)} | {s.evidence.processes} | "
                 f"{md(s.evidence.last_seen or '')} | {md(review)} |"
             )
     if result.selinux:
         out += ["", "## SELinux", "", "| rule | permissive | events | hosts |", "|---|---|---|---|"]
         for se in result.selinux:
-            out.append(f"| `{md(se.rule)}` | {se.permissive} | {se.evidence.events} | "
+            out.append(f"| {md(se.rule)} | {se.permissive} | {se.evidence.events} | "
                        f"{len(se.evidence.hosts)} |")
     return "\n".join(out) + "\n"
