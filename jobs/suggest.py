@@ -387,6 +387,14 @@ class _Builder:
         labels = R.split_label(g[S.PROFILE])
         ev = {k: v for k, v in g.items() if k in S.COLUMNS}
         built = R.build(ev, exec_targets=self.exec_targets)
+        if (
+            isinstance(built, R.Raw)
+            and g.get(S.ORIGIN) == S.ORIGIN_USERSPACE
+            and built.kind != R.DBUS
+        ):
+            # Only dbus-daemon mediates in userspace; a userspace record of a kernel class
+            # can be forged by any process that may write to the journal/audit socket.
+            built = R.Skip("userspace record of a kernel-mediated class (possibly forged)")
         for lab in labels:
             ps = self._profile(lab)
             if lab.stack:

@@ -3,7 +3,7 @@
 -- parameters: since (TIMESTAMP in UTC or NULL, inclusive lower bound of ts)
 WITH ev AS (
     SELECT
-        'DENIED' AS decision, ts, host, boot_id, serial, pid, comm, raw,
+        'DENIED' AS decision, ts, host, boot_id, serial, pid, comm, raw, origin,
         profile, label, operation, class, name, name2, requested_mask, denied_mask,
         fsuid, ouid, capname, family, sock_type, protocol, addr, peer_addr, laddr, lport,
         faddr, fport, signal, peer, peer_label, bus, path, interface, member, fstype,
@@ -12,7 +12,7 @@ WITH ev AS (
     WHERE lsm = 'apparmor'
     UNION ALL
     SELECT
-        'ALLOWED' AS decision, ts, host, boot_id, serial, pid, comm, raw,
+        'ALLOWED' AS decision, ts, host, boot_id, serial, pid, comm, raw, origin,
         profile, label, operation, class, name, name2, requested_mask, denied_mask,
         fsuid, ouid, capname, family, sock_type, protocol, addr, peer_addr, laddr, lport,
         faddr, fport, signal, peer, peer_label, bus, path, interface, member, fstype,
@@ -21,6 +21,7 @@ WITH ev AS (
 )
 SELECT
     decision,  -- DENIED (enforce) or ALLOWED (complain mode)
+    origin,  -- kernel, or userspace (USER_AVC, journald non-kernel transport)
     coalesce(profile, label) AS profile,  -- the full label as logged (ns, hats, stacks)
     operation,  -- kernel operation (open, exec, capable, connect, ...)
     class,  -- mediation class (file, cap, net, unix, ...)

@@ -332,3 +332,19 @@ class TestCommand:
         """A malformed --since is a usage error (2)."""
         assert 2 == main(["suggest", "--db", str(sample_db), "--since", "yesterday"])
         assert "--since" in capsys.readouterr().err
+
+
+class TestForged:
+    def test_userspace_file_record_ignored(self, make_rows_store: Store) -> None:
+        """A userspace-origin file 'AVC' (forgeable) gives no rule; dbus USER_AVC does."""
+        forged = file_row(0, "/etc/shadow", profile="/usr/sbin/sshd")
+        forged[S.ORIGIN] = S.ORIGIN_USERSPACE
+        dbus = row(1, profile="/usr/bin/tray", operation="dbus_method_call", bus="system",
+                   path="/org/x", interface="org.x", member="M", denied_mask="send",
+                   origin=S.ORIGIN_USERSPACE, record_type="USER_AVC")
+        res = no_parser(make_rows_store([forged, dbus]))
+        by = {p.profile: p for p in res.profiles}
+        assert [] == by["/usr/sbin/sshd"].rules
+        assert "possibly forged" in by["/usr/sbin/sshd"].skipped[0]["reason"]
+        assert ["dbus send bus=system path=/org/x interface=org.x member=M,"] == [
+            s.rule for s in by["/usr/bin/tray"].rules]
