@@ -174,13 +174,13 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 # --- regular expressions (bytes) -------------------------------------------------------
 # audit header: optional node=, type=T, optional msg=, audit(SEC.MSEC:SERIAL):
 _AUDIT_HDR: Final = re.compile(
-    rb"(?:node=(?P<node>\S+) +)?type=(?P<type>[A-Z_0-9]+(?:\[\d+\])?) +(?:msg=)?"
+    rb"(?:(?:node|host)=(?P<node>\S+) +)?type=(?P<type>[A-Z_0-9]+(?:\[\d+\])?) +(?:msg=)?"
     rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?"
 )
 # the same without type= (sepolgen's "kernel: audit(…): avc: …")
 _BARE_HDR: Final = re.compile(rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?")
 _BODY_TYPE: Final = re.compile(rb" *type=(\d+) ")
-_LOOSE_HDR: Final = re.compile(rb"(?:node=\S+ +)?type ?= ?\S+ +(?:msg=)?audit\(")
+_LOOSE_HDR: Final = re.compile(rb"(?:(?:node|host)=\S+ +)?type ?= ?\S+ +(?:msg=)?audit\(")
 # journald short rendering of the audit transport: "audit[633]: AVC apparmor=…"
 _BARE_TYPE: Final = re.compile(rb"([A-Z][A-Z_]+) ")
 _SE_AVC: Final = re.compile(
@@ -327,9 +327,18 @@ def syslog_ts(m: re.Match[bytes], year: int) -> int:
 # --- the line classifier ------------------------------------------------------------------
 
 
+# apparmor= as a key, not the tail of another key (subj_apparmor=)
+_AA_KEY: Final = re.compile(rb"(?:^|[\s'])apparmor=")
+
+
+def has_aa(body: bytes) -> bool:
+    """Whether ``body`` has an ``apparmor=`` key."""
+    return b"apparmor=" in body and _AA_KEY.search(body) is not None
+
+
 def _mac_looking(line: bytes) -> bool:
     return (
-        b"apparmor=" in line
+        has_aa(line)
         or b"avc: " in line
         or b"type=APPARMOR" in line
         or (b"type=15" in line and b"audit(" in line)
@@ -444,9 +453,9 @@ def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) ->
             return audit_record(rtype, rest[am.end() :], ts_frame, None, host, origin_kernel)
     if _LOOSE_HDR.match(rest) or b"audit(" in rest:
         return Line(kind=REJECT, reason=R_BAD_HEADER, node=host)
-    if b"apparmor=" in rest:
+    if has_aa(rest):
         # dbus-daemon's own syslog line (no audit id): user space by construction
-        start = rest.find(b"apparmor=")
+        start = _AA_KEY.search(rest).end() - 9  # type: ignore[union-attr]
         return audit_record("USER_AVC", rest[start:], ts_frame, None, host, False, inner=True)
     if b"avc: " in rest and _SE_AVC.search(rest):
         start = rest.find(b"avc: ")
@@ -470,7 +479,7 @@ def audit_record(
     is_user = rtype == "USER_AVC"
     if not (
         legacy is not None
-        or b"apparmor=" in body
+        or has_aa(body)
         or b"avc: " in body
         or rtype in ("APPARMOR", "UNKNOWN[1500]")
     ):
@@ -508,6 +517,10 @@ def audit_record(
             body = body[:cut]
 
     sem = _SE_AVC.search(body)
+    if sem is None and legacy is None and not has_aa(body):
+        # SELinux notices ("avc:  received policyload notice", "op=setenforce"): not a
+        # permission decision
+        return Line(node=node, serial=serial, ts=ts, record_type=rtype)
     if sem is not None and b"apparmor=" not in body[: sem.start()]:
         line = _selinux(sem, body, cols)
     else:
