@@ -419,67 +419,105 @@ class FileTailer:
         f.offset += len(data)
         return c
 
-    async def _read_whole(self, path: Path, gz: bool, offset: int) -> AsyncIterator[Item]:
-        """A rotated file from ``offset`` to its end."""
-        try:
-            f = self._open(path, gz, offset)
-        except PermissionError as e:
-            self.stats.blind += 1
-            yield LossNotice(S.LOSS_SOURCE_BLIND, 1, f"Cannot read rotated file {path}: {e}.")
-            return
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            log.warning("Rotated file %s vanished or is unreadable: %s.", path, e)
-            return
-        try:
-            async for c in self._drain(f):
-                yield c
-            yield self._final(f)
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            yield LossNotice(
-                S.LOSS_ROTATED_AWAY,
-                1,
-                f"Reading {path} failed at byte {f.offset}: {e}; the rest of that file is lost.",
-            )
-        finally:
-            f.close()
+    def _ordered(self) -> list[tuple[int, Path, bool, os.stat_result]]:
+        """The live file and its rotated siblings with their stats, newest first."""
+        out: list[tuple[int, Path, bool, os.stat_result]] = []
+        for n, path, gz in [(0, self.config.path, False), *self.siblings()]:
+            try:
+                out.append((n, path, gz, path.stat()))
+            except OSError:
+                continue
+        return out
 
-    def _plan(self) -> tuple[list[tuple[Path, bool, int]], int | None, list[LossNotice]]:
-        """Files to read before the live one, the live file's start offset, and loss."""
+    def _open_verified(self, path: Path, gz: bool, st: os.stat_result, offset: int) -> _Open | None:
+        """Open ``path`` if it is still the file ``st`` describes (no rename in between)."""
+        try:
+            f = self._open(path, gz, 0)
+        except FileNotFoundError:
+            return None
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            log.warning("Cannot open rotated file %s: %s.", path, e)
+            return None
+        if (f.dev, f.ino) != (st.st_dev, st.st_ino):
+            f.close()
+            self._segments.pop(f.segment, None)
+            return None
+        if offset:
+            f.seek(offset)
+        return f
+
+    def _open_at(self, index_from_newest: int | None, offset: int = 0) -> _Open | None:
+        """Open the file at an age position of ``_ordered`` (None = the oldest), retrying
+        when a rotation renames files between listing and opening."""
+        for _ in range(20):
+            files = self._ordered()
+            if not files:
+                return None
+            i = len(files) - 1 if index_from_newest is None else index_from_newest
+            if i >= len(files):
+                return None
+            _n, path, gz, st = files[i]
+            f = self._open_verified(path, gz, st, offset)
+            if f is not None:
+                return f
+        return None
+
+    def _next_newer(self, f: _Open) -> tuple[Path, bool, os.stat_result] | None:
+        """The file written right after ``f``: found by identity, so renames in between
+        (fast rotation) never make the tailer skip a file."""
+        files = self._ordered()
+        for i, (_n, _path, _gz, st) in enumerate(files):
+            if (st.st_dev, st.st_ino) == (f.dev, f.ino):
+                if i == 0:
+                    return None
+                _n2, path, gz, st2 = files[i - 1]
+                return path, gz, st2
+        # ``f`` is gone (deleted, or compressed under another inode): the oldest file
+        # modified after it is next.
+        try:
+            ours = os.fstat(f.fd).st_mtime_ns if f.fd is not None else 0
+        except OSError:
+            ours = 0
+        newer = [(path, gz, st) for _n, path, gz, st in files if st.st_mtime_ns >= ours]
+        return newer[-1] if newer and ours else None
+
+    def _start(self) -> tuple[_Open | None, int | None, list[LossNotice]]:
+        """The first file to read (or None: the live file, at the returned offset)."""
         cfg = self.config
-        sibs = self.siblings()
-        oldest_first = [(p, gz, 0) for _n, p, gz in reversed(sibs)]
         if self._restore is not None:
             fid, offset = self._restore
-            found = self._find(fid, offset)
-            if found is None:
-                self.stats.rotated_away += 1
-                notice = LossNotice(
-                    S.LOSS_ROTATED_AWAY,
-                    1,
-                    f"The file last read at byte {offset} of {cfg.path} (inode {fid.ino}) was "
-                    f"rotated away or rewritten before it was read to its end; reading the "
-                    f"{len(sibs)} rotated file(s) still present and the live file.",
-                )
-                return oldest_first, 0, [notice]
-            n, path, gz = found
-            if n == 0:
-                return [], offset, []
-            # The same N may exist as plain and .gz during compression: read one of them.
-            seen: set[int] = set()
-            plan = [(path, gz, offset)]
-            for m, p, g in reversed(sibs):
-                if m < n and m not in seen:
-                    seen.add(m)
-                    plan.append((p, g, 0))
-            return plan, 0, []
-        if self._restored:
-            # A position was given but was malformed: re-read everything (duplicates only).
-            return oldest_first, 0, []
-        if cfg.backfill:
-            return oldest_first, 0, []
+            for _ in range(20):
+                found = self._find(fid, offset)
+                if found is None:
+                    break
+                _n, path, gz = found
+                try:
+                    f = self._open(path, gz, 0)
+                except (OSError, EOFError, gzip.BadGzipFile):
+                    continue
+                if gz or (f.dev, f.ino) == (fid.dev, fid.ino) or self._matches_open(f, fid):
+                    f.seek(offset)
+                    return f, 0, []
+                f.close()
+            self.stats.rotated_away += 1
+            notice = LossNotice(
+                S.LOSS_ROTATED_AWAY,
+                1,
+                f"The file last read at byte {offset} of {cfg.path} (inode {fid.ino}) was "
+                "rotated away or rewritten before it was read to its end; reading the "
+                "rotated files still present, oldest first, then the live file.",
+            )
+            return self._open_at(None), 0, [notice]
+        if self._restored or cfg.backfill:
+            # First start with backfill, or a malformed position: everything, oldest first.
+            return self._open_at(None), 0, []
         if cfg.start_at == "end":
-            return [], None, []
-        return [], 0, []
+            return None, None, []
+        return None, 0, []
+
+    def _matches_open(self, f: _Open, fid: FileId) -> bool:
+        head = f.head(fid.fp_len)
+        return len(head) == fid.fp_len and _sha(head) == fid.fp_sha256
 
     def _open_live(self, offset: int | None) -> _Open:
         f = self._open(self.config.path, False, 0)
@@ -551,15 +589,22 @@ class FileTailer:
             "before the truncation, if any, are lost.",
         )
 
+    def _is_live(self, f: _Open) -> bool:
+        try:
+            st = os.stat(self.config.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (f.dev, f.ino) and not f.gz
+
     async def items(self, follow: bool = True) -> AsyncIterator[Item]:
         """Chunks of whole lines and loss notices; see the module docstring."""
         cfg = self.config
-        plan, live_offset, notices = self._plan()
+        first, live_offset, notices = self._start()
         for n in notices:
             yield n
-        for path, gz, offset in plan:
-            async for item in self._read_whole(path, gz, offset):
-                yield item
+        self._cur = first
+        if first is not None:
+            yield Chunk(b"", first.offset, first.segment)
         blind = False
         while not self._closed:
             if self._cur is None:
@@ -585,69 +630,73 @@ class FileTailer:
                     continue
                 blind = False
                 live_offset = 0
+                # An empty chunk marks the segment's start: the collector can checkpoint
+                # "this file, from here" before any data, so a crash right after a first
+                # start still finds the file after it is rotated.
+                yield Chunk(b"", self._cur.offset, self._cur.segment)
             f = self._cur
-            async for c in self._drain(f):
-                if f.quiet_since is not None:  # still written after rotation: wait longer
-                    f.quiet_since = time.monotonic()
-                yield c
-            if not follow:
-                return
-            state = "truncated" if f.hole_seen else self._live_state(f)
-            self.stats.lag_bytes = max(0, f.size() - f.offset - len(f.pending))
-            if state == "same":
+            try:
+                async for c in self._drain(f):
+                    if f.quiet_since is not None:  # still written after rotation: wait on
+                        f.quiet_since = time.monotonic()
+                    yield c
+            except (OSError, EOFError, gzip.BadGzipFile) as e:
+                yield LossNotice(
+                    S.LOSS_ROTATED_AWAY,
+                    1,
+                    f"Reading {f.path} failed at byte {f.offset}: {e}; the rest of that "
+                    "file is lost.",
+                )
+                f.pending = b""
+                f.quiet_since = -1e9  # move on at once
+            if self._is_live(f):
+                state = "truncated" if f.hole_seen else self._live_state(f)
+                self.stats.lag_bytes = max(0, f.size() - f.offset - len(f.pending))
+                if state == "truncated":
+                    async for item in self._recover_copy(f):
+                        yield item
+                    f.pending = b""
+                    f.fp = b""
+                    f.hole_seen = f.in_hole = False
+                    self._new_segment(f)
+                    f.seek(0)
+                    yield Chunk(b"", 0, f.segment)
+                    continue
+                if not follow:
+                    return
                 await asyncio.sleep(cfg.poll_interval)
                 continue
-            if state == "truncated":
-                async for item in self._recover_copy(f):
-                    yield item
-                f.pending = b""
-                f.fp = b""
-                f.hole_seen = f.in_hole = False
-                self._new_segment(f)
-                f.seek(0)
-                continue
-            # Rotated or deleted: keep reading the old descriptor for rotate_wait.
+            # Rotated away (or deleted): read on for rotate_wait in case a writer still
+            # appends, unless the file has not been written for that long already.
             now = time.monotonic()
-            if f.quiet_since is None:
+            if follow and f.quiet_since is None:
                 f.quiet_since = now
-            if now - f.quiet_since < cfg.rotate_wait:
+                try:
+                    idle = time.time() - os.fstat(f.fd).st_mtime if f.fd is not None else 1e9
+                except OSError:
+                    idle = 1e9
+                if idle >= cfg.rotate_wait:
+                    f.quiet_since = now - cfg.rotate_wait
+            if follow and f.quiet_since is not None and now - f.quiet_since < cfg.rotate_wait:
                 await asyncio.sleep(min(cfg.poll_interval, cfg.rotate_wait))
                 continue
             yield self._final(f)
-            newer = self._newer_than(f)
-            if state == "rotated":
-                self.stats.rotations += 1 + len(newer)
+            nxt = None
+            for _ in range(20):
+                target = self._next_newer(f)
+                if target is None:
+                    break
+                nxt = self._open_verified(*target, 0)
+                if nxt is not None:
+                    break
+            if os.path.exists(cfg.path):
+                self.stats.rotations += 1
             else:
                 self.stats.deletions += 1
             f.close()
-            self._cur = None
-            for path, gz in newer:
-                async for item in self._read_whole(path, gz, 0):
-                    yield item
-
-    def _newer_than(self, f: _Open) -> list[tuple[Path, bool]]:
-        """Rotated files written after ``f`` (fast rotation), oldest first."""
-        sibs = [(n, p, gz) for n, p, gz in self.siblings() if not gz]
-        for n, p, _gz in sibs:
-            try:
-                st = p.stat()
-            except OSError:
-                continue
-            if (st.st_dev, st.st_ino) == (f.dev, f.ino):
-                return [(q, False) for m, q, _g in reversed(sibs) if m < n]
-        # Our file is gone from the siblings: nothing newer can be told apart by name.
-        try:
-            ours = os.fstat(f.fd).st_mtime_ns if f.fd is not None else 0
-        except OSError:
-            ours = 0
-        out: list[tuple[Path, bool]] = []
-        for _n, p, _gz in reversed(sibs):
-            try:
-                if p.stat().st_mtime_ns >= ours and ours:
-                    out.append((p, False))
-            except OSError:
-                continue
-        return out
+            self._cur = nxt
+            if nxt is not None:
+                yield Chunk(b"", 0, nxt.segment)
 
     async def aclose(self) -> None:
         """Stop following and close the open file."""

@@ -35,7 +35,8 @@ class Collected:
     async def _run(self) -> None:
         async for item in self.tailer.items(follow=True):
             if isinstance(item, Chunk):
-                self.chunks.append(item)
+                if item.data:  # empty chunks only mark where a segment starts
+                    self.chunks.append(item)
             else:
                 self.losses.append(item)
 
@@ -64,7 +65,10 @@ async def read_once(tailer: FileTailer) -> tuple[list[Chunk], list[LossNotice]]:
     chunks: list[Chunk] = []
     losses: list[LossNotice] = []
     async for item in tailer.items(follow=False):
-        (chunks if isinstance(item, Chunk) else losses).append(item)  # type: ignore[arg-type]
+        if isinstance(item, LossNotice):
+            losses.append(item)
+        elif item.data:  # empty chunks only mark where a segment starts
+            chunks.append(item)
     return chunks, losses
 
 
