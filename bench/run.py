@@ -401,6 +401,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"\nnote: {r['row']} produced {r['records']:,} records, "
                     f"{expected:,} expected ({r['rejects']:,} rejected)"
                 )
+    if samples["c"]:
+        c_valid = samples["c"][-1].result["valid"]
+        for r in rows:
+            if r["row"].startswith("ours") and r["result"].get("apparmor") != c_valid:
+                print(
+                    f"\nnote: {r['row']} produced {r['result'].get('apparmor'):,} AppArmor "
+                    f"records, libapparmor {c_valid:,}"
+                )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(

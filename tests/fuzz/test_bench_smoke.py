@@ -104,5 +104,6 @@ class TestRunHarness:
             pytest.skip(f"our parser not measured: {result['errors']}")
         assert result["expected_records"] == rows["ours1"]["records"]
         assert result["expected_records"] == rows["ours2"]["records"]
+        assert c["valid"] == rows["ours1"]["result"]["apparmor"]
         assert 0 == rows["ours1"]["rejects"]
         assert rows["ours1"]["seconds"] > 0 and rows["ours1"]["rss_mib"] > 0
