@@ -25,7 +25,10 @@ accepts (no ``class=``, unix ``addr=``, ``requested=``, USER_AVC ``subj=`` or
 enrichment, which that version rejects), so the C baseline and our parser do the same
 work. ``bench/run.py`` checks that every candidate line parses in C.
 
-Usage: ``python bench/gen_auditlog.py [--lines N] [--seed S] [-o PATH]``; by default
+``--framing kern`` writes the same records as the kernel prints them to kern.log when
+auditd is not running (``Mon dd hh:mm:ss host kernel: [uptime] audit: type=1400 …``).
+
+Usage: ``python bench/gen_auditlog.py [--lines N] [--seed S] [--framing F] [-o PATH]``; by default
 the file goes to ``bench/.data/`` (gitignored) and is reused when it already exists.
 """
 
@@ -36,6 +39,7 @@ import json
 import os
 import random
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -251,6 +255,7 @@ class GenStats:
     selinux: int = 0
     events: int = 0
     seed: int = 0
+    framing: str = "audit"
     version: int = GENERATOR_VERSION
     by_type: dict[str, int] = field(default_factory=dict)
     by_class: dict[str, int] = field(default_factory=dict)
@@ -682,17 +687,58 @@ class _Gen:
         return [self.rec(kind, stamp, body)]
 
 
-def default_path(lines: int, seed: int) -> Path:
-    """Where the cached file for (lines, seed) lives."""
-    return DATA_DIR / f"audit-{lines}-s{seed}-v{GENERATOR_VERSION}.log"
+# audit record type numbers, for the kernel's printk rendering (kern.log)
+TYPE_NUMS = {
+    "USER_AUTH": 1100, "USER_ACCT": 1101, "CRED_ACQ": 1103, "CRED_DISP": 1104,
+    "USER_START": 1105, "USER_END": 1106, "USER_AVC": 1107, "CRED_REFR": 1110,
+    "USER_LOGIN": 1112, "USER_CMD": 1123, "SERVICE_START": 1130, "SERVICE_STOP": 1131,
+    "LOGIN": 1006, "SYSCALL": 1300, "PATH": 1302, "CWD": 1307, "EXECVE": 1309,
+    "NETFILTER_CFG": 1325, "PROCTITLE": 1327, "BPF": 1334, "AVC": 1400,
+}  # fmt: skip
+MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+BOOT_TS = BASE_TS - 3 * 86400  # the generated host booted three days before the log starts
+
+
+def to_kern(line: str, host: str = "web-01") -> str:
+    """An audit.log line as the kernel prints it to kern.log when auditd is not running.
+
+    ``Nov  5 00:00:01 web-01 kernel: [259201.123000] audit: type=1400 audit(…): body``;
+    the ENRICHED tail is auditd's, so it is dropped.
+    """
+    rtype, _, rest = line[5:].partition(" msg=")
+    rest = rest.split(GS, 1)[0]
+    stamp = rest[6 : rest.index(")")]
+    sec, msec = stamp.split(":")[0].split(".")
+    t = time.gmtime(int(sec))
+    up = int(sec) - BOOT_TS
+    return (
+        f"{MONTHS[t.tm_mon - 1]} {t.tm_mday:2d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} "
+        f"{host} kernel: [{up:6d}.{msec}000] audit: type={TYPE_NUMS[rtype]} {rest}"
+    )
+
+
+def default_path(lines: int, seed: int, framing: str = "audit") -> Path:
+    """Where the cached file for (lines, seed, framing) lives."""
+    stem = "audit" if framing == "audit" else "kern"
+    return DATA_DIR / f"{stem}-{lines}-s{seed}-v{GENERATOR_VERSION}.log"
 
 
 def generate(
-    path: Path, lines: int = 1_000_000, seed: int = 1, progress: Callable[[int], None] | None = None
+    path: Path,
+    lines: int = 1_000_000,
+    seed: int = 1,
+    progress: Callable[[int], None] | None = None,
+    framing: str = "audit",
 ) -> GenStats:
-    """Write exactly ``lines`` lines to ``path`` (atomically) and return what it holds."""
+    """Write exactly ``lines`` lines to ``path`` (atomically) and return what it holds.
+
+    ``framing`` "audit" writes auditd's audit.log; "kern" writes the same records as the
+    kernel prints them to kern.log (RFC 3164 syslog prefix, ``[uptime] audit: type=N``).
+    """
+    if framing not in ("audit", "kern"):
+        raise ValueError(f"framing must be audit or kern, not {framing!r}")
     gen = _Gen(seed)
-    stats = GenStats(seed=seed)
+    stats = GenStats(seed=seed, framing=framing)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     buf: list[str] = []
@@ -700,6 +746,8 @@ def generate(
         while stats.lines < lines:
             recs, aa, se = gen.event()
             text = "\n".join(recs)
+            if framing == "kern":
+                text = "\n".join(to_kern(ln) for ln in text.split("\n"))
             n = text.count("\n") + 1
             if stats.lines + n > lines:  # end on an event boundary: draw a shorter event
                 continue
@@ -727,20 +775,21 @@ def generate(
 
 
 def ensure(
-    lines: int = 1_000_000, seed: int = 1, path: Path | None = None
+    lines: int = 1_000_000, seed: int = 1, path: Path | None = None, framing: str = "audit"
 ) -> tuple[Path, GenStats]:
-    """The generated file for (lines, seed), built once and then reused from the cache."""
-    path = path or default_path(lines, seed)
+    """The generated file for (lines, seed, framing), built once, then reused from the cache."""
+    path = path or default_path(lines, seed, framing)
     meta = path.with_suffix(".json")
     if path.is_file() and meta.is_file():
         stats = GenStats(**json.loads(meta.read_text()))
         if (
             stats.lines == lines
+            and stats.framing == framing
             and stats.version == GENERATOR_VERSION
             and stats.bytes == path.stat().st_size
         ):
             return path, stats
-    return path, generate(path, lines, seed)
+    return path, generate(path, lines, seed, framing=framing)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -748,13 +797,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lines", type=int, default=1_000_000, help="lines to write (default 1M)")
     ap.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     ap.add_argument("-o", "--output", type=Path, help="output file (default bench/.data/...)")
+    ap.add_argument(
+        "--framing",
+        choices=["audit", "kern"],
+        default="audit",
+        help="audit.log (default) or the kernel's kern.log rendering",
+    )
     ap.add_argument("--force", action="store_true", help="rebuild even if cached")
     args = ap.parse_args(argv)
-    path = args.output or default_path(args.lines, args.seed)
+    path = args.output or default_path(args.lines, args.seed, args.framing)
     if args.force:
-        stats = generate(path, args.lines, args.seed)
+        stats = generate(path, args.lines, args.seed, framing=args.framing)
     else:
-        path, stats = ensure(args.lines, args.seed, path)
+        path, stats = ensure(args.lines, args.seed, path, args.framing)
     print(
         f"{path}: {stats.lines} lines, {stats.bytes / 1e6:.1f} MB, "
         f"AppArmor {stats.apparmor} ({100 * stats.apparmor / stats.lines:.1f} %), "

@@ -72,7 +72,10 @@ def _child(args: argparse.Namespace) -> int:
             return 0
         import pyarrow.compute as pc
 
-        parser = Parser(S.SOURCE_AUDITLOG, framing="audit")
+        if args.framing == "kern":
+            parser = Parser(S.SOURCE_KERNLOG, framing="syslog", year=2025)
+        else:
+            parser = Parser(S.SOURCE_AUDITLOG, framing="audit")
     print("ready", flush=True)
     if sys.stdin.readline().strip() != "go":
         return 2
@@ -134,7 +137,9 @@ def _wait(proc: subprocess.Popen[str]) -> None:
         raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
 
 
-def run_children(impl: str, path: Path, ranges: list[tuple[int, int]], chunk: int) -> Sample:
+def run_children(
+    impl: str, path: Path, ranges: list[tuple[int, int]], chunk: int, framing: str = "audit"
+) -> Sample:
     """Start one child per range, let them all go at once, and collect their results."""
     t_start = time.perf_counter()
     procs = [
@@ -152,6 +157,8 @@ def run_children(impl: str, path: Path, ranges: list[tuple[int, int]], chunk: in
                 str(b),
                 "--chunk",
                 str(chunk),
+                "--framing",
+                framing,
             ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -310,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="100k lines, 1 run")
     ap.add_argument("--seed", type=int, default=1, help="generator seed")
     ap.add_argument("--chunk-mib", type=int, default=16, help="read size of our parser")
+    ap.add_argument(
+        "--framing",
+        choices=["audit", "kern"],
+        default="audit",
+        help="audit.log (default) or the kernel's kern.log rendering of the same records",
+    )
     ap.add_argument("--file", type=Path, help="benchmark this file instead of a generated one")
     ap.add_argument(
         "--data-dir", type=Path, default=gen_auditlog.DATA_DIR, help="cache of generated logs"
@@ -335,11 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         size = path.stat().st_size
     else:
         t0 = time.perf_counter()
-        path, stats = gen_auditlog.ensure(
-            args.lines,
-            args.seed,
-            args.data_dir / gen_auditlog.default_path(args.lines, args.seed).name,
-        )
+        name = gen_auditlog.default_path(args.lines, args.seed, args.framing).name
+        path, stats = gen_auditlog.ensure(args.lines, args.seed, args.data_dir / name, args.framing)
         print(f"# data: {path} ({time.perf_counter() - t0:.1f} s to ensure)", file=sys.stderr)
         expected = stats.apparmor + stats.selinux
         size = stats.bytes
@@ -364,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         ):
             if key not in only or key in errors:
                 continue
-            s = run_children(impl, path, ranges, chunk)
+            s = run_children(impl, path, ranges, chunk, args.framing)
             if "error" in s.result:
                 errors[key] = s.result["error"]
                 continue
@@ -379,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [summarize(k, v, lines, size, aa_lines, c_time) for k, v in samples.items() if v]
 
     print(
-        f"\nFile: {lines:,} lines, {size / 1e6:.1f} MB, {aa_lines:,} AppArmor lines"
+        f"\nFile ({args.framing} framing): {lines:,} lines, {size / 1e6:.1f} MB, "
+        f"{aa_lines:,} AppArmor lines"
         + (f", {expected:,} MAC records expected" if expected is not None else "")
         + f". Median of {args.runs} run(s), page cache warm, {os.cpu_count()} CPUs "
         f"({cpu_model()}), Python {platform.python_version()}, "

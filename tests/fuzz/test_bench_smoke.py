@@ -70,7 +70,8 @@ class TestGenerator:
 
 @needs_libapparmor
 class TestRunHarness:
-    def test_small_run_produces_table_and_numbers(self, tmp_path: Path) -> None:
+    @pytest.mark.parametrize("framing", ["audit", "kern"])
+    def test_small_run_produces_table_and_numbers(self, tmp_path: Path, framing: str) -> None:
         """run.py on 20k lines, 1 run: C accepts every AppArmor line, our rows match it."""
         out = tmp_path / "bench.json"
         proc = subprocess.run(
@@ -87,6 +88,8 @@ class TestRunHarness:
                 str(tmp_path / "build"),
                 "--json",
                 str(out),
+                "--framing",
+                framing,
             ],
             capture_output=True,
             text=True,
