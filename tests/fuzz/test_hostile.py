@@ -450,3 +450,76 @@ class TestForgedRecords:
             source = S.SOURCE_KERNLOG
         rec = records(data, framing, source)
         assert [] == [r for r in rec if r[S.ORIGIN] == S.ORIGIN_KERNEL]
+
+
+# --- out-of-range numbers and structured journald entries ------------------------------
+NUMERIC = (
+    'type=AVC msg=audit({ts}:{serial}): apparmor="DENIED" operation="capable" profile="p" '
+    'pid={pid} comm="x" capability={cap} capname="x" error={err} fsuid={fsuid} ouid=0 '
+    "lport={lport}\n"
+)
+SANE = dict(ts="1762300800.123", serial=1, pid=1, cap=1, err=-13, fsuid=0, lport=1)
+COLUMN_OF = {"serial": S.SERIAL, "pid": S.PID, "cap": S.CAPABILITY, "err": S.ERROR,
+             "fsuid": S.FSUID, "lport": S.LPORT}  # fmt: skip
+
+
+class TestOutOfRangeNumbers:
+    @pytest.mark.parametrize(
+        "override",
+        [
+            {"serial": 2**64},
+            {"serial": 10**30},
+            {"ts": "99999999999999.999"},
+            {"ts": "-5.000"},
+            {"pid": 2**63},
+            {"pid": 10**30},
+            {"cap": 2**31},
+            {"err": -(2**40)},
+            {"fsuid": 2**64},
+            {"lport": 2**40},
+        ],
+        ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()),
+    )
+    def test_never_raises_never_wraps(self, override: dict[str, object]) -> None:
+        """A number too big for its column gives a null field or a reject, never a wrap."""
+        line = NUMERIC.format(**{**SANE, **override}).encode()
+        result = parse_bytes(line, S.SOURCE_AUDITLOG, framing="audit")
+        assert 1 == result.records.num_rows + result.rejects.num_rows
+        for row in result.records.to_pylist():
+            for key, value in override.items():
+                if key in COLUMN_OF:
+                    assert row[COLUMN_OF[key]] in (None, value)
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)  # what JSON encoders (journalctl, orjson) write
+    | st.floats()
+    | st.text(max_size=200),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=10,
+)
+JOURNAL_KEYS = st.sampled_from(
+    ["MESSAGE", "_TRANSPORT", "_AUDIT_ID", "_AUDIT_TYPE", "_AUDIT_TYPE_NAME", "_HOSTNAME",
+     "_BOOT_ID", "_MACHINE_ID", "_SOURCE_REALTIME_TIMESTAMP", "__REALTIME_TIMESTAMP",
+     "SYSLOG_IDENTIFIER", "_PID", "_UID", "PRIORITY"]
+)  # fmt: skip
+MESSAGES = st.sampled_from(
+    [KERNEL_MSG, "AVC " + FORGED_AA.decode(), "Suppressed 12 messages from /system.slice"]
+) | st.lists(st.integers(-5, 300), max_size=40)
+
+
+class TestJournaldStructuredFuzz:
+    @FUZZ
+    @given(
+        entry=st.dictionaries(JOURNAL_KEYS, JSON_VALUES | MESSAGES, max_size=10),
+        transport=st.sampled_from(["kernel", "audit", "syslog", "journal", None]),
+    )
+    def test_any_entry_shape(self, entry: dict[str, Any], transport: str | None) -> None:
+        """journald entries with any value types (lists, numbers, nesting) never raise."""
+        if transport is not None:
+            entry.setdefault("_TRANSPORT", transport)
+        entry.setdefault("MESSAGE", KERNEL_MSG)
+        line = orjson.dumps(entry, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+        check_invariants(line, "journald", S.SOURCE_JOURNALD)
