@@ -5,11 +5,11 @@ SELECT
     lsm,                                                   -- apparmor | selinux
     coalesce(profile, scontext) AS subject,                -- AppArmor profile, or SELinux source context
     coalesce(operation, tclass) AS operation,              -- AppArmor operation, or SELinux target class
-    coalesce(name, capname, peer, addr, "path", tcontext) AS object,  -- what was denied
+    coalesce(name, capname, peer, addr, "path", family, tcontext) AS object,  -- what was denied
     coalesce(denied_mask, array_to_string(perms, ' ')) AS mask,    -- denied permissions
     count(*) AS denials,                                   -- denial records
     count(DISTINCT host) AS hosts,                         -- hosts that logged them
-    max(ts) AS last_seen                                   -- newest denial
+    strftime(max(ts), '%Y-%m-%d %H:%M:%S') AS last_seen   -- newest denial, UTC
 FROM denials
 WHERE ts >= $since
 GROUP BY ALL

@@ -1,0 +1,92 @@
+"""`armorwatch run`: the embedded default processes the bundled samples end to end."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from armorwatch.cli import main
+
+
+def _count(db: Path, sql: str) -> int:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return int(con.execute(sql).fetchone()[0])  # type: ignore[index]
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """One run of the default with its output (module-scoped: the report takes a while)."""
+    work = tmp_path_factory.mktemp("run")
+    mp = pytest.MonkeyPatch()
+    mp.chdir(work)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert 0 == main(["run"])
+    mp.undo()
+    return work, out.getvalue()
+
+
+class TestDefaultRun:
+    def test_samples_are_stored(self, first_run: tuple[Path, str]) -> None:
+        """With no config, the three sample files land in ./armorwatch.duckdb from three hosts."""
+        work, _ = first_run
+        db = work / "armorwatch.duckdb"
+        assert 97 == _count(db, "SELECT count(*) FROM records")
+        assert 3 == _count(db, "SELECT count(DISTINCT host) FROM records")
+
+    def test_summary_and_report_are_printed(self, first_run: tuple[Path, str]) -> None:
+        """The output names the top denial, the suggestions and where the report is."""
+        work, out = first_run
+        assert "Top denials:" in out
+        assert "snap.chromium.chromium" in out
+        assert "Suggested rules:" in out
+        assert "Report: armorwatch-report/index.html" in out
+        assert (work / "armorwatch-report" / "index.html").is_file()
+
+    def test_rejected_line_is_kept(self, first_run: tuple[Path, str]) -> None:
+        """The truncated sample record is counted and kept in the dead-letter file."""
+        work, out = first_run
+        assert "rejected lines: 1" in out
+        assert 1 == len((work / "armorwatch-deadletter.jsonl").read_text().splitlines())
+
+    def test_rerun_does_not_double_count(self, tmp_path: Path) -> None:
+        """Running twice on the same files stores each record once (dedup by key)."""
+        db = tmp_path / "a.duckdb"
+        args = ["run", "--no-report", "--db", str(db)]
+        dl = ["--report-dir", str(tmp_path / "r")]
+        assert 0 == main(args + dl)
+        assert 0 == main(args + dl)
+        assert 97 == _count(db, "SELECT count(*) FROM records")
+
+
+class TestRunErrors:
+    def test_unreadable_input_is_a_usage_error(self, tmp_path: Path) -> None:
+        """A missing input file gives exit 2 and stores nothing."""
+        db = tmp_path / "a.duckdb"
+        assert 2 == main(["run", "--db", str(db), str(tmp_path / "missing.log")])
+        assert not db.exists()
+
+    def test_unknown_config_key_is_an_error(self, tmp_path: Path) -> None:
+        """A typo in the [run] table is reported, not ignored."""
+        cfg = tmp_path / "c.toml"
+        cfg.write_text('[run]\ndbb = "x.duckdb"\n')
+        assert 2 == main(["run", "--config", str(cfg)])
+
+    def test_explicit_files_and_kinds(self, tmp_path: Path) -> None:
+        """Files given on the command line are read with the framing their name implies."""
+        log = tmp_path / "kern.log"
+        log.write_text(
+            "Nov 23 06:45:05 h1 kernel: [  12.5] audit: type=1400 audit(1763880305.100:7): "
+            'apparmor="DENIED" operation="capable" class="cap" profile="/usr/sbin/cupsd" '
+            'pid=1 comm="cupsd" capability=12 capname="net_admin"\n'
+        )
+        db = tmp_path / "k.duckdb"
+        assert 0 == main(["run", "--no-report", "--db", str(db), str(log)])
+        assert 1 == _count(db, "SELECT count(*) FROM denials WHERE capname = 'net_admin'")
