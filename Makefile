@@ -49,4 +49,5 @@ bench: setup
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) armorwatch.duckdb armorwatch-report build *.egg-info
+	rm -rf $(VENV) armorwatch.duckdb* armorwatch.snapshot.duckdb* armorwatch-report \
+	  armorwatch-deadletter.jsonl build *.egg-info
