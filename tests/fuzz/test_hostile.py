@@ -30,8 +30,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from parsers import schema as S
-from parsers.result import ParseResult
 from parsers.stream import Parser, parse_bytes
+from tests.fuzz.timing import PER_LINE_LIMIT_S, parse_timed
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "armorwatch" / "samples"
@@ -39,7 +39,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import gen_auditlog  # noqa: E402
 
-PER_LINE_LIMIT_S = 0.1  # reliability.md G3: no hang above 100 ms a line
 FUZZ = settings(
     max_examples=300,
     deadline=None,  # timing is checked per line below, not per example
@@ -82,14 +81,6 @@ def _seed_lines() -> list[bytes]:
 
 
 SEEDS = _seed_lines()
-
-
-def parse_timed(data: bytes, framing: str, source: str) -> tuple[ParseResult, float]:
-    """``parse_bytes`` and the seconds per input line it took."""
-    t0 = time.perf_counter()
-    result = parse_bytes(data, source, framing=framing)
-    per_line = (time.perf_counter() - t0) / max(1, data.count(b"\n") + 1)
-    return result, per_line
 
 
 def check_invariants(data: bytes, framing: str, source: str) -> None:
