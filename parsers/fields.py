@@ -178,9 +178,13 @@ def numeric_name(value: str) -> str:
     return f"unknown({int(value)})" if value.isdigit() else value
 
 
-def to_int(value: str) -> int | None:
-    """An integer field (decimal, optionally signed), or None when it is not one."""
-    try:
-        return int(value, 10)
-    except ValueError:
+_DEC: Final = re.compile(r"[+-]?[0-9]+")
+
+
+def to_int(value: str, bits: int = 64) -> int | None:
+    """A signed decimal field, or None when it is not one or does not fit in ``bits``."""
+    if not _DEC.fullmatch(value):
         return None
+    n = int(value, 10)
+    limit = 1 << (bits - 1)
+    return n if -limit <= n < limit else None

@@ -168,6 +168,8 @@ SE_INT_KEYS: Final = {
 SENDER_KEYS: Final = {"pid": S.SENDER_PID, "uid": S.SENDER_UID, "auid": S.SENDER_AUID}
 
 MAX_LINE: Final = 1 << 20
+INT32_COLS: Final = frozenset({S.ERROR, S.CAPABILITY, S.LPORT, S.FPORT})
+MAX_SEC: Final = 10**11  # audit(SEC…) beyond this is no timestamp (year 5138)
 _LABEL_COLS: Final = (S.PROFILE, S.PEER_LABEL, S.PEER, S.NAMESPACE)
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -414,6 +416,8 @@ def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) ->
         if rtype.startswith("UNKNOWN["):
             rtype = TYPE_NAMES.get(rtype[8:-1], rtype)
         node = hm.group("node")
+        if len(hm.group("sec")) > 11 or len(hm.group("serial")) > 19:
+            return Line(kind=REJECT, reason=R_BAD_HEADER)
         ts = int(hm.group("sec")) * 1000 + int(hm.group("ms"))
         serial = int(hm.group("serial"))
         body = rest[hm.end() :]
@@ -428,6 +432,8 @@ def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) ->
     bm = _BARE_HDR.match(rest)
     if bm is not None:
         # "kernel: audit(…): avc: …" (sepolgen) and 2007's "audit(…): type=1503 …"
+        if len(bm.group("sec")) > 11 or len(bm.group("serial")) > 19:
+            return Line(kind=REJECT, reason=R_BAD_HEADER)
         ts = int(bm.group("sec")) * 1000 + int(bm.group("ms"))
         origin_kernel = trusted_kernel
         if origin_kernel is None:
@@ -499,7 +505,7 @@ def audit_record(
         for k, v, _q in toks:
             col = SENDER_KEYS.get(k)
             if col is not None and col not in sender:
-                sender[col] = F.to_int(F.text(v))
+                sender[col] = F.to_int(F.text(v), 64)
         end = body.rfind(b"'")
         if end <= start + 4:
             end = len(body)  # libapparmor accepts a msg=' cut at the line end
@@ -514,6 +520,7 @@ def audit_record(
             for k, v, q in toks:
                 if k == "exe":
                     sender[S.EXE] = F.decode_value(k, v, q)
+                    break
             body = body[:cut]
 
     sem = _SE_AVC.search(body)
@@ -535,7 +542,7 @@ def audit_record(
 
 def _apparmor(body: bytes, cols: dict[str, Any], legacy: str | None, user: bool) -> Line | None:
     """Fill AppArmor columns from a body; a Line when the record must be rejected."""
-    toks, tail, ok = tokenize(body)
+    toks, _tail, ok = tokenize(body)
     if not ok:
         return Line(kind=REJECT, reason=R_UNTERMINATED)
     for key, value, quoted in toks:
@@ -553,14 +560,9 @@ def _apparmor(body: bytes, cols: dict[str, Any], legacy: str | None, user: bool)
             continue
         icol = AA_INT_KEYS.get(key)
         if icol is not None and icol not in cols:
-            iv = F.to_int(F.text(value))
+            iv = F.to_int(F.text(value), 32 if icol in INT32_COLS else 64)
             if iv is not None:
                 cols[icol] = iv
-    if tail:
-        en = enriched(tail)
-        # interpreted names from the ENRICHED tail; kernel numbers stay authoritative
-        if "SYSCALL" in en:
-            cols.setdefault(S.SYSCALL, en["SYSCALL"])
     event = cols.get(S.APPARMOR)
     if event is None:
         if legacy is None:
@@ -615,7 +617,7 @@ def _selinux(sem: re.Match[bytes], body: bytes, cols: dict[str, Any]) -> Line | 
         icol = SE_INT_KEYS.get(key)
         if icol is not None:
             if icol not in cols:
-                iv = F.to_int(F.text(value))
+                iv = F.to_int(F.text(value), 32 if icol in INT32_COLS else 64)
                 if iv is not None:
                     cols[icol] = iv
             continue
@@ -640,9 +642,9 @@ def _aux(rtype: str, body: bytes, ts: int | None, serial: int | None, node: str 
             elif key == "exe" and S.EXE not in cols:
                 cols[S.EXE] = F.decode_value(key, value, quoted)
             elif key == "uid" and S.UID not in cols:
-                cols[S.UID] = F.to_int(F.text(value))
+                cols[S.UID] = F.to_int(F.text(value), 64)
             elif key == "auid" and S.AUID not in cols:
-                cols[S.AUID] = F.to_int(F.text(value))
+                cols[S.AUID] = F.to_int(F.text(value), 64)
         if tail:
             en = enriched(tail)
             if "SYSCALL" in en:

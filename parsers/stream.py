@@ -20,6 +20,8 @@ programming errors (wrong argument types, an offset that goes backwards) raise
 
 from __future__ import annotations
 
+import bisect
+import heapq
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,11 +30,15 @@ from typing import Any, Final
 import orjson
 import pyarrow as pa
 
+from parsers import fast
 from parsers import records as R
 from parsers import schema as S
 from parsers.result import HostInfo, ParseResult
 
 FRAMINGS: Final = ("auto", "audit", "syslog", "journald")
+ENGINES: Final = ("auto", "c", "python")
+_AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")
+_NO_TS: Final = -(1 << 62)
 WINDOW_MS: Final = 2000
 MAX_PENDING: Final = 4096
 
@@ -75,10 +81,29 @@ class Parser:
         framing: str = "auto",
         *,
         year: int | None = None,
+        engine: str = "auto",
     ) -> None:
-        """``year`` fills RFC 3164 timestamps (they carry none); default: this year (UTC)."""
+        """``year`` fills RFC 3164 timestamps (they carry none); default: this year (UTC).
+
+        ``engine``: "python" = the pure-Python reference path; "auto" = the compiled
+        scanner (``parsers._fastscan``) when it is built and the stream is audit.log-framed
+        (framing "audit", or "auto" and the first line starts with type=/node=), else
+        Python; "c" = like "auto" but an error when the scanner is not built.
+        """
         if framing not in FRAMINGS:
             raise ValueError(f"framing must be one of {FRAMINGS}, not {framing!r}")
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, not {engine!r}")
+        if engine == "c" and not fast.available():
+            raise ValueError("engine='c' but parsers._fastscan is not built")
+        self._use_c: bool | None = None  # decided on the first line when None
+        if engine == "python" or not fast.available() or framing in ("syslog", "journald"):
+            self._use_c = False
+        elif framing == "audit":
+            self._use_c = True
+        self._carry = b""
+        self._carry_starts: list[int] = []
+        self._carry_offsets: list[int] = []
         self.source = source
         self.host = host
         self.framing = framing
@@ -91,6 +116,8 @@ class Parser:
         self._events: dict[tuple[Any, ...], _Event] = {}
         self._orphans: dict[tuple[Any, ...], tuple[int | None, dict[str, Any], bool]] = {}
         self._max_ts: int | None = None
+        self._by_ts: list[tuple[int, int, tuple[Any, ...], _Event]] = []
+        self._seq = 0
 
     # --- public API ------------------------------------------------------------------
 
@@ -99,6 +126,14 @@ class Parser:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError("feed() takes bytes")
         data = bytes(data)
+        if self._use_c is None:
+            first = (self._held + data).lstrip(b"\r\n")[:5]
+            if len(first) < 5 and b"\n" not in data:
+                pass  # decide once a line is there
+            else:
+                self._use_c = first in _AUDIT_STARTS
+        if self._use_c:
+            return self._feed_c(data, offset)
         out = _Out()
         if self._held and offset != self._held_at + len(self._held):
             # a discontinuity (rotation, seek): the held fragment can never complete
@@ -122,6 +157,14 @@ class Parser:
 
     def flush(self) -> ParseResult:
         """End of stream: parse a held partial line and emit every open event."""
+        if self._use_c:
+            out = _Out()
+            held, at = self._held, self._held_at
+            self._held = b""
+            lines = held.count(b"\n") + (1 if held and not held.endswith(b"\n") else 0)
+            fast_batch, _safe = self._scan_c(held, at, True, out)
+            self._held_at = at + len(held)
+            return self._result(out, lines, fast_batch, self._held_at)
         out = _Out()
         held, at = self._held, self._held_at
         self._held = b""
@@ -132,9 +175,115 @@ class Parser:
 
     def drain(self) -> ParseResult:
         """Emit every open event now (idle stream) but keep a held partial line."""
+        if self._use_c:
+            out = _Out()
+            fast_batch, _ = self._scan_c(b"", self._held_at, True, out)
+            return self._result(out, 0, fast_batch, self._held_at)
         out = _Out()
         self._finish_all(out)
         return self._result(out, 0)
+
+    # --- C engine -------------------------------------------------------------------
+
+    def _feed_c(self, data: bytes, offset: int) -> ParseResult:
+        out = _Out()
+        if self._held and offset != self._held_at + len(self._held):
+            self._reject(out, self._held, R.R_UNTERMINATED, None)
+            self._held = b""
+        if self._held:
+            buf, base = self._held + data, self._held_at
+        else:
+            buf, base = data, offset
+        end = buf.rfind(b"\n") + 1
+        complete, partial = buf[:end], buf[end:]
+        self._held, self._held_at = partial, base + end
+        fast_batch, safe = self._scan_c(complete, base, False, out)
+        lines = complete.count(b"\n") - self._held.count(b"\n")
+        self._next = offset + len(data)
+        return self._result(out, lines, fast_batch, safe)
+
+    def _scan_c(self, new: bytes, base: int, final: bool, out: _Out) -> tuple[pa.RecordBatch, int]:
+        """Scan carried + new complete lines; returns the fast rows and the safe offset."""
+        carry, starts, offs = self._carry, self._carry_starts, self._carry_offsets
+        buf = carry + new if carry else new
+        ncarry = len(carry)
+
+        def where(rel: int) -> int:
+            if rel < ncarry:
+                i = bisect.bisect_right(starts, rel) - 1
+                return offs[i] + (rel - starts[i])
+            return base + rel - ncarry
+
+        prev = self._max_ts if self._max_ts is not None else _NO_TS
+        res = fast.scan(buf, final, prev, WINDOW_MS)
+        if res["max_ts"] != _NO_TS:
+            self._max_ts = res["max_ts"]
+        hold = res["hold_from"]
+        if hold >= 0:
+            # a USER_AVC whose msg='… may continue on the next line: wait for it
+            self._held = buf[hold:] + self._held
+            self._held_at = where(hold)
+        parts: list[bytes] = []
+        new_starts: list[int] = []
+        new_offs: list[int] = []
+        pos = 0
+        for s, n in res["carry"]:
+            new_starts.append(pos)
+            new_offs.append(where(s))
+            parts.append(buf[s : s + n] + b"\n")
+            pos += n + 1
+        self._carry, self._carry_starts, self._carry_offsets = b"".join(parts), new_starts, new_offs
+
+        slow_events: set[int] = set()
+        slow_mac: dict[int, list[int]] = {}
+        slow_rows: list[tuple[int, int, dict[str, Any]]] = []
+        enrich = res["enrich"]
+        for s, n, ev, mem in res["slow"]:
+            line = buf[s : s + n]
+            if ev >= 0:
+                slow_events.add(ev)
+            if line[:1] == b"{":
+                parsed, host = self._journal_parse(line, out)
+            else:
+                parsed, host = R.classify_line(line, self.year), self.host
+            if parsed is None or parsed.kind is None or parsed.kind == R.AUX:
+                continue
+            if parsed.kind != R.MAC:
+                self._handle(parsed, line, where(s), out, host)
+                continue
+            row = parsed.cols
+            row[S.TS] = parsed.ts
+            row[S.SERIAL] = parsed.serial
+            row[S.HOST] = parsed.node or host.host
+            row[S.MACHINE_ID] = host.machine_id
+            row[S.BOOT_ID] = host.boot_id
+            row[S.SOURCE] = self.source
+            row[S.RAW] = line
+            row[S.ORDINAL] = 0
+            if ev >= 0:
+                for k, v in enrich.get(ev, {}).items():
+                    if row.get(k) is None:
+                        row[k] = v
+                slow_mac.setdefault(ev, []).append(mem)
+            slow_rows.append((ev, mem, row))
+        batch, ordinals = fast.to_batch(
+            res,
+            source=self.source,
+            host=self.host.host,
+            machine_id=self.host.machine_id,
+            boot_id=self.host.boot_id,
+            slow_events=slow_events,
+            slow_mac=slow_mac,
+        )
+        for ev, mem, row in slow_rows:
+            if ev >= 0:
+                row[S.ORDINAL] = ordinals.get((ev, mem), 0)
+            self.stats.records += 1
+            out.records.append(row)
+        self.stats.records += batch.num_rows
+        firsts = [where(s) for s in res["carry_first"]]
+        safe = min(firsts) if firsts else self._held_at
+        return batch, safe
 
     # --- line loop ----------------------------------------------------------------------
 
@@ -181,24 +330,30 @@ class Parser:
         return count
 
     def _journal_line(self, line: bytes, at: int, out: _Out) -> None:
+        parsed, host = self._journal_parse(line, out)
+        if parsed is not None:
+            self._handle(parsed, line, at, out, host)
+
+    def _journal_parse(self, line: bytes, out: _Out) -> tuple[R.Line | None, HostInfo]:
+        """One ``journalctl -o json`` entry as a Line, with the identity it carries."""
         try:
             entry = orjson.loads(line)
         except orjson.JSONDecodeError:
             if b"apparmor=" in line or b"avc:" in line:
                 self._reject(out, line, R.R_BAD_JSON, self.host.host)
-            return
+            return None, self.host
         if not isinstance(entry, dict):
-            return
+            return None, self.host
         msg = entry.get("MESSAGE")
         if isinstance(msg, list):  # journalctl renders non-UTF-8 messages as byte arrays
             try:
                 msg_b = bytes(msg)
             except (ValueError, TypeError):
-                return
+                return None, self.host
         elif isinstance(msg, str):
             msg_b = msg.encode("utf-8", "surrogateescape")
         else:
-            return
+            return None, self.host
         host = HostInfo(
             host=_str(entry.get("_HOSTNAME")) or self.host.host,
             machine_id=_str(entry.get("_MACHINE_ID")) or self.host.machine_id,
@@ -218,8 +373,8 @@ class Parser:
                     detail=sm.group("what").decode("utf-8", "backslashreplace"),
                     ts=ts,
                 )
-                self._handle(parsed, line, at, out, host)
-            return
+                return parsed, host
+            return None, host
         if transport == "audit":
             rtype = _str(entry.get("_AUDIT_TYPE_NAME"))
             if rtype is None:
@@ -240,7 +395,7 @@ class Parser:
             parsed.ts = ts
         if parsed.node is None:
             parsed.node = host.host
-        self._handle(parsed, line, at, out, host)
+        return parsed, host
 
     # --- grouping -----------------------------------------------------------------------
 
@@ -283,6 +438,9 @@ class Parser:
                 ev = self._events.get(key)
                 if ev is None:
                     ev = self._events[key] = _Event(start=at, ts=p.ts)
+                    if p.ts is not None:
+                        heapq.heappush(self._by_ts, (p.ts, self._seq, key, ev))
+                        self._seq += 1
                     orphan = self._orphans.pop(key, None)
                     if orphan is not None:
                         ev.enrich.update(orphan[1])
@@ -300,6 +458,9 @@ class Parser:
                         ev.enrich.setdefault(k, v)
                 if done:
                     self._finish(key, out)
+            elif p.kind == R.AUX and done:
+                # an event that ended without a MAC record: nothing to enrich
+                self._orphans.pop(key, None)
             elif p.kind == R.AUX:
                 # enrichment seen before its MAC record (reordered by auditd): keep briefly
                 prev = self._orphans.get(key)
@@ -316,13 +477,15 @@ class Parser:
         if self._max_ts is None:
             return
         limit = self._max_ts - WINDOW_MS
-        while self._events:
-            key, ev = next(iter(self._events.items()))
-            if len(self._events) > MAX_PENDING or (ev.ts is not None and ev.ts < limit):
+        # oldest record time first (a heap, so out-of-order times expire correctly)
+        while self._by_ts and self._by_ts[0][0] < limit:
+            _ts, _seq, key, ev = heapq.heappop(self._by_ts)
+            if self._events.get(key) is ev:
                 self.stats.events_timed_out += 1
                 self._finish(key, out)
-            else:
-                break
+        while len(self._events) > MAX_PENDING:
+            self.stats.events_timed_out += 1
+            self._finish(next(iter(self._events)), out)
         while self._orphans:
             key, orphan = next(iter(self._orphans.items()))
             if orphan[0] is not None and orphan[0] < limit:
@@ -339,6 +502,7 @@ class Parser:
     def _finish_all(self, out: _Out) -> None:
         for key in list(self._events):
             self._finish(key, out)
+        self._by_ts.clear()
         self._orphans.clear()
 
     def _emit_row(self, row: dict[str, Any], enrich: dict[str, Any], out: _Out) -> None:
@@ -354,10 +518,22 @@ class Parser:
             {S.SOURCE: self.source, S.HOST: host or self.host.host, S.REASON: reason, S.RAW: raw}
         )
 
-    def _result(self, out: _Out, lines: int) -> ParseResult:
-        safe = min(ev.start for ev in self._events.values()) if self._events else self._held_at
+    def _result(
+        self,
+        out: _Out,
+        lines: int,
+        fast_batch: pa.RecordBatch | None = None,
+        safe_offset: int | None = None,
+    ) -> ParseResult:
+        if safe_offset is not None:
+            safe = safe_offset
+        else:
+            safe = min(ev.start for ev in self._events.values()) if self._events else self._held_at
+        records = _batch(out.records, S.MAC_SCHEMA)
+        if fast_batch is not None and fast_batch.num_rows:
+            records = _concat(fast_batch, records)
         return ParseResult(
-            records=_batch(out.records, S.MAC_SCHEMA),
+            records=records,
             rejects=_batch(out.rejects, S.REJECT_SCHEMA),
             loss=_batch(out.loss, S.LOSS_SCHEMA),
             lines=lines,

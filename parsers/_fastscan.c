@@ -1,0 +1,1351 @@
+/*
+ * parsers._fastscan: the hot loop of the audit.log parser, in C.
+ *
+ * scan(buf, final, prev_max_ts, window_ms) makes ONE pass over a buffer of complete
+ * audit.log lines. It splits lines, parses the audit header, tokenises key=value bodies
+ * of AppArmor (AVC, USER_AVC) and SELinux (avc: denied/granted) records, groups the
+ * records of one event by (node, serial) and appends each MAC record's values to
+ * per-column Arrow buffers (data + int32 offsets + validity bitmaps) that Python wraps
+ * without copying (pa.Array.from_buffers). It implements exactly the rules of the
+ * pure-Python reference (parsers/records.py, parsers/fields.py); anything it does not
+ * handle with certainty -- other framings, legacy formats, every line that must be
+ * rejected -- it hands back as a "slow" line for the Python path.
+ *
+ * The interpreter lock is held throughout (the buffers are Python objects); the 2-core
+ * path runs one process per core.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---------------------------------------------------------------- growable buffer */
+typedef struct {
+    char *p;
+    size_t n, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, size_t extra) {
+    if (b->n + extra <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + extra) cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+static int buf_put(Buf *b, const void *src, size_t len) {
+    if (buf_reserve(b, len)) return -1;
+    memcpy(b->p + b->n, src, len);
+    b->n += len;
+    return 0;
+}
+static void buf_free(Buf *b) { free(b->p); b->p = NULL; b->n = b->cap = 0; }
+
+/* ------------------------------------------------------------------------ columns */
+enum {
+    S_APPARMOR, S_OPERATION, S_CLASS, S_PROFILE, S_LABEL, S_PEER, S_PEER_LABEL, S_NAME,
+    S_NAME2, S_REQ, S_DEN, S_COMM, S_EXE, S_INFO, S_CAPNAME, S_FAMILY, S_SOCK_TYPE,
+    S_PROTOCOL, S_ADDR, S_PEER_ADDR, S_LADDR, S_FADDR, S_SIGNAL, S_BUS, S_PATH,
+    S_INTERFACE, S_MEMBER, S_FSTYPE, S_FLAGS, S_SRCNAME, S_NAMESPACE, S_EXECPATH,
+    S_ATTRIBUTE, S_SCONTEXT, S_TCONTEXT, S_TCLASS, S_SERESULT, S_SYSCALL, S_CWD,
+    S_PROCTITLE, S_HOST, S_RECORD_TYPE, S_RAW, NSTR
+};
+static const char *STR_NAMES[NSTR] = {
+    "apparmor", "operation", "class", "profile", "label", "peer", "peer_label", "name",
+    "name2", "requested_mask", "denied_mask", "comm", "exe", "info", "capname", "family",
+    "sock_type", "protocol", "addr", "peer_addr", "laddr", "faddr", "signal", "bus", "path",
+    "interface", "member", "fstype", "flags", "srcname", "namespace", "execpath",
+    "attribute", "scontext", "tcontext", "tclass", "seresult", "syscall", "cwd",
+    "proctitle", "host", "record_type", "raw"};
+enum {
+    I_TS, I_SERIAL, I_PID, I_PEER_PID, I_FSUID, I_OUID, I_ERROR, I_CAPABILITY, I_LPORT,
+    I_FPORT, I_PARENT, I_TASK, I_MAGIC_TOKEN, I_SENDER_PID, I_SENDER_UID, I_SENDER_AUID,
+    I_UID, I_AUID, I_IOCTLCMD, I_PERMISSIVE, I_ORDINAL, I_USER, I_SELINUX, I_EVENT,
+    I_MEMBER, NINT
+};
+static const char *INT_NAMES[NINT] = {
+    "ts", "serial", "pid", "peer_pid", "fsuid", "ouid", "error", "capability", "lport",
+    "fport", "parent", "task", "magic_token", "sender_pid", "sender_uid", "sender_auid",
+    "uid", "auid", "ioctlcmd", "permissive", "ordinal", "_user", "_selinux", "_event",
+    "_member"};
+/* int32 columns: out-of-range values are null (as in the Python path) */
+static int is_int32_col(int c) {
+    return c == I_ERROR || c == I_CAPABILITY || c == I_LPORT || c == I_FPORT;
+}
+
+typedef struct {
+    Buf data, offs, valid;
+} StrCol;
+typedef struct {
+    Buf vals, valid;
+} IntCol;
+
+typedef struct {
+    StrCol s[NSTR];
+    IntCol i[NINT];
+    StrCol perm; /* perms: child strings */
+    Buf perm_offs; /* perms: list offsets */
+    Buf perm_valid;
+    int64_t rows;
+    int64_t perm_items;
+} Cols;
+
+static void set_bit(Buf *valid, int64_t idx, int on) {
+    if ((idx & 7) == 0) {
+        char z = 0;
+        buf_put(valid, &z, 1);
+    }
+    if (on) valid->p[idx >> 3] |= (char)(1 << (idx & 7));
+}
+
+/* ----------------------------------------------------------------- UTF-8 (Python's
+ * decode("utf-8", "backslashreplace"): every byte of an invalid sequence -> \xNN)  */
+static size_t utf8_valid_len(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        if (n >= 2 && (s[1] & 0xC0) == 0x80) return 2;
+        return 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3) return 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xE0) lo = 0xA0;
+        if (c == 0xED) hi = 0x9F;
+        if (s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80) return 0;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4) return 0;
+        unsigned char lo = 0x80, hi = 0xBF;
+        if (c == 0xF0) lo = 0x90;
+        if (c == 0xF4) hi = 0x8F;
+        if (s[1] < lo || s[1] > hi || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+static const char HEXD[] = "0123456789abcdef";
+static int put_text(Buf *b, const unsigned char *s, size_t n) {
+    size_t i = 0, run = 0;
+    while (i < n) {
+        if (s[i] < 0x80) { i++; continue; }
+        size_t k = utf8_valid_len(s + i, n - i);
+        if (k) { i += k; continue; }
+        if (buf_put(b, s + run, i - run)) return -1;
+        char esc[4] = {'\\', 'x', HEXD[s[i] >> 4], HEXD[s[i] & 15]};
+        if (buf_put(b, esc, 4)) return -1;
+        i++;
+        run = i;
+    }
+    return buf_put(b, s + run, n - run);
+}
+
+/* ------------------------------------------------------------------ row values */
+typedef struct {
+    const unsigned char *p;
+    size_t n;
+    int set;
+    int dec; /* p points into the row's scratch buffer (decoded hex) */
+    size_t dec_off;
+} SVal;
+typedef struct {
+    int64_t v;
+    int set;
+} IVal;
+typedef struct {
+    SVal s[NSTR];
+    IVal i[NINT];
+    const unsigned char *perms;
+    size_t perms_n;
+    int has_perms;
+    Buf scratch;
+} Row;
+
+static void row_reset(Row *r) {
+    for (int k = 0; k < NSTR; k++) r->s[k].set = 0;
+    for (int k = 0; k < NINT; k++) r->i[k].set = 0;
+    r->has_perms = 0;
+    r->scratch.n = 0;
+}
+
+/* ------------------------------------------------------------------- key tables */
+#define KEQ(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), (n)) == 0)
+
+/* code: >=0 string column, <=-2 int column (-(col+2)), -1 unknown */
+static int aa_key(const char *k, size_t n) {
+    switch (n) {
+    case 3:
+        if (KEQ(k, n, "exe")) return S_EXE;
+        if (KEQ(k, n, "bus")) return S_BUS;
+        if (KEQ(k, n, "pid")) return -(I_PID + 2);
+        if (KEQ(k, n, "src")) return -(I_LPORT + 2);
+        break;
+    case 4:
+        if (KEQ(k, n, "name")) return S_NAME;
+        if (KEQ(k, n, "peer")) return S_PEER;
+        if (KEQ(k, n, "comm")) return S_COMM;
+        if (KEQ(k, n, "info")) return S_INFO;
+        if (KEQ(k, n, "addr")) return S_ADDR;
+        if (KEQ(k, n, "mask")) return S_DEN;
+        if (KEQ(k, n, "path")) return S_PATH;
+        if (KEQ(k, n, "ouid")) return -(I_OUID + 2);
+        if (KEQ(k, n, "task")) return -(I_TASK + 2);
+        if (KEQ(k, n, "dest")) return -(I_FPORT + 2);
+        break;
+    case 5:
+        if (KEQ(k, n, "class")) return S_CLASS;
+        if (KEQ(k, n, "label")) return S_PROFILE; /* + S_LABEL, see below */
+        if (KEQ(k, n, "name2")) return S_NAME2;
+        if (KEQ(k, n, "laddr")) return S_LADDR;
+        if (KEQ(k, n, "faddr")) return S_FADDR;
+        if (KEQ(k, n, "flags")) return S_FLAGS;
+        if (KEQ(k, n, "saddr")) return S_LADDR;
+        if (KEQ(k, n, "daddr")) return S_FADDR;
+        if (KEQ(k, n, "fsuid")) return -(I_FSUID + 2);
+        if (KEQ(k, n, "error")) return -(I_ERROR + 2);
+        if (KEQ(k, n, "lport")) return -(I_LPORT + 2);
+        if (KEQ(k, n, "fport")) return -(I_FPORT + 2);
+        break;
+    case 6:
+        if (KEQ(k, n, "target")) return S_NAME2;
+        if (KEQ(k, n, "denied")) return S_DEN;
+        if (KEQ(k, n, "family")) return S_FAMILY;
+        if (KEQ(k, n, "signal")) return S_SIGNAL;
+        if (KEQ(k, n, "member")) return S_MEMBER;
+        if (KEQ(k, n, "fstype")) return S_FSTYPE;
+        if (KEQ(k, n, "method")) return S_MEMBER;
+        if (KEQ(k, n, "parent")) return -(I_PARENT + 2);
+        break;
+    case 7:
+        if (KEQ(k, n, "profile")) return S_PROFILE;
+        if (KEQ(k, n, "capname")) return S_CAPNAME;
+        if (KEQ(k, n, "srcname")) return S_SRCNAME;
+        break;
+    case 8:
+        if (KEQ(k, n, "apparmor")) return S_APPARMOR;
+        if (KEQ(k, n, "protocol")) return S_PROTOCOL;
+        if (KEQ(k, n, "execpath")) return S_EXECPATH;
+        if (KEQ(k, n, "tcontext")) return S_PEER_LABEL;
+        if (KEQ(k, n, "peer_pid")) return -(I_PEER_PID + 2);
+        break;
+    case 9:
+        if (KEQ(k, n, "operation")) return S_OPERATION;
+        if (KEQ(k, n, "requested")) return S_REQ;
+        if (KEQ(k, n, "sock_type")) return S_SOCK_TYPE;
+        if (KEQ(k, n, "peer_addr")) return S_PEER_ADDR;
+        if (KEQ(k, n, "interface")) return S_INTERFACE;
+        if (KEQ(k, n, "namespace")) return S_NAMESPACE;
+        if (KEQ(k, n, "attribute")) return S_ATTRIBUTE;
+        break;
+    case 10:
+        if (KEQ(k, n, "peer_label")) return S_PEER_LABEL;
+        if (KEQ(k, n, "capability")) return -(I_CAPABILITY + 2);
+        break;
+    case 11:
+        if (KEQ(k, n, "denied_mask")) return S_DEN;
+        if (KEQ(k, n, "magic_token")) return -(I_MAGIC_TOKEN + 2);
+        break;
+    case 12:
+        if (KEQ(k, n, "peer_profile")) return S_PEER_LABEL;
+        break;
+    case 14:
+        if (KEQ(k, n, "requested_mask")) return S_REQ;
+        break;
+    }
+    return -1;
+}
+static int se_key(const char *k, size_t n) {
+    switch (n) {
+    case 3:
+        if (KEQ(k, n, "exe")) return S_EXE;
+        if (KEQ(k, n, "pid")) return -(I_PID + 2);
+        if (KEQ(k, n, "src")) return -(I_LPORT + 2);
+        break;
+    case 4:
+        if (KEQ(k, n, "comm")) return S_COMM;
+        if (KEQ(k, n, "name")) return S_NAME;
+        if (KEQ(k, n, "path")) return S_NAME;
+        if (KEQ(k, n, "dest")) return -(I_FPORT + 2);
+        break;
+    case 5:
+        if (KEQ(k, n, "laddr")) return S_LADDR;
+        if (KEQ(k, n, "faddr")) return S_FADDR;
+        if (KEQ(k, n, "saddr")) return S_LADDR;
+        if (KEQ(k, n, "daddr")) return S_FADDR;
+        if (KEQ(k, n, "lport")) return -(I_LPORT + 2);
+        if (KEQ(k, n, "fport")) return -(I_FPORT + 2);
+        break;
+    case 6:
+        if (KEQ(k, n, "tclass")) return S_TCLASS;
+        if (KEQ(k, n, "member")) return S_MEMBER;
+        break;
+    case 8:
+        if (KEQ(k, n, "scontext")) return S_SCONTEXT;
+        if (KEQ(k, n, "tcontext")) return S_TCONTEXT;
+        break;
+    case 9:
+        if (KEQ(k, n, "interface")) return S_INTERFACE;
+        break;
+    case 10:
+        if (KEQ(k, n, "capability")) return -(I_CAPABILITY + 2);
+        break;
+    }
+    return -1;
+}
+/* fields.HEX_KEYS */
+static int hex_key(const char *k, size_t n) {
+    static const char *keys[] = {"name", "name2", "target", "comm", "exe", "profile",
+        "label", "peer", "peer_label", "peer_profile", "namespace", "srcname", "fstype",
+        "execpath", "cwd", "proctitle", "addr", "peer_addr", "path", "info", "interface",
+        "member", "bus", "data", "key", "attribute", NULL};
+    for (int i = 0; keys[i]; i++)
+        if (strlen(keys[i]) == n && memcmp(keys[i], k, n) == 0) return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------- tokeniser */
+typedef struct {
+    const char *k;
+    size_t kn;
+    const unsigned char *v;
+    size_t vn;
+    int quoted;
+} Tok;
+
+#define IS_WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+/* records.tokenize; returns number of tokens, sets *ok=0 on an unterminated quote,
+ * -1 when more than cap tokens (caller takes the slow path). */
+static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok) {
+    size_t i = 0;
+    int nt = 0;
+    *ok = 1;
+    while (i < n) {
+        unsigned char c = s[i];
+        if (IS_WS(c)) { i++; continue; }
+        size_t j = i;
+        long eq = -1;
+        while (j < n) {
+            unsigned char cj = s[j];
+            if (cj == '=') { eq = (long)j; break; }
+            if (IS_WS(cj) || cj == '"' || cj == '\'') break;
+            j++;
+        }
+        if (eq < 0) {
+            while (j < n && !IS_WS(s[j])) j++;
+            i = j;
+            continue;
+        }
+        if (nt >= cap) return -1;
+        Tok *t = &out[nt++];
+        t->k = (const char *)s + i;
+        t->kn = (size_t)eq - i;
+        size_t v = (size_t)eq + 1;
+        if (v < n && (s[v] == '"' || s[v] == '\'')) {
+            const unsigned char *end = memchr(s + v + 1, s[v], n - v - 1);
+            t->quoted = 1;
+            t->v = s + v + 1;
+            if (!end) {
+                t->vn = n - v - 1;
+                *ok = 0;
+                return nt;
+            }
+            t->vn = (size_t)(end - (s + v + 1));
+            i = (size_t)(end - s) + 1;
+        } else {
+            size_t e = v;
+            while (e < n && !IS_WS(s[e])) e++;
+            t->quoted = 0;
+            t->v = s + v;
+            t->vn = e - v;
+            i = e;
+        }
+    }
+    return nt;
+}
+
+/* ----------------------------------------------------------------- value rules */
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+static int all_upper_hex(const unsigned char *v, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (hexval(v[i]) < 0) return 0;
+    return 1;
+}
+/* fields.is_bad_hex */
+static int is_bad_hex(const unsigned char *v, size_t n) {
+    return (n % 2 == 1) && n > 8 && all_upper_hex(v, n);
+}
+
+/* fields.decode_value: set r->s[col] to the (maybe hex-decoded) value */
+static int set_str(Row *r, int col, const char *k, size_t kn, const unsigned char *v,
+                   size_t vn, int quoted) {
+    SVal *sv = &r->s[col];
+    sv->set = 1;
+    sv->dec = 0;
+    sv->p = v;
+    sv->n = vn;
+    if (!quoted && vn >= 2 && vn % 2 == 0 && hex_key(k, kn) && all_upper_hex(v, vn)) {
+        size_t off = r->scratch.n;
+        if (buf_reserve(&r->scratch, vn / 2)) return -1;
+        unsigned char *d = (unsigned char *)r->scratch.p + off;
+        int esc = 0;
+        for (size_t i = 0; i < vn; i += 2) {
+            unsigned char b = (unsigned char)(hexval(v[i]) * 16 + hexval(v[i + 1]));
+            d[i / 2] = b;
+            if (b < 0x21 || b > 0x7E || b == 0x22) esc = 1;
+        }
+        if (esc) {
+            r->scratch.n += vn / 2;
+            sv->dec = 1;
+            sv->dec_off = off;
+            sv->n = vn / 2;
+        }
+    }
+    return 0;
+}
+static const unsigned char *sval_ptr(Row *r, int col) {
+    SVal *sv = &r->s[col];
+    return sv->dec ? (const unsigned char *)r->scratch.p + sv->dec_off : sv->p;
+}
+
+/* fields.to_int (int(value, 10)): [+-]?digits; 2 = not representable here (slow) */
+static int parse_int(const unsigned char *v, size_t n, int64_t *out) {
+    size_t i = 0;
+    int neg = 0;
+    if (n == 0) return 0;
+    if (v[0] == '+' || v[0] == '-') { neg = v[0] == '-'; i = 1; }
+    if (i >= n) return 0;
+    uint64_t acc = 0;
+    int big = 0;
+    for (; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9') return 0;
+        if (acc > (UINT64_MAX - 9) / 10) big = 1;
+        else acc = acc * 10 + (uint64_t)(v[i] - '0');
+    }
+    if (big) { *out = 0; return 3; }
+    if (!neg && acc > (uint64_t)INT64_MAX) { *out = 0; return 3; } /* out of range: null */
+    if (neg && acc > (uint64_t)INT64_MAX + 1) { *out = 0; return 3; }
+    *out = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+    return 1;
+}
+/* set an int column from a value; returns -1 if the line must go the slow path */
+static int set_int(Row *r, int col, const unsigned char *v, size_t n) {
+    if (r->i[col].set) return 0;
+    int64_t x;
+    int rc = parse_int(v, n, &x);
+    if (rc == 2) return -1;
+    if (rc == 1) {
+        if (is_int32_col(col) && (x < INT32_MIN || x > INT32_MAX)) return 0;
+        r->i[col].v = x;
+        r->i[col].set = 1;
+    }
+    return 0;
+}
+
+static int has_control(const unsigned char *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] < 0x20 || p[i] == 0x7F) return 1;
+    return 0;
+}
+
+/* apparmor= as a key (records.has_aa) */
+static int has_aa(const unsigned char *s, size_t n) {
+    const unsigned char *p = s, *end = s + n;
+    while (p < end) {
+        const unsigned char *m = memmem(p, (size_t)(end - p), "apparmor=", 9);
+        if (!m) return 0;
+        if (m == s || IS_WS(m[-1]) || m[-1] == '\'') return 1;
+        p = m + 1;
+    }
+    return 0;
+}
+
+#define MAXTOK 96
+enum { RC_OK = 0, RC_SLOW = 1, RC_NONE = 2 };
+
+/* records._apparmor; RC_SLOW for anything the Python path must judge (rejects) */
+static int do_apparmor(Row *r, const unsigned char *b, size_t n, int user) {
+    Tok toks[MAXTOK];
+    const unsigned char *sep = memchr(b, 0x1d, n);
+    size_t bn = sep ? (size_t)(sep - b) : n;
+    int ok;
+    int nt = tokenize(b, bn, toks, MAXTOK, &ok);
+    if (nt < 0 || !ok) return RC_SLOW;
+    for (int t = 0; t < nt; t++) {
+        Tok *tk = &toks[t];
+        int code = aa_key(tk->k, tk->kn);
+        if (code == -1) continue;
+        if (code >= 0) {
+            if (r->s[code].set) continue;
+            if (!tk->quoted && hex_key(tk->k, tk->kn) && is_bad_hex(tk->v, tk->vn)) return RC_SLOW;
+            if (!tk->quoted && tk->vn == 4 && memcmp(tk->v, "none", 4) == 0 &&
+                (KEQ(tk->k, tk->kn, "addr") || KEQ(tk->k, tk->kn, "peer_addr")))
+                continue;
+            if (set_str(r, code, tk->k, tk->kn, tk->v, tk->vn, tk->quoted)) return -1;
+            if (KEQ(tk->k, tk->kn, "label")) r->s[S_LABEL] = r->s[S_PROFILE];
+        } else {
+            if (set_int(r, -code - 2, tk->v, tk->vn)) return RC_SLOW;
+        }
+    }
+    /* event must be one of the known values */
+    if (!r->s[S_APPARMOR].set) return RC_SLOW;
+    {
+        const unsigned char *a = sval_ptr(r, S_APPARMOR);
+        size_t an = r->s[S_APPARMOR].n;
+        static const char *ev[] = {"DENIED", "ALLOWED", "AUDIT", "STATUS", "HINT", "ERROR", "KILL", NULL};
+        int known = 0;
+        for (int i = 0; ev[i]; i++)
+            if (strlen(ev[i]) == an && memcmp(ev[i], a, an) == 0) known = 1;
+        if (!known) return RC_SLOW;
+        int status = an == 6 && memcmp(a, "STATUS", 6) == 0;
+        if (!r->s[S_OPERATION].set && !status) return RC_SLOW;
+    }
+    if (!user && !r->i[I_PID].set) return RC_SLOW;
+    {
+        int cols[] = {S_PROFILE, S_PEER_LABEL, S_PEER, S_NAMESPACE, S_NAME2};
+        int ncols = 4;
+        if (r->s[S_OPERATION].set && r->s[S_OPERATION].n == 6 &&
+            memcmp(sval_ptr(r, S_OPERATION), "ptrace", 6) == 0)
+            ncols = 5;
+        for (int i = 0; i < ncols; i++)
+            if (r->s[cols[i]].set && has_control(sval_ptr(r, cols[i]), r->s[cols[i]].n))
+                return RC_SLOW;
+    }
+    return RC_OK;
+}
+
+/* the SELinux "avc: +(denied|granted) +\{[^}]*\} +for +" match; returns end or NULL */
+static const unsigned char *se_match(const unsigned char *b, size_t n,
+                                     const unsigned char **res, size_t *resn,
+                                     const unsigned char **perms, size_t *permsn,
+                                     const unsigned char **mstart) {
+    const unsigned char *p = b, *end = b + n;
+    while (p < end) {
+        const unsigned char *m = memmem(p, (size_t)(end - p), "avc: ", 5);
+        if (!m) return NULL;
+        const unsigned char *q = m + 5;
+        while (q < end && *q == ' ') q++;
+        const unsigned char *rs = q;
+        if (q + 6 <= end && memcmp(q, "denied", 6) == 0) q += 6;
+        else if (q + 7 <= end && memcmp(q, "granted", 7) == 0) q += 7;
+        else { p = m + 1; continue; }
+        const unsigned char *re = q;
+        if (q >= end || *q != ' ') { p = m + 1; continue; }
+        while (q < end && *q == ' ') q++;
+        if (q >= end || *q != '{') { p = m + 1; continue; }
+        const unsigned char *ps = q + 1;
+        const unsigned char *pe = memchr(ps, '}', (size_t)(end - ps));
+        if (!pe) { p = m + 1; continue; }
+        q = pe + 1;
+        if (q >= end || *q != ' ') { p = m + 1; continue; }
+        while (q < end && *q == ' ') q++;
+        if (q + 3 > end || memcmp(q, "for", 3) != 0) { p = m + 1; continue; }
+        q += 3;
+        if (q >= end || *q != ' ') { p = m + 1; continue; }
+        while (q < end && *q == ' ') q++;
+        *res = rs; *resn = (size_t)(re - rs);
+        *perms = ps; *permsn = (size_t)(pe - ps);
+        *mstart = m;
+        return q;
+    }
+    return NULL;
+}
+
+/* records._selinux */
+static int do_selinux(Row *r, const unsigned char *b, size_t n,
+                      const unsigned char *res, size_t resn,
+                      const unsigned char *perms, size_t permsn) {
+    Tok toks[MAXTOK];
+    const unsigned char *sep = memchr(b, 0x1d, n);
+    size_t bn = sep ? (size_t)(sep - b) : n;
+    int ok;
+    int nt = tokenize(b, bn, toks, MAXTOK, &ok);
+    if (nt < 0 || !ok) return RC_SLOW;
+    r->i[I_SELINUX].v = 1; r->i[I_SELINUX].set = 1;
+    r->s[S_SERESULT].set = 1; r->s[S_SERESULT].dec = 0;
+    r->s[S_SERESULT].p = res; r->s[S_SERESULT].n = resn;
+    for (size_t i = 0; i < permsn; i++)
+        if (perms[i] == 0x0b || perms[i] == 0x0c) return RC_SLOW; /* exotic whitespace */
+    r->perms = perms; r->perms_n = permsn; r->has_perms = 1;
+    for (int t = 0; t < nt; t++) {
+        Tok *tk = &toks[t];
+        int code = se_key(tk->k, tk->kn);
+        if (code >= 0) {
+            if (!r->s[code].set && set_str(r, code, tk->k, tk->kn, tk->v, tk->vn, tk->quoted))
+                return -1;
+        } else if (code <= -2) {
+            if (set_int(r, -code - 2, tk->v, tk->vn)) return RC_SLOW;
+        } else if (KEQ(tk->k, tk->kn, "permissive")) {
+            if (!r->i[I_PERMISSIVE].set) {
+                r->i[I_PERMISSIVE].set = 1;
+                r->i[I_PERMISSIVE].v = tk->vn == 1 && tk->v[0] == '1';
+            }
+        } else if (KEQ(tk->k, tk->kn, "ioctlcmd")) {
+            if (!r->i[I_IOCTLCMD].set) {
+                /* int(value, 0): 0x-hex or decimal without a leading zero */
+                const unsigned char *v = tk->v;
+                size_t vn = tk->vn;
+                if (vn > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X')) {
+                    uint64_t acc = 0;
+                    for (size_t i = 2; i < vn; i++) {
+                        int h;
+                        unsigned char c = v[i];
+                        if (c >= '0' && c <= '9') h = c - '0';
+                        else if (c >= 'a' && c <= 'f') h = c - 'a' + 10;
+                        else if (c >= 'A' && c <= 'F') h = c - 'A' + 10;
+                        else return RC_SLOW;
+                        if (acc >> 59) return RC_SLOW;
+                        acc = acc * 16 + (uint64_t)h;
+                    }
+                    r->i[I_IOCTLCMD].v = (int64_t)acc; r->i[I_IOCTLCMD].set = 1;
+                } else {
+                    int alpha = 1;
+                    for (size_t i = 0; i < vn; i++)
+                        if ((v[i] >= '0' && v[i] <= '9') || v[i] == '_' || v[i] == '+' || v[i] == '-') alpha = 0;
+                    if (!alpha) return RC_SLOW; /* numbers in other spellings: Python decides */
+                }
+            }
+        }
+    }
+    if (!r->s[S_SCONTEXT].set || !r->s[S_TCLASS].set) return RC_SLOW;
+    return RC_OK;
+}
+
+
+/* ------------------------------------------------------------------ enrichment */
+typedef struct {
+    SVal syscall, exe, cwd, proctitle; /* dec: offset into the scan's enrichment scratch */
+    IVal uid, auid;
+    int uid_seen, auid_seen, syscall_seen, exe_seen, cwd_seen, pt_seen;
+} Enrich;
+
+static const unsigned char *eptr(const SVal *v, const Buf *escr) {
+    return v->dec ? (const unsigned char *)escr->p + v->dec_off : v->p;
+}
+
+/* decode_value into the enrichment scratch; v->dec set when decoded */
+static int enrich_str(SVal *out, Buf *escr, const char *k, size_t kn, const unsigned char *v,
+                      size_t vn, int quoted) {
+    out->set = 1;
+    out->dec = 0;
+    out->p = v;
+    out->n = vn;
+    if (!quoted && vn >= 2 && vn % 2 == 0 && hex_key(k, kn) && all_upper_hex(v, vn)) {
+        size_t off = escr->n;
+        if (buf_reserve(escr, vn / 2)) return -1;
+        unsigned char *d = (unsigned char *)escr->p + off;
+        int esc = 0;
+        for (size_t i = 0; i < vn; i += 2) {
+            unsigned char b = (unsigned char)(hexval(v[i]) * 16 + hexval(v[i + 1]));
+            d[i / 2] = b;
+            if (b < 0x21 || b > 0x7E || b == 0x22) esc = 1;
+        }
+        if (esc) {
+            escr->n += vn / 2;
+            out->dec = 1;
+            out->dec_off = off;
+            out->n = vn / 2;
+        }
+    }
+    return 0;
+}
+
+/* fields.decode_proctitle */
+static int enrich_proctitle(SVal *out, Buf *escr, const unsigned char *v, size_t vn, int quoted) {
+    size_t off = escr->n;
+    if (buf_reserve(escr, vn + 1)) return -1;
+    unsigned char *d = (unsigned char *)escr->p + off;
+    size_t m;
+    if (!quoted && vn >= 2 && vn % 2 == 0 && all_upper_hex(v, vn)) {
+        m = vn / 2;
+        for (size_t i = 0; i < vn; i += 2)
+            d[i / 2] = (unsigned char)(hexval(v[i]) * 16 + hexval(v[i + 1]));
+    } else {
+        m = vn;
+        memcpy(d, v, vn);
+    }
+    while (m > 0 && d[m - 1] == 0) m--;
+    for (size_t i = 0; i < m; i++)
+        if (d[i] == 0) d[i] = ' ';
+    escr->n += m;
+    out->set = 1;
+    out->dec = 1;
+    out->dec_off = off;
+    out->n = m;
+    return 0;
+}
+
+/* records._aux for SYSCALL / CWD / PROCTITLE, merged first-wins into the event */
+static int aux_fields(Enrich *e, Buf *escr, int kind, const unsigned char *b, size_t n) {
+    Tok toks[MAXTOK];
+    const unsigned char *sep = memchr(b, 0x1d, n);
+    size_t bn = sep ? (size_t)(sep - b) : n;
+    int ok;
+    int nt = tokenize(b, bn, toks, MAXTOK, &ok);
+    if (nt < 0) nt = MAXTOK;
+    if (kind == 1) { /* SYSCALL: this record's own values, then merged first-wins */
+        SVal sc = {0}, exe = {0};
+        IVal uid = {0}, auid = {0};
+        int sc_seen = 0, exe_seen = 0, uid_seen = 0, auid_seen = 0;
+        for (int t = 0; t < nt; t++) {
+            Tok *tk = &toks[t];
+            if (!sc_seen && KEQ(tk->k, tk->kn, "syscall")) {
+                sc_seen = 1;
+                sc.set = 1; sc.dec = 0; sc.p = tk->v; sc.n = tk->vn;
+            } else if (!exe_seen && KEQ(tk->k, tk->kn, "exe")) {
+                exe_seen = 1;
+                if (enrich_str(&exe, escr, tk->k, tk->kn, tk->v, tk->vn, tk->quoted)) return -1;
+            } else if (!uid_seen && KEQ(tk->k, tk->kn, "uid")) {
+                uid_seen = 1;
+                int64_t x;
+                if (parse_int(tk->v, tk->vn, &x) == 1) { uid.v = x; uid.set = 1; }
+            } else if (!auid_seen && KEQ(tk->k, tk->kn, "auid")) {
+                auid_seen = 1;
+                int64_t x;
+                if (parse_int(tk->v, tk->vn, &x) == 1) { auid.v = x; auid.set = 1; }
+            }
+        }
+        if (sep) { /* ENRICHED: SYSCALL=name replaces the number (last one wins) */
+            Tok tt[MAXTOK];
+            int ok2;
+            int nt2 = tokenize(sep + 1, n - bn - 1, tt, MAXTOK, &ok2);
+            if (nt2 < 0) nt2 = MAXTOK;
+            for (int t = 0; t < nt2; t++)
+                if (KEQ(tt[t].k, tt[t].kn, "SYSCALL")) {
+                    sc.set = 1; sc.dec = 0; sc.p = tt[t].v; sc.n = tt[t].vn;
+                }
+        }
+        if (sc.set && !e->syscall.set) e->syscall = sc;
+        if (exe.set && !e->exe.set) e->exe = exe;
+        if (uid.set && !e->uid.set) e->uid = uid;
+        if (auid.set && !e->auid.set) e->auid = auid;
+    } else if (kind == 2) { /* CWD */
+        for (int t = 0; t < nt; t++)
+            if (KEQ(toks[t].k, toks[t].kn, "cwd")) {
+                if (!e->cwd.set &&
+                    enrich_str(&e->cwd, escr, toks[t].k, toks[t].kn, toks[t].v, toks[t].vn, toks[t].quoted))
+                    return -1;
+                break;
+            }
+    } else if (kind == 3) { /* PROCTITLE */
+        for (int t = 0; t < nt; t++)
+            if (KEQ(toks[t].k, toks[t].kn, "proctitle")) {
+                if (!e->proctitle.set && enrich_proctitle(&e->proctitle, escr, toks[t].v, toks[t].vn, toks[t].quoted))
+                    return -1;
+                break;
+            }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- header parse */
+typedef struct {
+    const unsigned char *node;
+    size_t node_n;
+    const unsigned char *type;
+    size_t type_n;
+    int64_t ts;
+    uint64_t serial;
+    const unsigned char *body;
+    size_t body_n;
+} Hdr;
+
+static int parse_digits(const unsigned char **pp, const unsigned char *end, uint64_t *out, int maxd) {
+    const unsigned char *p = *pp;
+    uint64_t acc = 0;
+    int d = 0;
+    while (p < end && *p >= '0' && *p <= '9') {
+        if (d >= maxd) return 99;
+        acc = acc * 10 + (uint64_t)(*p - '0');
+        p++;
+        d++;
+    }
+    if (d == 0) return -1;
+    *out = acc;
+    *pp = p;
+    return d;
+}
+
+#define IS_PYSPACE(c) (IS_WS(c) || (c) == '\f' || (c) == '\v')
+
+/* records._AUDIT_HDR matched at the line start: 1 ok, 0 no header, -1 header the
+ * Python path must judge */
+static int parse_header(const unsigned char *s, size_t n, Hdr *h) {
+    const unsigned char *p = s, *end = s + n;
+    h->node = NULL;
+    h->node_n = 0;
+    if (n > 5 && (memcmp(p, "node=", 5) == 0 || memcmp(p, "host=", 5) == 0)) {
+        const unsigned char *q = p + 5, *ns = q;
+        while (q < end && !IS_PYSPACE(*q)) q++;
+        if (q > ns && q < end && *q == ' ') {
+            h->node = ns;
+            h->node_n = (size_t)(q - ns);
+            while (q < end && *q == ' ') q++;
+            p = q;
+        }
+    }
+    if (end - p < 5 || memcmp(p, "type=", 5) != 0) return 0;
+    p += 5;
+    h->type = p;
+    while (p < end && ((*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_')) p++;
+    if (p == h->type) return 0;
+    if (p < end && *p == '[') {
+        const unsigned char *q = p + 1;
+        while (q < end && *q >= '0' && *q <= '9') q++;
+        if (q == p + 1 || q >= end || *q != ']') return 0;
+        p = q + 1;
+    }
+    h->type_n = (size_t)(p - h->type);
+    if (p >= end || *p != ' ') return 0;
+    while (p < end && *p == ' ') p++;
+    if (end - p >= 4 && memcmp(p, "msg=", 4) == 0) p += 4;
+    if (end - p < 6 || memcmp(p, "audit(", 6) != 0) return 0;
+    p += 6;
+    uint64_t sec, ms, serial;
+    int d = parse_digits(&p, end, &sec, 19);
+    if (d < 0) return 0;
+    if (d > 11) return -1;
+    if (p >= end || *p != '.') return 0;
+    p++;
+    if (parse_digits(&p, end, &ms, 3) != 3) return 0;
+    if (p < end && *p >= '0' && *p <= '9') return 0;
+    if (p >= end || *p != ':') return 0;
+    p++;
+    d = parse_digits(&p, end, &serial, 19);
+    if (d < 0) return 0;
+    if (d > 19 || serial > (uint64_t)INT64_MAX) return -1;
+    if (end - p < 2 || p[0] != ')' || p[1] != ':') return 0;
+    p += 2;
+    if (p < end && *p == ' ') p++;
+    h->ts = (int64_t)(sec * 1000 + ms);
+    h->serial = serial;
+    h->body = p;
+    h->body_n = (size_t)(end - p);
+    return 1;
+}
+
+static int type_is(const Hdr *h, const char *name, const char *num) {
+    size_t ln = strlen(name), nn = strlen(num);
+    if (h->type_n == ln && memcmp(h->type, name, ln) == 0) return 1;
+    if (h->type_n == nn && memcmp(h->type, num, nn) == 0) return 1;
+    if (h->type_n == nn + 9 && memcmp(h->type, "UNKNOWN[", 8) == 0 && memcmp(h->type + 8, num, nn) == 0)
+        return 1;
+    return 0;
+}
+
+/* ------------------------------------------------------------------- events */
+typedef struct {
+    const unsigned char *node;
+    size_t node_n;
+    uint64_t serial;
+    int64_t ts;
+    int64_t first_line;
+    int64_t first_mac_line;
+    int term, single, members, has_slow, complete, closed;
+    Enrich en;
+} Event;
+
+enum { K_IGNORE = 0, K_MAC = 1, K_SLOW = 2, K_AUX = 3, K_MAC_SE = 4 };
+
+typedef struct {
+    size_t start, len;
+    int kind;
+    int user;        /* USER_AVC */
+    int64_t event;   /* -1: none */
+    int member;
+    int64_t ts;
+    const unsigned char *body; /* MAC: the (inner) body to parse */
+    size_t body_n;
+    int64_t sender[3];
+    int sender_set[3];
+    const unsigned char *exe; /* USER_AVC: exe= of libaudit's trailer */
+    size_t exe_n;
+    int exe_quoted, has_exe;
+    Hdr h;
+} LineInfo;
+
+static uint64_t hash_key(const unsigned char *node, size_t nn, uint64_t serial) {
+    uint64_t h = 1469598103934665603ULL ^ (serial * 0x9E3779B97F4A7C15ULL);
+    for (size_t i = 0; i < nn; i++) h = (h ^ node[i]) * 1099511628211ULL;
+    return h ^ (h >> 31);
+}
+
+typedef struct {
+    Event *ev;
+    size_t n, cap;
+    int64_t *slots;
+    size_t nslots;
+} Events;
+
+/* The open event of (node, serial), or a new one. As in the Python path an event is
+ * over once closed (terminator, USER_AVC) or once the stream moved `window` ms past it
+ * (checked against the maximum time before this line); a later record of the same id
+ * starts a new event. */
+static int64_t event_get(Events *E, const unsigned char *node, size_t nn, uint64_t serial,
+                         int64_t ts, int64_t line, int64_t max_before, int64_t window) {
+    if (E->n * 2 + 2 > E->nslots) {
+        size_t ns = E->nslots ? E->nslots * 2 : 1024;
+        int64_t *slots = malloc(ns * sizeof(int64_t));
+        if (!slots) return -2;
+        for (size_t i = 0; i < ns; i++) slots[i] = -1;
+        for (size_t i = 0; i < E->n; i++) {
+            uint64_t h = hash_key(E->ev[i].node, E->ev[i].node_n, E->ev[i].serial) & (ns - 1);
+            while (slots[h] >= 0) h = (h + 1) & (ns - 1);
+            slots[h] = (int64_t)i;
+        }
+        free(E->slots);
+        E->slots = slots;
+        E->nslots = ns;
+    }
+    uint64_t h = hash_key(node, nn, serial) & (E->nslots - 1);
+    while (E->slots[h] >= 0) {
+        Event *e = &E->ev[E->slots[h]];
+        if (e->serial == serial && e->node_n == nn && (nn == 0 || memcmp(e->node, node, nn) == 0)) {
+            if (!e->closed && e->ts < max_before - window) e->closed = 1;
+            if (!e->closed) return E->slots[h];
+            break; /* reuse this slot for the new event */
+        }
+        h = (h + 1) & (E->nslots - 1);
+    }
+    if (E->n == E->cap) {
+        size_t cap = E->cap ? E->cap * 2 : 1024;
+        Event *ev = realloc(E->ev, cap * sizeof(Event));
+        if (!ev) return -2;
+        E->ev = ev;
+        E->cap = cap;
+    }
+    Event *e = &E->ev[E->n];
+    memset(e, 0, sizeof(Event));
+    e->node = node;
+    e->node_n = nn;
+    e->serial = serial;
+    e->ts = ts;
+    e->first_line = line;
+    e->first_mac_line = -1;
+    E->slots[h] = (int64_t)E->n;
+    return (int64_t)E->n++;
+}
+
+/* -------------------------------------------------------------- row appending */
+static int append_str(StrCol *sc, int64_t idx, const unsigned char *p, size_t n, int set, int raw) {
+    if (idx == 0) {
+        int32_t z = 0;
+        if (buf_put(&sc->offs, &z, 4)) return -1;
+    }
+    if (set && (raw ? buf_put(&sc->data, p, n) : put_text(&sc->data, p, n))) return -1;
+    if (sc->data.n > (size_t)INT32_MAX) return -1;
+    int32_t o = (int32_t)sc->data.n;
+    if (buf_put(&sc->offs, &o, 4)) return -1;
+    set_bit(&sc->valid, idx, set);
+    return 0;
+}
+
+static int append_row(Cols *c, Row *r, const Enrich *en, const Buf *escr) {
+    int64_t idx = c->rows;
+    for (int k = 0; k < NSTR; k++) {
+        SVal *sv = &r->s[k];
+        const unsigned char *ptr = NULL;
+        size_t n = 0;
+        int set = 0;
+        if (sv->set) {
+            ptr = sval_ptr(r, k); n = sv->n; set = 1;
+        } else if (en) {
+            const SVal *e = NULL;
+            if (k == S_SYSCALL) e = &en->syscall;
+            else if (k == S_EXE) e = &en->exe;
+            else if (k == S_CWD) e = &en->cwd;
+            else if (k == S_PROCTITLE) e = &en->proctitle;
+            if (e && e->set) { ptr = eptr(e, escr); n = e->n; set = 1; }
+        }
+        if (append_str(&c->s[k], idx, ptr, n, set, k == S_RAW)) return -1;
+    }
+    for (int k = 0; k < NINT; k++) {
+        IVal iv = r->i[k];
+        if (!iv.set && en) {
+            if (k == I_UID) iv = en->uid;
+            else if (k == I_AUID) iv = en->auid;
+        }
+        int64_t v = iv.set ? iv.v : 0;
+        if (buf_put(&c->i[k].vals, &v, 8)) return -1;
+        set_bit(&c->i[k].valid, idx, iv.set);
+    }
+    if (idx == 0) {
+        int32_t z = 0;
+        if (buf_put(&c->perm_offs, &z, 4)) return -1;
+        if (buf_put(&c->perm.offs, &z, 4)) return -1;
+    }
+    if (r->has_perms) {
+        const unsigned char *p = r->perms, *end = r->perms + r->perms_n;
+        while (p < end) {
+            while (p < end && IS_WS(*p)) p++;
+            if (p >= end) break;
+            const unsigned char *q = p;
+            while (q < end && !IS_WS(*q)) q++;
+            if (put_text(&c->perm.data, p, (size_t)(q - p))) return -1;
+            int32_t o = (int32_t)c->perm.data.n;
+            if (buf_put(&c->perm.offs, &o, 4)) return -1;
+            c->perm_items++;
+            p = q;
+        }
+    }
+    int32_t o = (int32_t)c->perm_items;
+    if (buf_put(&c->perm_offs, &o, 4)) return -1;
+    set_bit(&c->perm_valid, idx, r->has_perms);
+    c->rows++;
+    return 0;
+}
+
+static void cols_free(Cols *c) {
+    for (int k = 0; k < NSTR; k++) { buf_free(&c->s[k].data); buf_free(&c->s[k].offs); buf_free(&c->s[k].valid); }
+    for (int k = 0; k < NINT; k++) { buf_free(&c->i[k].vals); buf_free(&c->i[k].valid); }
+    buf_free(&c->perm.data); buf_free(&c->perm.offs); buf_free(&c->perm.valid);
+    buf_free(&c->perm_offs); buf_free(&c->perm_valid);
+}
+
+static PyObject *bytes_of(Buf *b) {
+    return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->n);
+}
+
+/* -------------------------------------------------------------------- scan() */
+static int body_has_candidate(const unsigned char *b, size_t n) {
+    const unsigned char *r, *p, *m;
+    size_t rn, pn;
+    if (se_match(b, n, &r, &rn, &p, &pn, &m)) return 1;
+    return has_aa(b, n);
+}
+
+static int interesting(const unsigned char *s, size_t n) {
+    return memmem(s, n, "apparmor=", 9) || memmem(s, n, "avc: ", 5) || memmem(s, n, "lost=", 5) ||
+           memmem(s, n, "APPARMOR", 8) || memmem(s, n, "callbacks suppressed", 20) ||
+           memmem(s, n, "type=15", 7) || memmem(s, n, "UNKNOWN[15", 10) ||
+           memmem(s, n, "Suppressed ", 11) || (n > 0 && s[0] == '{');
+}
+
+/* the USER_AVC inner body (records.audit_record): 0 = not a MAC candidate */
+static int user_inner(LineInfo *L) {
+    const unsigned char *b = L->h.body;
+    size_t n = L->h.body_n;
+    const unsigned char *m = memmem(b, n, "msg='", 5);
+    if (!m) return 0;
+    size_t start = (size_t)(m - b);
+    /* kernel-written prefix: pid= uid= auid= (first wins) */
+    Tok toks[MAXTOK];
+    int ok;
+    int nt = tokenize(b, start, toks, MAXTOK, &ok);
+    if (nt < 0) return -1;
+    for (int t = 0; t < nt; t++) {
+        int which = KEQ(toks[t].k, toks[t].kn, "pid") ? 0 : KEQ(toks[t].k, toks[t].kn, "uid") ? 1
+                  : KEQ(toks[t].k, toks[t].kn, "auid") ? 2 : -1;
+        if (which < 0 || L->sender_set[which]) continue;
+        L->sender_set[which] = 1;
+        int64_t x;
+        int rc = parse_int(toks[t].v, toks[t].vn, &x);
+        if (rc == 2) return -1;
+        if (rc == 1) L->sender[which] = x;
+        else L->sender_set[which] = 2; /* seen, null */
+    }
+    size_t end = n;
+    while (end > 0 && b[end - 1] != '\'') end--;
+    end = end > 0 ? end - 1 : 0; /* index of the last quote */
+    if (end <= start + 4) end = n;
+    L->body = b + start + 5;
+    L->body_n = end - (start + 5);
+    /* libaudit appends " exe=... sauid=... hostname=? addr=? terminal=?": cut it off at
+     * the last " exe=" and keep its first exe= */
+    for (size_t j = L->body_n; j >= 5; j--) {
+        if (memcmp(L->body + j - 5, " exe=", 5) == 0) {
+            size_t cut = j - 5;
+            Tok tt[MAXTOK];
+            int ok2;
+            int nt2 = tokenize(L->body + cut, L->body_n - cut, tt, MAXTOK, &ok2);
+            if (nt2 < 0) return -1;
+            for (int t = 0; t < nt2; t++)
+                if (KEQ(tt[t].k, tt[t].kn, "exe")) {
+                    L->exe = tt[t].v;
+                    L->exe_n = tt[t].vn;
+                    L->exe_quoted = tt[t].quoted;
+                    L->has_exe = 1;
+                    break;
+                }
+            L->body_n = cut;
+            break;
+        }
+    }
+    return 1;
+}
+
+static PyObject *scan(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    int final;
+    long long prev_max;
+    long long window;
+    if (!PyArg_ParseTuple(args, "y*pLL", &view, &final, &prev_max, &window)) return NULL;
+    const unsigned char *buf = view.buf;
+    size_t n = (size_t)view.len;
+
+    LineInfo *L = NULL;
+    size_t nl = 0, lcap = 0;
+    Events E = {0};
+    Buf escr = {0};
+    Cols C;
+    memset(&C, 0, sizeof(C));
+    Row row;
+    memset(&row, 0, sizeof(row));
+    PyObject *result = NULL, *slow = NULL, *carry = NULL, *carry_first = NULL, *enrich = NULL;
+    int64_t max_ts = prev_max;
+    long long hold_from = -1;
+    int err = 0;
+
+    /* pass 1: lines, headers, kinds, events, enrichment */
+    size_t pos = 0;
+    while (pos < n) {
+        const unsigned char *nlp = memchr(buf + pos, '\n', n - pos);
+        size_t stop = nlp ? (size_t)(nlp - buf) : n;
+        size_t next = nlp ? stop + 1 : n;
+        size_t len = stop - pos;
+        if (len && buf[pos + len - 1] == '\r') len--;
+        const unsigned char *s = buf + pos;
+        /* a msg='... continued on indented lines (Parser._iter_lines) */
+        int force_slow = 0;
+        if (len >= 5 && memmem(s, len, "msg='", 5)) {
+            size_t q = 0;
+            for (size_t i = 0; i < len; i++) q += s[i] == '\'';
+            while (q % 2 == 1) {
+                if (next >= n) {
+                    if (!final) { hold_from = (long long)pos; goto pass1_done; }
+                    break;
+                }
+                if (buf[next] != ' ' && buf[next] != '\t') break;
+                const unsigned char *nl2 = memchr(buf + next, '\n', n - next);
+                size_t stop2 = nl2 ? (size_t)(nl2 - buf) : n;
+                for (size_t i = next; i < stop2; i++) q += buf[i] == '\'';
+                if (stop2 > next && buf[stop2 - 1] == '\r') force_slow = 1;
+                len = stop2 - pos;
+                next = nl2 ? stop2 + 1 : n;
+            }
+        }
+        if (nl == lcap) {
+            lcap = lcap ? lcap * 2 : 4096;
+            LineInfo *nlines = realloc(L, lcap * sizeof(LineInfo));
+            if (!nlines) { err = 1; goto done; }
+            L = nlines;
+        }
+        LineInfo *li = &L[nl];
+        memset(li, 0, sizeof(LineInfo));
+        li->start = pos;
+        li->len = len;
+        li->event = -1;
+        pos = next;
+        if (len == 0) { nl++; continue; }
+        if (force_slow) { li->kind = K_SLOW; nl++; continue; }
+        int hr = parse_header(s, len, &li->h);
+        if (hr == 0) {
+            li->kind = interesting(s, len) ? K_SLOW : K_IGNORE;
+            nl++;
+            continue;
+        }
+        if (hr < 0) { li->kind = K_SLOW; nl++; continue; }
+        li->ts = li->h.ts;
+        int64_t max_before = max_ts;
+        if (li->h.ts > max_ts) max_ts = li->h.ts;
+        Hdr *h = &li->h;
+        int aux = 0;
+        if (type_is(h, "AVC", "1400")) {
+            li->body = h->body; li->body_n = h->body_n;
+            li->kind = body_has_candidate(h->body, h->body_n) ? K_MAC : K_IGNORE;
+        } else if (type_is(h, "USER_AVC", "1107")) {
+            li->user = 1;
+            int u = user_inner(li);
+            if (u < 0) li->kind = K_SLOW;
+            else if (u == 0) li->kind = K_IGNORE;
+            else {
+                /* the libaudit trailer " exe=…" is cut off the sender text */
+                li->kind = body_has_candidate(li->body, li->body_n) ? K_MAC : K_IGNORE;
+            }
+        } else if (type_is(h, "SYSCALL", "1300")) aux = 1;
+        else if (type_is(h, "CWD", "1307")) aux = 2;
+        else if (type_is(h, "PROCTITLE", "1327")) aux = 3;
+        else if (type_is(h, "EOE", "1320")) aux = 4;
+        else if (type_is(h, "PATH", "1302")) aux = 5;
+        else {
+            li->kind = interesting(h->body, h->body_n) || memmem(h->type, h->type_n, "APPARMOR", 8) ||
+                       (h->type_n >= 2 && h->type[0] == '1' && h->type[1] == '5') ||
+                       memmem(h->type, h->type_n, "[15", 3)
+                           ? K_SLOW : K_IGNORE;
+        }
+        if (aux) li->kind = K_AUX;
+        if (li->kind == K_MAC || li->kind == K_AUX || (li->kind == K_SLOW)) {
+            int64_t e = event_get(&E, h->node, h->node_n, h->serial, h->ts, (int64_t)nl,
+                                  max_before, window);
+            if (e == -2) { err = 1; goto done; }
+            li->event = e;
+            Event *ev = &E.ev[e];
+            if (li->kind == K_AUX) {
+                if (aux <= 3 && aux_fields(&ev->en, &escr, aux, h->body, h->body_n)) { err = 1; goto done; }
+                if (aux == 3 || aux == 4) ev->term = ev->closed = 1;
+            } else {
+                li->member = ev->members++;
+                if (ev->first_mac_line < 0) ev->first_mac_line = (int64_t)nl;
+                if (li->kind == K_SLOW) ev->has_slow = 1;
+                if (li->user && li->kind == K_MAC) ev->single = ev->closed = 1;
+            }
+        }
+        nl++;
+    }
+pass1_done:
+    /* completion */
+    for (size_t e = 0; e < E.n; e++) {
+        Event *ev = &E.ev[e];
+        ev->complete = final || ev->closed || ev->ts < max_ts - window;
+    }
+
+    slow = PyList_New(0);
+    carry = PyList_New(0);
+    carry_first = PyList_New(0);
+    enrich = PyDict_New();
+    if (!slow || !carry || !carry_first || !enrich) goto done;
+
+    /* pass 2: rows of complete events; slow lines; carry of open events */
+    for (size_t i = 0; i < nl; i++) {
+        LineInfo *li = &L[i];
+        Event *ev = li->event >= 0 ? &E.ev[li->event] : NULL;
+        if (ev && !ev->complete) {
+            if (li->kind != K_IGNORE) {
+                PyObject *t = Py_BuildValue("(nn)", (Py_ssize_t)li->start, (Py_ssize_t)li->len);
+                if (!t || PyList_Append(carry, t)) { Py_XDECREF(t); goto done; }
+                Py_DECREF(t);
+                if ((int64_t)i == ev->first_mac_line) {
+                    PyObject *f = PyLong_FromSsize_t((Py_ssize_t)L[ev->first_line].start);
+                    if (!f || PyList_Append(carry_first, f)) { Py_XDECREF(f); goto done; }
+                    Py_DECREF(f);
+                }
+            }
+            continue;
+        }
+        if (li->kind == K_MAC) {
+            row_reset(&row);
+            int rc;
+            const unsigned char *res, *perms, *ms;
+            size_t resn, permsn;
+            const unsigned char *after = se_match(li->body, li->body_n, &res, &resn, &perms, &permsn, &ms);
+            if (after && !has_aa(li->body, (size_t)(ms - li->body))) {
+                rc = do_selinux(&row, after, li->body_n - (size_t)(after - li->body), res, resn, perms, permsn);
+            } else {
+                rc = do_apparmor(&row, li->body, li->body_n, li->user || 0);
+            }
+            if (rc < 0) { err = 1; goto done; }
+            if (rc == RC_SLOW) {
+                li->kind = K_SLOW;
+                if (ev) ev->has_slow = 1;
+            } else {
+                if (li->has_exe && set_str(&row, S_EXE, "exe", 3, li->exe, li->exe_n, li->exe_quoted)) {
+                    err = 1;
+                    goto done;
+                }
+                row.s[S_HOST].set = li->h.node != NULL;
+                row.s[S_HOST].dec = 0;
+                row.s[S_HOST].p = li->h.node;
+                row.s[S_HOST].n = li->h.node_n;
+                row.s[S_RAW].set = 1; row.s[S_RAW].dec = 0;
+                row.s[S_RAW].p = buf + li->start; row.s[S_RAW].n = li->len;
+                row.s[S_RECORD_TYPE].set = 1; row.s[S_RECORD_TYPE].dec = 0;
+                row.s[S_RECORD_TYPE].p = (const unsigned char *)(li->user ? "USER_AVC" : "AVC");
+                row.s[S_RECORD_TYPE].n = li->user ? 8 : 3;
+                row.i[I_TS].v = li->ts; row.i[I_TS].set = 1;
+                row.i[I_SERIAL].v = (int64_t)li->h.serial; row.i[I_SERIAL].set = 1;
+                row.i[I_ORDINAL].v = li->member; row.i[I_ORDINAL].set = 1;
+                row.i[I_USER].v = li->user; row.i[I_USER].set = 1;
+                if (!row.i[I_SELINUX].set) { row.i[I_SELINUX].v = 0; row.i[I_SELINUX].set = 1; }
+                row.i[I_EVENT].v = li->event; row.i[I_EVENT].set = 1;
+                row.i[I_MEMBER].v = li->member; row.i[I_MEMBER].set = 1;
+                for (int w = 0; w < 3; w++)
+                    if (li->sender_set[w] == 1) {
+                        row.i[I_SENDER_PID + w].v = li->sender[w];
+                        row.i[I_SENDER_PID + w].set = 1;
+                    }
+                if (append_row(&C, &row, ev ? &ev->en : NULL, &escr)) { err = 1; goto done; }
+                continue;
+            }
+        }
+        if (li->kind == K_SLOW) {
+            PyObject *t = Py_BuildValue("(nnLi)", (Py_ssize_t)li->start, (Py_ssize_t)li->len,
+                                        (long long)li->event, li->member);
+            if (!t || PyList_Append(slow, t)) { Py_XDECREF(t); goto done; }
+            Py_DECREF(t);
+        }
+    }
+    /* enrichment of events that have slow members (for the Python path) */
+    for (size_t e = 0; e < E.n; e++) {
+        Event *ev = &E.ev[e];
+        if (!ev->has_slow || !ev->complete) continue;
+        PyObject *d = PyDict_New();
+        if (!d) goto done;
+        const SVal *sv[4] = {&ev->en.syscall, &ev->en.exe, &ev->en.cwd, &ev->en.proctitle};
+        const char *names[4] = {"syscall", "exe", "cwd", "proctitle"};
+        for (int k = 0; k < 4; k++) {
+            if (!sv[k]->set) continue;
+            PyObject *v = PyUnicode_DecodeUTF8((const char *)eptr(sv[k], &escr), (Py_ssize_t)sv[k]->n, "backslashreplace");
+            if (!v || PyDict_SetItemString(d, names[k], v)) { Py_XDECREF(v); Py_DECREF(d); goto done; }
+            Py_DECREF(v);
+        }
+        if (ev->en.uid.set) { PyObject *v = PyLong_FromLongLong(ev->en.uid.v); PyDict_SetItemString(d, "uid", v); Py_XDECREF(v); }
+        if (ev->en.auid.set) { PyObject *v = PyLong_FromLongLong(ev->en.auid.v); PyDict_SetItemString(d, "auid", v); Py_XDECREF(v); }
+        PyObject *key = PyLong_FromSsize_t((Py_ssize_t)e);
+        if (!key || PyDict_SetItem(enrich, key, d)) { Py_XDECREF(key); Py_DECREF(d); goto done; }
+        Py_DECREF(key);
+        Py_DECREF(d);
+    }
+
+    {
+        PyObject *strs = PyList_New(NSTR), *ints = PyList_New(NINT);
+        if (!strs || !ints) { Py_XDECREF(strs); Py_XDECREF(ints); goto done; }
+        for (int k = 0; k < NSTR; k++)
+            PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNN)", STR_NAMES[k], bytes_of(&C.s[k].data),
+                                                   bytes_of(&C.s[k].offs), bytes_of(&C.s[k].valid)));
+        for (int k = 0; k < NINT; k++)
+            PyList_SET_ITEM(ints, k, Py_BuildValue("(sNN)", INT_NAMES[k], bytes_of(&C.i[k].vals),
+                                                   bytes_of(&C.i[k].valid)));
+        PyObject *perms = Py_BuildValue("(NNNN)", bytes_of(&C.perm_offs), bytes_of(&C.perm_valid),
+                                        bytes_of(&C.perm.data), bytes_of(&C.perm.offs));
+        result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n}",
+                               "rows", (long long)C.rows, "str", strs, "int", ints, "perms", perms,
+                               "slow", slow, "carry", carry, "carry_first", carry_first,
+                               "enrich", enrich, "max_ts", (long long)max_ts, "hold_from", hold_from,
+                               "consumed", (Py_ssize_t)(hold_from >= 0 ? (size_t)hold_from : n));
+    }
+done:
+    if (err && !PyErr_Occurred()) PyErr_NoMemory();
+    Py_XDECREF(slow);
+    Py_XDECREF(carry);
+    Py_XDECREF(carry_first);
+    Py_XDECREF(enrich);
+    free(L);
+    free(E.ev);
+    free(E.slots);
+    buf_free(&escr);
+    buf_free(&row.scratch);
+    cols_free(&C);
+    PyBuffer_Release(&view);
+    if (err) { Py_XDECREF(result); return NULL; }
+    return result;
+}
+
+static PyMethodDef METHODS[] = {
+    {"scan", scan, METH_VARARGS,
+     "scan(buf, final, prev_max_ts, window_ms) -> dict: one pass over complete audit.log "
+     "lines; see parsers/fast.py."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastscan",
+                                    "C hot loop of the audit.log parser.", -1, METHODS};
+
+PyMODINIT_FUNC PyInit__fastscan(void) { return PyModule_Create(&MODULE); }
