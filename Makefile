@@ -48,6 +48,11 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/run.py
 
+# Long run of the reliability harness (not part of `make test`): collector kill -9 during a
+# rotating replay; prints the figures README's reliability section quotes.
+soak: setup
+	$(BIN)/python -m tests.harness.soak $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) armorwatch.duckdb* armorwatch.snapshot.duckdb* armorwatch-report \
 	  armorwatch-deadletter.jsonl build *.egg-info
