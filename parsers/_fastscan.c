@@ -26,8 +26,7 @@ typedef struct {
     size_t n, cap;
 } Buf;
 
-static int buf_reserve(Buf *b, size_t extra) {
-    if (b->n + extra <= b->cap) return 0;
+static int buf_grow(Buf *b, size_t extra) {
     size_t cap = b->cap ? b->cap : 256;
     while (cap < b->n + extra) cap *= 2;
     char *p = realloc(b->p, cap);
@@ -36,7 +35,10 @@ static int buf_reserve(Buf *b, size_t extra) {
     b->cap = cap;
     return 0;
 }
-static int buf_put(Buf *b, const void *src, size_t len) {
+static inline int buf_reserve(Buf *b, size_t extra) {
+    return b->n + extra <= b->cap ? 0 : buf_grow(b, extra);
+}
+static inline int buf_put(Buf *b, const void *src, size_t len) {
     if (buf_reserve(b, len)) return -1;
     memcpy(b->p + b->n, src, len);
     b->n += len;
@@ -857,7 +859,8 @@ typedef struct {
 enum { K_IGNORE = 0, K_MAC = 1, K_SLOW = 2, K_AUX = 3, K_MAC_SE = 4 };
 
 typedef struct {
-    size_t start, len;
+    size_t start, len; /* logical offset, length */
+    const unsigned char *ptr;
     int kind;
     int user;        /* USER_AVC */
     int64_t event;   /* -1: none */
@@ -870,6 +873,7 @@ typedef struct {
     const unsigned char *exe; /* USER_AVC: exe= of libaudit's trailer */
     size_t exe_n;
     int exe_quoted, has_exe;
+    int aux; /* 1 SYSCALL, 2 CWD, 3 PROCTITLE, 4 EOE */
     Hdr h;
 } LineInfo;
 
@@ -1004,12 +1008,15 @@ static int append_row(Cols *c, Row *r, const Enrich *en, const Buf *escr) {
     return 0;
 }
 
-static void cols_free(Cols *c) {
-    for (int k = 0; k < NSTR; k++) { buf_free(&c->s[k].data); buf_free(&c->s[k].offs); buf_free(&c->s[k].valid); }
-    for (int k = 0; k < NINT; k++) { buf_free(&c->i[k].vals); buf_free(&c->i[k].valid); }
-    buf_free(&c->perm.data); buf_free(&c->perm.offs); buf_free(&c->perm.valid);
-    buf_free(&c->perm_offs); buf_free(&c->perm_valid);
+static void cols_reset(Cols *c) {
+    for (int k = 0; k < NSTR; k++) c->s[k].data.n = c->s[k].offs.n = c->s[k].valid.n = 0;
+    for (int k = 0; k < NINT; k++) c->i[k].vals.n = c->i[k].valid.n = 0;
+    c->perm.data.n = c->perm.offs.n = c->perm.valid.n = 0;
+    c->perm_offs.n = c->perm_valid.n = 0;
+    c->rows = 0;
+    c->perm_items = 0;
 }
+
 
 static PyObject *bytes_of(Buf *b) {
     return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->n);
@@ -1019,6 +1026,7 @@ static PyObject *bytes_of(Buf *b) {
 static int body_has_candidate(const unsigned char *b, size_t n) {
     const unsigned char *r, *p, *m;
     size_t rn, pn;
+    if (n >= 9 && memcmp(b, "apparmor=", 9) == 0) return 1; /* the kernel's own layout */
     if (se_match(b, n, &r, &rn, &p, &pn, &m)) return 1;
     return has_aa(b, n);
 }
@@ -1028,6 +1036,12 @@ static int interesting(const unsigned char *s, size_t n) {
            memmem(s, n, "APPARMOR", 8) || memmem(s, n, "callbacks suppressed", 20) ||
            memmem(s, n, "type=15", 7) || memmem(s, n, "UNKNOWN[15", 10) ||
            memmem(s, n, "Suppressed ", 11) || (n > 0 && s[0] == '{');
+}
+
+/* what in the body of a header line of another type the Python path looks at */
+static int body_interesting(const unsigned char *s, size_t n) {
+    return memmem(s, n, "apparmor=", 9) || memmem(s, n, "avc: ", 5) || memmem(s, n, "lost=", 5) ||
+           memmem(s, n, "callbacks suppressed", 20);
 }
 
 /* the USER_AVC inner body (records.audit_record): 0 = not a MAC candidate */
@@ -1084,28 +1098,50 @@ static int user_inner(LineInfo *L) {
 }
 
 static PyObject *scan(PyObject *self, PyObject *args) {
-    Py_buffer view;
+    Py_buffer view, hview;
+    Py_ssize_t dstart, dend;
     int final;
     long long prev_max;
     long long window;
-    if (!PyArg_ParseTuple(args, "y*pLL", &view, &final, &prev_max, &window)) return NULL;
-    const unsigned char *buf = view.buf;
-    size_t n = (size_t)view.len;
+    if (!PyArg_ParseTuple(args, "y*y*nnpLL", &hview, &view, &dstart, &dend, &final, &prev_max,
+                          &window))
+        return NULL;
+    if (dstart < 0 || dend < dstart || dend > view.len) {
+        PyBuffer_Release(&hview);
+        PyBuffer_Release(&view);
+    PyBuffer_Release(&hview);
+        PyErr_SetString(PyExc_ValueError, "bad data range");
+        return NULL;
+    }
+    /* the logical buffer is head + data[dstart:dend] (head: carried lines and the line
+     * completed across the previous chunk; it ends at a newline), so the big chunk is
+     * never copied */
+    size_t headlen = (size_t)hview.len;
 
-    LineInfo *L = NULL;
-    size_t nl = 0, lcap = 0;
-    Events E = {0};
-    Buf escr = {0};
-    Cols C;
-    memset(&C, 0, sizeof(C));
-    Row row;
-    memset(&row, 0, sizeof(row));
+    /* buffers live across calls (the interpreter lock serialises calls): after the
+     * first chunk no allocation, copying growth or fresh page faults */
+    static LineInfo *L = NULL;
+    static size_t lcap = 0;
+    size_t nl = 0;
+    static Events E;
+    static Buf escr;
+    static Cols C;
+    static Row row;
+    E.n = 0;
+    if (E.slots) for (size_t i = 0; i < E.nslots; i++) E.slots[i] = -1;
+    escr.n = 0;
+    cols_reset(&C);
+    row.scratch.n = 0;
     PyObject *result = NULL, *slow = NULL, *carry = NULL, *carry_first = NULL, *enrich = NULL;
     int64_t max_ts = prev_max;
     long long hold_from = -1;
     int err = 0;
 
     /* pass 1: lines, headers, kinds, events, enrichment */
+    for (int sg = 0; sg < 2; sg++) {
+    const unsigned char *buf = sg ? (const unsigned char *)view.buf + dstart : hview.buf;
+    size_t n = sg ? (size_t)(dend - dstart) : headlen;
+    size_t lbase = sg ? headlen : 0;
     size_t pos = 0;
     while (pos < n) {
         const unsigned char *nlp = memchr(buf + pos, '\n', n - pos);
@@ -1116,12 +1152,12 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         const unsigned char *s = buf + pos;
         /* a msg='... continued on indented lines (Parser._iter_lines) */
         int force_slow = 0;
-        if (len >= 5 && memmem(s, len, "msg='", 5)) {
+        if (len >= 5 && memchr(s, '\'', len) && memmem(s, len, "msg='", 5)) {
             size_t q = 0;
             for (size_t i = 0; i < len; i++) q += s[i] == '\'';
             while (q % 2 == 1) {
                 if (next >= n) {
-                    if (!final) { hold_from = (long long)pos; goto pass1_done; }
+                    if (!final) { hold_from = (long long)(lbase + pos); goto pass1_done; }
                     break;
                 }
                 if (buf[next] != ' ' && buf[next] != '\t') break;
@@ -1141,7 +1177,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         }
         LineInfo *li = &L[nl];
         memset(li, 0, sizeof(LineInfo));
-        li->start = pos;
+        li->start = lbase + pos;
+        li->ptr = s;
         li->len = len;
         li->event = -1;
         pos = next;
@@ -1175,9 +1212,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         else if (type_is(h, "CWD", "1307")) aux = 2;
         else if (type_is(h, "PROCTITLE", "1327")) aux = 3;
         else if (type_is(h, "EOE", "1320")) aux = 4;
-        else if (type_is(h, "PATH", "1302")) aux = 5;
+        else if (type_is(h, "PATH", "1302")) { li->kind = K_IGNORE; nl++; continue; } /* no field we use */
         else {
-            li->kind = interesting(h->body, h->body_n) || memmem(h->type, h->type_n, "APPARMOR", 8) ||
+            li->kind = body_interesting(h->body, h->body_n) || memmem(h->type, h->type_n, "APPARMOR", 8) ||
                        (h->type_n >= 2 && h->type[0] == '1' && h->type[1] == '5') ||
                        memmem(h->type, h->type_n, "[15", 3)
                            ? K_SLOW : K_IGNORE;
@@ -1190,7 +1227,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             li->event = e;
             Event *ev = &E.ev[e];
             if (li->kind == K_AUX) {
-                if (aux <= 3 && aux_fields(&ev->en, &escr, aux, h->body, h->body_n)) { err = 1; goto done; }
+                li->aux = aux; /* its fields are read only if the event has a MAC record */
                 if (aux == 3 || aux == 4) ev->term = ev->closed = 1;
             } else {
                 li->member = ev->members++;
@@ -1201,11 +1238,21 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         }
         nl++;
     }
+    }
 pass1_done:
     /* completion */
     for (size_t e = 0; e < E.n; e++) {
         Event *ev = &E.ev[e];
         ev->complete = final || ev->closed || ev->ts < max_ts - window;
+    }
+    /* enrichment, only for complete events that have a MAC record (most SYSCALL events
+     * have none and are never tokenised) */
+    for (size_t i = 0; i < nl; i++) {
+        LineInfo *li = &L[i];
+        if (li->kind != K_AUX || li->aux > 3 || li->event < 0) continue;
+        Event *ev = &E.ev[li->event];
+        if (!ev->complete || ev->members == 0) continue;
+        if (aux_fields(&ev->en, &escr, li->aux, li->h.body, li->h.body_n)) { err = 1; goto done; }
     }
 
     slow = PyList_New(0);
@@ -1236,7 +1283,9 @@ pass1_done:
             int rc;
             const unsigned char *res, *perms, *ms;
             size_t resn, permsn;
-            const unsigned char *after = se_match(li->body, li->body_n, &res, &resn, &perms, &permsn, &ms);
+            const unsigned char *after = NULL;
+            if (!(li->body_n >= 9 && memcmp(li->body, "apparmor=", 9) == 0))
+                after = se_match(li->body, li->body_n, &res, &resn, &perms, &permsn, &ms);
             if (after && !has_aa(li->body, (size_t)(ms - li->body))) {
                 rc = do_selinux(&row, after, li->body_n - (size_t)(after - li->body), res, resn, perms, permsn);
             } else {
@@ -1256,7 +1305,7 @@ pass1_done:
                 row.s[S_HOST].p = li->h.node;
                 row.s[S_HOST].n = li->h.node_n;
                 row.s[S_RAW].set = 1; row.s[S_RAW].dec = 0;
-                row.s[S_RAW].p = buf + li->start; row.s[S_RAW].n = li->len;
+                row.s[S_RAW].p = li->ptr; row.s[S_RAW].n = li->len;
                 row.s[S_RECORD_TYPE].set = 1; row.s[S_RECORD_TYPE].dec = 0;
                 row.s[S_RECORD_TYPE].p = (const unsigned char *)(li->user ? "USER_AVC" : "AVC");
                 row.s[S_RECORD_TYPE].n = li->user ? 8 : 3;
@@ -1320,7 +1369,7 @@ pass1_done:
                                "rows", (long long)C.rows, "str", strs, "int", ints, "perms", perms,
                                "slow", slow, "carry", carry, "carry_first", carry_first,
                                "enrich", enrich, "max_ts", (long long)max_ts, "hold_from", hold_from,
-                               "consumed", (Py_ssize_t)(hold_from >= 0 ? (size_t)hold_from : n));
+                               "lines", (Py_ssize_t)nl);
     }
 done:
     if (err && !PyErr_Occurred()) PyErr_NoMemory();
@@ -1328,13 +1377,9 @@ done:
     Py_XDECREF(carry);
     Py_XDECREF(carry_first);
     Py_XDECREF(enrich);
-    free(L);
-    free(E.ev);
-    free(E.slots);
-    buf_free(&escr);
-    buf_free(&row.scratch);
-    cols_free(&C);
+
     PyBuffer_Release(&view);
+    PyBuffer_Release(&hview);
     if (err) { Py_XDECREF(result); return NULL; }
     return result;
 }

@@ -35,10 +35,19 @@ def available() -> bool:
     return _fastscan is not None
 
 
-def scan(buf: bytes, final: bool, prev_max_ts: int, window_ms: int) -> dict[str, Any]:
-    """One pass of the C scanner over complete lines (see parsers/_fastscan.c)."""
+def scan(
+    head: bytes,
+    data: bytes,
+    start: int,
+    end: int,
+    final: bool,
+    prev_max_ts: int,
+    window_ms: int,
+) -> dict[str, Any]:
+    """One pass of the C scanner over ``head + data[start:end]`` (complete lines; the
+    chunk itself is not copied). See parsers/_fastscan.c for the result's keys."""
     assert _fastscan is not None
-    result: dict[str, Any] = _fastscan.scan(buf, final, prev_max_ts, window_ms)
+    result: dict[str, Any] = _fastscan.scan(head, data, start, end, final, prev_max_ts, window_ms)
     return result
 
 

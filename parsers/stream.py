@@ -102,6 +102,7 @@ class Parser:
         elif framing == "audit":
             self._use_c = True
         self._carry = b""
+        self._safe = 0
         self._carry_starts: list[int] = []
         self._carry_offsets: list[int] = []
         self.source = source
@@ -161,9 +162,8 @@ class Parser:
             out = _Out()
             held, at = self._held, self._held_at
             self._held = b""
-            lines = held.count(b"\n") + (1 if held and not held.endswith(b"\n") else 0)
-            fast_batch, _safe = self._scan_c(held, at, True, out)
             self._held_at = at + len(held)
+            fast_batch, _safe, lines = self._scan_c(held, at, b"", 0, 0, 0, True, out)
             return self._result(out, lines, fast_batch, self._held_at)
         out = _Out()
         held, at = self._held, self._held_at
@@ -177,8 +177,8 @@ class Parser:
         """Emit every open event now (idle stream) but keep a held partial line."""
         if self._use_c:
             out = _Out()
-            fast_batch, _ = self._scan_c(b"", self._held_at, True, out)
-            return self._result(out, 0, fast_batch, self._held_at)
+            fast_batch, safe, _ = self._scan_c(b"", self._held_at, b"", 0, 0, 0, True, out)
+            return self._result(out, 0, fast_batch, safe)
         out = _Out()
         self._finish_all(out)
         return self._result(out, 0)
@@ -190,38 +190,71 @@ class Parser:
         if self._held and offset != self._held_at + len(self._held):
             self._reject(out, self._held, R.R_UNTERMINATED, None)
             self._held = b""
-        if self._held:
-            buf, base = self._held + data, self._held_at
-        else:
-            buf, base = data, offset
-        end = buf.rfind(b"\n") + 1
-        complete, partial = buf[:end], buf[end:]
-        self._held, self._held_at = partial, base + end
-        fast_batch, safe = self._scan_c(complete, base, False, out)
-        lines = complete.count(b"\n") - self._held.count(b"\n")
         self._next = offset + len(data)
+        first = data.find(b"\n") + 1
+        if first == 0:  # still no complete line
+            if not self._held:
+                self._held_at = offset
+            self._held += data
+            return self._result(out, 0, None, self._safe)
+        end = data.rfind(b"\n") + 1
+        # the line completed across the chunk boundary goes into the small head; the
+        # chunk itself is scanned in place
+        head_new = self._held + data[:first]
+        head_base = self._held_at if self._held else offset
+        self._held, self._held_at = data[end:], offset + end
+        if b"msg='" in head_new and head_new.count(b"'") % 2 == 1:
+            # a multi-line USER_AVC across the boundary: scan it as one piece
+            fast_batch, safe, lines = self._scan_c(
+                head_new + data[first:end], head_base, b"", 0, 0, 0, False, out
+            )
+        else:
+            fast_batch, safe, lines = self._scan_c(
+                head_new, head_base, data, first, end, offset, False, out
+            )
         return self._result(out, lines, fast_batch, safe)
 
-    def _scan_c(self, new: bytes, base: int, final: bool, out: _Out) -> tuple[pa.RecordBatch, int]:
-        """Scan carried + new complete lines; returns the fast rows and the safe offset."""
+    def _scan_c(
+        self,
+        head_new: bytes,
+        head_base: int,
+        data: bytes,
+        start: int,
+        end: int,
+        data_base: int,
+        final: bool,
+        out: _Out,
+    ) -> tuple[pa.RecordBatch, int, int]:
+        """Scan carried lines + ``head_new`` + ``data[start:end]``.
+
+        ``head_base`` / ``data_base`` are the stream offsets of ``head_new[0]`` / ``data[0]``.
+        Returns the fast rows, the safe offset and the number of new lines.
+        """
         carry, starts, offs = self._carry, self._carry_starts, self._carry_offsets
-        buf = carry + new if carry else new
-        ncarry = len(carry)
+        head = carry + head_new if carry else head_new
+        ncarry, nhead = len(carry), len(head)
 
         def where(rel: int) -> int:
             if rel < ncarry:
                 i = bisect.bisect_right(starts, rel) - 1
                 return offs[i] + (rel - starts[i])
-            return base + rel - ncarry
+            if rel < nhead:
+                return head_base + rel - ncarry
+            return data_base + start + rel - nhead
+
+        def get(rel: int, n: int) -> bytes:
+            if rel < nhead:
+                return head[rel : rel + n]
+            return data[start + rel - nhead : start + rel - nhead + n]
 
         prev = self._max_ts if self._max_ts is not None else _NO_TS
-        res = fast.scan(buf, final, prev, WINDOW_MS)
+        res = fast.scan(head, data, start, end, final, prev, WINDOW_MS)
         if res["max_ts"] != _NO_TS:
             self._max_ts = res["max_ts"]
         hold = res["hold_from"]
         if hold >= 0:
             # a USER_AVC whose msg='… may continue on the next line: wait for it
-            self._held = buf[hold:] + self._held
+            self._held = get(hold, nhead + end - start - hold) + self._held
             self._held_at = where(hold)
         parts: list[bytes] = []
         new_starts: list[int] = []
@@ -230,16 +263,17 @@ class Parser:
         for s, n in res["carry"]:
             new_starts.append(pos)
             new_offs.append(where(s))
-            parts.append(buf[s : s + n] + b"\n")
+            parts.append(get(s, n) + b"\n")
             pos += n + 1
         self._carry, self._carry_starts, self._carry_offsets = b"".join(parts), new_starts, new_offs
+        lines = res["lines"] - len(starts)
 
         slow_events: set[int] = set()
         slow_mac: dict[int, list[int]] = {}
         slow_rows: list[tuple[int, int, dict[str, Any]]] = []
         enrich = res["enrich"]
         for s, n, ev, mem in res["slow"]:
-            line = buf[s : s + n]
+            line = get(s, n)
             if ev >= 0:
                 slow_events.add(ev)
             if line[:1] == b"{":
@@ -283,7 +317,8 @@ class Parser:
         self.stats.records += batch.num_rows
         firsts = [where(s) for s in res["carry_first"]]
         safe = min(firsts) if firsts else self._held_at
-        return batch, safe
+        self._safe = safe
+        return batch, safe, lines
 
     # --- line loop ----------------------------------------------------------------------
 
