@@ -117,9 +117,9 @@ SPECIAL = [
 
 
 @st.composite
-def mutated(draw: st.DrawFn) -> bytes:
+def mutated(draw: st.DrawFn, pool: list[bytes] | None = None) -> bytes:
     """One to three seed lines with a few random edits (insert, delete, replace, cut)."""
-    lines = draw(st.lists(st.sampled_from(SEEDS), min_size=1, max_size=3))
+    lines = draw(st.lists(st.sampled_from(pool or SEEDS), min_size=1, max_size=3))
     data = bytearray(b"\n".join(lines) + b"\n")
     for _ in range(draw(st.integers(1, 6))):
         pos = draw(st.integers(0, len(data)))
