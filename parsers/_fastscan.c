@@ -62,6 +62,19 @@ static const char *STR_NAMES[NSTR] = {
     "interface", "member", "fstype", "flags", "srcname", "namespace", "execpath",
     "attribute", "scontext", "tcontext", "tclass", "seresult", "syscall", "cwd",
     "proctitle", "host", "record_type", "raw"};
+/* columns that are dictionary<int32, string> in MAC_SCHEMA: encoded here, once per
+ * distinct value, instead of copying every row's text */
+static int is_dict_col(int k) {
+    switch (k) {
+    case S_NAME: case S_NAME2: case S_ADDR: case S_PEER_ADDR: case S_LADDR: case S_FADDR:
+    case S_PATH: case S_FLAGS: case S_SRCNAME: case S_EXECPATH: case S_ATTRIBUTE: case S_CWD:
+    case S_PROCTITLE: case S_RAW:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
 enum {
     I_TS, I_SERIAL, I_PID, I_PEER_PID, I_FSUID, I_OUID, I_ERROR, I_CAPABILITY, I_LPORT,
     I_FPORT, I_PARENT, I_TASK, I_MAGIC_TOKEN, I_SENDER_PID, I_SENDER_UID, I_SENDER_AUID,
@@ -80,6 +93,11 @@ static int is_int32_col(int c) {
 
 typedef struct {
     Buf data, offs, valid;
+    /* dictionary columns: per-row int32 index into the distinct values (data/offs) */
+    Buf idx;
+    uint32_t *slots; /* open addressing: value index + 1, 0 = empty */
+    size_t nslots;
+    int64_t ndict;
 } StrCol;
 typedef struct {
     Buf vals, valid;
@@ -940,6 +958,68 @@ static int64_t event_get(Events *E, const unsigned char *node, size_t nn, uint64
 }
 
 /* -------------------------------------------------------------- row appending */
+static Buf dict_tmp;
+
+static uint64_t hash_bytes(const unsigned char *p, size_t n) {
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h ^ (h >> 32);
+}
+
+static int dict_grow(StrCol *sc) {
+    size_t ns = sc->nslots ? sc->nslots * 2 : 64;
+    uint32_t *slots = calloc(ns, sizeof(uint32_t));
+    if (!slots) return -1;
+    const int32_t *offs = (const int32_t *)sc->offs.p;
+    for (int64_t i = 0; i < sc->ndict; i++) {
+        uint64_t h = hash_bytes((const unsigned char *)sc->data.p + offs[i], (size_t)(offs[i + 1] - offs[i])) & (ns - 1);
+        while (slots[h]) h = (h + 1) & (ns - 1);
+        slots[h] = (uint32_t)i + 1;
+    }
+    free(sc->slots);
+    sc->slots = slots;
+    sc->nslots = ns;
+    return 0;
+}
+
+static int append_dict(StrCol *sc, int64_t row, const unsigned char *p, size_t n, int set) {
+    int32_t index = 0;
+    if (set) {
+        dict_tmp.n = 0;
+        if (put_text(&dict_tmp, p, n)) return -1;
+        const unsigned char *t = (const unsigned char *)dict_tmp.p;
+        size_t tn = dict_tmp.n;
+        if (sc->ndict == 0 && sc->offs.n == 0) {
+            int32_t z = 0;
+            if (buf_put(&sc->offs, &z, 4)) return -1;
+        }
+        if ((size_t)(sc->ndict + 1) * 2 > sc->nslots && dict_grow(sc)) return -1;
+        uint64_t h = hash_bytes(t, tn) & (sc->nslots - 1);
+        const int32_t *offs = (const int32_t *)sc->offs.p;
+        for (;;) {
+            uint32_t v = sc->slots[h];
+            if (!v) {
+                if (buf_put(&sc->data, t, tn)) return -1;
+                if (sc->data.n > (size_t)INT32_MAX) return -1;
+                int32_t o = (int32_t)sc->data.n;
+                if (buf_put(&sc->offs, &o, 4)) return -1;
+                index = (int32_t)sc->ndict++;
+                sc->slots[h] = (uint32_t)index + 1;
+                break;
+            }
+            int32_t a = offs[v - 1], b = offs[v];
+            if ((size_t)(b - a) == tn && memcmp(sc->data.p + a, t, tn) == 0) {
+                index = (int32_t)(v - 1);
+                break;
+            }
+            h = (h + 1) & (sc->nslots - 1);
+        }
+    }
+    if (buf_put(&sc->idx, &index, 4)) return -1;
+    set_bit(&sc->valid, row, set);
+    return 0;
+}
+
 static int append_str(StrCol *sc, int64_t idx, const unsigned char *p, size_t n, int set, int raw) {
     if (idx == 0) {
         int32_t z = 0;
@@ -970,7 +1050,9 @@ static int append_row(Cols *c, Row *r, const Enrich *en, const Buf *escr) {
             else if (k == S_PROCTITLE) e = &en->proctitle;
             if (e && e->set) { ptr = eptr(e, escr); n = e->n; set = 1; }
         }
-        if (append_str(&c->s[k], idx, ptr, n, set, k == S_RAW)) return -1;
+        if (is_dict_col(k) ? append_dict(&c->s[k], idx, ptr, n, set)
+                           : append_str(&c->s[k], idx, ptr, n, set, k == S_RAW))
+            return -1;
     }
     for (int k = 0; k < NINT; k++) {
         IVal iv = r->i[k];
@@ -1009,7 +1091,12 @@ static int append_row(Cols *c, Row *r, const Enrich *en, const Buf *escr) {
 }
 
 static void cols_reset(Cols *c) {
-    for (int k = 0; k < NSTR; k++) c->s[k].data.n = c->s[k].offs.n = c->s[k].valid.n = 0;
+    for (int k = 0; k < NSTR; k++) {
+        StrCol *sc = &c->s[k];
+        sc->data.n = sc->offs.n = sc->valid.n = sc->idx.n = 0;
+        sc->ndict = 0;
+        if (sc->slots) memset(sc->slots, 0, sc->nslots * sizeof(uint32_t));
+    }
     for (int k = 0; k < NINT; k++) c->i[k].vals.n = c->i[k].valid.n = 0;
     c->perm.data.n = c->perm.offs.n = c->perm.valid.n = 0;
     c->perm_offs.n = c->perm_valid.n = 0;
@@ -1357,9 +1444,16 @@ pass1_done:
     {
         PyObject *strs = PyList_New(NSTR), *ints = PyList_New(NINT);
         if (!strs || !ints) { Py_XDECREF(strs); Py_XDECREF(ints); goto done; }
-        for (int k = 0; k < NSTR; k++)
-            PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNN)", STR_NAMES[k], bytes_of(&C.s[k].data),
-                                                   bytes_of(&C.s[k].offs), bytes_of(&C.s[k].valid)));
+        for (int k = 0; k < NSTR; k++) {
+            StrCol *sc = &C.s[k];
+            if (is_dict_col(k))
+                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNNNL)", STR_NAMES[k], bytes_of(&sc->idx),
+                                                       bytes_of(&sc->valid), bytes_of(&sc->data),
+                                                       bytes_of(&sc->offs), (long long)sc->ndict));
+            else
+                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNN)", STR_NAMES[k], bytes_of(&sc->data),
+                                                       bytes_of(&sc->offs), bytes_of(&sc->valid)));
+        }
         for (int k = 0; k < NINT; k++)
             PyList_SET_ITEM(ints, k, Py_BuildValue("(sNN)", INT_NAMES[k], bytes_of(&C.i[k].vals),
                                                    bytes_of(&C.i[k].valid)));

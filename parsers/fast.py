@@ -51,11 +51,17 @@ def scan(
     return result
 
 
-def _mapped_dictionary(arr: pa.Array, fn: Callable[[str], str]) -> pa.Array:
-    """Apply ``fn`` to each distinct value of a string array (nulls stay null)."""
-    enc = pc.dictionary_encode(arr)
-    values = [fn(v) for v in enc.dictionary.to_pylist()]
-    return pc.take(pa.array(values, pa.string()), enc.indices)
+def _derived(arr: pa.DictionaryArray, per_value: list[str | None]) -> pa.DictionaryArray:
+    """A dictionary column whose value is ``per_value[i]`` where ``arr``'s index is i."""
+    uniq = list(dict.fromkeys(v for v in per_value if v is not None))
+    pos = {v: i for i, v in enumerate(uniq)}
+    remap = pa.array([pos.get(v) if v is not None else None for v in per_value], pa.int32())
+    return pa.DictionaryArray.from_arrays(pc.take(remap, arr.indices), pa.array(uniq, pa.string()))
+
+
+def _remap(arr: pa.DictionaryArray, fn: Callable[[str], str]) -> pa.DictionaryArray:
+    """Apply ``fn`` to each distinct value of a dictionary column (nulls stay null)."""
+    return _derived(arr, [fn(v) for v in arr.dictionary.to_pylist()])
 
 
 def _const(value: str | None, n: int) -> pa.Array:
@@ -88,11 +94,25 @@ def to_batch(
                 ordinals[(ev, m)] = rank
         return S.empty_batch(S.MAC_SCHEMA), ordinals
     strs: dict[str, pa.Array] = {}
-    for name, data, offs, valid in res["str"]:
-        typ = pa.binary() if name == S.RAW else pa.string()
-        strs[name] = pa.Array.from_buffers(
-            typ, n, [pa.py_buffer(valid), pa.py_buffer(offs), pa.py_buffer(data)]
-        )
+    dicts: dict[str, pa.DictionaryArray] = {}
+    for item in res["str"]:
+        if len(item) == 6:  # dictionary column: indices + distinct values, built in C
+            name, idx, valid, data, offs, nd = item
+            values = (
+                pa.Array.from_buffers(
+                    pa.string(), nd, [None, pa.py_buffer(offs), pa.py_buffer(data)]
+                )
+                if nd
+                else pa.array([], pa.string())
+            )
+            indices = pa.Array.from_buffers(pa.int32(), n, [pa.py_buffer(valid), pa.py_buffer(idx)])
+            dicts[name] = pa.DictionaryArray.from_arrays(indices, values)
+        else:
+            name, data, offs, valid = item
+            typ = pa.binary() if name == S.RAW else pa.string()
+            strs[name] = pa.Array.from_buffers(
+                typ, n, [pa.py_buffer(valid), pa.py_buffer(offs), pa.py_buffer(data)]
+            )
     ints: dict[str, pa.Array] = {
         name: pa.Array.from_buffers(pa.int64(), n, [pa.py_buffer(valid), pa.py_buffer(vals)])
         for name, vals, valid in res["int"]
@@ -110,30 +130,36 @@ def to_batch(
     )
 
     cols: dict[str, pa.Array] = {}
-    for name, arr in strs.items():
-        if name in (S.RAW, S.HOST):
-            continue
-        cols[name] = arr
+    cols.update(strs)
+    cols.update(dicts)
     if host is not None:
-        cols[S.HOST] = pc.fill_null(strs[S.HOST], host)
-    else:
-        cols[S.HOST] = strs[S.HOST]
-    cols[S.PROTOCOL] = _mapped_dictionary(strs[S.PROTOCOL], F.protocol_name)
-    cols[S.SOCK_TYPE] = _mapped_dictionary(strs[S.SOCK_TYPE], F.numeric_name)
+        h = dicts[S.HOST]
+        values = h.dictionary.to_pylist()
+        at = values.index(host) if host in values else len(values)
+        if at == len(values):
+            values.append(host)
+        cols[S.HOST] = pa.DictionaryArray.from_arrays(
+            pc.fill_null(h.indices, pa.scalar(at, pa.int32())), pa.array(values, pa.string())
+        )
+    cols[S.PROTOCOL] = _remap(dicts[S.PROTOCOL], F.protocol_name)
+    cols[S.SOCK_TYPE] = _remap(dicts[S.SOCK_TYPE], F.numeric_name)
 
-    # labels: split each distinct profile once
-    prof = pc.dictionary_encode(strs[S.PROFILE])
+    # labels: split each distinct profile once, broadcast by the profile's indices
+    prof = dicts[S.PROFILE]
     parts = [F.split_label(v) for v in prof.dictionary.to_pylist()]
-    idx = prof.indices
-    cols[S.PROFILE_NS] = pc.take(pa.array([p[0] for p in parts], pa.string()), idx)
-    cols[S.PROFILE_STACK] = pc.take(pa.array([p[1] for p in parts], pa.list_(pa.string())), idx)
-    cols[S.PROFILE_PARENT] = pc.take(pa.array([p[2] for p in parts], pa.string()), idx)
-    cols[S.PROFILE_CHILD] = pc.take(pa.array([p[3] for p in parts], pa.string()), idx)
+    cols[S.PROFILE_NS] = _derived(prof, [p[0] for p in parts])
+    cols[S.PROFILE_PARENT] = _derived(prof, [p[2] for p in parts])
+    cols[S.PROFILE_CHILD] = _derived(prof, [p[3] for p in parts])
+    cols[S.PROFILE_STACK] = pc.take(
+        pa.array([p[1] for p in parts], pa.list_(pa.string())), prof.indices
+    )
 
-    user = pc.equal(ints["_user"], 1)
-    selinux = pc.equal(ints["_selinux"], 1)
-    cols[S.ORIGIN] = pc.if_else(user, S.ORIGIN_USERSPACE, S.ORIGIN_KERNEL)
-    cols[S.LSM] = pc.if_else(selinux, S.LSM_SELINUX, S.LSM_APPARMOR)
+    cols[S.ORIGIN] = pa.DictionaryArray.from_arrays(
+        ints["_user"].cast(pa.int32()), pa.array([S.ORIGIN_KERNEL, S.ORIGIN_USERSPACE])
+    )
+    cols[S.LSM] = pa.DictionaryArray.from_arrays(
+        ints["_selinux"].cast(pa.int32()), pa.array([S.LSM_APPARMOR, S.LSM_SELINUX])
+    )
     ordinal = ints[S.ORDINAL]
     if slow_events:
         ev = ints["_event"].to_pylist()
@@ -166,7 +192,8 @@ def to_batch(
         elif name == S.BOOT_ID:
             arrays.append(_const(boot_id, n))
         elif field.type == _DICT:
-            arrays.append(pc.dictionary_encode(cols[name]))
+            col = cols[name]
+            arrays.append(col if isinstance(col, pa.DictionaryArray) else pc.dictionary_encode(col))
         elif name == S.PERMISSIVE:
             arrays.append(pc.not_equal(cols[name], 0))
         else:
