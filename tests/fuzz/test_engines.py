@@ -1,0 +1,163 @@
+"""Differential fuzz: the compiled scanner and the pure-Python reference path agree.
+
+``Parser(engine="c")`` (``parsers/_fastscan.c``) reads hostile bytes in C, so any
+disagreement with ``engine="python"`` on the same input is a bug in one of them, and a
+crash is a memory-safety bug. Random bytes, mutated real lines and the benchmark file
+go through both; records, rejects, loss and line counts must be identical.
+Skips when the parser has no ``engine`` switch or the scanner is not built.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from parsers import schema as S
+from parsers.stream import Parser
+from tests.fuzz.test_hostile import SEEDS, SPECIAL, mutated
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import gen_auditlog  # noqa: E402
+
+
+def _compiled() -> bool:
+    if "engine" not in inspect.signature(Parser).parameters:
+        return False
+    try:
+        from parsers import fast
+    except ImportError:
+        return False
+    return bool(fast.available())
+
+
+pytestmark = pytest.mark.skipif(not _compiled(), reason="no compiled parser engine")
+
+# audit.log lines only: lines of another framing inside an audit-framed stream are the
+# known divergences below
+AUDIT_SEEDS = [s for s in SEEDS if s.startswith((b"type=", b"node="))]
+DIFF = settings(
+    max_examples=400,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def run(engine: str, data: bytes, chunk: int | None = None) -> dict[str, Any]:
+    """Everything one engine returns for ``data`` fed in ``chunk``-byte pieces."""
+    parser = Parser(S.SOURCE_AUDITLOG, framing="audit", engine=engine)  # type: ignore[call-arg]
+    out: dict[str, Any] = {"records": [], "rejects": [], "loss": [], "lines": 0}
+    step = chunk or max(1, len(data))
+    results = [parser.feed(data[i : i + step], i) for i in range(0, len(data), step)]
+    results.append(parser.flush())
+    for res in results:
+        out["records"] += res.records.to_pylist()
+        out["rejects"] += res.rejects.to_pylist()
+        out["loss"] += res.loss.to_pylist()
+        out["lines"] += res.lines
+    return out
+
+
+def _key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row[S.SERIAL] or 0, row[S.ORDINAL] or 0, row[S.RAW])
+
+
+def assert_same(data: bytes, chunk: int | None = None) -> None:
+    """Both engines give the same records, rejected lines, loss and line count.
+
+    Records are compared as a set keyed by (serial, ordinal, raw): events may finish in a
+    different order. Rejects are compared by their raw bytes (the reason text may differ).
+    """
+    python, compiled = run("python", data, chunk), run("c", data, chunk)
+    assert python["lines"] == compiled["lines"]
+    assert python["loss"] == compiled["loss"]
+    assert sorted(r[S.RAW] for r in python["rejects"]) == sorted(
+        r[S.RAW] for r in compiled["rejects"]
+    )
+    by_key = {_key(r): r for r in compiled["records"]}
+    assert len(python["records"]) == len(compiled["records"])
+    for a in python["records"]:
+        b = by_key.get(_key(a))
+        assert b is not None, f"only the Python engine emitted {a[S.RAW]!r}"
+        assert {k: v for k, v in a.items() if v != b[k]} == {
+            k: v for k, v in b.items() if v != a[k]
+        }
+
+
+AUDITISH = st.lists(
+    st.sampled_from([*SPECIAL, b"type=AVC msg=audit(1.2:3): ", b'apparmor="DENIED" ',
+                     b"name=2F746D70 ", b'profile="p" ', b"pid=1 ", b"\n"])
+    | st.binary(max_size=12),
+    max_size=40,
+).map(b"".join)  # fmt: skip
+
+
+class TestEnginesAgree:
+    @DIFF
+    @given(data=mutated(AUDIT_SEEDS))
+    def test_mutated_real_lines(self, data: bytes) -> None:
+        """Mutated audit.log lines: same records, rejects and loss from both engines."""
+        assert_same(data)
+
+    @DIFF
+    @given(data=AUDITISH)
+    def test_audit_shaped_noise(self, data: bytes) -> None:
+        """Byte soup built from audit.log tokens: same output from both engines."""
+        assert_same(data)
+
+    @DIFF
+    @given(data=st.binary(max_size=2000))
+    def test_random_bytes(self, data: bytes) -> None:
+        """Random bytes: same output from both engines (and no crash in C)."""
+        assert_same(data)
+
+    def test_benchmark_file_in_odd_chunks(self, tmp_path: Path) -> None:
+        """5k realistic lines fed in 7,919-byte pieces: identical output."""
+        path = tmp_path / "audit.log"
+        gen_auditlog.generate(path, lines=5_000, seed=21)
+        assert_same(path.read_bytes(), chunk=7919)
+
+
+KERN = (
+    b"Nov 23 05:13:26 web-02 kernel: [ 1132.939032] audit: type=1400 "
+    b'audit(1763874806.159:2203): apparmor="DENIED" operation="open" profile="/usr/bin/evince" '
+    b'name="/x" pid=4410 comm="evince" requested_mask="r" denied_mask="r" fsuid=1000 ouid=1000\n'
+)
+JOURNAL = (
+    b'{"_TRANSPORT": "audit", "_AUDIT_TYPE_NAME": "AVC", "_AUDIT_ID": "544", '
+    b'"_SOURCE_REALTIME_TIMESTAMP": "1763882115101221", "MESSAGE": "AVC apparmor=\\"DENIED\\" '
+    b'operation=\\"open\\" profile=\\"/usr/bin/p\\" name=\\"/x\\" pid=2011 comm=\\"p\\""}\n'
+)
+
+
+class TestForeignFramingInAuditStream:
+    @pytest.mark.xfail(
+        strict=True,
+        reason="parser bug (C engine): kern.log-framed lines inside a framing='audit' stream "
+        "go to the per-line fallback without event grouping, so two records of one event "
+        "both get ordinal 0: the same record key twice, and the store's dedup drops one",
+    )
+    def test_same_event_lines_get_distinct_ordinals(self) -> None:
+        """Two records sharing a serial get ordinals 0 and 1 from the compiled engine too."""
+        got = sorted(r[S.ORDINAL] for r in run("c", KERN + KERN)["records"])
+        assert [0, 1] == got
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="engines disagree: a journald JSON line in a framing='audit' stream is a "
+        "reject on the Python path but a kernel AVC on the C path (framing='audit' should "
+        "not switch to journald per line)",
+    )
+    def test_json_line_in_audit_stream(self) -> None:
+        """A JSON line in an audit.log stream gets the same treatment from both engines."""
+        python, compiled = run("python", JOURNAL), run("c", JOURNAL)
+        assert len(python["records"]) == len(compiled["records"])
+        assert len(python["rejects"]) == len(compiled["rejects"])
