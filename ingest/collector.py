@@ -223,10 +223,13 @@ class Collector:
             await sender
         finally:
             for t in [*procs, sender, done]:
-                t.cancel()
-            for t in [*procs, sender, done]:
-                with contextlib.suppress(BaseException):
-                    await t
+                # Cancel until it is done: a task may absorb one cancellation.
+                while not t.done():
+                    t.cancel()
+                    await asyncio.wait({t}, timeout=1.0)
+                if not t.cancelled():
+                    with contextlib.suppress(BaseException):
+                        t.result()
             await self._save(force=True)
             for src in self.sources:
                 with contextlib.suppress(Exception):
@@ -254,7 +257,10 @@ class Collector:
         try:
             while True:
                 try:
-                    item = await asyncio.wait_for(q.get(), timeout=self.config.idle_flush)
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a
+                    # cancellation that races the get's completion.
+                    async with asyncio.timeout(self.config.idle_flush):
+                        item = await q.get()
                 except TimeoutError:
                     if parser is not None and pending:
                         await self._emit(src, seg, parser.drain(), end, out)
@@ -287,9 +293,9 @@ class Collector:
                 # (its bytes stay after the checkpoint and are read again next time).
                 await self._emit(src, seg, parser.drain(), end, out)
         finally:
-            reader.cancel()
-            with contextlib.suppress(BaseException):
-                await reader
+            while not reader.done():
+                reader.cancel()
+                await asyncio.wait({reader}, timeout=1.0)
 
     async def _emit(
         self,

@@ -211,6 +211,7 @@ class FileTailer:
         self.stats = TailStats()
         self._restore: tuple[FileId, int] | None = None
         self._restored = False
+        self._restore_t = 0.0
         self._segment = 0
         self._segments: dict[int, FileId] = {}
         self._cur: _Open | None = None
@@ -224,6 +225,7 @@ class FileTailer:
             return
         try:
             self._restore = (FileId.from_json(position), int(position["offset"]))
+            self._restore_t = float(position.get("t", 0.0))
         except (KeyError, ValueError, TypeError):
             log.warning("Position of %s is malformed; re-reading its files.", self.config.path)
             self._restore = None
@@ -233,7 +235,12 @@ class FileTailer:
         fid = self._segments.get(segment)
         if fid is None:
             return None
-        return {**fid.to_json(), "offset": safe_offset, "path": str(self.config.path)}
+        return {
+            **fid.to_json(),
+            "offset": safe_offset,
+            "path": str(self.config.path),
+            "t": round(time.time(), 3),
+        }
 
     # --- siblings --------------------------------------------------------------------
     def siblings(self) -> list[tuple[int, Path, bool]]:
@@ -490,11 +497,21 @@ class FileTailer:
                 found = self._find(fid, offset)
                 if found is None:
                     break
-                _n, path, gz = found
+                n, path, gz = found
+                copy = self._copy_made_later(fid, offset) if n == 0 else None
+                if copy is not None:
+                    # Still the live inode, but a copy of it appeared after the
+                    # checkpoint: copytruncate while stopped. The copy holds the rest.
+                    path, gz = copy
                 try:
                     f = self._open(path, gz, 0)
                 except (OSError, EOFError, gzip.BadGzipFile):
                     continue
+                if copy is not None:
+                    self.stats.truncations += 1
+                    self.stats.copies_recovered += 1
+                    f.seek(offset)
+                    return f, 0, []
                 if gz or (f.dev, f.ino) == (fid.dev, fid.ino) or self._matches_open(f, fid):
                     f.seek(offset)
                     return f, 0, []
@@ -514,6 +531,26 @@ class FileTailer:
         if cfg.start_at == "end":
             return None, None, []
         return None, 0, []
+
+    def _copy_made_later(self, fid: FileId, offset: int) -> tuple[Path, bool] | None:
+        """A rotated file modified after the checkpoint that starts like ``fid`` and is
+        longer than ``offset``: the copy of a copytruncate done while we were stopped.
+        Only asked when the fingerprint is incomplete (a small file), because a full
+        fingerprint already tells the refilled live file from the copy."""
+        if fid.fp_len >= self.config.fingerprint_bytes or not self._restore_t:
+            return None
+        for _n, path, gz in self.siblings():
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if st.st_mtime < self._restore_t or (st.st_dev, st.st_ino) == (fid.dev, fid.ino):
+                continue
+            if not self._matches(path, gz, fid, strict=False):
+                continue
+            if gz or st.st_size > offset:
+                return path, gz
+        return None
 
     def _matches_open(self, f: _Open, fid: FileId) -> bool:
         head = f.head(fid.fp_len)
