@@ -175,6 +175,8 @@ class KafkaSourceConfig:
     """Topic poison messages are copied to (raw bytes and headers); None: file only."""
     dead_letter_path: Path | None = None
     """JSON-lines file poison messages are appended to (base64 value); None: topic only."""
+    commit_timeout_s: float = 10.0
+    """Give up an offset commit after this long (the batch is then redelivered)."""
     store_retry_initial_s: float = 0.5
     """First wait after a transient store failure."""
     store_retry_max_s: float = 30.0
@@ -338,6 +340,8 @@ class KafkaSource:
                         continue
                     for msg in msgs:
                         await self._take(tp, msg)
+                        if self._rows >= c.max_batch_rows:  # bound one transaction
+                            await self._flush()
                 due = self._first_at is not None and (
                     time.monotonic() - self._first_at >= c.max_batch_wait_s
                 )
@@ -444,13 +448,18 @@ class KafkaSource:
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         consumer = self._consumer
         assert consumer is not None
+        commit = consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
         try:
-            await consumer.commit({tp: OffsetAndMetadata(o, "") for tp, o in offsets.items()})
+            # aiokafka retries retriable commit errors forever; bound it so a lost
+            # broker cannot wedge the loop (and the rebalance callback behind it).
+            await asyncio.wait_for(commit, self.config.commit_timeout_s)
             self.stats.commits += 1
-        except (kerr.CommitFailedError, kerr.IllegalStateError) as e:
-            # Stored but not committed: the new owner redelivers, the key dedups.
+        except (kerr.CommitFailedError, kerr.IllegalStateError, TimeoutError) as e:
+            # Stored but not committed: redelivered later, and the store's key dedups.
             self.stats.commit_failures += 1
-            log.warning("Offset commit refused after a rebalance (%s).", type(e).__name__)
+            log.warning(
+                "Offset commit failed (%s); the batch may be redelivered.", type(e).__name__
+            )
 
     async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         if not revoked:  # the first join revokes nothing

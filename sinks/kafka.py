@@ -355,9 +355,16 @@ class KafkaSink(SinkBase):
         producer = AIOKafkaProducer(**self._producer_kwargs())
         try:
             await producer.start()
-        except BaseException:
+        except BaseException as e:
             with contextlib.suppress(Exception):
                 await producer.stop()
+            if self.config.enable_idempotence and isinstance(e, kerr.UnknownError):
+                # aiokafka's InitProducerId got an error code it does not know: a
+                # broker without producer ids (Tansu). Retrying cannot help.
+                raise TerminalSinkError(
+                    "the broker refused a producer id (InitProducerId); set "
+                    "enable_idempotence = false for brokers without idempotence support"
+                ) from e
             raise
         self._producer = producer
         return producer
@@ -453,6 +460,7 @@ class KafkaSink(SinkBase):
             # A fresh producer after a failure: clean metadata and connections, and no
             # half-failed idempotence sequence state.
             await self._drop_producer()
+            self._topic_checked = False  # a rebuilt cluster may have lost the topic
             self.stats.reconnects += 1
             await asyncio.sleep(delay)
             delay = min(delay * 2, c.retry_backoff_max_s)
