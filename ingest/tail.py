@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ingest.base import Chunk, Item, LossNotice
+from ingest.progress import Bar, progress_bar
 from parsers import schema as S
 
 log = logging.getLogger(__name__)
@@ -469,6 +470,14 @@ class FileTailer:
                 return f
         return None
 
+    def _age(self, f: _Open) -> int:
+        """How many files (live included) are newer than or equal to ``f``, by identity."""
+        files = self._ordered()
+        for i, (_n, _p, _gz, st) in enumerate(files):
+            if (st.st_dev, st.st_ino) == (f.dev, f.ino):
+                return i + 1
+        return len(files)
+
     def _next_newer(self, f: _Open) -> tuple[Path, bool, os.stat_result] | None:
         """The file written right after ``f``: found by identity, so renames in between
         (fast rotation) never make the tailer skip a file."""
@@ -640,7 +649,11 @@ class FileTailer:
         for n in notices:
             yield n
         self._cur = first
+        bar: Bar | None = None
         if first is not None:
+            # Backfill or catch-up through rotated files: a bar on a terminal only.
+            total = sum(st.st_size for _n, _p, _gz, st in self._ordered()[: self._age(first)])
+            bar = progress_bar(max(0, total - first.offset), f"catch-up {cfg.path.name}", "B")
             yield Chunk(b"", first.offset, first.segment)
         blind = False
         while not self._closed:
@@ -676,6 +689,8 @@ class FileTailer:
                 async for c in self._drain(f):
                     if f.quiet_since is not None:  # still written after rotation: wait on
                         f.quiet_since = time.monotonic()
+                    if bar is not None:
+                        bar.update(c.end - c.offset)
                     yield c
             except (OSError, EOFError, gzip.BadGzipFile) as e:
                 yield LossNotice(
@@ -687,6 +702,9 @@ class FileTailer:
                 f.pending = b""
                 f.quiet_since = -1e9  # move on at once
             if self._is_live(f):
+                if bar is not None:
+                    bar.close()
+                    bar = None
                 state = "truncated" if f.hole_seen else self._live_state(f)
                 self.stats.lag_bytes = max(0, f.size() - f.offset - len(f.pending))
                 if state == "truncated":
