@@ -33,6 +33,7 @@ from ingest.journald import JournaldConfig, JournaldSource
 from ingest.kernlog import KernLogConfig, KernLogSource
 from sinks.deadletter import DeadLetterConfig, DeadLetterSink
 from sinks.duckdb import DuckDBConfig, DuckDBSink
+from sinks.kafka import KafkaConfig, KafkaSink
 
 SOURCE_NAMES = (AUDITD, KERNLOG, JOURNALD)
 CHECKPOINT_FILE = "collect.checkpoint.json"
@@ -62,6 +63,8 @@ class CollectConfig:
     """Queues, batching, retries, de-duplication."""
     transport: InProcessConfig = field(default_factory=InProcessConfig)
     """The in-process transport to the local store."""
+    kafka: KafkaConfig | None = None
+    """Ship to Kafka (``[collect.kafka]`` or --kafka) instead of the local DuckDB file."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -94,6 +97,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--state-dir", type=Path, help="checkpoint directory (/var/lib/armorwatch)")
     p.add_argument("--db", type=Path, help="DuckDB file of the default sink")
+    p.add_argument(
+        "--kafka",
+        metavar="BOOTSTRAP",
+        help="send to Kafka at host:port[,host:port...] instead of DuckDB (see `process`)",
+    )
     p.set_defaults(func=main)
 
 
@@ -112,6 +120,9 @@ def load_config(args: argparse.Namespace) -> CollectConfig:
         config = replace(config, state_dir=args.state_dir)
     if args.db is not None:
         config = replace(config, db=args.db)
+    if getattr(args, "kafka", None):
+        kafka = replace(config.kafka or KafkaConfig(), bootstrap_servers=args.kafka)
+        config = replace(config, kafka=kafka)
     return config
 
 
@@ -140,6 +151,15 @@ async def _make_sink(
         async def dead_letter(rejects: pa.RecordBatch) -> None:
             await dead.write(rejects)
 
+        if config.kafka is not None:
+            # Blocks while the broker is down: the log file is the spool (sinks.kafka).
+            producer = KafkaSink(config.kafka)
+            await producer.open()
+            try:
+                yield producer, dead_letter
+            finally:
+                await producer.close()
+            return
         store = DuckDBSink(DuckDBConfig(path=config.db))
         await store.open()
         async with InProcessTransport(store, config.transport) as channel:  # closes store
