@@ -151,6 +151,49 @@ class TestEndToEnd:
         assert (len(expected_keys), len(expected_keys)) == stored(db)
         assert 0 == src.stats.poison
 
+    def test_collect_then_process_commands_store_exact_counts(
+        self, kafka_broker: Broker, tmp_path: Path
+    ) -> None:
+        """`collect --kafka --once` then `process --kafka` store what a direct parse yields."""
+        from parsers.result import HostInfo
+        from parsers.stream import parse_bytes
+
+        topic, db = topic_name(), tmp_path / "cli.duckdb"
+        samples = ROOT / "armorwatch" / "samples"
+        config = tmp_path / "aw.toml"
+        config.write_text(
+            f"""[collect]
+sources = ["auditd", "kernlog"]
+host = "sample-host"
+state_dir = "{tmp_path / 'state'}"
+[collect.auditd]
+path = "{samples / 'audit.log'}"
+[collect.kernlog]
+path = "{samples / 'kern.log'}"
+[collect.kafka]
+topic = "{topic}"
+enable_idempotence = false
+"""
+        )
+        expected = sum(
+            parse_bytes((samples / n).read_bytes(), src, HostInfo("sample-host")).records.num_rows
+            for n, src in (("audit.log", S.SOURCE_AUDITLOG), ("kern.log", S.SOURCE_KERNLOG))
+        )
+        cli = [sys.executable, "-m", "armorwatch.cli"]
+        collect = subprocess.run(
+            [*cli, "collect", "--config", str(config), "--once", "--kafka", kafka_broker.bootstrap],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )
+        assert 0 == collect.returncode, collect.stderr
+        process = subprocess.run(
+            [*cli, "process", "--kafka", kafka_broker.bootstrap, "--topic", topic,
+             "--group", f"g-{topic}", "--db", str(db), "--exit-when-idle", "2"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        )
+        assert 0 == process.returncode, process.stderr
+        assert expected > 0
+        assert (expected, expected) == stored(db)
+
     async def test_process_command_consumes_until_idle(
         self, kafka_broker: Broker, tmp_path: Path
     ) -> None:
