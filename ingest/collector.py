@@ -73,6 +73,9 @@ class CollectorConfig:
     """Chunks read ahead per source before its reader blocks."""
     envelope_queue: int = 8
     """Envelopes waiting for the sink before the processors block."""
+    batch_records: int = 10_000
+    """An envelope is sent once this many records wait, or as soon as no more input is
+    ready (so a quiet source is delivered at once and catch-up gets large batches)."""
     idle_flush: float = 0.5
     """Seconds without new data after which open events are emitted (parser drain)."""
     checkpoint_interval: float = 1.0
@@ -121,6 +124,23 @@ class _Item:
     envelope: Envelope | None
     rejects: pa.RecordBatch | None
     position: dict[str, Any] | None
+
+
+@dataclass
+class _Acc:
+    """Parse results waiting to become one envelope, with the newest position."""
+
+    records: list[pa.RecordBatch] = field(default_factory=list)
+    loss: list[pa.RecordBatch] = field(default_factory=list)
+    rejects: list[pa.RecordBatch] = field(default_factory=list)
+    notices: list[LossNotice] = field(default_factory=list)
+    position: dict[str, Any] | None = None
+    rows: int = 0
+
+    def empty(self) -> bool:
+        return self.position is None and not (
+            self.records or self.loss or self.rejects or self.notices
+        )
 
 
 class _Dedup:
@@ -254,6 +274,7 @@ class Collector:
         seg = -1
         end = 0
         pending = False  # fed since the last drain/flush
+        acc = _Acc()
         try:
             while True:
                 try:
@@ -263,62 +284,86 @@ class Collector:
                         item = await q.get()
                 except TimeoutError:
                     if parser is not None and pending:
-                        await self._emit(src, seg, parser.drain(), end, out)
+                        self._add(acc, src, seg, parser.drain(), end)
                         pending = False
+                    await self._flush(acc, src, out)
                     continue
                 if item is None:
                     break
                 if isinstance(item, Exception):
                     raise CollectorError(f"source {src.name} failed: {item}") from item
                 if isinstance(item, LossNotice):
-                    await out.put(_Item(src.name, self._envelope(src, notices=[item]), None, None))
-                    continue
-                chunk: Chunk = item
-                self.stats.chunks += 1
-                self.stats.bytes += len(chunk.data)
-                if chunk.segment != seg:
-                    if parser is not None:
-                        await self._emit(src, seg, parser.flush(), end, out)
-                    parser = Parser(src.source, self.host, src.framing)
-                    seg = chunk.segment
-                assert parser is not None
-                end = chunk.end
-                await self._emit(src, seg, parser.feed(chunk.data, chunk.offset), end, out)
-                pending = True
-                if chunk.final:
-                    await self._emit(src, seg, parser.flush(), end, out)
-                    parser, seg, pending = None, -1, False
+                    acc.notices.append(item)
+                    acc.rows += 1
+                else:
+                    chunk: Chunk = item
+                    self.stats.chunks += 1
+                    self.stats.bytes += len(chunk.data)
+                    if chunk.segment != seg:
+                        if parser is not None:
+                            self._add(acc, src, seg, parser.flush(), end)
+                        parser = Parser(src.source, self.host, src.framing)
+                        seg = chunk.segment
+                    assert parser is not None
+                    end = chunk.end
+                    self._add(acc, src, seg, parser.feed(chunk.data, chunk.offset), end)
+                    pending = True
+                    if chunk.final:
+                        self._add(acc, src, seg, parser.flush(), end)
+                        parser, seg, pending = None, -1, False
+                # A segment-start mark (empty chunk) is checkpointed at once: a crash
+                # before the first ack then still finds this file after a rotation.
+                marker = isinstance(item, Chunk) and not item.data
+                if marker or acc.rows >= self.config.batch_records or q.empty():
+                    await self._flush(acc, src, out)
             if parser is not None:
                 # At the end of a --once run: emit open events, keep a held partial line
                 # (its bytes stay after the checkpoint and are read again next time).
-                await self._emit(src, seg, parser.drain(), end, out)
+                self._add(acc, src, seg, parser.drain(), end)
+            await self._flush(acc, src, out)
         finally:
             while not reader.done():
                 reader.cancel()
                 await asyncio.wait({reader}, timeout=1.0)
 
-    async def _emit(
-        self,
-        src: Source,
-        seg: int,
-        res: ParseResult,
-        end: int,
-        out: asyncio.Queue[_Item | None],
-    ) -> None:
-        position = None
+    def _add(self, acc: _Acc, src: Source, seg: int, res: ParseResult, end: int) -> None:
+        """Add one parse result to the batch being built."""
         if res.safe_offset is not None:
             position = src.position(seg, min(res.safe_offset, end))
+            if position is not None:
+                acc.position = position
         records = res.records
         if self._dedup is not None and records.num_rows:
             records, dropped = self._dedup.filter(records, src.name)
             self.stats.dedup_dropped += dropped
-        rejects = res.rejects if res.rejects.num_rows else None
-        envelope = None
-        if records.num_rows or res.loss.num_rows or rejects is not None:
-            envelope = self._envelope(src, records, res.loss, rejects=rejects)
-        if envelope is None and position is None:
+        if records.num_rows:
+            acc.records.append(records)
+            acc.rows += records.num_rows
+        if res.loss.num_rows:
+            acc.loss.append(res.loss)
+            acc.rows += res.loss.num_rows
+        if res.rejects.num_rows:
+            acc.rejects.append(res.rejects)
+            acc.rows += res.rejects.num_rows
+
+    async def _flush(self, acc: _Acc, src: Source, out: asyncio.Queue[_Item | None]) -> None:
+        """Put the batch on the envelope queue (blocks when full: backpressure)."""
+        if acc.empty():
             return
-        await out.put(_Item(src.name, envelope, rejects, position))
+        rejects = _concat(acc.rejects, S.REJECT_SCHEMA) if acc.rejects else None
+        envelope = None
+        if acc.records or acc.loss or acc.notices or rejects is not None:
+            envelope = self._envelope(
+                src,
+                _concat(acc.records, S.MAC_SCHEMA),
+                _concat(acc.loss, S.LOSS_SCHEMA),
+                notices=acc.notices,
+                rejects=rejects,
+            )
+        item = _Item(src.name, envelope, rejects, acc.position)
+        acc.records, acc.loss, acc.rejects, acc.notices = [], [], [], []
+        acc.position, acc.rows = None, 0
+        await out.put(item)
 
     def _loss_row(self, src: Source, kind: str, count: int, detail: str) -> dict[str, Any]:
         return {
