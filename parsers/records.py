@@ -351,8 +351,19 @@ def _mac_looking(line: bytes) -> bool:
 def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) -> Line:
     """Classify one line (without its newline) of any text framing.
 
-    ``trusted_kernel`` overrides origin detection (journald knows the transport).
+    ``trusted_kernel`` overrides origin detection (journald knows the transport). Every
+    line that starts with an audit header carries its time, whatever it turns out to be
+    (reject, loss, ignored): it advances the event clock of the grouping.
     """
+    res = _classify(line, year, trusted_kernel)
+    if res.ts is None and line[:5] in (b"type=", b"node=", b"host="):
+        hm = _AUDIT_HDR.match(line)
+        if hm is not None and len(hm.group("sec")) <= 11:
+            res.ts = int(hm.group("sec")) * 1000 + int(hm.group("ms"))
+    return res
+
+
+def _classify(line: bytes, year: int, trusted_kernel: bool | None) -> Line:
     if len(line) > MAX_LINE:
         return Line(kind=REJECT, reason=R_TOO_LONG) if _mac_looking(line[:4096]) else Line()
     ts_frame: int | None = None

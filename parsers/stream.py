@@ -435,6 +435,10 @@ class Parser:
     # --- grouping -----------------------------------------------------------------------
 
     def _handle(self, p: R.Line, raw: bytes, at: int, out: _Out, host: HostInfo) -> None:
+        if p.ts is not None and (self._max_ts is None or p.ts > self._max_ts):
+            self._max_ts = p.ts
+            # events the clock has moved past are over before this line is looked up
+            self._expire(out)
         if p.kind is None and p.serial is None:
             return
         if p.kind == R.REJECT:
@@ -454,8 +458,6 @@ class Parser:
                 }
             )
             return
-        if p.ts is not None and (self._max_ts is None or p.ts > self._max_ts):
-            self._max_ts = p.ts
         if p.kind == R.MAC:
             row = p.cols
             row[S.TS] = p.ts
