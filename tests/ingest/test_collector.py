@@ -219,3 +219,48 @@ class TestDedup:
         await c.run(follow=False)
         assert 74 == len(sink.column(S.SERIAL))
         assert 0 == c.stats.dedup_dropped
+
+
+class TestPartialLine:
+    async def test_partial_line_across_restart_is_emitted_once(self, tmp_path: Path) -> None:
+        """An event whose last line is half written, a stop, then completion: stored once."""
+        r = Replayer(tmp_path, Ledger(tmp_path / "ledger"))
+        r.write(3)
+        from tests.harness.replayer import event_lines
+
+        full = event_lines(4, 1_764_000_000.5)
+        r.write_partial(full[:60])  # inside the AVC line
+        store = CheckpointStore(tmp_path / "cp.json")
+        sink = ListSink()
+        await Collector([auditd(r.log)], sink, store, HOST, FAST).run(follow=False)
+        assert [1, 2, 3] == sorted(sink.column(S.SERIAL))
+        r.write_partial(full[60:])
+        await Collector([auditd(r.log)], sink, store, HOST, FAST).run(follow=False)
+        assert [1, 2, 3, 4] == sorted(sink.column(S.SERIAL))
+
+
+class TestLateWrites:
+    async def test_writes_after_rename_are_read(self, tmp_path: Path) -> None:
+        """logrotate create: a writer appends to the renamed file briefly; nothing is lost."""
+        log = tmp_path / "audit.log"
+        from tests.harness.replayer import event_lines
+
+        log.write_bytes(event_lines(1, 1_764_000_000.0))
+        src = AuditdFileSource(AuditdFileConfig(path=log, poll_interval=0.01, rotate_wait=0.3))
+        sink = ListSink()
+        c = Collector([src], sink, None, HOST, FAST)
+        task = asyncio.create_task(c.run(follow=True))
+        await asyncio.sleep(0.1)
+        log.rename(tmp_path / "audit.log.1")
+        log.write_bytes(event_lines(3, 1_764_000_002.0))
+        await asyncio.sleep(0.05)
+        with (tmp_path / "audit.log.1").open("ab") as f:  # the writer has not reopened yet
+            f.write(event_lines(2, 1_764_000_001.0))
+        for _ in range(100):
+            if len(set(sink.column(S.SERIAL))) == 3:
+                break
+            await asyncio.sleep(0.02)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert [1, 2, 3] == sink.column(S.SERIAL)
