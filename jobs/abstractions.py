@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
-from jobs.apparmor_rules import CAPABILITY, FILE, NETWORK, path_matches
+from jobs.apparmor_rules import CAPABILITY, FILE, NETWORK, aare_regex, literal_prefix, path_matches
 
 DEFAULT_ROOT: Final = Path("/etc/apparmor.d")
 
@@ -126,6 +126,9 @@ class Policy:
         self.root = root
         self.variables: dict[str, list[str]] = {}
         self.abstractions: dict[str, Abstraction] = {}
+        # literal prefix → [(regex, perms, owner-only, abstraction)], built on first use
+        self._index: dict[str, list[tuple[re.Pattern[str], frozenset[str], bool, str]]] = {}
+        self._grants: dict[tuple[str, bool], dict[str, frozenset[str]]] = {}
 
     @staticmethod
     @cache
@@ -248,12 +251,53 @@ class Policy:
     ) -> list[str]:
         """Names of the abstractions that allow this access, sorted."""
         paths = list(paths)
+        if kind == FILE:
+            if not paths:
+                return []
+            names: set[str] | None = None
+            for path in paths:
+                g = self.grants(path, owner)
+                ok = {n for n, got in g.items() if perms <= got}
+                names = ok if names is None else names & ok
+                if not names:
+                    return []
+            return sorted(names or ())
         out = []
         for name, ab in self.abstractions.items():
             if (
-                (kind == FILE and paths and ab.covers_file(paths, perms, owner))
-                or (kind == CAPABILITY and cap and cap in ab.caps)
+                (kind == CAPABILITY and cap and cap in ab.caps)
                 or (kind == NETWORK and network and ab.covers_network(*network))
             ):
                 out.append(name)
         return sorted(out)
+
+    def grants(self, path: str, owner: bool) -> dict[str, frozenset[str]]:
+        """Abstraction name → the file permissions it grants on ``path`` (cached).
+
+        Patterns are indexed by their literal prefix, so a path is only matched against
+        the few patterns whose prefix it starts with.
+        """
+        key = (path, owner)
+        hit = self._grants.get(key)
+        if hit is not None:
+            return hit
+        if not self._index:
+            for name, ab in self.abstractions.items():
+                for rule in ab.files:
+                    for pat in rule.patterns:
+                        self._index.setdefault(literal_prefix(pat), []).append(
+                            (aare_regex(pat), rule.perms, rule.owner, name)
+                        )
+        norm = re.sub(r"/+", "/", path) if "//" in path else path
+        got: dict[str, set[str]] = {}
+        for i in range(len(norm) + 1):
+            for rx, perms, owner_only, name in self._index.get(norm[:i], ()):
+                if owner_only and not owner:
+                    continue
+                have = got.setdefault(name, set())
+                if not perms <= have and rx.fullmatch(norm):
+                    have |= perms
+        out = {n: frozenset(p) for n, p in got.items() if p}
+        if len(self._grants) < 200_000:
+            self._grants[key] = out
+        return out

@@ -670,4 +670,33 @@ def aare_regex(pattern: str) -> re.Pattern[str]:
 
 def path_matches(pattern: str, path: str) -> bool:
     """Whether an AARE (no variables) matches a literal path."""
-    return aare_regex(pattern).fullmatch(re.sub(r"/+", "/", path)) is not None
+    if "//" in path:
+        path = re.sub(r"/+", "/", path)
+    return aare_regex(pattern).fullmatch(path) is not None
+
+
+@cache
+def literal_prefix(pattern: str) -> str:
+    """The literal text every match of an AARE (no variables) starts with.
+
+    Used to index patterns: a path can only match when it starts with this prefix.
+    """
+    out: list[str] = []
+    i = 0
+    pat = re.sub(r"/+", "/", pattern)
+    while i < len(pat):
+        ch = pat[i]
+        if ch == "\\" and i + 1 < len(pat):
+            nxt = pat[i + 1]
+            if nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", pat[i + 2 : i + 4]):
+                out.append(chr(int(pat[i + 2 : i + 4], 16)))
+                i += 4
+                continue
+            out.append(nxt)
+            i += 2
+            continue
+        if ch in "*?[{" or pat.startswith("@{", i):
+            break
+        out.append(ch)
+        i += 1
+    return "".join(out)

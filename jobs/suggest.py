@@ -39,6 +39,7 @@ Pipeline (semantics of aa-logprof 5.0.2, design/rule-suggestion.md §4–6):
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import re
 from collections import defaultdict
@@ -350,6 +351,31 @@ def _risk_dict(risk: risky.Risk | None) -> dict[str, str] | None:
     return {"what": risk.what, "reason": risk.reason, "severity": risk.severity}
 
 
+class _PathIndex:
+    """The literal paths of a profile's file suggestions, sorted for prefix lookups."""
+
+    def __init__(self, sugs: Iterable[Suggestion]) -> None:
+        self.items = sorted((p, i, s) for i, s in enumerate(sugs) for p in s._paths)
+        self.keys = [p for p, _, _ in self.items]
+
+    def matching(self, policy: Policy, pattern: str) -> list[tuple[str, Suggestion]]:
+        """(path, suggestion) pairs whose path ``pattern`` matches.
+
+        Only paths starting with the literal prefix of one of the pattern's variable
+        expansions are tested, so this stays fast for thousands of paths.
+        """
+        out: dict[tuple[str, int], Suggestion] = {}
+        for pat in policy.expand(pattern):
+            prefix = R.literal_prefix(pat)
+            lo = bisect.bisect_left(self.keys, prefix)
+            for path, i, sug in self.items[lo:]:
+                if not path.startswith(prefix):
+                    break
+                if (path, i) not in out and R.path_matches(pat, path):
+                    out[(path, i)] = sug
+        return [(p, s) for (p, _), s in out.items()]
+
+
 class _Builder:
     """Accumulates suggestions per profile from event groups."""
 
@@ -488,46 +514,71 @@ class _Builder:
             if not sug.risky:
                 # A generalised pattern may reach a sensitive path none of the events touched.
                 pattern = sug._pattern
-                sug.risky = _risk_dict(
-                    risky.match_pattern(partial(self._pattern_covers, pattern))
-                )
+                if pattern != R.aare(next(iter(sug._paths), "")):
+                    sug.risky = _risk_dict(
+                        risky.match_pattern(partial(self._pattern_covers, pattern))
+                    )
         # Broader option: siblings in one directory (or sub-trees) with the same owner.
         by_owner: dict[bool, list[Suggestion]] = defaultdict(list)
         for sug in files:
             by_owner[sug._owner].append(sug)
         for owner, sugs in by_owner.items():
+            index = _PathIndex(sugs)
             by_dir: dict[str, list[str]] = defaultdict(list)
             for sug in sugs:
                 for p in sug._paths:
                     by_dir[p.rstrip("/").rpartition("/")[0]].append(p)
+            dirs_sorted = sorted(by_dir)
+            cache: dict[str, tuple[str, str, frozenset[str]] | None] = {}
             for sug in sugs:
-                dirs = {p.rstrip("/").rpartition("/")[0] for p in sug._paths}
-                best = None
-                for d in dirs:
-                    got = generalize.broader(by_dir[d])
-                    if got is None:
-                        gp = d.rpartition("/")[0]
-                        under = [p for k, v in by_dir.items() if k.startswith(gp + "/")
-                                 for p in v]
-                        got = generalize.broader(under) if gp.count("/") >= 2 else None
-                    if got is not None:
-                        best = got
+                for d in sorted({p.rstrip("/").rpartition("/")[0] for p in sug._paths}):
+                    best = self._broader_option(d, by_dir, dirs_sorted, index, cache)
+                    if best is None:
+                        continue
+                    pattern, why, perms = best
+                    broad = R.render_file(pattern, perms or sug._perms, owner)
+                    if broad != sug.rule:
+                        sug.broader, sug.broader_why = broad, why
+                    break
+
+    def _broader_option(
+        self,
+        d: str,
+        by_dir: dict[str, list[str]],
+        dirs_sorted: list[str],
+        index: _PathIndex,
+        cache: dict[str, tuple[str, str, frozenset[str]] | None],
+    ) -> tuple[str, str, frozenset[str]] | None:
+        """(pattern, why, perms of what it covers) for paths in directory ``d`` (cached)."""
+        if d in cache:
+            return cache[d]
+        got = generalize.broader(by_dir[d])
+        if got is None:
+            gp = d.rpartition("/")[0]
+            if gp.count("/") >= 2:
+                lo = bisect.bisect_left(dirs_sorted, gp + "/")
+                under: list[str] = []
+                for k in dirs_sorted[lo:]:
+                    if not k.startswith(gp + "/"):
                         break
-                if best is None:
-                    continue
-                pattern, why = best
-                perms: set[str] = set()
-                for other in sugs:
-                    if any(self._pattern_covers(pattern, p) for p in other._paths):
-                        perms |= other._perms
-                broad = R.render_file(pattern, perms or sug._perms, owner)
-                if broad != sug.rule:
-                    sug.broader, sug.broader_why = broad, why
+                    under.extend(by_dir[k])
+                got = generalize.broader(under)
+        res = None
+        if got is not None:
+            perms: set[str] = set()
+            for _, other in index.matching(self.policy, got[0]):
+                perms |= other._perms
+            res = (got[0], got[1], frozenset(perms))
+        cache[d] = res
+        return res
 
     def _pattern_covers(self, pattern: str | None, path: str) -> bool:
         if pattern is None:
             return False
-        return self.policy.matches(pattern, path)
+        return any(
+            path.startswith(R.literal_prefix(p)) and R.path_matches(p, path)
+            for p in self.policy.expand(pattern)
+        )
 
     def _includes(self, ps: ProfileSuggestion) -> None:
         for sug in ps.rules:
@@ -582,23 +633,19 @@ class _Builder:
 
 def _replay(ps: ProfileSuggestion, policy: Policy) -> None:
     """For each rule: how many stored event groups/records of this profile it allows."""
-    groups: list[tuple[Suggestion, dict[str, Any]]] = [
-        (s, g) for s in ps.rules for g in s._groups
-    ]
+    files = [s for s in ps.rules if s.kind == R.FILE]
+    index = _PathIndex(files)
     for sug in ps.rules:
-        text = sug.rule
         if sug.kind == R.FILE and sug._pattern is not None:
-            pat = sug._pattern
             need = sug._perms
-            hit = [
-                g for s, g in groups
-                if s.kind == R.FILE
-                and (s._owner or not sug._owner)  # an owner rule allows owner accesses only
-                and s._perms <= need
-                and any(policy.matches(pat, p) for p in s._paths)
-            ]
+            hit_sugs = {
+                id(s): s for _, s in index.matching(policy, sug._pattern)
+                # an owner rule allows owner accesses only
+                if (s._owner or not sug._owner) and s._perms <= need
+            }
+            hit = [g for s in hit_sugs.values() for g in s._groups]
         else:
-            hit = [g for s, g in groups if s.rule == text or s is sug]
+            hit = list(sug._groups)  # same text ⇒ same suggestion (keyed by rule text)
         uniq = {id(g): g for g in hit}
         sug.covers = {
             "groups": len(uniq),
