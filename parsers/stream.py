@@ -267,6 +267,7 @@ class Parser:
             pos += n + 1
         self._carry, self._carry_starts, self._carry_offsets = b"".join(parts), new_starts, new_offs
         lines = res["lines"] - len(starts)
+        self.stats.lines += lines
 
         slow_events: set[int] = set()
         slow_mac: dict[int, list[int]] = {}

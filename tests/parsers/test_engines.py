@@ -150,3 +150,18 @@ class TestFallback:
         text = (ROOT / "setup.py").read_text()
         assert "parsers._fastscan" in text and "optional=True" in text
         assert (spec is not None) == fast.available()
+
+
+class TestDrainAndStats:
+    @pytest.mark.parametrize("engine", ["python", "c"] if fast.available() else ["python"])
+    def test_drain_emits_open_events_and_keeps_the_partial_line(self, engine: str) -> None:
+        """drain() emits an event still waiting for its PROCTITLE; a partial line stays held."""
+        avc = (
+            b'type=AVC msg=audit(10.000:7): apparmor="DENIED" operation="open" '
+            b'profile="p" name="/x" pid=1 comm="c" requested_mask="r" denied_mask="r"\n'
+        )
+        p = Parser(S.SOURCE_AUDITLOG, engine=engine)
+        assert 0 == p.feed(avc + b"type=SYSC", 0).records.num_rows
+        drained = p.drain()
+        assert (1, len(avc)) == (drained.records.num_rows, drained.safe_offset)
+        assert (1, 1) == (p.stats.records, p.stats.lines)
