@@ -314,6 +314,8 @@ class Collector:
                 # A segment-start mark (empty chunk) is checkpointed at once: a crash
                 # before the first ack then still finds this file after a rotation.
                 marker = isinstance(item, Chunk) and not item.data
+                if q.empty() and not marker and acc.rows < self.config.batch_records:
+                    await asyncio.sleep(0)  # let the reader run: is more input ready?
                 if marker or acc.rows >= self.config.batch_records or q.empty():
                     await self._flush(acc, src, out)
             if parser is not None:
