@@ -71,7 +71,7 @@ class CollectorConfig:
 
     chunk_queue: int = 4
     """Chunks read ahead per source before its reader blocks."""
-    envelope_queue: int = 8
+    envelope_queue: int = 4
     """Envelopes waiting for the sink before the processors block."""
     batch_records: int = 10_000
     """An envelope is sent once this many records wait, or as soon as no more input is

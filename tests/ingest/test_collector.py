@@ -143,13 +143,16 @@ class TestAcks:
         src = auditd(r.log, read_bytes=64 * 1024)
         sink = BlockedSink()
         store = CheckpointStore(tmp_path / "cp.json")
-        cfg = CollectorConfig(chunk_queue=2, envelope_queue=2, checkpoint_interval=0.0)
+        cfg = CollectorConfig(
+            chunk_queue=2, envelope_queue=2, batch_records=500, checkpoint_interval=0.0
+        )
         c = Collector([src], sink, store, HOST, cfg)
         task = asyncio.create_task(c.run(follow=True))
         await asyncio.sleep(0.5)
-        # queue slots: 2 envelopes + 1 in the sender + 1 in the processor + 2 chunks + 1 read
-        assert c.stats.bytes <= 8 * 64 * 1024
-        assert src.stats.bytes_read <= 10 * 64 * 1024
+        # 2 envelopes queued + 1 in the sender + 1 being built (500 events, ~160 KB of
+        # input each, plus one chunk), 2 chunks queued, 1 being read: ~1.2 MB of 7 MB.
+        assert c.stats.bytes <= 1_600_000
+        assert src.stats.bytes_read <= 1_800_000
         # Only the start position (before any data) may be saved while nothing is acked.
         assert 0 == store.load()["auditd"]["offset"]
         sink.release.set()
