@@ -64,6 +64,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from parsers import schema as S
 from parsers.envelope import Envelope
@@ -88,7 +89,7 @@ VIEWS: tuple[str, ...] = (
 )
 # Ingest metadata columns added in front of the schema columns of each table.
 META_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("rid", "UUID PRIMARY KEY"),
+    ("rid", "UUID NOT NULL"),
     ("ingested_at", "TIMESTAMPTZ NOT NULL"),
     ("batch_id", "BIGINT NOT NULL"),
 )
@@ -141,9 +142,16 @@ def _quote(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
-def table_ddl(table: str, schema: pa.Schema) -> str:
-    """CREATE TABLE for ``schema`` with the ingest metadata columns in front."""
-    cols = [f"{_quote(n)} {t}" for n, t in META_COLUMNS]
+def table_ddl(table: str, schema: pa.Schema, primary_key: bool = False) -> str:
+    """CREATE TABLE for ``schema`` with the ingest metadata columns in front.
+
+    ``primary_key`` makes rid the primary key (loss, rejects: small tables inserted with
+    INSERT OR IGNORE); records keeps rid unique by an anti-join instead (faster).
+    """
+    cols = [
+        f"{_quote(n)} {'UUID PRIMARY KEY' if primary_key and n == 'rid' else t}"
+        for n, t in META_COLUMNS
+    ]
     cols += [f"{_quote(f.name)} {duckdb_type(f.type)}" for f in schema]
     return f"CREATE TABLE IF NOT EXISTS {_quote(table)} (\n    " + ",\n    ".join(cols) + "\n)"
 
@@ -427,8 +435,11 @@ class DuckDBSink(SinkBase):
                 stage = pa.Table.from_batches(batches, schema=sch)
                 con.register("_stage", stage)
                 try:
-                    # An INSERT returns the number of rows it stored (ignored ones excluded).
-                    row = con.execute(sql_text(sql_file), params).fetchone()
+                    args: dict[str, Any] = dict(params)
+                    if table == RECORDS:
+                        sql_file = self._records_insert(con, stage, args)
+                    # An INSERT returns the number of rows it stored (skipped ones excluded).
+                    row = con.execute(sql_text(sql_file), args).fetchone()
                     counts[table] = int(row[0]) if row else 0
                 finally:
                     con.unregister("_stage")
@@ -457,6 +468,20 @@ class DuckDBSink(SinkBase):
             except (OSError, subprocess.CalledProcessError, duckdb.Error) as e:
                 # The commit stands; a stale snapshot only delays readers.
                 log.warning("snapshot of %s failed: %s", self.config.path, e)
+
+    @staticmethod
+    def _records_insert(
+        con: duckdb.DuckDBPyConnection, stage: pa.Table, args: dict[str, Any]
+    ) -> str:
+        """Add the ts-window parameters; pick the insert for a batch with/without repeats."""
+        ts = stage.column(S.TS)
+        bounds = pc.min_max(ts)
+        args["lo"] = bounds["min"].as_py()
+        args["hi"] = bounds["max"].as_py()
+        args["null_ts"] = ts.null_count > 0
+        row = con.execute(sql_text("records_batch_duplicates.sql")).fetchone()
+        repeats = int(row[0]) if row and row[0] is not None else 0
+        return "insert_records_dedup.sql" if repeats else "insert_records.sql"
 
     def _snapshot_sync(self) -> None:
         """CHECKPOINT, copy the file, rename over the snapshot (writer thread only)."""
@@ -535,12 +560,9 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
                 f"({S.SCHEMA_VERSION}); upgrade armorwatch"
             )
         con.execute(f"CREATE TABLE IF NOT EXISTS {META} (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        for table, sch in (
-            (RECORDS, S.MAC_SCHEMA),
-            (LOSS, S.LOSS_SCHEMA),
-            (REJECTS, S.REJECT_SCHEMA),
-        ):
-            con.execute(table_ddl(table, sch))
+        con.execute(table_ddl(RECORDS, S.MAC_SCHEMA))
+        con.execute(table_ddl(LOSS, S.LOSS_SCHEMA, primary_key=True))
+        con.execute(table_ddl(REJECTS, S.REJECT_SCHEMA, primary_key=True))
         if old is not None:
             for version in range(old + 1, S.SCHEMA_VERSION + 1):
                 script = resources.files("sinks").joinpath("sql", f"migrate_{version}.sql")

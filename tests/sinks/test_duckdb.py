@@ -241,6 +241,30 @@ class TestDedup:
         assert 2 == scalar(reader(), "SELECT count(*) FROM records")
 
 
+    async def test_null_ts_rows_dedup_across_batches(self, db: Path, reader: Any) -> None:
+        """Rows without ts are matched against stored rows without ts on replay."""
+        rows = [denial(i, **{S.TS: None}) for i in range(3)] + [denial(7)]
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch(rows)))
+            await sink.send(Envelope(batch(rows[1:])))
+        con = reader()
+        assert 4 == scalar(con, "SELECT count(*) FROM records")
+        assert 4 == scalar(con, "SELECT count(DISTINCT rid) FROM records")
+
+    async def test_duplicates_within_and_across_one_commit(self, db: Path, reader: Any) -> None:
+        """Concurrent envelopes with the same rows, committed together, store each once."""
+        env = Envelope(batch([denial(i) for i in range(6)] * 2))
+        cfg = DuckDBConfig(path=db, linger_s=0.2, max_delay_s=5.0)
+        async with DuckDBSink(cfg) as sink:
+            await asyncio.gather(*(sink.send(env) for _ in range(4)))
+            assert (1, 6, 42) == (
+                sink.stats.commits,
+                sink.stats.rows_inserted,
+                sink.stats.duplicates,
+            )
+        assert 6 == scalar(reader(), "SELECT count(DISTINCT rid) FROM records")
+
+
 class TestGroupCommit:
     async def test_concurrent_sends_share_one_transaction(self, db: Path, reader: Any) -> None:
         """Envelopes sent concurrently are committed together in one transaction."""
