@@ -150,3 +150,58 @@ class TestCursor:
             "_TRANSPORT=kernel",
             "_TRANSPORT=driver",
         ] == cmd
+
+
+@needs_journal
+@pytest.mark.integration
+class TestJournalFollow:
+    async def test_follow_directory_sees_new_entries(self, tmp_path: Path) -> None:
+        """journalctl --follow over a journal directory delivers entries appended later."""
+        import asyncio
+        import contextlib
+
+        jdir = tmp_path / "journal"
+        jdir.mkdir()
+        journal = jdir / "remote.journal"
+        write_journal(journal, [export_entry(1), export_entry(2)])
+        store = CheckpointStore(tmp_path / "cp.json")
+        sink = ListSink()
+        src = JournaldSource(JournaldConfig(directory=jdir))
+        task = asyncio.create_task(Collector([src], sink, store, HostInfo(), FAST).run(follow=True))
+
+        async def until(n: int) -> None:
+            for _ in range(200):
+                if len(sink.column(S.SERIAL)) >= n:
+                    return
+                await asyncio.sleep(0.025)
+
+        await until(2)
+        write_journal(journal, [export_entry(3)])
+        await until(3)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert [1, 2, 3] == sorted(sink.column(S.SERIAL))
+        assert store.load()["journald"]["cursor"].count(";") >= 5
+
+
+class TestFakeJournalctl:
+    async def test_sample_journal_with_suppression(self, tmp_path: Path) -> None:
+        """A fake journalctl printing the bundled sample: records, and 'Suppressed N' as loss."""
+        sample = Path(__file__).resolve().parents[2] / "armorwatch" / "samples" / "journal.json"
+        fake = tmp_path / "journalctl"
+        fake.write_text(f"#!/bin/sh\nexec cat {sample}\n")
+        fake.chmod(0o755)
+        store = CheckpointStore(tmp_path / "cp.json")
+        sink = ListSink()
+        src = JournaldSource(JournaldConfig(journalctl=str(fake)))
+        c = Collector([src], sink, store, HostInfo(), FAST)
+        await c.run(follow=False)
+        assert S.LOSS_JOURNALD_SUPPRESSED in sink.loss_kinds()
+        assert 0 < c.stats.by_kind[S.LOSS_JOURNALD_SUPPRESSED]
+        assert {"db-01"} == set(sink.column(S.HOST))
+        last = sample.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+        assert (
+            last.split(b'"__CURSOR": "')[1].split(b'"')[0].decode()
+            == (store.load()["journald"]["cursor"])
+        )
