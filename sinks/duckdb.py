@@ -21,9 +21,12 @@ bounded (``max_pending_rows``): ``send`` blocks beyond it (backpressure).
 
 De-duplication. Each row gets ``rid``: md5 of ``parsers.schema.KEY_COLUMNS`` with NULL
 marked explicitly (a NULL part equals a NULL part and nothing else), plus md5(raw) when
-the serial is NULL. ``rid`` is the primary key and rows are inserted with
-``INSERT OR IGNORE``, so replays, at-least-once redelivery and duplicates inside one
-batch are stored once. ``loss`` and ``rejects`` rows are keyed on all their columns.
+the serial is NULL. A row is inserted only when no stored row in the batch's ts range has
+its rid (an anti-join DuckDB's zone maps prune to that time range; ~1.9x faster than a
+PRIMARY KEY, see sql/insert_records.sql), and repeats inside one batch keep their first
+row, so replays and at-least-once redelivery are stored once. rid stays unique because
+this sink is the only writer and commits one transaction at a time. ``loss`` and
+``rejects`` are small: there rid (of all columns) is a PRIMARY KEY with INSERT OR IGNORE.
 
 Migrations. Table ``meta`` holds ``schema_version`` (``parsers.schema.SCHEMA_VERSION``
 of the tables). Opening an older DB runs ``sql/migrate_<version>.sql`` for each newer
