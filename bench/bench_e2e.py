@@ -83,9 +83,30 @@ def parse_file(path: Path) -> tuple[list[pa.RecordBatch], float]:
 def sink_config(bootstrap: str, topic: str, compression: str = "arrow-zstd") -> KafkaConfig:
     """Producer settings for the Tansu broker (it has no producer ids)."""
     return KafkaConfig(
-        bootstrap_servers=bootstrap, topic=topic, enable_idempotence=False,
-        compression=compression, partitions=1,
+        bootstrap_servers=bootstrap,
+        topic=topic,
+        enable_idempotence=False,
+        compression=compression,
+        partitions=1,
     )
+
+
+async def store_only(batches: list[pa.RecordBatch], db: Path) -> float:
+    """Seconds DuckDBSink takes to store the batches in ~122,880-row envelopes (no Kafka)."""
+    groups: list[list[pa.RecordBatch]] = [[]]
+    for b in batches:
+        if sum(x.num_rows for x in groups[-1]) >= 122_880:
+            groups.append([])
+        groups[-1].append(b)
+    duck = DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0))
+    await duck.open()
+    t0 = time.perf_counter()
+    for g in groups:
+        await duck.send(Envelope(records=pa.concat_batches(g)))
+    seconds = time.perf_counter() - t0
+    await duck.close()
+    db.unlink(missing_ok=True)
+    return seconds
 
 
 # --- compression -----------------------------------------------------------------
@@ -132,16 +153,25 @@ async def producer(path: Path, bootstrap: str, topic: str) -> dict[str, Any]:
                 t2 = time.perf_counter()
                 stages["parse"] += t2 - t1
                 if result.records.num_rows or result.loss.num_rows:
-                    await sink.send(Envelope(records=result.records, loss=result.loss,
-                                             meta={"host": "bench-host"}))
+                    await sink.send(
+                        Envelope(
+                            records=result.records, loss=result.loss, meta={"host": "bench-host"}
+                        )
+                    )
                 stages["encode+produce (acks=all)"] += time.perf_counter() - t2
                 records += result.records.num_rows
                 offset += len(data)
                 if not data:
                     break
         busy = time.perf_counter() - t_busy
-    return {"start": start, "records": records, "stages": stages, "busy": busy,
-            "bytes": sink.stats.bytes, "messages": sink.stats.messages}
+    return {
+        "start": start,
+        "records": records,
+        "stages": stages,
+        "busy": busy,
+        "bytes": sink.stats.bytes,
+        "messages": sink.stats.messages,
+    }
 
 
 class TimedSink:
@@ -165,8 +195,9 @@ async def consumer(bootstrap: str, topic: str, db: Path, expected: int) -> dict[
     duck = DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0))
     await duck.open()
     timed = TimedSink(duck)
-    config = KafkaSourceConfig(bootstrap_servers=bootstrap, topics=(topic,),
-                               group_id=f"g-{topic}", max_batch_wait_s=0.5)
+    config = KafkaSourceConfig(
+        bootstrap_servers=bootstrap, topics=(topic,), group_id=f"g-{topic}", max_batch_wait_s=0.5
+    )
     source = KafkaSource(config, timed)
     # Time the decode and the offset commit where KafkaSource calls them.
     spent = {"decode": 0.0, "commit": 0.0}
@@ -208,12 +239,17 @@ async def consumer(bootstrap: str, topic: str, db: Path, expected: int) -> dict[
     await duck.close()
     rest = busy - timed.seconds - spent["decode"] - spent["commit"]
     return {
-        "done": done_at, "records": source.stats.records, "busy": busy,
-        "stages": {"fetch (incl. waiting for the producer)": max(rest, 0.0),
-                   "decode (IPC, zero-copy)": spent["decode"],
-                   "DuckDB store (commit)": timed.seconds,
-                   "offset commit": spent["commit"]},
-        "duplicates": duck.stats.duplicates, "commits": source.stats.commits,
+        "done": done_at,
+        "records": source.stats.records,
+        "busy": busy,
+        "stages": {
+            "fetch (incl. waiting for the producer)": max(rest, 0.0),
+            "decode (IPC, zero-copy)": spent["decode"],
+            "DuckDB store (commit)": timed.seconds,
+            "offset commit": spent["commit"],
+        },
+        "duplicates": duck.stats.duplicates,
+        "commits": source.stats.commits,
     }
 
 
@@ -240,13 +276,16 @@ def end_to_end(path: Path, bootstrap: str, expected: int, tmp: Path) -> dict[str
     common = ["--bootstrap", bootstrap, "--topic", topic]
     cons = subprocess.Popen(
         [*me, "--role", "consumer", *common, "--db", str(db), "--expected", str(expected)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert cons.stdout is not None
     assert "ready" == cons.stdout.readline().strip()
     prod = subprocess.run(
         [*me, "--role", "producer", *common, "--file", str(path)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     p = json.loads(prod.stdout.strip().splitlines()[-1])
     c = json.loads(cons.stdout.read().strip().splitlines()[-1])
@@ -278,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = sum(b.num_rows for b in batches)
     tmp = HERE / ".data" / "e2e"
     tmp.mkdir(parents=True, exist_ok=True)
+    store_s = asyncio.run(store_only(batches, tmp / "store-only.duckdb"))
     broker = start_broker()
     try:
         comp = [asyncio.run(compression_row(broker.bootstrap, batches, c)) for c in CODECS]
@@ -287,14 +327,24 @@ def main(argv: list[str] | None = None) -> int:
 
     wall = statistics.median(r["wall"] for r in runs)
     median_run = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
-    print(f"## End to end through Kafka ({args.lines:,} lines, {size / 1e6:.0f} MB, "
-          f"{expected:,} MAC records, {os.cpu_count()} cores, {args.runs} runs)\n")
+    print(
+        f"## End to end through Kafka ({args.lines:,} lines, {size / 1e6:.0f} MB, "
+        f"{expected:,} MAC records, {os.cpu_count()} cores, {args.runs} runs)\n"
+    )
     print("| path | time (s) | MAC records/s | MB/s of log | ratio to parse only |")
     print("|---|---|---|---|---|")
-    print(f"| anchor: parse only, 1 process | {parse_s:.2f} | {expected / parse_s:,.0f} | "
-          f"{size / 1e6 / parse_s:.0f} | 1.00 |")
-    print(f"| file → parse → Kafka → DuckDB (2 processes, median) | {wall:.2f} | "
-          f"{expected / wall:,.0f} | {size / 1e6 / wall:.0f} | {parse_s / wall:.2f} |")
+    print(
+        f"| anchor: parse only, 1 process | {parse_s:.2f} | {expected / parse_s:,.0f} | "
+        f"{size / 1e6 / parse_s:.0f} | 1.00 |"
+    )
+    print(
+        f"| anchor: DuckDBSink alone, same batches, 1 process | {store_s:.2f} | "
+        f"{expected / store_s:,.0f} | {size / 1e6 / store_s:.0f} | {parse_s / store_s:.2f} |"
+    )
+    print(
+        f"| file → parse → Kafka → DuckDB (2 processes, median) | {wall:.2f} | "
+        f"{expected / wall:,.0f} | {size / 1e6 / wall:.0f} | {parse_s / wall:.2f} |"
+    )
     print("\n### Share of time per stage (median run)\n")
     print("| process | stage | seconds | share of the process's busy time |")
     print("|---|---|---|---|")
@@ -302,20 +352,34 @@ def main(argv: list[str] | None = None) -> int:
         part = median_run[role]
         for stage, sec in part["stages"].items():
             print(f"| {role} | {stage} | {sec:.2f} | {sec / part['busy']:.0%} |")
-    print(f"\nconsumer: {median_run['consumer']['commits']} commits, "
-          f"{median_run['consumer']['duplicates']} duplicates; producer: "
-          f"{median_run['producer']['messages']} messages, "
-          f"{median_run['producer']['bytes'] / 1e6:.1f} MB on the wire")
+    print(
+        f"\nconsumer: {median_run['consumer']['commits']} commits, "
+        f"{median_run['consumer']['duplicates']} duplicates; producer: "
+        f"{median_run['producer']['messages']} messages, "
+        f"{median_run['producer']['bytes'] / 1e6:.1f} MB on the wire"
+    )
     print("\n### Compression (all parsed batches, produce with acks=all; decode in the consumer)\n")
     print("| codec | MB on the wire | produce (s) | decode (s) | records/s produce |")
     print("|---|---|---|---|---|")
     for row in comp:
-        print(f"| {row['codec']} | {row['bytes'] / 1e6:.1f} | {row['produce_s']:.2f} | "
-              f"{row['decode_s']:.2f} | {expected / row['produce_s']:,.0f} |")
+        print(
+            f"| {row['codec']} | {row['bytes'] / 1e6:.1f} | {row['produce_s']:.2f} | "
+            f"{row['decode_s']:.2f} | {expected / row['produce_s']:,.0f} |"
+        )
     if args.json:
-        args.json.write_text(json.dumps(
-            {"parse_s": parse_s, "records": expected, "bytes": size, "compression": comp,
-             "runs": runs}, indent=1))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "parse_s": parse_s,
+                    "store_s": store_s,
+                    "records": expected,
+                    "bytes": size,
+                    "compression": comp,
+                    "runs": runs,
+                },
+                indent=1,
+            )
+        )
     return 0
 
 
