@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingest.base import Chunk, LossNotice, Source
 from ingest.checkpoint import CheckpointStore
@@ -51,6 +52,9 @@ from parsers.result import HostInfo, ParseResult
 from parsers.stream import Parser
 
 log = logging.getLogger(__name__)
+
+SERIAL_KEY = "_serial"
+"""Key the collector adds to a source's position: the highest audit serial delivered."""
 
 DeadLetter = Callable[[pa.RecordBatch], Awaitable[None]]
 
@@ -136,6 +140,10 @@ class _Acc:
     notices: list[LossNotice] = field(default_factory=list)
     position: dict[str, Any] | None = None
     rows: int = 0
+    last_serial: int | None = None
+    """Highest audit serial delivered from this source (kept in its position)."""
+    gap: LossNotice | None = None
+    """A rotated-away notice waiting for the next serial to bound its count."""
 
     def empty(self) -> bool:
         return self.position is None and not (
@@ -275,6 +283,9 @@ class Collector:
         end = 0
         pending = False  # fed since the last drain/flush
         acc = _Acc()
+        restored = self._positions.get(src.name) or {}
+        if isinstance(restored.get(SERIAL_KEY), int):
+            acc.last_serial = restored[SERIAL_KEY]
         try:
             while True:
                 try:
@@ -286,13 +297,19 @@ class Collector:
                     if parser is not None and pending:
                         self._add(acc, src, seg, parser.drain(), end)
                         pending = False
+                    self._release_gap(acc)
                     await self._flush(acc, src, out)
                     continue
                 if item is None:
                     break
                 if isinstance(item, Exception):
                     raise CollectorError(f"source {src.name} failed: {item}") from item
-                if isinstance(item, LossNotice):
+                if isinstance(item, LossNotice) and item.kind == S.LOSS_ROTATED_AWAY:
+                    # Held until the next record: the audit serial distance bounds the
+                    # number of lost events from above.
+                    self._release_gap(acc)
+                    acc.gap = item
+                elif isinstance(item, LossNotice):
                     acc.notices.append(item)
                     acc.rows += 1
                 else:
@@ -322,6 +339,7 @@ class Collector:
                 # At the end of a --once run: emit open events, keep a held partial line
                 # (its bytes stay after the checkpoint and are read again next time).
                 self._add(acc, src, seg, parser.drain(), end)
+            self._release_gap(acc)
             await self._flush(acc, src, out)
         finally:
             while not reader.done():
@@ -335,6 +353,15 @@ class Collector:
             if position is not None:
                 acc.position = position
         records = res.records
+        if records.num_rows:
+            lo_hi = pc.min_max(records.column(S.SERIAL))
+            lo, hi = lo_hi["min"].as_py(), lo_hi["max"].as_py()
+            if lo is not None and acc.gap is not None:
+                self._release_gap(acc, lo)
+            if hi is not None and (acc.last_serial is None or hi > acc.last_serial):
+                acc.last_serial = hi
+        if acc.position is not None and acc.last_serial is not None:
+            acc.position = {**acc.position, SERIAL_KEY: acc.last_serial}
         if self._dedup is not None and records.num_rows:
             records, dropped = self._dedup.filter(records, src.name)
             self.stats.dedup_dropped += dropped
@@ -347,6 +374,26 @@ class Collector:
         if res.rejects.num_rows:
             acc.rejects.append(res.rejects)
             acc.rows += res.rejects.num_rows
+
+    def _release_gap(self, acc: _Acc, next_serial: int | None = None) -> None:
+        """Turn a held rotated-away notice into a loss row, bounded by serials if known."""
+        gap = acc.gap
+        if gap is None:
+            return
+        acc.gap = None
+        last = acc.last_serial
+        if next_serial is not None and last is not None and next_serial > last + 1:
+            # Serials are per boot and shared by every audit event: the distance is an
+            # upper bound of the events lost (a reboot in between makes it unusable).
+            n = next_serial - last - 1
+            gap = LossNotice(
+                gap.kind,
+                n,
+                f"{gap.detail} Audit serials jump from {last} to {next_serial}: at most "
+                f"{n} events were lost.",
+            )
+        acc.notices.append(gap)
+        acc.rows += 1
 
     async def _flush(self, acc: _Acc, src: Source, out: asyncio.Queue[_Item | None]) -> None:
         """Put the batch on the envelope queue (blocks when full: backpressure)."""
