@@ -365,6 +365,10 @@ class KafkaSource:
         try:
             if msg.value is None:
                 raise PoisonMessage("empty message")
+            version = _headers(msg).get(HEADER_SCHEMA_VERSION)
+            if version is not None and version != str(S.SCHEMA_VERSION).encode():
+                # Cheap reject before decoding; decode checks the IPC metadata as well.
+                raise PoisonMessage(f"schema version header {version!r}")
             batch = decode(msg.value)
         except PoisonMessage as e:
             await self._dead_letter(msg, str(e))

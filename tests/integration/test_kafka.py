@@ -258,7 +258,7 @@ class TestDelivery:
     async def test_poison_messages_go_to_dead_letter_and_consumer_keeps_going(
         self, kafka_broker: Broker, tmp_path: Path
     ) -> None:
-        """Garbage and a wrong schema version are dead-lettered (topic and file), counted."""
+        """Garbage and wrong schema versions are dead-lettered (topic and file), counted."""
         topic, db, dlq_file = topic_name(), tmp_path / "p.duckdb", tmp_path / "dlq.jsonl"
         dlq_topic = topic + "-dlq"
         wrong = records(0, 2)
@@ -271,6 +271,10 @@ class TestDelivery:
             await producer.send_and_wait(
                 topic, encode_batch(wrong, pa.ipc.IpcWriteOptions()), key=b"h1"
             )
+            await producer.send_and_wait(  # a good body behind a foreign version header
+                topic, encode_batch(records(900, 2), pa.ipc.IpcWriteOptions()), key=b"h1",
+                headers=[(S.SCHEMA_VERSION_KEY.decode(), b"999")],
+            )
         finally:
             await producer.stop()
         async with KafkaSink(sink_config(kafka_broker.bootstrap, topic)) as sink:
@@ -280,11 +284,13 @@ class TestDelivery:
             dead_letter_topic=dlq_topic, dead_letter_path=dlq_file,
         ) as (src, _):
             await wait_for(lambda: src.stats.records >= 50 and not src._offsets)
-        assert 2 == src.stats.poison
+        assert 3 == src.stats.poison
         assert (50, 50) == stored(db)
         lines = [json.loads(x) for x in dlq_file.read_text().splitlines()]
-        assert 2 == len(lines)
+        assert 3 == len(lines)
         assert "not an Arrow IPC stream" in lines[0]["reason"]
+        assert "schema version 999" in lines[1]["reason"]
+        assert "schema version header" in lines[2]["reason"]
         consumer = AIOKafkaConsumer(
             dlq_topic, bootstrap_servers=kafka_broker.bootstrap, auto_offset_reset="earliest"
         )
