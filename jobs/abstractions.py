@@ -294,9 +294,11 @@ class Policy:
             for rx, perms, owner_only, name in self._index.get(norm[:i], ()):
                 if owner_only and not owner:
                     continue
-                have = got.setdefault(name, set())
-                if not perms <= have and rx.fullmatch(norm):
-                    have |= perms
+                have = got.get(name)
+                if have is not None and perms <= have:
+                    continue
+                if rx.fullmatch(norm):
+                    got.setdefault(name, set()).update(perms)
         out = {n: frozenset(p) for n, p in got.items() if p}
         if len(self._grants) < 200_000:
             self._grants[key] = out

@@ -68,6 +68,11 @@ STATUS_DOWNGRADED: Final = "downgraded"
 STATUS_UNSUPPORTED: Final = "unsupported"
 STATUS_REJECTED: Final = "rejected"
 STATUS_UNCHECKED: Final = "unchecked"
+RAW_LIMIT: Final = 20
+"""Raw (literal) rules kept per suggestion; the count of the rest is given."""
+COVERAGE_SAMPLE: Final = 64
+"""Literal paths of one suggestion checked against abstractions (evenly spread)."""
+_COLUMNS: Final = frozenset(S.COLUMNS)
 # Rule classes AppArmor 3.0.8's parser does not know at all (§2 "version gap").
 _NEWER_CLASSES: Final = frozenset({R.USERNS, R.IO_URING, R.MQUEUE})
 
@@ -345,6 +350,14 @@ def _loaded_profiles(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
         return frozenset()
 
 
+def _spread(items: list[str], n: int) -> list[str]:
+    """At most ``n`` items evenly spread over a sorted list (first and last included)."""
+    if len(items) <= n:
+        return items
+    step = (len(items) - 1) / (n - 1)
+    return [items[round(i * step)] for i in range(n)]
+
+
 def _risk_dict(risk: risky.Risk | None) -> dict[str, str] | None:
     if risk is None:
         return None
@@ -411,7 +424,7 @@ class _Builder:
 
     def add(self, g: dict[str, Any]) -> None:
         labels = R.split_label(g[S.PROFILE])
-        ev = {k: v for k, v in g.items() if k in S.COLUMNS}
+        ev = {k: v for k, v in g.items() if k in _COLUMNS}
         built = R.build(ev, exec_targets=self.exec_targets)
         if (
             isinstance(built, R.Raw)
@@ -506,9 +519,12 @@ class _Builder:
         for sug in files:
             assert sug._pattern is not None
             sug.rule = R.render_file(sug._pattern, sug._perms, sug._owner)
-            sug.raw = sorted(
-                R.render_file(R.aare(p), sug._perms, sug._owner) for p in sug._paths
-            )
+            paths = sorted(sug._paths)
+            sug.raw = [R.render_file(R.aare(p), sug._perms, sug._owner)
+                       for p in paths[:RAW_LIMIT]]
+            if len(paths) > RAW_LIMIT:
+                sug.notes.append(f"{len(paths)} distinct literal paths; raw rules show "
+                                 f"the first {RAW_LIMIT}")
             if sug._owner:
                 sug.notes.append("owner: the process's fsuid equalled the file owner")
             if not sug.risky:
@@ -584,7 +600,8 @@ class _Builder:
         for sug in ps.rules:
             if sug.kind == R.FILE and not sug.risky:
                 sug.abstractions = self.policy.covering(
-                    R.FILE, paths=sug._paths, perms=frozenset(sug._perms), owner=sug._owner
+                    R.FILE, paths=_spread(sorted(sug._paths), COVERAGE_SAMPLE),
+                    perms=frozenset(sug._perms), owner=sug._owner,
                 )
             elif sug.kind == R.CAPABILITY and not sug.risky:
                 cap = sug.rule.removeprefix("capability ").rstrip(",")
