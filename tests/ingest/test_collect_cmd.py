@@ -1,0 +1,103 @@
+"""`armorwatch collect`: configuration, --once into DuckDB, --detect, exit codes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from armorwatch.cli import main
+from tests.ingest.test_collector import SAMPLES
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    cfg = tmp_path / "armorwatch.toml"
+    cfg.write_text(body)
+    return cfg
+
+
+class TestCollectCommand:
+    def test_once_into_duckdb_then_nothing_new(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--once stores the sample's records and rejects; a second run adds nothing."""
+        log = tmp_path / "audit.log"
+        shutil.copy(SAMPLES / "audit.log", log)
+        cfg = write_config(
+            tmp_path,
+            f'[collect]\nsources = ["auditd"]\n[collect.auditd]\npath = "{log}"\n'
+            "[run]\n# other commands' tables are ignored here\n",
+        )
+        db, state = tmp_path / "x.duckdb", tmp_path / "state"
+        argv = [
+            "collect",
+            "--config",
+            str(cfg),
+            "--once",
+            "--state-dir",
+            str(state),
+            "--db",
+            str(db),
+        ]
+        assert 0 == main(argv)
+        assert "collected 74 MAC records" in capsys.readouterr().out
+        assert 0 == main(argv)
+        assert "collected 0 MAC records" in capsys.readouterr().out
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            assert 74 == con.execute("SELECT count(*) FROM records").fetchone()[0]  # type: ignore[index]
+        finally:
+            con.close()
+        assert (state / "collect.checkpoint.json").is_file()
+        assert 1 == len((state / "deadletter.jsonl").read_text().splitlines())
+
+    def test_source_flag_overrides_config(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--source kernlog reads kern.log even though the config names auditd."""
+        kern = tmp_path / "kern.log"
+        shutil.copy(SAMPLES / "kern.log", kern)
+        cfg = write_config(
+            tmp_path, f'[collect]\nsources = ["auditd"]\n[collect.kernlog]\npath = "{kern}"\n'
+        )
+        argv = [
+            "collect",
+            "--config",
+            str(cfg),
+            "--once",
+            "--source",
+            "kernlog",
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--db",
+            str(tmp_path / "k.duckdb"),
+        ]
+        assert 0 == main(argv)
+        out = capsys.readouterr().out
+        assert "from kernlog" in out
+        assert "callbacks_suppressed=7" in out
+
+    def test_unknown_key_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A typo in [collect] exits 2 and names the key."""
+        cfg = write_config(tmp_path, "[collect]\nsorces = []\n")
+        assert 2 == main(["collect", "--config", str(cfg), "--once"])
+        assert "collect.sorces" in capsys.readouterr().err
+
+    def test_unknown_source_is_a_usage_error(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """An unknown source name exits 2."""
+        cfg = write_config(tmp_path, '[collect]\nsources = ["syslogd"]\n')
+        assert 2 == main(["collect", "--config", str(cfg), "--once"])
+        assert "syslogd" in capsys.readouterr().err
+
+    def test_detect_reports_the_authoritative_source(
+        self, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--detect prints the findings and the source it would read."""
+        assert 0 == main(["collect", "--detect"])
+        assert "authoritative source:" in capsys.readouterr().out
