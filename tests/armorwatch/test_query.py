@@ -266,6 +266,14 @@ class TestInjection:
             assert (0, 0) == (code, json.loads(out)["n"])
         assert before == digest(store)
 
+    def test_saved_query_name_is_not_a_path(
+        self, store: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A path-like query name is not looked up on disk; it is refused as SQL."""
+        for name in ("../../../etc/passwd", "/etc/shadow", "top-denials.sql"):
+            code, out, _ = run(capsys, name, "--db", str(store))
+            assert (2, "") == (code, out)
+
     def test_legitimate_filter_still_works(self, store: Path) -> None:
         """The same parameter with a real value returns that host's rows."""
         assert 0 < Q.execute(store, "top-denials", {"since": "30d", "host": "web-01"}).num_rows

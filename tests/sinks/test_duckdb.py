@@ -240,7 +240,6 @@ class TestDedup:
             await sink.send(Envelope(batch(rows)))
         assert 2 == scalar(reader(), "SELECT count(*) FROM records")
 
-
     async def test_null_ts_rows_dedup_across_batches(self, db: Path, reader: Any) -> None:
         """Rows without ts are matched against stored rows without ts on replay."""
         rows = [denial(i, **{S.TS: None}) for i in range(3)] + [denial(7)]
@@ -288,6 +287,13 @@ class TestGroupCommit:
             for i in range(3):
                 await asyncio.wait_for(sink.send(Envelope(batch([denial(i)]))), 10)
             assert 3 == sink.stats.commits
+
+    async def test_max_pending_rows_bounds_a_group(self, db: Path) -> None:
+        """Beyond max_pending_rows, send waits for the running commit (backpressure)."""
+        cfg = DuckDBConfig(path=db, max_pending_rows=2, linger_s=0.05, max_delay_s=5.0)
+        async with DuckDBSink(cfg) as sink:
+            await asyncio.gather(*(sink.send(Envelope(batch([denial(i)]))) for i in range(6)))
+            assert (3, 6) == (sink.stats.commits, sink.stats.rows_inserted)
 
     async def test_bad_envelope_fails_alone(self, db: Path, reader: Any) -> None:
         """An envelope of the wrong schema raises TerminalSinkError and others still commit."""
