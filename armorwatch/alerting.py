@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from jobs.alerts import (
     AlertEngine,
@@ -175,16 +177,25 @@ class AlertingObserver:
             del self.sent[:-100]
 
 
-async def open_alerting(config: AlertingConfig) -> AlertingObserver:
-    """Build and start the observer (rules, state, webhook sink) from its config."""
+async def open_alerting(
+    config: AlertingConfig, store: duckdb.DuckDBPyConnection | None = None
+) -> AlertingObserver:
+    """Build and start the observer (rules, state, webhook sink) from its config.
+
+    ``store`` (e.g. ``DuckDBSink.connection()``) seeds the known denial signatures, so
+    a first start does not report the whole history as new.
+    """
     rules = load_rules(config.rules_file)
     state = AlertState(config.state_dir / "alerts.sqlite")
+    engine = AlertEngine(rules, state)
+    if store is not None:
+        engine.seed_signatures(store)
     sink = None
     if config.webhook is not None:
         sink = WebhookSink(config.webhook)
         await sink.open()
     observer = AlertingObserver(
-        AlertEngine(rules, state),
+        engine,
         sink,
         tick_s=config.tick_s,
         min_interval_s=config.min_interval_s,

@@ -902,6 +902,19 @@ class AlertEngine:
         self.add(records, loss, now)
         return self.evaluate(now)
 
+    def seed_signatures(self, con: duckdb.DuckDBPyConnection) -> int:
+        """Remember every signature stored in ``con`` as known; return how many were new."""
+        new = 0
+        for row in _run(con, "alert_known_signatures", {}):
+            sig = (
+                _str(row["lsm"]),
+                _str(row[S.PROFILE]),
+                _str(row[S.CLASS]),
+                _str(row["object_pattern"]),
+            )
+            new += self.state.learn_signature(sig, row["first_ms"])
+        return new
+
     def evaluate(self, now: float) -> list[tuple[str, Notification]]:
         """Evaluate the window if rows arrived since the last evaluation; plan notifications."""
         if not self.dirty:
@@ -938,8 +951,9 @@ class AlertEngine:
         if self._until is None or newest > self._until:
             self._until = newest
         cut = self._until - self._retain
-        self._con.execute("DELETE FROM records WHERE ts < $cut", {"cut": cut})
-        self._con.execute("DELETE FROM loss WHERE ts < $cut", {"cut": cut})
+        # Rows without a time can never be inside a window.
+        self._con.execute("DELETE FROM records WHERE ts < $cut OR ts IS NULL", {"cut": cut})
+        self._con.execute("DELETE FROM loss WHERE ts < $cut OR ts IS NULL", {"cut": cut})
         return True
 
     def current_alerts(self) -> list[Alert]:

@@ -142,6 +142,20 @@ class TestFirstSeen:
         assert (1, 0) == (len(first), len(second))
 
 
+class TestSeed:
+    def test_seeded_signatures_are_not_new(self, tmp_path: Path) -> None:
+        """Signatures already in the store do not fire first-seen on the streaming path."""
+        con = store(tmp_path, [record(1, name="/srv/old")])
+        engine = AlertEngine(rules(AlertRule("new", "first_seen")), AlertState())
+        assert 1 == engine.seed_signatures(con)
+        engine.add(
+            S.batch_from_rows([record(2, name="/srv/old"), record(3, name="/srv/new")]),
+            None,
+            now=0.0,
+        )
+        assert ["/srv/new"] == [a.labels["object"] for a in engine.current_alerts()]
+
+
 class TestSensitive:
     def test_shadow_and_ptrace(self, tmp_path: Path) -> None:
         """/etc/shadow is critical; a ptrace denial is a (milder) warning."""

@@ -132,3 +132,25 @@ class TestPipelineAlerting:
         assert 1 == len(rx.requests)
         body = orjson.loads(rx.requests[0].body)
         assert {"host": "web-01", "profile": "/usr/bin/gdb"} == body["group"]
+
+
+class TestOpenAlerting:
+    def test_from_config_with_seed(self, tmp_path: Path) -> None:
+        """open_alerting builds the observer from its config and seeds known signatures."""
+        from armorwatch.alerting import AlertingConfig, open_alerting
+        from armorwatch.config import from_mapping
+
+        con = store(tmp_path, [record(1, name="/srv/old")])
+        cfg = from_mapping(AlertingConfig, {"state_dir": str(tmp_path / "st"), "tick_s": 60})
+
+        async def run() -> list[str]:
+            observer = await open_alerting(cfg, con)
+            try:
+                batch = S.batch_from_rows([record(2, name="/srv/old"), record(3, name="/srv/n")])
+                await observer(Envelope(records=batch))
+                await observer.flush()
+                return [a.labels["object"] for n in observer.sent for a in n.alerts]
+            finally:
+                await observer.close()
+
+        assert ["/srv/n"] == asyncio.run(run())
