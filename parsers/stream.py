@@ -599,9 +599,10 @@ def parse_bytes(
     framing: str = "auto",
     *,
     year: int | None = None,
+    engine: str = "auto",
 ) -> ParseResult:
     """Parse a whole buffer (feed + flush), concatenating the two results."""
-    p = Parser(source, host, framing, year=year)
+    p = Parser(source, host, framing, year=year, engine=engine)
     a = p.feed(data, 0)
     b = p.flush()
     return ParseResult(
