@@ -378,6 +378,13 @@ def run(args: argparse.Namespace) -> int:
     except StoreNotFoundError as e:
         print(f"armorwatch query: {e}", file=sys.stderr)
         return 2
+    except duckdb.IOException as e:
+        print(
+            f"armorwatch query: cannot open {args.db}: {sanitize.for_terminal(str(e))}\n"
+            "(a writer holds it and has published no snapshot yet; see snapshot_interval_s)",
+            file=sys.stderr,
+        )
+        return 2
     except duckdb.Error as e:
         print(f"armorwatch query: {sanitize.for_terminal(str(e))}", file=sys.stderr)
         return 1

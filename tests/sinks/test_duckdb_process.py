@@ -131,6 +131,9 @@ class TestReadersDuringWrites:
             # No snapshot configured: open_reader reports the lock instead of stale data.
             with pytest.raises(duckdb.IOException):
                 open_reader(db)
+            from armorwatch.cli import main
+
+            assert 2 == main(["query", "SELECT 1", "--db", str(db)])
         finally:
             proc.kill()
             proc.wait()
