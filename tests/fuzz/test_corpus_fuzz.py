@@ -60,9 +60,9 @@ class TestCorpusHostile:
         assert S.MAC_SCHEMA.equals(result.records.schema)
 
     def test_every_corpus_line_alone_is_fast(self, lines: list[bytes]) -> None:
-        """No single corpus line (every third, to keep the suite fast) takes 100 ms."""
+        """No single corpus line (every eighth, to keep the suite fast) takes 100 ms."""
         slow = []
-        for line in lines[::3]:
+        for line in lines[::8]:
             if parse_timed(line + b"\n", "auto", S.SOURCE_AUDITLOG)[1] >= PER_LINE_LIMIT_S:
                 slow.append(line[:120])
         assert [] == slow

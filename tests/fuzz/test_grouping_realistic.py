@@ -67,7 +67,7 @@ def bench_log(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 class TestGroupingOnBenchmarkLines:
-    @pytest.mark.parametrize("chunk", [4096, 1 << 20], ids=["4KiB", "1MiB"])
+    @pytest.mark.parametrize("chunk", [65536, 1 << 20], ids=["64KiB", "1MiB"])
     def test_every_record_has_its_own_events_context(self, bench_log: bytes, chunk: int) -> None:
         """exe/syscall/uid/cwd/proctitle come from the same serial's records, or are null."""
         parser = Parser(S.SOURCE_AUDITLOG, framing="audit")
