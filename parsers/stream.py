@@ -41,6 +41,7 @@ _AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")
 _NO_TS: Final = -(1 << 62)
 WINDOW_MS: Final = 2000
 MAX_PENDING: Final = 4096
+MAX_CARRY_BYTES: Final = 32 << 20  # C engine: lines of open events kept for the next chunk
 
 
 @dataclass
@@ -198,6 +199,12 @@ class Parser:
             self._held += data
             return self._result(out, 0, None, self._safe)
         end = data.rfind(b"\n") + 1
+        forced = None
+        if len(self._carry) > MAX_CARRY_BYTES:
+            # too many events left open (records without SYSCALL/PROCTITLE at a high
+            # rate): end them now rather than grow without bound
+            self.stats.events_timed_out += len(self._carry_starts)
+            forced, _, _ = self._scan_c(b"", self._held_at, b"", 0, 0, 0, True, out)
         # the line completed across the chunk boundary goes into the small head; the
         # chunk itself is scanned in place
         head_new = self._held + data[:first]
@@ -212,6 +219,8 @@ class Parser:
             fast_batch, safe, lines = self._scan_c(
                 head_new, head_base, data, first, end, offset, False, out
             )
+        if forced is not None and forced.num_rows:
+            fast_batch = _concat(forced, fast_batch)
         return self._result(out, lines, fast_batch, safe)
 
     def _scan_c(

@@ -165,3 +165,19 @@ class TestDrainAndStats:
         drained = p.drain()
         assert (1, len(avc)) == (drained.records.num_rows, drained.safe_offset)
         assert (1, 1) == (p.stats.records, p.stats.lines)
+
+    @needs_c
+    def test_carry_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Open events beyond the carry limit are ended instead of growing the carry."""
+        from parsers import stream
+
+        monkeypatch.setattr(stream, "MAX_CARRY_BYTES", 200)
+        line = (
+            b'type=AVC msg=audit(10.000:%d): apparmor="DENIED" operation="open" '
+            b'profile="p" name="/x" pid=1 comm="c" requested_mask="r" denied_mask="r"\n'
+        )
+        p = Parser(S.SOURCE_AUDITLOG, engine="c")
+        first = b"".join(line % i for i in range(3))
+        assert 0 == p.feed(first, 0).records.num_rows
+        second = p.feed(line % 3, len(first))
+        assert (3, len(first)) == (second.records.num_rows, second.safe_offset)
