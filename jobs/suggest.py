@@ -197,8 +197,8 @@ class Suggestion:
     """Anything a reviewer should know (downgrades, stacks, owner, …)."""
     evidence: Evidence = field(default_factory=Evidence)
     """What supports it."""
-    covers: dict[str, int] = field(default_factory=dict)
-    """Replay: stored {'groups': n, 'events': n} this rule would allow."""
+    covers: dict[str, Any] = field(default_factory=dict)
+    """Replay: stored {'groups', 'events', 'sample_keys'} this rule would allow."""
     # internal
     _paths: set[str] = field(default_factory=set, repr=False)
     _perms: set[str] = field(default_factory=set, repr=False)
@@ -664,9 +664,17 @@ def _replay(ps: ProfileSuggestion, policy: Policy) -> None:
         else:
             hit = list(sug._groups)  # same text ⇒ same suggestion (keyed by rule text)
         uniq = {id(g): g for g in hit}
+        keys = sorted(
+            (k for g in uniq.values() for k in g["sample_keys"]),
+            key=lambda k: (k["ts"] is None, k["ts"] or dt.datetime.min, str(k["host"])),
+        )
         sug.covers = {
             "groups": len(uniq),
             "events": sum(int(g["events"]) for g in uniq.values()),
+            "sample_keys": [
+                {"host": k["host"], "ts": _iso(k["ts"]), "serial": k["serial"]}
+                for k in keys[:5]
+            ],
         }
 
 

@@ -89,7 +89,8 @@ class TestBuild:
         assert "owner @{PROC}/@{pid}/cmdline r," == s.rule
         assert ["owner /proc/4000/cmdline r,", "owner /proc/4001/cmdline r,",
                 "owner /proc/4002/cmdline r,"] == s.raw
-        assert {"groups": 3, "events": 3} == s.covers
+        assert (3, 3) == (s.covers["groups"], s.covers["events"])
+        assert [1000, 1001, 1002] == [k["serial"] for k in s.covers["sample_keys"]]
 
     def test_broader_offered_with_evidence_only(self, make_rows_store: Store) -> None:
         """Three files of one directory offer ``dir/*.ext``; two do not."""
