@@ -22,6 +22,7 @@ import datetime as dt
 import decimal
 import re
 import sys
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -371,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
         print("armorwatch query: give SQL or a saved query name (see --list)", file=sys.stderr)
         return 2
     try:
-        table = execute(args.db, args.query, _parse_params(args.param), args.anchor)
+        table, source = execute_from(args.db, args.query, _parse_params(args.param), args.anchor)
     except UsageError as e:
         print(f"armorwatch query: {e}", file=sys.stderr)
         return 2
@@ -388,6 +389,13 @@ def run(args: argparse.Namespace) -> int:
     except duckdb.Error as e:
         print(f"armorwatch query: {sanitize.for_terminal(str(e))}", file=sys.stderr)
         return 1
+    if source != args.db:
+        age = time.time() - source.stat().st_mtime
+        print(
+            f"armorwatch query: a writer holds {args.db}; read its snapshot {source} "
+            f"({age:.0f} s old)",
+            file=sys.stderr,
+        )
     try:
         emit(table, args.format, args.output, args.wide)
     except OSError as e:
@@ -398,10 +406,17 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(db: Path, query: str, given: Mapping[str, str], anchor: str = "latest") -> pa.Table:
     """Run a saved query name or one SELECT against ``db`` read-only; the result as Arrow."""
+    return execute_from(db, query, given, anchor)[0]
+
+
+def execute_from(
+    db: Path, query: str, given: Mapping[str, str], anchor: str = "latest"
+) -> tuple[pa.Table, Path]:
+    """``execute``, plus the file actually read (the DB, or its snapshot while a writer runs)."""
     saved = saved_queries().get(query)
     sql = saved.sql if saved else query
     wanted = check_statement(sql)
-    con, _ = open_reader(db)
+    con, path = open_reader(db)
     try:
         params = bind_params(
             given,
@@ -410,7 +425,7 @@ def execute(db: Path, query: str, given: Mapping[str, str], anchor: str = "lates
             None,
             lambda: anchor_time(con, anchor),
         )
-        return con.sql(sql, params=params or None).to_arrow_table()
+        return con.sql(sql, params=params or None).to_arrow_table(), path
     finally:
         con.close()
 

@@ -88,10 +88,12 @@ class TestKillNine:
 
 
 class TestReadersDuringWrites:
-    def test_reader_sees_snapshots_while_writer_runs(self, tmp_path: Path) -> None:
+    def test_reader_sees_snapshots_while_writer_runs(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         """Readers open the snapshot while the writer holds the DB, and never block it."""
         db = tmp_path / "live.duckdb"
-        proc = start_writer(db, rows=2000, envelopes=32, snapshot_s=0.05)
+        proc = start_writer(db, rows=2000, envelopes=45, snapshot_s=0.05)
         assert proc.stdout is not None
         counts: list[int] = []
         opened: set[Path] = set()
@@ -110,6 +112,11 @@ class TestReadersDuringWrites:
                         acks_while_reading += 1
                 finally:
                     con.close()
+            # The CLI reads the snapshot too, and says so.
+            from armorwatch.cli import main
+
+            assert 0 == main(["query", "SELECT count(*) FROM records", "--db", str(db)])
+            assert "read its snapshot" in capsys.readouterr().err
             # Publishing snapshots must not have released the writer's lock (B6).
             with pytest.raises(duckdb.IOException):
                 duckdb.connect(str(db))
