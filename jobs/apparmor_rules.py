@@ -609,6 +609,18 @@ _BUILDERS: Final = {
 }
 
 
+_HEX_ESC = re.compile(r"\\x[0-9a-fA-F]{2}")
+
+
+def _hex_run(pat: str, i: int) -> tuple[str, int]:
+    """Decode consecutive ``\\xHH`` escapes at ``i`` as UTF-8 (bytes, as aare() wrote them)."""
+    raw = bytearray()
+    while (m := _HEX_ESC.match(pat, i)) is not None:
+        raw.append(int(m.group(0)[2:], 16))
+        i = m.end()
+    return raw.decode("utf-8", "surrogateescape"), i
+
+
 @cache
 def aare_regex(pattern: str) -> re.Pattern[str]:
     """A compiled regex for an AARE with no variables (``*``, ``**``, ``?``, ``[]``, ``{}``).
@@ -623,9 +635,9 @@ def aare_regex(pattern: str) -> re.Pattern[str]:
         ch = pat[i]
         if ch == "\\" and i + 1 < len(pat):
             nxt = pat[i + 1]
-            if nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", pat[i + 2 : i + 4]):
-                out.append(re.escape(chr(int(pat[i + 2 : i + 4], 16))))
-                i += 4
+            if nxt == "x" and _HEX_ESC.match(pat, i):
+                lit, i = _hex_run(pat, i)
+                out.append(re.escape(lit))
                 continue
             out.append(re.escape(nxt))
             i += 2
@@ -688,9 +700,9 @@ def literal_prefix(pattern: str) -> str:
         ch = pat[i]
         if ch == "\\" and i + 1 < len(pat):
             nxt = pat[i + 1]
-            if nxt == "x" and re.fullmatch(r"[0-9a-fA-F]{2}", pat[i + 2 : i + 4]):
-                out.append(chr(int(pat[i + 2 : i + 4], 16)))
-                i += 4
+            if nxt == "x" and _HEX_ESC.match(pat, i):
+                lit, i = _hex_run(pat, i)
+                out.append(lit)
                 continue
             out.append(nxt)
             i += 2

@@ -401,3 +401,31 @@ class TestValidate:
                  "/home/alice/Müsik/song.mp3", "/tmp/a\u202eb", "/x, /** rwx", "/t\tab"]
         bodies = [f"  {R.path_token(n)} r," for n in names]
         assert [None] * len(names) == PARSER.check(bodies)
+
+
+_component = st.text(
+    alphabet=st.characters(blacklist_characters="/\x00", blacklist_categories=("Cs",)),
+    min_size=1, max_size=12,
+)
+_paths = st.lists(_component, min_size=1, max_size=5).map(lambda c: "/" + "/".join(c))
+_shaped = st.sampled_from([
+    "/proc/{n}/status", "/home/u{n}/.cache/x", "/run/user/{n}/bus", "/tmp/tmpA{n}bC9x",
+    "/usr/lib/libz.so.{n}.2", "/var/lib/x/{n}/3f2a9c1e-1b2c-4d5e-8f90-1234567890ab",
+]).flatmap(lambda f: st.integers(1, 99999).map(lambda n: f.format(n=n)))
+
+
+@pytest.mark.skipif(not Path("/etc/apparmor.d/tunables/global").is_file(),
+                    reason="the apparmor package's tunables are not installed")
+class TestGeneralizeCovers:
+    @given(st.one_of(_paths, _shaped), st.booleans())
+    def test_narrow_matches_original(self, path: str, owner: bool) -> None:
+        """The generalised pattern always allows the path it came from."""
+        pol = Policy.load(Path("/etc/apparmor.d"))
+        assert pol.matches(generalize.narrow(path, owner).pattern, path)
+
+    @given(st.lists(_paths, min_size=3, max_size=8))
+    def test_broader_matches_all(self, paths: list[str]) -> None:
+        """A broader option, when offered, allows every path it was built from."""
+        got = generalize.broader(paths)
+        if got is not None:
+            assert all(R.path_matches(got[0], p) for p in paths)
