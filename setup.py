@@ -11,7 +11,7 @@ setup(
         Extension(
             "parsers._fastscan",
             ["parsers/_fastscan.c"],
-            extra_compile_args=["-O2", "-std=gnu11"],
+            extra_compile_args=["-O3", "-std=gnu11"],
             optional=True,
         )
     ]

@@ -1125,6 +1125,16 @@ static int interesting(const unsigned char *s, size_t n) {
            memmem(s, n, "Suppressed ", 11) || (n > 0 && s[0] == '{');
 }
 
+static size_t count_quotes(const unsigned char *p, size_t n) {
+    size_t q = 0;
+    const unsigned char *end = p + n;
+    while (p < end && (p = memchr(p, '\'', (size_t)(end - p))) != NULL) {
+        q++;
+        p++;
+    }
+    return q;
+}
+
 /* what in the body of a header line of another type the Python path looks at */
 static int body_interesting(const unsigned char *s, size_t n) {
     return memmem(s, n, "apparmor=", 9) || memmem(s, n, "avc: ", 5) || memmem(s, n, "lost=", 5) ||
@@ -1241,7 +1251,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         int force_slow = 0;
         if (len >= 5 && memchr(s, '\'', len) && memmem(s, len, "msg='", 5)) {
             size_t q = 0;
-            for (size_t i = 0; i < len; i++) q += s[i] == '\'';
+            q = count_quotes(s, len);
             while (q % 2 == 1) {
                 if (next >= n) {
                     if (!final) { hold_from = (long long)(lbase + pos); goto pass1_done; }
@@ -1250,7 +1260,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 if (buf[next] != ' ' && buf[next] != '\t') break;
                 const unsigned char *nl2 = memchr(buf + next, '\n', n - next);
                 size_t stop2 = nl2 ? (size_t)(nl2 - buf) : n;
-                for (size_t i = next; i < stop2; i++) q += buf[i] == '\'';
+                q += count_quotes(buf + next, stop2 - next);
                 if (stop2 > next && buf[stop2 - 1] == '\r') force_slow = 1;
                 len = stop2 - pos;
                 next = nl2 ? stop2 + 1 : n;
@@ -1263,7 +1273,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             L = nlines;
         }
         LineInfo *li = &L[nl];
-        memset(li, 0, sizeof(LineInfo));
+        /* only the fields read before being written (the struct is large) */
+        li->kind = K_IGNORE;
+        li->user = li->member = li->aux = li->has_exe = 0;
+        li->sender_set[0] = li->sender_set[1] = li->sender_set[2] = 0;
+        li->ts = 0;
+        li->body = NULL;
+        li->body_n = 0;
         li->start = lbase + pos;
         li->ptr = s;
         li->len = len;
