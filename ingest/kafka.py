@@ -248,6 +248,8 @@ class _Listener(ConsumerRebalanceListener):
         await self._source._on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        # Idleness counts from the assignment: joining a group can take seconds.
+        self._source._last_message_at = time.monotonic()
         log.info("Assigned partitions: %s.", sorted(f"{t.topic}/{t.partition}" for t in assigned))
 
 
@@ -321,7 +323,8 @@ class KafkaSource:
     async def run(
         self, stop: asyncio.Event | None = None, exit_when_idle_s: float | None = None
     ) -> None:
-        """Consume until ``stop`` is set (or nothing arrived for ``exit_when_idle_s``)."""
+        """Consume until ``stop`` is set (or nothing arrived for ``exit_when_idle_s``
+        after partitions were assigned)."""
         if self._consumer is None:
             await self.start()
         consumer = self._consumer
@@ -350,6 +353,7 @@ class KafkaSource:
             if (
                 exit_when_idle_s is not None
                 and not self._offsets
+                and consumer.assignment()
                 and self.idle_s >= exit_when_idle_s
             ):
                 break
