@@ -280,33 +280,48 @@ class KafkaSource:
         self._hosts: set[str] = set()
 
     async def start(self) -> None:
-        """Join the group (aiokafka retries the connection itself)."""
+        """Join the group; while no broker answers, retry with backoff (never gives up)."""
         c = self.config
         security = client_kwargs(c.security)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=c.bootstrap_servers,
-            group_id=c.group_id,
-            client_id=c.client_id,
-            enable_auto_commit=False,
-            auto_offset_reset=c.auto_offset_reset,
-            max_partition_fetch_bytes=c.max_partition_fetch_bytes,
-            session_timeout_ms=c.session_timeout_ms,
-            heartbeat_interval_ms=c.heartbeat_interval_ms,
-            **security,
-        )
-        await consumer.start()
-        consumer.subscribe(list(c.topics), listener=_Listener(self))
-        self._consumer = consumer
-        if c.dead_letter_topic is not None:
-            self._dlq = AIOKafkaProducer(
+        delay = c.store_retry_initial_s
+        while True:
+            consumer = AIOKafkaConsumer(
                 bootstrap_servers=c.bootstrap_servers,
-                client_id=c.client_id + "-dlq",
-                acks="all",
-                max_request_size=c.max_partition_fetch_bytes + 65536,
-                max_batch_size=c.max_partition_fetch_bytes,
+                group_id=c.group_id,
+                client_id=c.client_id,
+                enable_auto_commit=False,
+                auto_offset_reset=c.auto_offset_reset,
+                max_partition_fetch_bytes=c.max_partition_fetch_bytes,
+                session_timeout_ms=c.session_timeout_ms,
+                heartbeat_interval_ms=c.heartbeat_interval_ms,
                 **security,
             )
-            await self._dlq.start()
+            dlq = None
+            if c.dead_letter_topic is not None:
+                dlq = AIOKafkaProducer(
+                    bootstrap_servers=c.bootstrap_servers,
+                    client_id=c.client_id + "-dlq",
+                    acks="all",
+                    max_request_size=c.max_partition_fetch_bytes + 65536,
+                    max_batch_size=c.max_partition_fetch_bytes,
+                    **security,
+                )
+            try:
+                await consumer.start()
+                if dlq is not None:
+                    await dlq.start()
+                break
+            except kerr.KafkaConnectionError as e:
+                for client in (consumer, dlq):
+                    if client is not None:
+                        with contextlib.suppress(Exception):
+                            await client.stop()
+                log.warning("Kafka is not reachable (%s); retrying in %.1f s.", e, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, c.store_retry_max_s)
+        consumer.subscribe(list(c.topics), listener=_Listener(self))
+        self._consumer = consumer
+        self._dlq = dlq
 
     async def __aenter__(self) -> KafkaSource:
         await self.start()

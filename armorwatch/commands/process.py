@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from ingest.errors import IngestError
@@ -154,7 +156,7 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         source = asyncio.run(process(config, observers, args.exit_when_idle))
-    except (IngestError, SinkError) as e:
+    except (IngestError, SinkError, KafkaError) as e:
         print(f"armorwatch process: {e}", file=sys.stderr)
         return 1
     s = source.stats

@@ -330,6 +330,25 @@ class TestFaults:
             broker.stop()
         assert (2000, 2000) == stored(db)
 
+    async def test_processor_started_before_the_broker_waits_then_stores(
+        self, tmp_path: Path
+    ) -> None:
+        """A processor whose broker is not up yet retries, then stores what arrives."""
+        port = free_port()
+        bootstrap = f"127.0.0.1:{port}"
+        topic, db = topic_name(), tmp_path / "late.duckdb"
+        starting = asyncio.create_task(_late_processor(bootstrap, topic, db))
+        await asyncio.sleep(1.0)
+        assert not starting.done()
+        broker = start_broker(port)
+        try:
+            async with KafkaSink(sink_config(bootstrap, topic)) as sink:
+                await sink.send(Envelope(records=records(0, 300)))
+            assert 300 == await asyncio.wait_for(starting, 60)
+        finally:
+            broker.stop()
+        assert (300, 300) == stored(db)
+
     async def test_consumer_killed_between_store_and_commit_redelivers_without_duplicates(
         self, kafka_broker: Broker, tmp_path: Path
     ) -> None:
@@ -386,6 +405,13 @@ class TestFaults:
         assert {(h, s) for h in hosts for s in range(400)} == keys
         assert b.stats.records > 0
         assert a.stats.rebalances >= 2
+
+
+async def _late_processor(bootstrap: str, topic: str, db: Path) -> int:
+    """Start a processor (it retries until the broker is up); records stored when idle."""
+    async with processor(bootstrap, topic, f"g-{topic}", db) as (src, _):
+        await wait_for(lambda: src.stats.records >= 300 and not src._offsets, timeout=60)
+    return src.stats.records
 
 
 # Runs in a child: store one batch in DuckDB, then SIGKILL itself before the offset commit.
