@@ -145,3 +145,32 @@ class TestSecurity:
         sec = sk.KafkaSecurity(security_protocol="SASL_PLAINTEXT", sasl_password_env="AW_NOPE_X")
         with pytest.raises(TerminalSinkError, match="AW_NOPE_X"):
             sk.client_kwargs(sec)
+
+
+class TestProcessConfig:
+    def test_toml_with_security_table_loads(self, tmp_path) -> None:
+        """[process.kafka.security] builds the nested settings; paths become Paths."""
+        from armorwatch.commands.process import ProcessConfig
+        from armorwatch.config import from_mapping, load_toml
+
+        path = tmp_path / "p.toml"
+        path.write_text(
+            '[process.kafka]\nbootstrap_servers = "k:9093"\ntopics = ["t"]\n'
+            '[process.kafka.security]\nsecurity_protocol = "SASL_SSL"\n'
+            'sasl_mechanism = "SCRAM-SHA-256"\nsasl_username = "aw"\n'
+            'sasl_password_file = "/run/credentials/aw/kafka"\n'
+            '[process.store]\npath = "/data/x.duckdb"\n'
+        )
+        config = from_mapping(ProcessConfig, load_toml(path)["process"], "process.")
+        sec = config.kafka.security
+        assert ("SASL_SSL", ("t",)) == (sec.security_protocol, config.kafka.topics)
+        assert "/run/credentials/aw/kafka" == str(sec.sasl_password_file)
+        assert "credentials" not in repr(config)
+
+    def test_unknown_key_is_an_error(self) -> None:
+        """A misspelt consumer key names its dotted path."""
+        from armorwatch.commands.process import ProcessConfig
+        from armorwatch.config import ConfigError, from_mapping
+
+        with pytest.raises(ConfigError, match=r"process\.kafka\.group"):
+            from_mapping(ProcessConfig, {"kafka": {"group": "x"}}, "process.")
