@@ -286,8 +286,9 @@ class DuckDBSink(SinkBase):
     def connection(self) -> duckdb.DuckDBPyConnection:
         """A cursor on the writer's database for in-process readers (jobs in `run`).
 
-        Use it only from the thread that calls it and only between sends: it shares the
-        writer's database instance (DuckDB's MVCC gives it a consistent view).
+        It is a separate connection to the writer's database instance: DuckDB's MVCC gives
+        it a consistent view of committed rows while the writer thread keeps committing.
+        Use it from one thread at a time and close it when done.
         """
         if self._con is None:
             raise TerminalSinkError("DuckDBSink is not open")

@@ -87,6 +87,18 @@ class TestKillNine:
         assert total >= (acked + 1) * rows  # every acknowledged envelope is present
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("ARMORWATCH_SLOW"),
+    reason="50 kill -9 runs (~2 min): set ARMORWATCH_SLOW=1; TestKillNine is the fast variant",
+)
+class TestKillNineSoak:
+    @pytest.mark.parametrize("seed", range(50))
+    def test_kill_fifty_times(self, tmp_path: Path, seed: int) -> None:
+        """reliability.md B5: fifty kill -9 runs, each reopening with every acked row."""
+        TestKillNine().test_committed_rows_survive_kill_mid_transaction(tmp_path, 100 + seed)
+
+
 class TestReadersDuringWrites:
     def test_reader_sees_snapshots_while_writer_runs(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
