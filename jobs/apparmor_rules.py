@@ -79,7 +79,11 @@ def aare(s: str) -> str:
     """Escape a literal string for use inside an AARE (quoting is separate)."""
     out = []
     for ch in s:
-        if ch in _AARE_SPECIAL:
+        if ch == "\\":
+            # '\\x5c', not '\\\\': the 3.0.8 lexer mis-reads '\\\\' before a space or a
+            # closing quote in several rule types.
+            out.append("\\x5c")
+        elif ch in _AARE_SPECIAL:
             out.append("\\" + ch)
         elif ord(ch) < 0x20 or ord(ch) == 0x7F:
             out.append(f"\\x{ord(ch):02x}")
@@ -96,7 +100,8 @@ def quoted(token: str) -> str:
     # Printable non-ASCII (UTF-8 names like Müsik) stays unquoted, as aa-logprof writes it.
     ascii_part = "".join(c for c in token if ord(c) < 0x80 or not c.isprintable() or c.isspace())
     escaped_space = re.search(r"\\x(09|0a|0b|0c|0d)", token, re.IGNORECASE)
-    if ascii_part and _SAFE_UNQUOTED.match(ascii_part) and '"' not in token and not escaped_space:
+    awkward = '"' in token or escaped_space
+    if ascii_part and _SAFE_UNQUOTED.match(ascii_part) and not awkward:
         return token
     return f'"{token}"'
 

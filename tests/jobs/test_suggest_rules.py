@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jobs import apparmor_rules as R
@@ -38,7 +39,7 @@ class TestEscaping:
             ("/srv/data/[archive]/a*b{1}.txt", "/srv/data/\\[archive\\]/a\\*b\\{1\\}.txt"),
             ("/a?b", "/a\\?b"),
             ("/a!b", "/a\\!b"),
-            ("/a\\b", "/a\\\\b"),
+            ("/a\\b", "/a\\x5cb"),
             ('/a"b', '"/a\\"b"'),
             ("/tmp/my doc.txt", '"/tmp/my doc.txt"'),
             ("/tmp/tab\there", '"/tmp/tab\\x09here"'),
@@ -429,3 +430,40 @@ class TestGeneralizeCovers:
         got = generalize.broader(paths)
         if got is not None:
             assert all(R.path_matches(got[0], p) for p in paths)
+
+
+@pytest.mark.integration
+@needs_parser
+class TestEscapingCompiles:
+    @settings(max_examples=5, deadline=None)
+    @given(st.lists(_paths, min_size=20, max_size=40))
+    def test_random_names_compile_and_match(self, paths: list[str]) -> None:
+        """Random names (any Unicode, quotes, globs, controls) compile as escaped file rules."""
+        assert PARSER is not None
+        bodies = [f"  {R.path_token(p)} r," for p in paths]
+        assert [None] * len(paths) == PARSER.check(bodies)
+
+    @pytest.mark.parametrize(
+        "make",
+        [
+            lambda t: f"  {t} r,",
+            lambda t: f"  signal send set=term peer={t},",
+            lambda t: f"  ptrace read peer={t},",
+            # unix rules take abstract addresses (pathname sockets are file rules)
+            lambda t: f"  unix (connect) type=stream peer=(addr={t.replace('/', '@', 1)}),",
+            lambda t: f"  dbus send bus=system path={t} member={t} peer=(label={t}),",
+            lambda t: f"  mount fstype=ext4 {t} -> {t},",
+            lambda t: f"  pivot_root oldroot={t} {t},",
+            lambda t: f"  change_profile -> {t},",
+        ],
+        ids=["file", "signal", "ptrace", "unix", "dbus", "mount", "pivot_root", "change_profile"],
+    )
+    def test_hostile_values_in_every_position(self, make: Any) -> None:
+        """500 random hostile names compile as escaped values in each rule type."""
+        assert PARSER is not None
+        rnd = random.Random(7)
+        alpha = [chr(c) for c in range(1, 0x7F)] + list("\\\\\"\"\u00a0é\u202e\u200b中😀\ufeff\x85")
+        names = ["/" + "".join(rnd.choice(alpha) for _ in range(rnd.randint(1, 15)))
+                 for _ in range(500)]
+        bodies = [make(R.path_token(n)) for n in names]
+        assert [] == [b for b, e in zip(bodies, PARSER.check(bodies), strict=True) if e]
