@@ -151,10 +151,9 @@ class TestEndToEnd:
         assert (len(expected_keys), len(expected_keys)) == stored(db)
         assert 0 == src.stats.poison
 
-    def test_collect_then_process_commands_store_exact_counts(
-        self, kafka_broker: Broker, tmp_path: Path
-    ) -> None:
-        """`collect --kafka --once` then `process --kafka` store what a direct parse yields."""
+    def test_collect_then_process_commands_store_exact_counts(self, tmp_path: Path) -> None:
+        """`collect --kafka --once`, started while the broker is down, then `process`,
+        store exactly what a direct parse yields."""
         from parsers.result import HostInfo
         from parsers.stream import parse_bytes
 
@@ -180,16 +179,30 @@ enable_idempotence = false
             for n, src in (("audit.log", S.SOURCE_AUDITLOG), ("kern.log", S.SOURCE_KERNLOG))
         )
         cli = [sys.executable, "-m", "armorwatch.cli"]
-        collect = subprocess.run(
-            [*cli, "collect", "--config", str(config), "--once", "--kafka", kafka_broker.bootstrap],
-            capture_output=True, text=True, timeout=60, cwd=ROOT,
+        port = free_port()
+        bootstrap = f"127.0.0.1:{port}"
+        collect = subprocess.Popen(
+            [*cli, "collect", "--config", str(config), "--once", "--kafka", bootstrap],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
         )
-        assert 0 == collect.returncode, collect.stderr
-        process = subprocess.run(
-            [*cli, "process", "--kafka", kafka_broker.bootstrap, "--topic", topic,
-             "--group", f"g-{topic}", "--db", str(db), "--exit-when-idle", "2"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT,
-        )
+        broker: Broker | None = None
+        try:
+            time.sleep(2)
+            assert collect.poll() is None, "collect waits for the broker"
+            broker = start_broker(port)
+            _, err = collect.communicate(timeout=60)
+            assert 0 == collect.returncode, err
+            process = subprocess.run(
+                [*cli, "process", "--kafka", bootstrap, "--topic", topic,
+                 "--group", f"g-{topic}", "--db", str(db), "--exit-when-idle", "1"],
+                capture_output=True, text=True, timeout=60, cwd=ROOT,
+            )
+        finally:
+            if collect.poll() is None:
+                collect.kill()
+                collect.wait()
+            if broker is not None:
+                broker.stop()
         assert 0 == process.returncode, process.stderr
         assert expected > 0
         assert (expected, expected) == stored(db)
