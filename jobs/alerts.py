@@ -854,6 +854,10 @@ class AlertEngineStats:
     """Group firings suppressed."""
 
 
+# The window's tables, each filled from the view _in_<name> of alert_window_views.sql.
+_WINDOW_TABLES: Final = ("denials", "complain_events", "profile_status")
+
+
 def _plain(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.Table:
     """``columns`` of ``batch`` with dictionary columns decoded (stable window types)."""
     arrays = []
@@ -878,13 +882,15 @@ class AlertEngine:
         self.grouper = Grouper(rules, state)
         self.stats = AlertEngineStats()
         self._con = duckdb.connect(":memory:")
-        self._con.register("_aw_r", _plain(S.empty_batch(S.MAC_SCHEMA), WINDOW_COLUMNS))
-        self._con.execute("CREATE TABLE records AS SELECT * FROM _aw_r")
-        self._con.unregister("_aw_r")
+        self._con.register("_aw_in", _plain(S.empty_batch(S.MAC_SCHEMA), WINDOW_COLUMNS))
+        self._con.execute(sqlfiles.load("alert_window_views").text)
+        for table in _WINDOW_TABLES:
+            # Fixed names (never input): empty tables shaped like their feeding view.
+            self._con.execute(f"CREATE TABLE {table} AS SELECT * FROM _in_{table}")
+        self._con.unregister("_aw_in")
         self._con.register("_aw_l", pa.Table.from_batches([S.empty_batch(S.LOSS_SCHEMA)]))
         self._con.execute("CREATE TABLE loss AS SELECT * FROM _aw_l")
         self._con.unregister("_aw_l")
-        self._con.execute(sqlfiles.load("alert_window_views").text)
         spans = [r.window_s + (r.baseline_s if r.kind == "spike" else 0) for r in rules.rule]
         self._retain = timedelta(seconds=max(spans, default=300.0))
         self._until: datetime | None = None
@@ -926,16 +932,16 @@ class AlertEngine:
         self.stats.batches += 1
         hosts: set[str] = set()
         newest_ms: list[int] = []
-        for batch, table, columns in (
-            (records, "records", WINDOW_COLUMNS),
-            (loss, "loss", tuple(S.LOSS_SCHEMA.names)),
-        ):
+        for batch, columns in ((records, WINDOW_COLUMNS), (loss, tuple(S.LOSS_SCHEMA.names))):
             if batch is None or batch.num_rows == 0:
                 continue
             data = _plain(batch, columns)
             self._con.register("_aw_in", data)
-            # table is one of two fixed names, never input.
-            self._con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _aw_in")
+            if batch is records:
+                for table in _WINDOW_TABLES:
+                    self._con.execute(f"INSERT INTO {table} SELECT * FROM _in_{table}")
+            else:
+                self._con.execute("INSERT INTO loss BY NAME SELECT * FROM _aw_in")
             self._con.unregister("_aw_in")
             latest = pc.max(data.column(S.TS).cast(pa.int64())).as_py()
             if latest is not None:
@@ -952,8 +958,8 @@ class AlertEngine:
             self._until = newest
         cut = self._until - self._retain
         # Rows without a time can never be inside a window.
-        self._con.execute("DELETE FROM records WHERE ts < $cut OR ts IS NULL", {"cut": cut})
-        self._con.execute("DELETE FROM loss WHERE ts < $cut OR ts IS NULL", {"cut": cut})
+        for table in (*_WINDOW_TABLES, "loss"):
+            self._con.execute(f"DELETE FROM {table} WHERE ts < $cut OR ts IS NULL", {"cut": cut})
         return True
 
     def current_alerts(self) -> list[Alert]:

@@ -1,15 +1,16 @@
 -- name: alert_window_views
--- grain: DDL: the store's view names over the alert engine's in-memory window tables
+-- grain: DDL: views over one incoming batch (_aw_in) that fill the alert window's tables
 -- parameters: none
--- The continuous alert path keeps recent rows in an in-memory DuckDB (tables records and
--- loss, created from the first batch) and runs the same alert_*.sql jobs over these
--- views. They mirror the store's views (sinks/sql/views.sql: denials, complain_events,
--- profile_status) column for column where the jobs read them; tests/jobs/test_alerts.py
--- checks that both give the same alerts on the bundled samples.
-CREATE OR REPLACE VIEW denials AS
+-- The continuous alert path keeps recent rows in an in-memory DuckDB and runs the same
+-- alert_*.sql jobs over it. Its tables denials, complain_events and profile_status are
+-- filled through these views as each batch arrives, so the derived columns (object,
+-- object_pattern: regular expressions) are computed once per row, not per evaluation.
+-- They mirror the store's views (sinks/sql/views.sql) column for column where the jobs
+-- read them; tests/jobs/test_alerts.py checks that both paths raise the same alerts.
+CREATE OR REPLACE VIEW _in_denials AS
 WITH d AS (
     SELECT
-        *,  -- every window column of records
+        *,  -- every window column of the batch
         coalesce(profile, scontext) AS subject,  -- AppArmor profile, else SELinux scontext
         coalesce(class, tclass) AS object_class,  -- AppArmor class, else SELinux tclass
         CASE  -- the denied object, by class
@@ -22,7 +23,7 @@ WITH d AS (
                 THEN concat_ws(' ', family, sock_type, protocol)
             ELSE coalesce(name, path, name2, addr, peer, tcontext)
         END AS object
-    FROM records
+    FROM _aw_in
     WHERE apparmor IN ('DENIED', 'KILL') OR seresult = 'denied'
 )
 SELECT
@@ -31,9 +32,9 @@ SELECT
                    '/[0-9]+(/|$)', '/*\1', 'g') AS object_pattern  -- digits as '*'
 FROM d;
 
-CREATE OR REPLACE VIEW complain_events AS
+CREATE OR REPLACE VIEW _in_complain_events AS
 SELECT
-    *,  -- every window column of records
+    *,  -- every window column of the batch
     profile AS subject,  -- the AppArmor profile in complain mode
     class AS object_class,  -- AppArmor class
     CASE  -- the object, by class
@@ -46,16 +47,16 @@ SELECT
             THEN concat_ws(' ', family, sock_type, protocol)
         ELSE coalesce(name, path, name2, addr, peer)
     END AS object
-FROM records
+FROM _aw_in
 WHERE apparmor = 'ALLOWED';
 
-CREATE OR REPLACE VIEW profile_status AS
+CREATE OR REPLACE VIEW _in_profile_status AS
 SELECT
     ts,  -- when the kernel logged the change
     host,  -- host name
     operation,  -- profile_load | profile_replace | profile_remove
     name AS profile_name,  -- the profile loaded, replaced or removed
     comm  -- command that changed policy
-FROM records
+FROM _aw_in
 WHERE apparmor = 'STATUS'
   AND operation IN ('profile_load', 'profile_replace', 'profile_remove');
