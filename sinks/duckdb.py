@@ -238,6 +238,7 @@ class DuckDBSink(SinkBase):
         self._wakeup: asyncio.Event | None = None
         self._room: asyncio.Condition | None = None
         self._committer: asyncio.Task[None] | None = None
+        self._open_lock: asyncio.Lock | None = None
         self._closed = False
         self._batch_id = 0
         self._last_snapshot = 0.0
@@ -252,12 +253,15 @@ class DuckDBSink(SinkBase):
         """Open (creating or migrating) the DB file and start the committer; idempotent."""
         if self._closed:
             raise TerminalSinkError("DuckDBSink is closed")
-        if self._con is not None:
-            return
-        await self._run(self._open_sync)
-        self._wakeup = asyncio.Event()
-        self._room = asyncio.Condition()
-        self._committer = asyncio.create_task(self._commit_loop(), name="duckdb-committer")
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:  # concurrent first sends open it once
+            if self._con is not None:
+                return
+            await self._run(self._open_sync)
+            self._wakeup = asyncio.Event()
+            self._room = asyncio.Condition()
+            self._committer = asyncio.create_task(self._commit_loop(), name="duckdb-committer")
 
     async def close(self) -> None:
         """Commit what waits, publish a final snapshot, checkpoint and close; idempotent."""

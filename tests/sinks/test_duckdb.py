@@ -304,6 +304,13 @@ class TestGroupCommit:
             await sink.send(Envelope(batch([denial(1)])))
         assert 1 == scalar(reader(), "SELECT count(*) FROM records")
 
+    async def test_concurrent_first_sends_open_once(self, db: Path, reader: Any) -> None:
+        """Sends racing on an unopened sink open it once and all commit."""
+        sink = DuckDBSink(DuckDBConfig(path=db, linger_s=0.1))
+        await asyncio.gather(*(sink.send(Envelope(batch([denial(i)]))) for i in range(5)))
+        await sink.close()
+        assert (1, 5) == (sink.stats.commits, sink.stats.rows_inserted)
+
     async def test_send_after_close_raises(self, db: Path) -> None:
         """send after close is refused with TerminalSinkError."""
         sink = DuckDBSink(DuckDBConfig(path=db))
