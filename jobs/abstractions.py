@@ -92,6 +92,16 @@ class Abstraction:
                 return False
         return True
 
+    def touches_file(self, paths: Iterable[str], perms: frozenset[str], owner: bool) -> bool:
+        """Whether some rule applies to one of the paths with one of the permissions."""
+        for path in paths:
+            for rule in self.files:
+                if rule.owner and not owner:
+                    continue
+                if rule.perms & perms and any(path_matches(p, path) for p in rule.patterns):
+                    return True
+        return False
+
     def covers_network(self, family: str, sock_type: str) -> bool:
         """Whether ``network family type`` is allowed."""
         return any(
@@ -129,6 +139,7 @@ class Policy:
         # literal prefix → [(regex, perms, owner-only, abstraction)], built on first use
         self._index: dict[str, list[tuple[re.Pattern[str], frozenset[str], bool, str]]] = {}
         self._grants: dict[tuple[str, bool], dict[str, frozenset[str]]] = {}
+        self._profiles: dict[str, tuple[Abstraction, Abstraction] | None] = {}
 
     @staticmethod
     @cache
@@ -197,11 +208,24 @@ class Policy:
         """Whether an AARE that may use variables matches a literal path."""
         return any(path_matches(p, path) for p in self.expand(pattern))
 
-    def _read_rules(self, path: Path, ab: Abstraction, seen: set[Path]) -> None:
+    def _read_rules(
+        self,
+        path: Path,
+        ab: Abstraction,
+        seen: set[Path],
+        deny: Abstraction | None = None,
+        top: int = 0,
+    ) -> None:
+        """Collect the rules at block depth ``top`` of ``path`` (and of its includes).
+
+        Abstractions have their rules at depth 0; a profile file at depth 1 (inside its
+        ``profile … {``). Rules of nested blocks (child profiles, hats) are not collected.
+        ``deny`` rules go to ``deny`` when given and are dropped otherwise.
+        """
         if path in seen:
             return
         seen.add(path)
-        depth = 0  # rules inside a nested 'profile x { … }' / '^hat { … }' are not ours
+        depth = 0
         for raw in path.read_text("utf-8", "replace").splitlines():
             line = _strip_comment(raw)
             if line.endswith("{"):
@@ -210,34 +234,60 @@ class Policy:
             if line.startswith("}"):
                 depth = max(0, depth - 1)
                 continue
-            if depth:
+            if depth != top:
                 continue
             m = _INCLUDE.match(raw)
             if m:
                 for sub in self._resolve(m.group(1), path):
-                    self._read_rules(sub, ab, seen)
+                    self._read_rules(sub, ab, seen, deny)
                 continue
-            if not line or line.startswith("deny ") or line.startswith("audit deny "):
-                continue
-            if mc := _CAP_RULE.match(line):
-                ab.caps.update(mc.group(1).split())
-                continue
-            if mn := _NET_RULE.match(line):
-                words = mn.group(1).split()
-                ab.networks.add((words[0] if words else "", words[1] if len(words) > 1 else ""))
-                continue
-            mf = _FILE_RULE.match(line)
-            if mf:
-                owner, target, mode = mf.group(1), mf.group(2), mf.group(3)
-            else:
-                mf = _FILE_RULE_PERMS_FIRST.match(line)
-                if not mf:
-                    continue
-                owner, mode, target = mf.group(1), mf.group(2), mf.group(3)
-            perms = _perm_letters(mode)
-            if perms is None:
-                continue
+            target_ab = ab
+            for prefix in ("audit deny ", "deny "):
+                if line.startswith(prefix):
+                    if deny is None:
+                        line = ""
+                    else:
+                        line, target_ab = line[len(prefix):], deny
+            if line:
+                self._rule(line, target_ab)
+
+    def _rule(self, line: str, ab: Abstraction) -> None:
+        if mc := _CAP_RULE.match(line):
+            ab.caps.update(mc.group(1).split())
+            return
+        if mn := _NET_RULE.match(line):
+            words = mn.group(1).split()
+            ab.networks.add((words[0] if words else "", words[1] if len(words) > 1 else ""))
+            return
+        mf = _FILE_RULE.match(line)
+        if mf:
+            owner, target, mode = mf.group(1), mf.group(2), mf.group(3)
+        else:
+            mf = _FILE_RULE_PERMS_FIRST.match(line)
+            if not mf:
+                return
+            owner, mode, target = mf.group(1), mf.group(2), mf.group(3)
+        perms = _perm_letters(mode)
+        if perms is not None:
             ab.files.append(FileAllow(self.expand(target.strip('"')), perms, bool(owner)))
+
+    def profile(self, file_name: str) -> tuple[Abstraction, Abstraction] | None:
+        """(allowed, denied) rules of the installed profile file ``<root>/<file_name>``.
+
+        Top-level profile body with its includes (abstractions, ``local/``); None when
+        this host has no such file. Used to drop suggestions aa-logprof would also drop:
+        accesses the profile already allows or explicitly denies.
+        """
+        if file_name in self._profiles:
+            return self._profiles[file_name]
+        path = self.root / file_name
+        got = None
+        if "/" not in file_name and not file_name.startswith(".") and path.is_file():
+            allow, deny = Abstraction(file_name), Abstraction(file_name)
+            self._read_rules(path, allow, set(), deny, top=1)
+            got = (allow, deny)
+        self._profiles[file_name] = got
+        return got
 
     def covering(
         self,

@@ -191,6 +191,8 @@ class Suggestion:
     """Installed abstractions that also allow this access."""
     covered_by: str | None = None
     """The suggested include that replaces this rule, if any."""
+    known: str | None = None
+    """Why the installed profile makes this rule moot (already allowed / explicitly denied)."""
     risky: dict[str, str] | None = None
     """{what, reason, severity} when the rule would allow a sensitive access."""
     notes: list[str] = field(default_factory=list)
@@ -215,6 +217,7 @@ class Suggestion:
             self.status in (STATUS_COMPILED, STATUS_DOWNGRADED, STATUS_UNCHECKED)
             and self.risky is None
             and self.covered_by is None
+            and self.known is None
         )
 
     def sort_key(self) -> tuple[Any, ...]:
@@ -509,6 +512,7 @@ class _Builder:
                 if sug.kind in _NEWER_CLASSES:
                     sug.notes.append("needs AppArmor ≥ 4.0 (not known to the 3.0.x parser)")
             ps.rules.sort(key=Suggestion.sort_key)
+            self._known(ps)
             self._includes(ps)
         return sorted(
             self.profiles.values(), key=lambda p: (-len(p.hosts), -p.events, p.profile)
@@ -596,8 +600,43 @@ class _Builder:
             for p in self.policy.expand(pattern)
         )
 
+    def _known(self, ps: ProfileSuggestion) -> None:
+        """Compare with the installed profile of the same name, as aa-logprof does (§6)."""
+        if ps.namespace or len(ps.path) > 1:
+            return
+        installed = self.policy.profile(ps.local_file)
+        if installed is None:
+            return
+        allow, deny = installed
+        ps.notes.append(
+            f"compared with the installed profile {self.policy.root / ps.local_file} "
+            "(rules it already allows or explicitly denies are not suggested)"
+        )
+        for sug in ps.rules:
+            denied = allowed = False
+            if sug.kind == R.FILE:
+                paths = _spread(sorted(sug._paths), COVERAGE_SAMPLE)
+                perms = frozenset(sug._perms)
+                denied = deny.touches_file(paths, perms, sug._owner)
+                allowed = allow.covers_file(paths, perms, sug._owner)
+            elif sug.kind == R.CAPABILITY:
+                cap = sug.rule.removeprefix("capability ").rstrip(",")
+                denied, allowed = cap in deny.caps, cap in allow.caps
+            elif sug.kind == R.NETWORK:
+                parts = (sug._fallback or sug.rule).rstrip(",").split()[1:]
+                if len(parts) >= 2:
+                    denied = deny.covers_network(parts[0], parts[1])
+                    allowed = allow.covers_network(parts[0], parts[1])
+            if denied:
+                sug.known = "explicitly denied by the installed profile"
+            elif allowed:
+                sug.known = ("already allowed by the installed profile (the hosts that "
+                             "denied it may run an older version)")
+
     def _includes(self, ps: ProfileSuggestion) -> None:
         for sug in ps.rules:
+            if sug.known:
+                continue
             if sug.kind == R.FILE and not sug.risky:
                 sug.abstractions = self.policy.covering(
                     R.FILE, paths=_spread(sorted(sug._paths), COVERAGE_SAMPLE),
@@ -870,7 +909,9 @@ def render_apparmor(ps: ProfileSuggestion, parser: str | None = None) -> str:
         if s.abstractions and not s.covered_by:
             out.append(_comment("also allowed by: " + ", ".join(s.abstractions[:5])))
         out += [_comment(f"note: {n}") for n in s.notes]
-        if s.covered_by:
+        if s.known:
+            out.append(_comment(f"{s.known}: {s.rule}"))
+        elif s.covered_by:
             out.append(_comment(f"covered by {s.covered_by}: {s.rule}"))
         elif s.risky:
             out.append(_comment(
@@ -923,7 +964,8 @@ def render_markdown(result: SuggestResult) -> str:
         out += ["", "| rule | status | events | hosts | processes | last seen | review |",
                 "|---|---|---|---|---|---|---|"]
         for s in ps.rules:
-            review = f"risky: {s.risky['reason']}" if s.risky else (s.covered_by or "")
+            review = (f"risky: {s.risky['reason']}" if s.risky
+                      else (s.known or s.covered_by or ""))
             out.append(
                 f"| {md(s.rule)} | {s.status} | {s.evidence.events} | "
                 f"{len(s.evidence.hosts)} | {s.evidence.processes} | "

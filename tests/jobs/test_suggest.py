@@ -349,3 +349,30 @@ class TestForged:
         assert "possibly forged" in by["/usr/sbin/sshd"].skipped[0]["reason"]
         assert ["dbus send bus=system path=/org/x interface=org.x member=M,"] == [
             s.rule for s in by["/usr/bin/tray"].rules]
+
+
+class TestInstalledProfile:
+    def test_known_and_denied_rules_not_suggested(self, make_rows_store: Store,
+                                                  tmp_path: Path) -> None:
+        """Accesses the installed profile allows or explicitly denies are commented out."""
+        root = tmp_path / "apparmor.d"
+        (root / "tunables").mkdir(parents=True)
+        (root / "tunables" / "global").write_text("@{PROC}=/proc/\n")
+        (root / "usr.sbin.nginx").write_text(
+            "include <tunables/global>\nprofile nginx /usr/sbin/nginx {\n"
+            "  /etc/nginx/** r,\n  deny /etc/shadow r,\n  capability chown,\n"
+            "  ^hat {\n    /srv/hat r,\n  }\n}\n"
+        )
+        nginx = "/usr/sbin/nginx"
+        con = make_rows_store([
+            file_row(0, "/etc/nginx/nginx.conf", profile=nginx),
+            file_row(1, "/etc/shadow", profile=nginx),
+            file_row(2, "/srv/hat", profile=nginx),
+            row(3, profile=nginx, operation="capable", class_="cap", capname="chown"),
+        ])
+        res = SG.suggest(con, validate=False, policy_root=root)
+        got = {s.rule: (s.known or "").split(" ")[0] for s in rules_of(res, nginx)}
+        assert {"/etc/nginx/nginx.conf r,": "already", "/etc/shadow r,": "explicitly",
+                "/srv/hat r,": "", "capability chown,": "already"} == got
+        (ps,) = res.profiles
+        assert ["/srv/hat r,"] == [s.rule for s in ps.rules if s.emitted]
