@@ -56,6 +56,8 @@ class AlertingConfig:
     """Seconds between dead-man checks."""
     min_interval_s: float = 0.25
     """Least seconds between two rule evaluations (batches in between are coalesced)."""
+    max_future_s: float = 300.0
+    """Event times further ahead of this machine's clock do not advance the windows."""
     webhook: WebhookConfig | None = None
     """Where notifications go; None only logs them."""
 
@@ -187,7 +189,7 @@ async def open_alerting(
     """
     rules = load_rules(config.rules_file)
     state = AlertState(config.state_dir / "alerts.sqlite")
-    engine = AlertEngine(rules, state)
+    engine = AlertEngine(rules, state, max_future_s=config.max_future_s)
     if store is not None:
         engine.seed_signatures(store)
     sink = None

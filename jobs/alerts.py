@@ -876,7 +876,12 @@ class AlertEngine:
     one call at a time).
     """
 
-    def __init__(self, rules: AlertRules, state: AlertState) -> None:
+    def __init__(
+        self, rules: AlertRules, state: AlertState, max_future_s: float | None = None
+    ) -> None:
+        """``max_future_s``: with a real wall clock as ``now``, ignore event times further
+        ahead than this when advancing the window (None: event time alone decides)."""
+        self._max_future_s = max_future_s
         self.rules = rules
         self.state = state
         self.grouper = Grouper(rules, state)
@@ -943,10 +948,17 @@ class AlertEngine:
             else:
                 self._con.execute("INSERT INTO loss BY NAME SELECT * FROM _aw_in")
             self._con.unregister("_aw_in")
-            latest = pc.max(data.column(S.TS).cast(pa.int64())).as_py()
+            ts = data.column(S.TS).cast(pa.int64())
+            if self._max_future_s is not None:
+                # A host whose clock runs ahead must not drag the windows past everyone
+                # else's rows (which would blind the rules): it cannot move the end of
+                # the window beyond wall-clock now + max_future_s.
+                limit = int((now + self._max_future_s) * 1000)
+                ts = pc.filter(ts, pc.less_equal(ts, limit))
+            latest = pc.max(ts).as_py()
             if latest is not None:
                 newest_ms.append(int(latest))
-            hosts.update(h for h in data.column(S.HOST).to_pylist() if h)
+            hosts.update(h for h in pc.unique(data.column(S.HOST)).to_pylist() if h)
             self.stats.rows += data.num_rows
         if hosts:
             self.state.heartbeat(hosts, now)

@@ -156,6 +156,17 @@ class TestSeed:
         assert ["/srv/new"] == [a.labels["object"] for a in engine.current_alerts()]
 
 
+class TestClockSkew:
+    def test_future_host_cannot_blind_windows(self) -> None:
+        """A host stamping records a year ahead does not push others out of the window."""
+        now = record(0)[S.TS].timestamp()
+        engine = AlertEngine(rules(AlertRule("s", "sensitive")), AlertState(), max_future_s=300.0)
+        future = record(365 * 86400, host="skewed", name="/srv/x")
+        engine.add(S.batch_from_rows([future]), None, now=now)
+        engine.add(S.batch_from_rows([record(1, name="/etc/shadow")]), None, now=now + 1)
+        assert ["/etc/shadow"] == [a.labels["object"] for a in engine.current_alerts()]
+
+
 class TestSensitive:
     def test_shadow_and_ptrace(self, tmp_path: Path) -> None:
         """/etc/shadow is critical; a ptrace denial is a (milder) warning."""
