@@ -194,7 +194,13 @@ static void row_reset(Row *r) {
 }
 
 /* ------------------------------------------------------------------- key tables */
-#define KEQ(k, n, lit) ((n) == sizeof(lit) - 1 && memcmp((k), (lit), (n)) == 0)
+/* short keys: an inline byte loop beats a libc memcmp call */
+static inline int eqn(const char *a, const char *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+#define KEQ(k, n, lit) ((n) == sizeof(lit) - 1 && eqn((const char *)(k), (lit), (n)))
 
 /* code: >=0 string column, <=-2 int column (-(col+2)), -1 unknown */
 static int aa_key(const char *k, size_t n) {
@@ -319,12 +325,21 @@ static int se_key(const char *k, size_t n) {
 }
 /* fields.HEX_KEYS */
 static int hex_key(const char *k, size_t n) {
-    static const char *keys[] = {"name", "name2", "target", "comm", "exe", "profile",
-        "label", "peer", "peer_label", "peer_profile", "namespace", "srcname", "fstype",
-        "execpath", "cwd", "proctitle", "addr", "peer_addr", "path", "info", "interface",
-        "member", "bus", "data", "key", "attribute", NULL};
-    for (int i = 0; keys[i]; i++)
-        if (strlen(keys[i]) == n && memcmp(keys[i], k, n) == 0) return 1;
+    switch (n) {
+    case 3: return KEQ(k, n, "exe") || KEQ(k, n, "cwd") || KEQ(k, n, "bus") || KEQ(k, n, "key");
+    case 4:
+        return KEQ(k, n, "name") || KEQ(k, n, "comm") || KEQ(k, n, "peer") || KEQ(k, n, "addr") ||
+               KEQ(k, n, "path") || KEQ(k, n, "info") || KEQ(k, n, "data");
+    case 5: return KEQ(k, n, "name2") || KEQ(k, n, "label");
+    case 6: return KEQ(k, n, "target") || KEQ(k, n, "fstype") || KEQ(k, n, "member");
+    case 7: return KEQ(k, n, "profile") || KEQ(k, n, "srcname");
+    case 8: return KEQ(k, n, "execpath");
+    case 9:
+        return KEQ(k, n, "namespace") || KEQ(k, n, "proctitle") || KEQ(k, n, "peer_addr") ||
+               KEQ(k, n, "interface") || KEQ(k, n, "attribute");
+    case 10: return KEQ(k, n, "peer_label");
+    case 12: return KEQ(k, n, "peer_profile");
+    }
     return 0;
 }
 
@@ -390,11 +405,14 @@ static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok
 }
 
 /* ----------------------------------------------------------------- value rules */
-static int hexval(unsigned char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
+/* upper-case hex digit value, -1 otherwise (the kernel writes upper case only) */
+static signed char HEXV[256];
+static void init_hexv(void) {
+    memset(HEXV, -1, sizeof(HEXV));
+    for (int c = '0'; c <= '9'; c++) HEXV[c] = (signed char)(c - '0');
+    for (int c = 'A'; c <= 'F'; c++) HEXV[c] = (signed char)(c - 'A' + 10);
 }
+static inline int hexval(unsigned char c) { return HEXV[c]; }
 static int all_upper_hex(const unsigned char *v, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (hexval(v[i]) < 0) return 0;
@@ -853,13 +871,43 @@ static int parse_header(const unsigned char *s, size_t n, Hdr *h) {
     return 1;
 }
 
-static int type_is(const Hdr *h, const char *name, const char *num) {
-    size_t ln = strlen(name), nn = strlen(num);
-    if (h->type_n == ln && memcmp(h->type, name, ln) == 0) return 1;
-    if (h->type_n == nn && memcmp(h->type, num, nn) == 0) return 1;
-    if (h->type_n == nn + 9 && memcmp(h->type, "UNKNOWN[", 8) == 0 && memcmp(h->type + 8, num, nn) == 0)
-        return 1;
-    return 0;
+enum { T_OTHER, T_AVC, T_USER_AVC, T_SYSCALL, T_CWD, T_PROCTITLE, T_EOE, T_PATH };
+
+/* records.TYPE_NAMES for the types the scanner handles; UNKNOWN[n] as n */
+static int type_code(const Hdr *h) {
+    const char *t = (const char *)h->type;
+    size_t n = h->type_n;
+    if (n > 9 && KEQ(t, 8, "UNKNOWN[") && t[n - 1] == ']') {
+        t += 8;
+        n -= 9;
+    }
+    switch (n) {
+    case 3:
+        if (KEQ(t, n, "AVC")) return T_AVC;
+        if (KEQ(t, n, "CWD")) return T_CWD;
+        if (KEQ(t, n, "EOE")) return T_EOE;
+        break;
+    case 4:
+        if (KEQ(t, n, "PATH")) return T_PATH;
+        if (KEQ(t, n, "1400")) return T_AVC;
+        if (KEQ(t, n, "1107")) return T_USER_AVC;
+        if (KEQ(t, n, "1300")) return T_SYSCALL;
+        if (KEQ(t, n, "1307")) return T_CWD;
+        if (KEQ(t, n, "1327")) return T_PROCTITLE;
+        if (KEQ(t, n, "1320")) return T_EOE;
+        if (KEQ(t, n, "1302")) return T_PATH;
+        break;
+    case 7:
+        if (KEQ(t, n, "SYSCALL")) return T_SYSCALL;
+        break;
+    case 8:
+        if (KEQ(t, n, "USER_AVC")) return T_USER_AVC;
+        break;
+    case 9:
+        if (KEQ(t, n, "PROCTITLE")) return T_PROCTITLE;
+        break;
+    }
+    return T_OTHER;
 }
 
 /* ------------------------------------------------------------------- events */
@@ -871,10 +919,16 @@ typedef struct {
     int64_t first_line;
     int64_t first_mac_line;
     int term, single, members, has_slow, complete, closed;
-    Enrich en;
+    int64_t en; /* index into the enrichment table, -1 = none yet */
 } Event;
 
 enum { K_IGNORE = 0, K_MAC = 1, K_SLOW = 2, K_AUX = 3, K_MAC_SE = 4 };
+
+/* enrichment of the events that have a MAC record, kept apart so Event stays small */
+static struct {
+    Enrich *v;
+    size_t n, cap;
+} ENR;
 
 typedef struct {
     size_t start, len; /* logical offset, length */
@@ -953,6 +1007,7 @@ static int64_t event_get(Events *E, const unsigned char *node, size_t nn, uint64
     e->ts = ts;
     e->first_line = line;
     e->first_mac_line = -1;
+    e->en = -1;
     E->slots[h] = (int64_t)E->n;
     return (int64_t)E->n++;
 }
@@ -1225,6 +1280,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     static Cols C;
     static Row row;
     E.n = 0;
+    ENR.n = 0;
     if (E.slots) for (size_t i = 0; i < E.nslots; i++) E.slots[i] = -1;
     escr.n = 0;
     cols_reset(&C);
@@ -1299,10 +1355,11 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (li->h.ts > max_ts) max_ts = li->h.ts;
         Hdr *h = &li->h;
         int aux = 0;
-        if (type_is(h, "AVC", "1400")) {
+        int tc = type_code(h);
+        if (tc == T_AVC) {
             li->body = h->body; li->body_n = h->body_n;
             li->kind = body_has_candidate(h->body, h->body_n) ? K_MAC : K_IGNORE;
-        } else if (type_is(h, "USER_AVC", "1107")) {
+        } else if (tc == T_USER_AVC) {
             li->user = 1;
             int u = user_inner(li);
             if (u < 0) li->kind = K_SLOW;
@@ -1311,11 +1368,11 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 /* the libaudit trailer " exe=…" is cut off the sender text */
                 li->kind = body_has_candidate(li->body, li->body_n) ? K_MAC : K_IGNORE;
             }
-        } else if (type_is(h, "SYSCALL", "1300")) aux = 1;
-        else if (type_is(h, "CWD", "1307")) aux = 2;
-        else if (type_is(h, "PROCTITLE", "1327")) aux = 3;
-        else if (type_is(h, "EOE", "1320")) aux = 4;
-        else if (type_is(h, "PATH", "1302")) { li->kind = K_IGNORE; nl++; continue; } /* no field we use */
+        } else if (tc == T_SYSCALL) aux = 1;
+        else if (tc == T_CWD) aux = 2;
+        else if (tc == T_PROCTITLE) aux = 3;
+        else if (tc == T_EOE) aux = 4;
+        else if (tc == T_PATH) { li->kind = K_IGNORE; nl++; continue; } /* no field we use */
         else {
             li->kind = body_interesting(h->body, h->body_n) || memmem(h->type, h->type_n, "APPARMOR", 8) ||
                        (h->type_n >= 2 && h->type[0] == '1' && h->type[1] == '5') ||
@@ -1355,7 +1412,18 @@ pass1_done:
         if (li->kind != K_AUX || li->aux > 3 || li->event < 0) continue;
         Event *ev = &E.ev[li->event];
         if (!ev->complete || ev->members == 0) continue;
-        if (aux_fields(&ev->en, &escr, li->aux, li->h.body, li->h.body_n)) { err = 1; goto done; }
+        if (ev->en < 0) {
+            if (ENR.n == ENR.cap) {
+                size_t cap = ENR.cap ? ENR.cap * 2 : 1024;
+                Enrich *p2 = realloc(ENR.v, cap * sizeof(Enrich));
+                if (!p2) { err = 1; goto done; }
+                ENR.v = p2;
+                ENR.cap = cap;
+            }
+            memset(&ENR.v[ENR.n], 0, sizeof(Enrich));
+            ev->en = (int64_t)ENR.n++;
+        }
+        if (aux_fields(&ENR.v[ev->en], &escr, li->aux, li->h.body, li->h.body_n)) { err = 1; goto done; }
     }
 
     slow = PyList_New(0);
@@ -1424,7 +1492,7 @@ pass1_done:
                         row.i[I_SENDER_PID + w].v = li->sender[w];
                         row.i[I_SENDER_PID + w].set = 1;
                     }
-                if (append_row(&C, &row, ev ? &ev->en : NULL, &escr)) { err = 1; goto done; }
+                if (append_row(&C, &row, ev && ev->en >= 0 ? &ENR.v[ev->en] : NULL, &escr)) { err = 1; goto done; }
                 continue;
             }
         }
@@ -1441,7 +1509,9 @@ pass1_done:
         if (!ev->has_slow || !ev->complete) continue;
         PyObject *d = PyDict_New();
         if (!d) goto done;
-        const SVal *sv[4] = {&ev->en.syscall, &ev->en.exe, &ev->en.cwd, &ev->en.proctitle};
+        static const Enrich none;
+        const Enrich *en = ev->en >= 0 ? &ENR.v[ev->en] : &none;
+        const SVal *sv[4] = {&en->syscall, &en->exe, &en->cwd, &en->proctitle};
         const char *names[4] = {"syscall", "exe", "cwd", "proctitle"};
         for (int k = 0; k < 4; k++) {
             if (!sv[k]->set) continue;
@@ -1449,8 +1519,8 @@ pass1_done:
             if (!v || PyDict_SetItemString(d, names[k], v)) { Py_XDECREF(v); Py_DECREF(d); goto done; }
             Py_DECREF(v);
         }
-        if (ev->en.uid.set) { PyObject *v = PyLong_FromLongLong(ev->en.uid.v); PyDict_SetItemString(d, "uid", v); Py_XDECREF(v); }
-        if (ev->en.auid.set) { PyObject *v = PyLong_FromLongLong(ev->en.auid.v); PyDict_SetItemString(d, "auid", v); Py_XDECREF(v); }
+        if (en->uid.set) { PyObject *v = PyLong_FromLongLong(en->uid.v); PyDict_SetItemString(d, "uid", v); Py_XDECREF(v); }
+        if (en->auid.set) { PyObject *v = PyLong_FromLongLong(en->auid.v); PyDict_SetItemString(d, "auid", v); Py_XDECREF(v); }
         PyObject *key = PyLong_FromSsize_t((Py_ssize_t)e);
         if (!key || PyDict_SetItem(enrich, key, d)) { Py_XDECREF(key); Py_DECREF(d); goto done; }
         Py_DECREF(key);
@@ -1503,4 +1573,7 @@ static PyMethodDef METHODS[] = {
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastscan",
                                     "C hot loop of the audit.log parser.", -1, METHODS};
 
-PyMODINIT_FUNC PyInit__fastscan(void) { return PyModule_Create(&MODULE); }
+PyMODINIT_FUNC PyInit__fastscan(void) {
+    init_hexv();
+    return PyModule_Create(&MODULE);
+}
