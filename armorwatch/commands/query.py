@@ -22,6 +22,7 @@ import datetime as dt
 import decimal
 import re
 import sys
+import textwrap
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -306,7 +307,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "query",
         help="run SQL or a saved query against the store (read-only)",
-        description=(
+        description=textwrap.fill(
             "Run one SELECT statement, or a saved query by name, against the armorwatch "
             "DuckDB store, read-only with file access disabled. Values go in as bound "
             "parameters: --param since=24h is $since in the SQL. Durations (30m, 24h, 7d) "
