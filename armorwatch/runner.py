@@ -99,12 +99,14 @@ async def run_files(
         if not item.path.is_file() or not os.access(item.path, os.R_OK):
             raise InputError(f"cannot read {item.path}")
     sources = [source_for(item, f"input{i}") for i, item in enumerate(inputs)]
-    store = DuckDBSink(DuckDBConfig(path=db))
+    # No reader runs beside a one-shot run, so no snapshot file for readers is needed.
+    store = DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0))
     await store.open()
     rejected = DeadLetterSink(DeadLetterConfig(path=dead_letter))
 
     async def keep(rejects: pa.RecordBatch) -> None:
         await rejected.write(rejects)
+        await store.send_rejects(rejects)
 
     async with rejected, InProcessTransport(store, transport) as channel:  # closes the store
         collector = Collector(

@@ -51,10 +51,11 @@ class TestDefaultRun:
         assert (work / "armorwatch-report" / "index.html").is_file()
 
     def test_rejected_line_is_kept(self, first_run: tuple[Path, str]) -> None:
-        """The truncated sample record is counted and kept in the dead-letter file."""
+        """The truncated sample record is counted, kept in the dead-letter file and the store."""
         work, out = first_run
         assert "rejected lines: 1" in out
         assert 1 == len((work / "armorwatch-deadletter.jsonl").read_text().splitlines())
+        assert 1 == _count(work / "armorwatch.duckdb", "SELECT count(*) FROM rejects")
 
     def test_rerun_does_not_double_count(self, tmp_path: Path) -> None:
         """Running twice on the same files stores each record once (dedup by key)."""
