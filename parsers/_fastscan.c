@@ -113,12 +113,30 @@ typedef struct {
     int64_t perm_items;
 } Cols;
 
-static void set_bit(Buf *valid, int64_t idx, int on) {
-    if ((idx & 7) == 0) {
-        char z = 0;
-        buf_put(valid, &z, 1);
+/* Columns are filled lazily: a row writes only the columns it has values for, and the
+ * gaps (null rows) are filled with zeros / repeated offsets when the next value comes or
+ * at the end. A record sets a dozen of the ~70 columns, so most work is skipped. */
+static int fill_zero(Buf *b, size_t need) {
+    if (b->n >= need) return 0;
+    if (buf_reserve(b, need - b->n)) return -1;
+    memset(b->p + b->n, 0, need - b->n);
+    b->n = need;
+    return 0;
+}
+static inline int bit_on(Buf *v, int64_t idx) {
+    if (fill_zero(v, (size_t)(idx >> 3) + 1)) return -1;
+    v->p[idx >> 3] |= (char)(1 << (idx & 7));
+    return 0;
+}
+static int fill_offs(Buf *offs, int64_t entries, int32_t end) {
+    size_t need = (size_t)entries * 4;
+    if (offs->n >= need) return 0;
+    if (buf_reserve(offs, need - offs->n)) return -1;
+    while (offs->n < need) {
+        memcpy(offs->p + offs->n, &end, 4);
+        offs->n += 4;
     }
-    if (on) valid->p[idx >> 3] |= (char)(1 << (idx & 7));
+    return 0;
 }
 
 /* ----------------------------------------------------------------- UTF-8 (Python's
@@ -1037,54 +1055,68 @@ static int dict_grow(StrCol *sc) {
     return 0;
 }
 
-static int append_dict(StrCol *sc, int64_t row, const unsigned char *p, size_t n, int set) {
+static int append_dict(StrCol *sc, int64_t row, const unsigned char *p, size_t n) {
     int32_t index = 0;
-    if (set) {
-        dict_tmp.n = 0;
-        if (put_text(&dict_tmp, p, n)) return -1;
-        const unsigned char *t = (const unsigned char *)dict_tmp.p;
-        size_t tn = dict_tmp.n;
-        if (sc->ndict == 0 && sc->offs.n == 0) {
-            int32_t z = 0;
-            if (buf_put(&sc->offs, &z, 4)) return -1;
-        }
-        if ((size_t)(sc->ndict + 1) * 2 > sc->nslots && dict_grow(sc)) return -1;
-        uint64_t h = hash_bytes(t, tn) & (sc->nslots - 1);
-        const int32_t *offs = (const int32_t *)sc->offs.p;
-        for (;;) {
-            uint32_t v = sc->slots[h];
-            if (!v) {
-                if (buf_put(&sc->data, t, tn)) return -1;
-                if (sc->data.n > (size_t)INT32_MAX) return -1;
-                int32_t o = (int32_t)sc->data.n;
-                if (buf_put(&sc->offs, &o, 4)) return -1;
-                index = (int32_t)sc->ndict++;
-                sc->slots[h] = (uint32_t)index + 1;
-                break;
-            }
-            int32_t a = offs[v - 1], b = offs[v];
-            if ((size_t)(b - a) == tn && memcmp(sc->data.p + a, t, tn) == 0) {
-                index = (int32_t)(v - 1);
-                break;
-            }
-            h = (h + 1) & (sc->nslots - 1);
-        }
-    }
-    if (buf_put(&sc->idx, &index, 4)) return -1;
-    set_bit(&sc->valid, row, set);
-    return 0;
-}
-
-static int append_str(StrCol *sc, int64_t idx, const unsigned char *p, size_t n, int set, int raw) {
-    if (idx == 0) {
+    dict_tmp.n = 0;
+    if (put_text(&dict_tmp, p, n)) return -1;
+    const unsigned char *t = (const unsigned char *)dict_tmp.p;
+    size_t tn = dict_tmp.n;
+    if (sc->ndict == 0 && sc->offs.n == 0) {
         int32_t z = 0;
         if (buf_put(&sc->offs, &z, 4)) return -1;
     }
-    if (set && (raw ? buf_put(&sc->data, p, n) : put_text(&sc->data, p, n))) return -1;
+    if ((size_t)(sc->ndict + 1) * 2 > sc->nslots && dict_grow(sc)) return -1;
+    uint64_t h = hash_bytes(t, tn) & (sc->nslots - 1);
+    const int32_t *offs = (const int32_t *)sc->offs.p;
+    for (;;) {
+        uint32_t v = sc->slots[h];
+        if (!v) {
+            if (buf_put(&sc->data, t, tn)) return -1;
+            if (sc->data.n > (size_t)INT32_MAX) return -1;
+            int32_t o = (int32_t)sc->data.n;
+            if (buf_put(&sc->offs, &o, 4)) return -1;
+            index = (int32_t)sc->ndict++;
+            sc->slots[h] = (uint32_t)index + 1;
+            break;
+        }
+        int32_t a = offs[v - 1], b = offs[v];
+        if ((size_t)(b - a) == tn && memcmp(sc->data.p + a, t, tn) == 0) {
+            index = (int32_t)(v - 1);
+            break;
+        }
+        h = (h + 1) & (sc->nslots - 1);
+    }
+    if (fill_zero(&sc->idx, (size_t)row * 4) || buf_put(&sc->idx, &index, 4)) return -1;
+    return bit_on(&sc->valid, row);
+}
+
+static int append_str(StrCol *sc, int64_t idx, const unsigned char *p, size_t n, int raw) {
+    if (fill_offs(&sc->offs, idx + 1, (int32_t)sc->data.n)) return -1;
+    if (raw ? buf_put(&sc->data, p, n) : put_text(&sc->data, p, n)) return -1;
     if (sc->data.n > (size_t)INT32_MAX) return -1;
     int32_t o = (int32_t)sc->data.n;
     if (buf_put(&sc->offs, &o, 4)) return -1;
-    set_bit(&sc->valid, idx, set);
+    return bit_on(&sc->valid, idx);
+}
+
+/* complete every column to `rows` rows (the trailing nulls) */
+static int cols_finish(Cols *c) {
+    int64_t rows = c->rows;
+    size_t vbytes = (size_t)((rows + 7) >> 3);
+    for (int k = 0; k < NSTR; k++) {
+        StrCol *sc = &c->s[k];
+        if (is_dict_col(k)) {
+            if (fill_zero(&sc->idx, (size_t)rows * 4)) return -1;
+        } else if (fill_offs(&sc->offs, rows + 1, (int32_t)sc->data.n)) {
+            return -1;
+        }
+        if (fill_zero(&sc->valid, vbytes)) return -1;
+    }
+    for (int k = 0; k < NINT; k++)
+        if (fill_zero(&c->i[k].vals, (size_t)rows * 8) || fill_zero(&c->i[k].valid, vbytes)) return -1;
+    if (fill_offs(&c->perm_offs, rows + 1, (int32_t)c->perm_items)) return -1;
+    if (fill_zero(&c->perm_valid, vbytes)) return -1;
+    if (fill_offs(&c->perm.offs, 1, 0)) return -1;
     return 0;
 }
 
@@ -1105,8 +1137,9 @@ static int append_row(Cols *c, Row *r, const Enrich *en, const Buf *escr) {
             else if (k == S_PROCTITLE) e = &en->proctitle;
             if (e && e->set) { ptr = eptr(e, escr); n = e->n; set = 1; }
         }
-        if (is_dict_col(k) ? append_dict(&c->s[k], idx, ptr, n, set)
-                           : append_str(&c->s[k], idx, ptr, n, set, k == S_RAW))
+        if (!set) continue;
+        if (is_dict_col(k) ? append_dict(&c->s[k], idx, ptr, n)
+                           : append_str(&c->s[k], idx, ptr, n, k == S_RAW))
             return -1;
     }
     for (int k = 0; k < NINT; k++) {
@@ -1115,16 +1148,15 @@ static int append_row(Cols *c, Row *r, const Enrich *en, const Buf *escr) {
             if (k == I_UID) iv = en->uid;
             else if (k == I_AUID) iv = en->auid;
         }
-        int64_t v = iv.set ? iv.v : 0;
-        if (buf_put(&c->i[k].vals, &v, 8)) return -1;
-        set_bit(&c->i[k].valid, idx, iv.set);
-    }
-    if (idx == 0) {
-        int32_t z = 0;
-        if (buf_put(&c->perm_offs, &z, 4)) return -1;
-        if (buf_put(&c->perm.offs, &z, 4)) return -1;
+        if (!iv.set) continue;
+        IntCol *ic = &c->i[k];
+        if (fill_zero(&ic->vals, (size_t)idx * 8) || buf_put(&ic->vals, &iv.v, 8) ||
+            bit_on(&ic->valid, idx))
+            return -1;
     }
     if (r->has_perms) {
+        if (fill_offs(&c->perm_offs, idx + 1, (int32_t)c->perm_items)) return -1;
+        if (fill_offs(&c->perm.offs, 1, 0)) return -1;
         const unsigned char *p = r->perms, *end = r->perms + r->perms_n;
         while (p < end) {
             while (p < end && IS_WS(*p)) p++;
@@ -1137,10 +1169,9 @@ static int append_row(Cols *c, Row *r, const Enrich *en, const Buf *escr) {
             c->perm_items++;
             p = q;
         }
+        int32_t o = (int32_t)c->perm_items;
+        if (buf_put(&c->perm_offs, &o, 4) || bit_on(&c->perm_valid, idx)) return -1;
     }
-    int32_t o = (int32_t)c->perm_items;
-    if (buf_put(&c->perm_offs, &o, 4)) return -1;
-    set_bit(&c->perm_valid, idx, r->has_perms);
     c->rows++;
     return 0;
 }
@@ -1192,8 +1223,8 @@ static size_t count_quotes(const unsigned char *p, size_t n) {
 
 /* what in the body of a header line of another type the Python path looks at */
 static int body_interesting(const unsigned char *s, size_t n) {
-    return memmem(s, n, "apparmor=", 9) || memmem(s, n, "avc: ", 5) || memmem(s, n, "lost=", 5) ||
-           memmem(s, n, "callbacks suppressed", 20);
+    /* (loss words inside an audit record are never loss reports: records.classify_line) */
+    return memmem(s, n, "apparmor=", 9) || memmem(s, n, "avc: ", 5);
 }
 
 /* the USER_AVC inner body (records.audit_record): 0 = not a MAC candidate */
@@ -1527,6 +1558,7 @@ pass1_done:
         Py_DECREF(d);
     }
 
+    if (cols_finish(&C)) { err = 1; goto done; }
     {
         PyObject *strs = PyList_New(NSTR), *ints = PyList_New(NINT);
         if (!strs || !ints) { Py_XDECREF(strs); Py_XDECREF(ints); goto done; }

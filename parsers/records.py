@@ -191,7 +191,8 @@ _SE_AVC: Final = re.compile(
 _LEGACY_TEXT: Final = re.compile(rb"(?:REJECTING|PERMITTING|AUDITING|LOGPROF-HINT) ")
 _CALLBACKS: Final = re.compile(rb"(?P<fn>[\w.]+): (?P<n>\d+) callbacks suppressed")
 _JOURNAL_SUPPRESSED: Final = re.compile(rb"Suppressed (?P<n>\d+) messages from (?P<what>.*)")
-_AUDIT_LOST: Final = re.compile(rb"\b(?:audit_)?lost=(?P<n>\d+)")
+_AUDIT_LOST: Final = re.compile(rb"audit_lost=(?P<n>\d+)")
+_AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")
 
 # syslog prefixes: timestamp, host, tag
 _MON: Final = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
@@ -389,9 +390,16 @@ def _classify(line: bytes, year: int, trusted_kernel: bool | None) -> Line:
     if rest.startswith(b"audit: "):
         rest = rest[7:]
 
-    # loss reports
-    if b"callbacks suppressed" in rest:
-        cm = _CALLBACKS.search(rest)
+    # loss reports come from the kernel's own printk lines ("kauditd_printk_skb: 7
+    # callbacks suppressed", "audit: audit_lost=12 …"): never from an audit record or
+    # another program, whose text anyone can fill with such words
+    printk = (
+        trusted_kernel is not False
+        and (tag is None or tag == b"kernel")
+        and not rest.startswith(_AUDIT_STARTS)
+    )
+    if printk and b"callbacks suppressed" in rest:
+        cm = _CALLBACKS.match(rest)
         if cm is not None and b"audit" in cm.group("fn"):
             return Line(
                 kind=LOSS,
@@ -402,13 +410,9 @@ def _classify(line: bytes, year: int, trusted_kernel: bool | None) -> Line:
                 node=host,
             )
         return Line()
-    if b"lost=" in rest and b"apparmor=" not in rest and b"avc:" not in rest:
-        lm = _AUDIT_LOST.search(rest)
-        if (
-            lm is not None
-            and int(lm.group("n")) > 0
-            and (b"audit" in line[:64] or rest is not line)
-        ):
+    if printk and rest.startswith(b"audit_lost="):
+        lm = _AUDIT_LOST.match(rest)
+        if lm is not None and int(lm.group("n")) > 0:
             return Line(
                 kind=LOSS,
                 reason=S.LOSS_KERNEL_LOST,
