@@ -46,6 +46,7 @@ import hashlib
 import json
 import math
 import sqlite3
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -602,11 +603,22 @@ _EVALUATORS: Final = {
 }
 
 
-def newest(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    """The newest record or loss time in the store (the default end of the windows)."""
+def newest(con: duckdb.DuckDBPyConnection, now: float | None = None) -> datetime | None:
+    """The default end of the windows: the newest record, or a loss row up to 1 h later.
+
+    Records lead because a loss row's time is when a collector noticed the loss (another
+    clock, or a year guessed from a syslog line); a loss reported shortly after the last
+    record still counts. With ``now`` (unix seconds), times more than five minutes ahead
+    of it are ignored, so one host with a clock far in the future cannot push every
+    window past the rest of the fleet.
+    """
+    limit = datetime.fromtimestamp(now + 300.0, UTC) if now is not None else None
     [(latest,)] = con.execute(
-        "SELECT max(m) FROM (SELECT epoch_ms(max(ts)) AS m FROM records "
-        "UNION ALL SELECT epoch_ms(max(ts)) FROM loss)"
+        "WITH r AS (SELECT max(ts) AS m FROM records WHERE $limit IS NULL OR ts <= $limit), "
+        "l AS (SELECT max(ts) AS m FROM loss, r WHERE ($limit IS NULL OR ts <= $limit) "
+        "AND (r.m IS NULL OR ts <= r.m + INTERVAL 1 HOUR)) "
+        "SELECT epoch_ms(coalesce(greatest(r.m, l.m), r.m, l.m)) FROM r, l",
+        {"limit": limit},
     ).fetchall()
     if latest is None:
         return None
@@ -640,7 +652,7 @@ def evaluate(
     """
     ensure_loss(con)
     if until is None:
-        until = newest(con)
+        until = newest(con, time.time())
         if until is None:
             return []
         until += timedelta(milliseconds=1)  # windows are [since, until)

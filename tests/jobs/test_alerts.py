@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -17,6 +18,7 @@ from jobs.alerts import (
     AlertRules,
     AlertState,
     evaluate,
+    newest,
 )
 from parsers import schema as S
 from tests.jobs.alert_data import loss, record, status, store
@@ -363,3 +365,28 @@ class TestStreamMatchesStore:
         from_window = key(engine.current_alerts())
         assert 5 <= len(from_store)
         assert from_store == from_window
+
+
+class TestWindowEnd:
+    def test_future_rows_ignored(self, tmp_path: Path) -> None:
+        """The default window end ignores times far beyond the wall clock."""
+        con = store(tmp_path, [record(0), record(10 * 365 * 86400, host="skewed")])
+        expected = record(0)[S.TS].timestamp()
+        assert expected == newest(con, now=expected + 60).timestamp()  # type: ignore[union-attr]
+
+    def test_loss_shortly_after_records_counts(self, tmp_path: Path) -> None:
+        """A loss row 20 s after the last record moves the window end; one a day later does not."""
+        con = store(
+            tmp_path,
+            [record(0)],
+            [loss(20, S.LOSS_KERNEL_LOST, 3), loss(86400, S.LOSS_KERNEL_LOST, 3, host="x")],
+        )
+        assert 20.0 == newest(con).timestamp() - record(0)[S.TS].timestamp()  # type: ignore[union-attr]
+
+
+class TestSamples:
+    def test_bundled_samples(self, sample_store: duckdb.DuckDBPyConnection) -> None:
+        """On the bundled logs (records only): db-01's dac_override, and web-01 silent since."""
+        got = {(a.rule, a.labels.get("host")) for a in evaluate(sample_store, load_rules())}
+        expected = {("sensitive-access", "db-01"), ("host-silent", "web-01")}
+        assert expected <= got
