@@ -12,6 +12,8 @@ from typing import Any
 import orjson
 import pytest
 import standardwebhooks
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sinks.errors import TerminalSinkError
 from sinks.outbox import Outbox
@@ -358,3 +360,20 @@ class TestSSRF:
                 await sink.send_alert(message())
                 assert await wait_until(lambda: sink.stats.blocked == 1)
         assert 0 == len(rx.requests)
+
+
+class TestRenderingProperty:
+    @given(st.text(max_size=200), st.text(max_size=50))
+    @settings(max_examples=300, deadline=None)
+    def test_no_raw_controls(self, summary: str, profile: str) -> None:
+        """Any log text yields bodies without raw controls or bidi, and Slack text without <>&."""
+        msg = message(summary=summary)
+        msg["group"] = {"host": "h", "profile": profile}
+        for preset in ("json", "slack"):
+            text = render(msg, preset).decode("utf-8")
+            assert not any(
+                ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029\u202e\u2066"
+                for c in text
+            )
+        slack = orjson.loads(render(msg, "slack"))
+        assert not set("<>") & set(slack["text"])
