@@ -38,7 +38,7 @@ import shutil
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -122,6 +122,8 @@ class ComplainProfile:
     missing: tuple[Signature, ...]
     """Its ALLOWED signatures: what enforce mode would deny (the rules still missing)."""
     slug: str = ""
+    rules: Snippet | None = None
+    """For a ready profile: suggested local/ rules from its whole history (jobs.suggest)."""
 
 
 @dataclass(frozen=True)
@@ -481,6 +483,30 @@ def _timeline_chart(
 # --- suggestions --------------------------------------------------------------------
 
 SUGGEST_MODULE: Final = "jobs.suggest"
+MAX_READY_RULES: Final = 20
+"""Ready profiles that get whole-history rule suggestions (each is one suggest run)."""
+
+
+def _suggest_module() -> Any | None:
+    try:
+        spec = importlib.util.find_spec(SUGGEST_MODULE)
+    except ModuleNotFoundError:
+        spec = None
+    return importlib.import_module(SUGGEST_MODULE) if spec is not None else None
+
+
+def _snippets(module: Any, result: Any) -> list[Snippet]:
+    parser = getattr(result, "parser", None)
+    return [
+        Snippet(
+            subject=ps.profile,
+            local_file=ps.local_file,
+            lines=tuple(module.render_apparmor(ps, parser).splitlines()),
+            rules=len(ps.rules),
+            risky=sum(1 for s in ps.rules if getattr(s, "risky", None)),
+        )
+        for ps in result.profiles
+    ]
 
 
 def suggested_rules(con: duckdb.DuckDBPyConnection, since: datetime) -> Suggestions:
@@ -490,27 +516,13 @@ def suggested_rules(con: duckdb.DuckDBPyConnection, since: datetime) -> Suggesti
     says so instead of inventing rules, and when it fails the report is still written
     with the error in this section (one section must not cost the whole report).
     """
-    try:
-        spec = importlib.util.find_spec(SUGGEST_MODULE)
-    except ModuleNotFoundError:
-        spec = None
-    if spec is None:
+    module = _suggest_module()
+    if module is None:
         return Suggestions(False, "Rule suggestion (jobs.suggest) is not installed.")
-    module = importlib.import_module(SUGGEST_MODULE)
     try:
         result = module.suggest(con, since=since)
-        render = module.render_apparmor
         parser = getattr(result, "parser", None)
-        snippets = [
-            Snippet(
-                subject=ps.profile,
-                local_file=ps.local_file,
-                lines=tuple(render(ps, parser).splitlines()),
-                rules=len(ps.rules),
-                risky=sum(1 for s in ps.rules if getattr(s, "risky", None)),
-            )
-            for ps in result.profiles
-        ]
+        snippets = _snippets(module, result)
         selinux = [s.rule for s in getattr(result, "selinux", ())]
     except Exception as e:  # the rest of the report is still worth writing
         log.warning("Rule suggestion failed; the report says so in its section.", exc_info=True)
@@ -519,6 +531,22 @@ def suggested_rules(con: duckdb.DuckDBPyConnection, since: datetime) -> Suggesti
         snippets.append(Snippet("SELinux (audit2allow-style)", "", tuple(selinux), len(selinux), 0))
     how = f"validated with {parser}" if parser else "NOT validated (no apparmor_parser)"
     return Suggestions(True, f"From jobs.suggest over the window's events, {how}.", tuple(snippets))
+
+
+def rules_to_enforce(con: duckdb.DuckDBPyConnection, profile: str) -> Snippet | None:
+    """The local/ rules a complain profile needs before enforcing: its whole history.
+
+    None when jobs.suggest is missing, fails, or has nothing for the profile.
+    """
+    module = _suggest_module()
+    if module is None:
+        return None
+    try:
+        found = _snippets(module, module.suggest(con, since=None, profile=profile))
+    except Exception:
+        log.warning("Rule suggestion for %s failed.", profile, exc_info=True)
+        return None
+    return next((s for s in found if s.subject == profile), None)
 
 
 # --- building -----------------------------------------------------------------------
@@ -587,6 +615,12 @@ def build_report(
     ready = sorted(
         (c for c in complain.values() if c.ready), key=lambda c: (-c.days_quiet, c.subject)
     )
+    # The rules a ready profile needs come from all its history, not just this window.
+    ready = [
+        replace(c, rules=rules_to_enforce(con, c.subject)) if i < MAX_READY_RULES else c
+        for i, c in enumerate(ready)
+    ]
+    complain.update({c.subject: c for c in ready})
     learning = sorted(
         (c for c in complain.values() if not c.ready), key=lambda c: (c.days_quiet, c.subject)
     )

@@ -204,6 +204,14 @@ class TestSections:
         missing = {(s.klass, s.object, s.mask) for s in report.ready[0].missing}
         assert {("file", "/srv/data.db", "rw"), ("cap", "chown", "")} == missing
 
+    def test_ready_profile_gets_rules_from_its_whole_history(self, report: R.Report) -> None:
+        """The ready profile's rules cover the ten-day-old capability, not only the window."""
+        if not report.suggestions.available:
+            pytest.skip(f"jobs.suggest unavailable: {report.suggestions.note}")
+        rules = report.ready[0].rules
+        assert rules is not None
+        assert ("myapp", True) == (rules.subject, any("chown" in ln for ln in rules.lines))
+
     def test_growth(self, report: R.Report) -> None:
         """nginx went from 2 denials the day before to 10."""
         assert [("/usr/sbin/nginx", 2, 10)] == [
