@@ -507,11 +507,13 @@ class FileTailer:
                 if found is None:
                     break
                 n, path, gz = found
-                copy = self._copy_made_later(fid, offset) if n == 0 else None
-                if copy is not None:
-                    # Still the live inode, but a copy of it appeared after the
-                    # checkpoint: copytruncate while stopped. The copy holds the rest.
+                copy = None if gz else self._copy_made_later(fid, offset, n, path)
+                if copy is not None and copy[0] != path:
+                    # A copy of our file appeared after the checkpoint: copytruncate
+                    # while stopped (maybe rotated on since). The copy holds the rest.
                     path, gz = copy
+                else:
+                    copy = None
                 try:
                     f = self._open(path, gz, 0)
                 except (OSError, EOFError, gzip.BadGzipFile):
@@ -541,24 +543,37 @@ class FileTailer:
             return None, None, []
         return None, 0, []
 
-    def _copy_made_later(self, fid: FileId, offset: int) -> tuple[Path, bool] | None:
-        """A rotated file modified after the checkpoint that starts like ``fid`` and is
-        longer than ``offset``: the copy of a copytruncate done while we were stopped.
-        Only asked when the fingerprint is incomplete (a small file), because a full
-        fingerprint already tells the refilled live file from the copy."""
-        if fid.fp_len >= self.config.fingerprint_bytes or not self._restore_t:
+    def _copy_made_later(
+        self, fid: FileId, offset: int, index: int, path: Path
+    ) -> tuple[Path, bool] | None:
+        """A copytruncate done while we were stopped: a rotated file older in name than
+        ours (``index``), modified after the checkpoint, starting like our file and longer
+        than ``offset``, while our file no longer starts like that copy (it was truncated,
+        then refilled or left with a stale writer's hole). The copy holds the rest."""
+        if not self._restore_t:
             return None
-        for _n, path, gz in self.siblings():
+        window = 64 * 1024
+        try:
+            ours = _head_of(path, window, False)
+        except OSError:
+            return None
+        for m, sib, gz in self.siblings():
+            if m <= index:
+                continue
             try:
-                st = path.stat()
-            except OSError:
+                st = sib.stat()
+                if st.st_mtime < self._restore_t or (st.st_dev, st.st_ino) == (fid.dev, fid.ino):
+                    continue
+                if not self._matches(sib, gz, fid, strict=False):
+                    continue
+                theirs = _head_of(sib, window, gz)
+            except (OSError, EOFError, gzip.BadGzipFile):
                 continue
-            if st.st_mtime < self._restore_t or (st.st_dev, st.st_ino) == (fid.dev, fid.ino):
+            if not gz and st.st_size <= offset:
                 continue
-            if not self._matches(path, gz, fid, strict=False):
-                continue
-            if gz or st.st_size > offset:
-                return path, gz
+            k = min(len(ours), len(theirs))
+            if len(ours) < len(theirs) or ours[:k] != theirs[:k]:
+                return sib, gz
         return None
 
     def _matches_open(self, f: _Open, fid: FileId) -> bool:
