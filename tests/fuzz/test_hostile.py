@@ -246,6 +246,20 @@ def avc_line(
     )
 
 
+# the same record in audit.log framing (compiled scanner) and as the kernel prints it to
+# kern.log (the pure-Python path): both decoders are checked
+FRAMED = pytest.mark.parametrize(
+    "framing", [("audit", S.SOURCE_AUDITLOG), ("syslog", S.SOURCE_KERNLOG)], ids=["audit", "kern"]
+)
+
+
+def framed(line: bytes, framing: tuple[str, str]) -> bytes:
+    """``line`` (an audit.log line) in ``framing``."""
+    if framing[0] == "audit":
+        return line
+    return b"Nov  5 00:00:00 h1 kernel: audit: type=1400 " + line.removeprefix(b"type=AVC msg=")
+
+
 UNTRUSTED = st.binary(min_size=1, max_size=4096).filter(lambda b: b"\x00" not in b)
 ROUND_TRIP = settings(
     max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
@@ -262,11 +276,11 @@ class TestKernelEncoderRoundTrip:
     @example(raw=b"DEADBEEF")  # a clean value that looks like hex stays as written
     @example(raw=b"/tmp/tab\there\nnewline")
     @example(raw="/tmp/ünïcödé".encode())
-    def test_name(self, raw: bytes) -> None:
+    @FRAMED
+    def test_name(self, raw: bytes, framing: tuple[str, str]) -> None:
         """name= decodes to the original bytes, whether the kernel quoted or hex-encoded it."""
-        rec = parse_bytes(
-            avc_line(1, name=kernel_untrusted(raw)), S.SOURCE_AUDITLOG, framing="audit"
-        ).records.to_pylist()
+        line = framed(avc_line(1, name=kernel_untrusted(raw)), framing)
+        rec = parse_bytes(line, framing[1], framing=framing[0]).records.to_pylist()
         assert 1 == len(rec)
         assert documented_text(raw) == rec[0][S.NAME]
 
@@ -274,11 +288,11 @@ class TestKernelEncoderRoundTrip:
     @given(raw=st.binary(min_size=1, max_size=15).filter(lambda b: b"\x00" not in b))
     @example(raw=b"Web Content")
     @example(raw=b"Isolated Web Co")
-    def test_comm(self, raw: bytes) -> None:
+    @FRAMED
+    def test_comm(self, raw: bytes, framing: tuple[str, str]) -> None:
         """comm= (at most 15 bytes in the kernel) round-trips like name=."""
-        rec = parse_bytes(
-            avc_line(2, comm=kernel_untrusted(raw)), S.SOURCE_AUDITLOG, framing="audit"
-        ).records.to_pylist()
+        line = framed(avc_line(2, comm=kernel_untrusted(raw)), framing)
+        rec = parse_bytes(line, framing[1], framing=framing[0]).records.to_pylist()
         assert 1 == len(rec)
         assert documented_text(raw) == rec[0][S.COMM]
 
@@ -287,11 +301,12 @@ class TestKernelEncoderRoundTrip:
     @example(raw=b"/usr/bin/foo bar")
     @example(raw=b"snap.lxd.daemon//&:lxd-c1_<var-snap-lxd-common-lxd>:unconfined")
     @example(raw=b"/usr/bin/\x01ctl")
-    def test_profile(self, raw: bytes) -> None:
+    @FRAMED
+    def test_profile(self, raw: bytes, framing: tuple[str, str]) -> None:
         """profile= round-trips; a label with control bytes (no policy can load one) is
         rejected with its raw line rather than dropped."""
-        line = avc_line(3, profile=kernel_untrusted(raw))
-        result = parse_bytes(line, S.SOURCE_AUDITLOG, framing="audit")
+        line = framed(avc_line(3, profile=kernel_untrusted(raw)), framing)
+        result = parse_bytes(line, framing[1], framing=framing[0])
         if any(b < 0x20 or b == 0x7F for b in raw):
             assert [line.rstrip(b"\n")] == result.rejects.column(S.RAW).to_pylist()
         else:
