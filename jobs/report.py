@@ -246,6 +246,9 @@ class ProfilePage:
     denials: int
     allowed: int
     hosts: tuple[str, ...]
+    """Up to twenty of the hosts, by name."""
+    host_count: int
+    """Hosts with its events in the window."""
     signatures: tuple[Signature, ...]
     timeline: Chart
     complain: ComplainProfile | None
@@ -593,6 +596,7 @@ def build_report(
     complain_rows = _rows(con, "report_complain", {"until": until})
     host_rows = _rows(con, "report_hosts", p)
     loss_rows = _rows(con, "report_loss", p)
+    profile_hosts = {r["subject"]: r for r in _rows(con, "report_profile_hosts", p)}
 
     # complain mode → ready to enforce
     by_profile: dict[str, list[Signature]] = defaultdict(list)
@@ -695,7 +699,8 @@ def build_report(
                 mode="complain" if den == 0 else "enforce" if alw == 0 else "mixed",
                 denials=den,
                 allowed=alw,
-                hosts=tuple(sorted({h for s in sigs for h in s.host_sample})),
+                hosts=tuple(profile_hosts[subject]["host_sample"]),
+                host_count=int(profile_hosts[subject]["hosts"]),
                 signatures=cap(f"signatures of {subject}", sigs),
                 timeline=_timeline_chart(
                     tl_by_subject[subject], since, until, bucket_s, config.top, by="decision"

@@ -246,6 +246,8 @@ class TestSections:
         assert "/usr/sbin/nginx" == subjects[0]
         assert {"myapp", HOSTILE_PROFILE, "system_u:system_r:httpd_t:s0"} <= set(subjects)
         assert len(subjects) == len({p.slug for p in report.profiles})
+        nginx = report.profiles[0]
+        assert (("web-01",), 1) == (nginx.hosts, nginx.host_count)
 
     def test_suggestions_section_says_when_unavailable(
         self, store: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
