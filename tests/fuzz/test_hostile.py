@@ -262,7 +262,7 @@ def framed(line: bytes, framing: tuple[str, str]) -> bytes:
 
 UNTRUSTED = st.binary(min_size=1, max_size=4096).filter(lambda b: b"\x00" not in b)
 ROUND_TRIP = settings(
-    max_examples=400, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
 )
 
 
