@@ -170,6 +170,13 @@ static size_t utf8_valid_len(const unsigned char *s, size_t n) {
 static const char HEXD[] = "0123456789abcdef";
 static int put_text(Buf *b, const unsigned char *s, size_t n) {
     size_t i = 0, run = 0;
+    /* fast path: eight ASCII bytes at a time */
+    while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        if (w & 0x8080808080808080ULL) break;
+        i += 8;
+    }
     while (i < n) {
         if (s[i] < 0x80) { i++; continue; }
         size_t k = utf8_valid_len(s + i, n - i);
@@ -362,6 +369,13 @@ static int hex_key(const char *k, size_t n) {
 }
 
 /* ------------------------------------------------------------------- tokeniser */
+/* byte classes: WS = field separators; KEYSTOP = what ends a key (= space quote) */
+static unsigned char WS[256], KEYSTOP[256];
+static void init_classes(void) {
+    const char *ws = " \t\n\r";
+    for (const char *p = ws; *p; p++) WS[(unsigned char)*p] = KEYSTOP[(unsigned char)*p] = 1;
+    KEYSTOP['='] = KEYSTOP['"'] = KEYSTOP['\''] = 1;
+}
 typedef struct {
     const char *k;
     size_t kn;
@@ -383,12 +397,8 @@ static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok
         if (IS_WS(c)) { i++; continue; }
         size_t j = i;
         long eq = -1;
-        while (j < n) {
-            unsigned char cj = s[j];
-            if (cj == '=') { eq = (long)j; break; }
-            if (IS_WS(cj) || cj == '"' || cj == '\'') break;
-            j++;
-        }
+        while (j < n && !KEYSTOP[s[j]]) j++; /* the key: up to = / space / quote */
+        if (j < n && s[j] == '=') eq = (long)j;
         if (eq < 0) {
             while (j < n && !IS_WS(s[j])) j++;
             i = j;
@@ -412,7 +422,7 @@ static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok
             i = (size_t)(end - s) + 1;
         } else {
             size_t e = v;
-            while (e < n && !IS_WS(s[e])) e++;
+            while (e < n && !WS[s[e]]) e++;
             t->quoted = 0;
             t->v = s + v;
             t->vn = e - v;
@@ -1033,10 +1043,32 @@ static int64_t event_get(Events *E, const unsigned char *node, size_t nn, uint64
 /* -------------------------------------------------------------- row appending */
 static Buf dict_tmp;
 
+/* eight bytes per step (values are short: profile names, masks, comm) */
 static uint64_t hash_bytes(const unsigned char *p, size_t n) {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 29;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p + i, n - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ULL;
     return h ^ (h >> 32);
+}
+
+static int is_ascii(const unsigned char *p, size_t n) {
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        if (w & 0x8080808080808080ULL) return 0;
+    }
+    for (; i < n; i++)
+        if (p[i] & 0x80) return 0;
+    return 1;
 }
 
 static int dict_grow(StrCol *sc) {
@@ -1057,10 +1089,14 @@ static int dict_grow(StrCol *sc) {
 
 static int append_dict(StrCol *sc, int64_t row, const unsigned char *p, size_t n) {
     int32_t index = 0;
-    dict_tmp.n = 0;
-    if (put_text(&dict_tmp, p, n)) return -1;
-    const unsigned char *t = (const unsigned char *)dict_tmp.p;
-    size_t tn = dict_tmp.n;
+    const unsigned char *t = p;
+    size_t tn = n;
+    if (!is_ascii(p, n)) { /* the text as it will be stored (\xNN escapes) is the key */
+        dict_tmp.n = 0;
+        if (put_text(&dict_tmp, p, n)) return -1;
+        t = (const unsigned char *)dict_tmp.p;
+        tn = dict_tmp.n;
+    }
     if (sc->ndict == 0 && sc->offs.n == 0) {
         int32_t z = 0;
         if (buf_put(&sc->offs, &z, 4)) return -1;
@@ -1607,5 +1643,6 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastscan",
 
 PyMODINIT_FUNC PyInit__fastscan(void) {
     init_hexv();
+    init_classes();
     return PyModule_Create(&MODULE);
 }
