@@ -717,6 +717,7 @@ class FileTailer:
                 f.pending = b""
                 f.quiet_since = -1e9  # move on at once
             if self._is_live(f):
+                f.live = True  # reached through the rotation chain or a restore
                 if bar is not None:
                     bar.close()
                     bar = None

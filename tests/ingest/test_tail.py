@@ -315,3 +315,27 @@ class TestRestart:
         await asyncio.sleep(0.05)
         await c.stop()
         assert b"partial\nnew\n" == c.data
+
+
+class TestRestartThenFollow:
+    async def test_stale_writer_copytruncate_after_restore(self, tmp_path: Path) -> None:
+        """A live file reached through a restored position still detects stale-writer holes."""
+        r = make(tmp_path, o_append=False)
+        r.write(10)
+        t1 = FileTailer(fast(r.log))
+        chunks, _ = await read_once(t1)
+        pos = t1.position(chunks[-1].segment, chunks[-1].end)
+        r.write(10)
+        t2 = FileTailer(fast(r.log))
+        t2.restore(pos)
+        c = Collected(t2)
+        await c.until(10)
+        for _ in range(3):
+            r.write(5)
+            r.rotate("copytruncate")
+            r.write(5)
+            await asyncio.sleep(0.05)
+        await c.until(40)
+        await c.stop()
+        assert b"\x00" not in c.data
+        assert list(range(11, 51)) == sorted(set(c.serials()))
