@@ -87,6 +87,8 @@ class AlertingObserver:
     ) -> None:
         self.engine = engine
         self.sink = sink
+        self.stats = engine.stats
+        """The engine's counters (batches, evaluations, alerts, notifications, suppressed)."""
         self._tick_s = tick_s
         self._min_interval = min_interval_s
         self._clock = clock
@@ -135,16 +137,20 @@ class AlertingObserver:
 
     async def close(self) -> None:
         """Stop the ticker, close the sink, the window and the state."""
-        for task in (self._ticker, self._evaluator):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._ticker = self._evaluator = None
-        try:
-            await self.flush()
-        except Exception:
-            log.exception("The final alert evaluation failed.")
+        # Under the lock no evaluation runs in a worker thread, so cancelling the
+        # background tasks cannot leave one still using the window connection.
+        async with self._lock:
+            for task in (self._ticker, self._evaluator):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            self._ticker = self._evaluator = None
+            try:
+                planned = await asyncio.to_thread(self.engine.evaluate, self._clock())
+                await self._deliver(planned)
+            except Exception:
+                log.exception("The final alert evaluation failed.")
         if self.sink is not None:
             await self.sink.close()
         self.engine.close()

@@ -380,6 +380,8 @@ class WebhookSink(SinkBase):
         if cfg.max_attempts < 1 or cfg.outbox_capacity < 1:
             raise TerminalSinkError("webhook max_attempts and outbox_capacity must be >= 1")
         self._secret = load_secret(cfg)
+        if self._secret is None and cfg.preset == "json":
+            log.warning("Webhook has no secret_file/secret_env: requests go out unsigned.")
         try:
             self._outbox = Outbox(cfg.state_dir / "outbox.sqlite")
         except sqlite3.Error as e:
