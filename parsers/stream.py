@@ -444,7 +444,12 @@ class Parser:
 
     # --- grouping -----------------------------------------------------------------------
 
+    def _stale(self, ts: int | None, max_before: int | None) -> bool:
+        """Whether enrichment kept at record time ``ts`` is past the event window."""
+        return ts is not None and max_before is not None and ts < max_before - WINDOW_MS
+
     def _handle(self, p: R.Line, raw: bytes, at: int, out: _Out, host: HostInfo) -> None:
+        max_before = self._max_ts
         if p.ts is not None and (self._max_ts is None or p.ts > self._max_ts):
             self._max_ts = p.ts
             # events the clock has moved past are over before this line is looked up
@@ -489,7 +494,7 @@ class Parser:
                         heapq.heappush(self._by_ts, (p.ts, self._seq, key, ev))
                         self._seq += 1
                     orphan = self._orphans.pop(key, None)
-                    if orphan is not None:
+                    if orphan is not None and not self._stale(orphan[0], max_before):
                         ev.enrich.update(orphan[1])
                         ev.ended = orphan[2]
                 ev.macs.append(row)
@@ -511,6 +516,8 @@ class Parser:
             elif p.kind == R.AUX:
                 # enrichment seen before its MAC record (reordered by auditd): keep briefly
                 prev = self._orphans.get(key)
+                if prev is not None and self._stale(prev[0], max_before):
+                    prev = None
                 merged = dict(prev[1]) if prev else {}
                 for k, v in p.cols.items():
                     if v is not None:
