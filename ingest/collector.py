@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 
 from ingest.base import Chunk, LossNotice, Source
 from ingest.checkpoint import CheckpointStore
+from ingest.errors import CheckpointError
 from parsers import schema as S
 from parsers.envelope import Envelope
 from parsers.result import HostInfo, ParseResult
@@ -88,7 +89,7 @@ class CollectorConfig:
     """First wait after a transient sink error, in seconds; doubles up to retry_max."""
     retry_max: float = 30.0
     """Longest wait between retries of one envelope."""
-    dedup_window: int = 200_000
+    dedup_window: int = 50_000
     """Event keys (boot_id, ts, serial) remembered to drop cross-source duplicates."""
 
 
@@ -110,6 +111,8 @@ class CollectorStats:
     """Records dropped because another source already emitted their event."""
     send_retries: int = 0
     checkpoints: int = 0
+    checkpoint_errors: int = 0
+    """Checkpoint writes that failed (disk full, permissions); retried after the next ack."""
     queue_depth: int = 0
     """Envelopes waiting for the sink at the last send."""
     by_kind: dict[str, int] = field(default_factory=dict)
@@ -510,7 +513,14 @@ class Collector:
         if not force and now - self._last_save < self.config.checkpoint_interval:
             return
         positions = dict(self._positions)
-        self._dirty = False
         self._last_save = now
-        await asyncio.to_thread(self.checkpoint.save, positions)
+        try:
+            await asyncio.to_thread(self.checkpoint.save, positions)
+        except CheckpointError as e:
+            # Delivery goes on: a stale checkpoint only means more duplicates after a
+            # crash, never loss. Tried again after the next ack.
+            self.stats.checkpoint_errors += 1
+            log.warning("Cannot save the checkpoint (%s); delivery continues.", e)
+            return
+        self._dirty = False
         self.stats.checkpoints += 1

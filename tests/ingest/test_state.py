@@ -137,3 +137,26 @@ class TestDetect:
         if d.journald_audit_socket is None or not d.journalctl:
             pytest.skip("systemctl or journalctl not installed")
         assert (JOURNALD,) == d.recommended
+
+
+class FailingStore(CheckpointStore):
+    """A checkpoint store whose writes fail, as on a full disk."""
+
+    def save(self, positions: object) -> None:  # type: ignore[override]
+        raise CheckpointError("No space left on device")
+
+
+class TestCheckpointFailure:
+    async def test_delivery_continues_when_the_checkpoint_cannot_be_written(
+        self, tmp_path: Path
+    ) -> None:
+        """A failing checkpoint write is counted; records are still delivered."""
+        log = tmp_path / "audit.log"
+        shutil.copy(SAMPLES / "audit.log", log)
+        sink = ListSink()
+        cfg = CollectorConfig(idle_flush=0.05, checkpoint_interval=0.0)
+        c = Collector([auditd(log)], sink, FailingStore(tmp_path / "cp.json"), HOST, cfg)
+        await c.run(follow=False)
+        assert 74 == len(sink.column(S.SERIAL))
+        assert 0 < c.stats.checkpoint_errors
+        assert 0 == c.stats.checkpoints
