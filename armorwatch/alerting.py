@@ -58,6 +58,8 @@ class AlertingConfig:
     """Least seconds between two rule evaluations (batches in between are coalesced)."""
     max_future_s: float = 300.0
     """Event times further ahead of this machine's clock do not advance the windows."""
+    window_max_rows: int = 500_000
+    """Bound of each in-memory window table (oldest rows trimmed first, counted)."""
     webhook: WebhookConfig | None = None
     """Where notifications go; None only logs them."""
 
@@ -195,7 +197,9 @@ async def open_alerting(
     """
     rules = load_rules(config.rules_file)
     state = AlertState(config.state_dir / "alerts.sqlite")
-    engine = AlertEngine(rules, state, max_future_s=config.max_future_s)
+    engine = AlertEngine(
+        rules, state, max_future_s=config.max_future_s, max_rows=config.window_max_rows
+    )
     if store is not None:
         engine.seed_signatures(store)
     sink = None

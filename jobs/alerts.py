@@ -858,6 +858,8 @@ class AlertEngineStats:
     """Rows added to the window."""
     evaluations: int = 0
     """Rule evaluations over the window."""
+    trimmed: int = 0
+    """Window rows dropped early because a table exceeded max_rows."""
     alerts: int = 0
     """Alerts raised (before grouping)."""
     notifications: int = 0
@@ -889,11 +891,17 @@ class AlertEngine:
     """
 
     def __init__(
-        self, rules: AlertRules, state: AlertState, max_future_s: float | None = None
+        self,
+        rules: AlertRules,
+        state: AlertState,
+        max_future_s: float | None = None,
+        max_rows: int = 500_000,
     ) -> None:
         """``max_future_s``: with a real wall clock as ``now``, ignore event times further
-        ahead than this when advancing the window (None: event time alone decides)."""
+        ahead than this when advancing the window (None: event time alone decides).
+        ``max_rows``: bound of each window table (oldest rows trimmed first, counted)."""
         self._max_future_s = max_future_s
+        self._max_rows = max_rows
         self.rules = rules
         self.state = state
         self.grouper = Grouper(rules, state)
@@ -984,7 +992,25 @@ class AlertEngine:
         # Rows without a time can never be inside a window.
         for table in (*_WINDOW_TABLES, "loss"):
             self._con.execute(f"DELETE FROM {table} WHERE ts < $cut OR ts IS NULL", {"cut": cut})
+            self._bound(table)
         return True
+
+    def _bound(self, table: str) -> None:
+        """Keep at most ``max_rows`` newest rows in a window table; count what is trimmed.
+
+        A flood (50k denials/s) would otherwise hold hours of rows in memory for the
+        spike baseline; trimming only shortens the history the rules see.
+        """
+        [(n,)] = self._con.execute(f"SELECT count(*) FROM {table}").fetchall()
+        if n <= self._max_rows:
+            return
+        self._con.execute(
+            f"DELETE FROM {table} WHERE ts < (SELECT ts FROM {table} "
+            "ORDER BY ts DESC LIMIT 1 OFFSET $keep)",
+            {"keep": self._max_rows - 1},
+        )
+        [(left,)] = self._con.execute(f"SELECT count(*) FROM {table}").fetchall()
+        self.stats.trimmed += n - left
 
     def current_alerts(self) -> list[Alert]:
         """Every non-deadman alert over the window now (learns signatures and modes)."""

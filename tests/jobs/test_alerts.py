@@ -169,6 +169,19 @@ class TestClockSkew:
         assert ["/etc/shadow"] == [a.labels["object"] for a in engine.current_alerts()]
 
 
+class TestWindowBound:
+    def test_flood_trims_oldest(self) -> None:
+        """A window table never holds more than max_rows; the trimmed rows are counted."""
+        engine = AlertEngine(rules(AlertRule("s", "sensitive")), AlertState(), max_rows=150)
+        for b in range(3):
+            engine.add(S.batch_from_rows([record(b * 100 + i) for i in range(100)]), None, 0.0)
+        [(n, oldest)] = engine._con.execute(
+            "SELECT count(*), epoch_ms(min(ts)) FROM denials"
+        ).fetchall()
+        assert (150, 150) == (n, engine.stats.trimmed)
+        assert record(150)[S.TS].timestamp() * 1000 == oldest
+
+
 class TestSensitive:
     def test_shadow_and_ptrace(self, tmp_path: Path) -> None:
         """/etc/shadow is critical; a ptrace denial is a (milder) warning."""
