@@ -29,6 +29,8 @@ from typing import Any
 
 from aiokafka.errors import KafkaError
 
+from armorwatch import logging as awlog
+from armorwatch import metrics
 from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from ingest.errors import IngestError
@@ -77,6 +79,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SECONDS",
         help="stop after no message arrived for SECONDS (default: run until SIGTERM)",
     )
+    metrics.add_arguments(p)
+    awlog.add_arguments(p)
     p.set_defaults(func=main)
 
 
@@ -125,6 +129,7 @@ async def process(
     observers: list[Observer],
     exit_when_idle_s: float | None = None,
     stop: asyncio.Event | None = None,
+    endpoint: metrics.MetricsServer | None = None,
 ) -> KafkaSource:
     """Consume until stopped (SIGTERM/SIGINT, ``stop`` or idle); returns the source."""
     stop = stop or asyncio.Event()
@@ -136,7 +141,12 @@ async def process(
     sink = DuckDBSink(config.store)
     await sink.open()
     try:
+        if endpoint is not None:
+            observers = [*observers, endpoint.records.observe]
         source = KafkaSource(config.kafka, sink, observers)
+        if endpoint is not None:
+            endpoint.add("store", sink, path=str(config.store.path))
+            endpoint.add("kafka_source", source)
         async with source:
             await source.run(stop, exit_when_idle_s)
     finally:
@@ -146,19 +156,22 @@ async def process(
 
 def main(args: argparse.Namespace) -> int:
     """Run the processor; 2 for a bad config, 1 when the store or Kafka fails for good."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    awlog.from_args(args)
     try:
         config, data = load_config(args)
         observers = alerting_observers(data, config.store.path)
-    except (ConfigError, OSError) as e:
+        endpoint = metrics.from_args(args)
+    except (ConfigError, OSError, metrics.MetricsError) as e:
         print(f"armorwatch process: {e}", file=sys.stderr)
         return 2
     try:
-        source = asyncio.run(process(config, observers, args.exit_when_idle))
+        source = asyncio.run(process(config, observers, args.exit_when_idle, endpoint=endpoint))
     except (IngestError, SinkError, KafkaError) as e:
         print(f"armorwatch process: {e}", file=sys.stderr)
         return 1
+    finally:
+        if endpoint is not None:
+            endpoint.close()
     s = source.stats
     print(
         f"armorwatch process: {s.messages} messages, {s.records} records and "
