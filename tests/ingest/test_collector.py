@@ -254,7 +254,10 @@ class TestLateWrites:
         sink = ListSink()
         c = Collector([src], sink, None, HOST, FAST)
         task = asyncio.create_task(c.run(follow=True))
-        await asyncio.sleep(0.1)
+        for _ in range(250):
+            if sink.column(S.SERIAL):
+                break
+            await asyncio.sleep(0.02)
         log.rename(tmp_path / "audit.log.1")
         log.write_bytes(event_lines(3, 1_764_000_002.0))
         await asyncio.sleep(0.05)

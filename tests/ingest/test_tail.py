@@ -53,6 +53,13 @@ class Collected:
         while len(self.serials()) < serials and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
 
+    async def until_true(self, cond: object, timeout: float = 5.0) -> None:
+        """Wait until ``cond()`` holds (or time out)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not cond() and loop.time() < deadline:  # type: ignore[operator]
+            await asyncio.sleep(0.01)
+
     async def stop(self) -> None:
         await self.tailer.aclose()
         self.task.cancel()
@@ -86,11 +93,12 @@ class TestFollow:
         log = tmp_path / "audit.log"
         log.write_bytes(b"line one\nline tw")
         c = Collected(FileTailer(fast(log)))
-        await asyncio.sleep(0.1)
+        await c.until_true(lambda: c.data)
+        await asyncio.sleep(0.05)  # several polls: the partial line must stay held
         assert b"line one\n" == c.data
         with log.open("ab") as f:
             f.write(b"o\n")
-        await asyncio.sleep(0.1)
+        await c.until_true(lambda: c.data.endswith(b"two\n"))
         await c.stop()
         assert b"line one\nline two\n" == c.data
 
@@ -128,13 +136,14 @@ class TestFollow:
         """copytruncate with a writer lacking O_APPEND: no NUL reaches the output, no loss."""
         r = make(tmp_path, o_append=False)
         c = Collected(FileTailer(fast(r.log)))
-        for _ in range(5):
+        for i in range(5):
             r.write(20)
-            await asyncio.sleep(0.03)
+            await c.until(35 * i + 20)
             r.write(5)
             r.rotate("copytruncate")
             r.write(10)
-            await asyncio.sleep(0.03)
+            # One truncation per poll: two between polls is a documented limit.
+            await c.until_true(lambda i=i: c.tailer.stats.truncations == i + 1)
         await c.until(175)
         await c.stop()
         assert b"\x00" not in c.data
@@ -173,7 +182,7 @@ class TestFollow:
         log = tmp_path / "audit.log"
         log.write_bytes(b"x" * 2500 + b"\nshort\n")
         c = Collected(FileTailer(fast(log, max_line_bytes=1000)))
-        await asyncio.sleep(0.1)
+        await c.until_true(lambda: c.data.endswith(b"\nshort\n"))
         await c.stop()
         assert 2 == c.tailer.stats.long_lines
         assert c.data.endswith(b"\nshort\n")
@@ -186,16 +195,16 @@ class TestFollow:
             # root ignores file modes: make the path a directory instead, then a file.
             log.mkdir()
             c = Collected(FileTailer(fast(log)))
-            await asyncio.sleep(0.05)
+            await c.until_true(lambda: c.losses)
             log.rmdir()
         else:
             log.write_bytes(b"")
             log.chmod(0)
             c = Collected(FileTailer(fast(log)))
-            await asyncio.sleep(0.05)
+            await c.until_true(lambda: c.losses)
             log.chmod(0o600)
         log.write_bytes(b"hello\n")
-        await asyncio.sleep(0.1)
+        await c.until_true(lambda: c.data)
         await c.stop()
         assert b"hello\n" == c.data
         assert [S.LOSS_SOURCE_BLIND] == [n.kind for n in c.losses]
@@ -309,10 +318,10 @@ class TestRestart:
         log = tmp_path / "audit.log"
         log.write_bytes(b"old\nparti")
         c = Collected(FileTailer(fast(log, start_at="end")))
-        await asyncio.sleep(0.05)
+        await c.until_true(lambda: c.tailer.stats.files_opened)
         with log.open("ab") as f:
             f.write(b"al\nnew\n")
-        await asyncio.sleep(0.05)
+        await c.until_true(lambda: c.data.endswith(b"new\n"))
         await c.stop()
         assert b"partial\nnew\n" == c.data
 
@@ -330,11 +339,11 @@ class TestRestartThenFollow:
         t2.restore(pos)
         c = Collected(t2)
         await c.until(10)
-        for _ in range(3):
+        for i in range(3):
             r.write(5)
             r.rotate("copytruncate")
             r.write(5)
-            await asyncio.sleep(0.05)
+            await c.until_true(lambda i=i: c.tailer.stats.truncations == i + 1)
         await c.until(40)
         await c.stop()
         assert b"\x00" not in c.data
