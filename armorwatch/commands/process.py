@@ -5,10 +5,9 @@ stores them in DuckDB and commits the Kafka offsets only after the DuckDB commit
 ``ingest.kafka``). Several processors with the same ``--group`` split the partitions;
 DuckDB allows one writer per file, so each needs its own ``--db``.
 
-Alerting hook: when ``armorwatch/alerting.py`` exists and exposes
-``make_observer(config: Mapping[str, Any], db: Path) -> Callable[[Envelope], Awaitable]``,
-its observer sees every stored batch (after the commit, never before), with the whole
-TOML document of ``--config`` as ``config``.
+Alerting: with a ``[process.alerts]`` table (``armorwatch.alerting.AlertingConfig``),
+the alerting observer sees every stored batch (after the DuckDB commit, never before)
+and hands notifications to the webhook sink's durable outbox.
 """
 
 from __future__ import annotations
@@ -17,12 +16,9 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import importlib
-import importlib.util
 import logging
 import signal
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +27,7 @@ from aiokafka.errors import KafkaError
 
 from armorwatch import logging as awlog
 from armorwatch import metrics
+from armorwatch.alerting import AlertingConfig, AlertingObserver, open_alerting
 from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from ingest.errors import IngestError
@@ -49,6 +46,8 @@ class ProcessConfig:
     """Consumer settings (``[process.kafka]``, TLS/SASL under ``[process.kafka.security]``)."""
     store: DuckDBConfig = field(default_factory=DuckDBConfig)
     """DuckDB store settings (``[process.store]``)."""
+    alerts: AlertingConfig | None = None
+    """Continuous alerting on each stored batch (``[process.alerts]``); None: off."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,7 +90,7 @@ def load_config(args: argparse.Namespace) -> tuple[ProcessConfig, dict[str, Any]
     if args.config is not None:
         data = load_toml(args.config)
         # One file may configure several commands; anything else is a typo.
-        unknown = sorted(set(data) - set(COMMANDS) - {"alerting", "webhook", "metrics"})
+        unknown = sorted(set(data) - set(COMMANDS))
         if unknown:
             raise ConfigError(f"unknown table(s) {', '.join(unknown)} in {args.config}")
         config = from_mapping(ProcessConfig, data.get("process", {}), "process.")
@@ -105,23 +104,12 @@ def load_config(args: argparse.Namespace) -> tuple[ProcessConfig, dict[str, Any]
     if args.dead_letter_file is not None:
         kafka["dead_letter_path"] = args.dead_letter_file
     store = {"path": args.db} if args.db is not None else {}
-    config = ProcessConfig(
+    config = dataclasses.replace(
+        config,
         kafka=dataclasses.replace(config.kafka, **kafka),
         store=dataclasses.replace(config.store, **store),
     )
     return config, data
-
-
-def alerting_observers(data: Mapping[str, Any], db: Path) -> list[Observer]:
-    """The alerting observer when ``armorwatch.alerting`` exists (see module docstring)."""
-    if importlib.util.find_spec("armorwatch.alerting") is None:
-        return []
-    alerting = importlib.import_module("armorwatch.alerting")
-    make = getattr(alerting, "make_observer", None)
-    if make is None:
-        log.warning("armorwatch.alerting has no make_observer; alerts are not evaluated.")
-        return []
-    return [make(data, db)]
 
 
 async def process(
@@ -140,16 +128,25 @@ async def process(
             loop.add_signal_handler(sig, stop.set)
     sink = DuckDBSink(config.store)
     await sink.open()
+    alerting: AlertingObserver | None = None
     try:
+        if config.alerts is not None:
+            # Seeded from the store so a first start does not alert on all history.
+            alerting = await open_alerting(config.alerts, store=sink.connection())
+            observers = [*observers, alerting]
         if endpoint is not None:
             observers = [*observers, endpoint.records.observe]
         source = KafkaSource(config.kafka, sink, observers)
         if endpoint is not None:
             endpoint.add("store", sink, path=str(config.store.path))
             endpoint.add("kafka_source", source)
+            if alerting is not None and alerting.sink is not None:
+                endpoint.add("webhook", alerting.sink)
         async with source:
             await source.run(stop, exit_when_idle_s)
     finally:
+        if alerting is not None:
+            await alerting.close()
         await sink.close()
     return source
 
@@ -158,14 +155,13 @@ def main(args: argparse.Namespace) -> int:
     """Run the processor; 2 for a bad config, 1 when the store or Kafka fails for good."""
     awlog.from_args(args)
     try:
-        config, data = load_config(args)
-        observers = alerting_observers(data, config.store.path)
+        config, _ = load_config(args)
         endpoint = metrics.from_args(args)
     except (ConfigError, OSError, metrics.MetricsError) as e:
         print(f"armorwatch process: {e}", file=sys.stderr)
         return 2
     try:
-        source = asyncio.run(process(config, observers, args.exit_when_idle, endpoint=endpoint))
+        source = asyncio.run(process(config, [], args.exit_when_idle, endpoint=endpoint))
     except (IngestError, SinkError, KafkaError) as e:
         print(f"armorwatch process: {e}", file=sys.stderr)
         return 1
