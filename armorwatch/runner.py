@@ -16,6 +16,8 @@ from typing import TextIO
 import duckdb
 import pyarrow as pa
 
+from armorwatch.alerting import load_rules
+from armorwatch.commands.alerts import plan
 from armorwatch.pipeline import InProcessConfig, InProcessTransport
 from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
 from ingest.base import Source
@@ -162,6 +164,10 @@ def finish(db: Path, report_dir: Path, out: TextIO, with_report: bool = True) ->
     con, _ = open_reader(db)
     try:
         print_summary(con, out)
+        notes = plan(con, load_rules(), until=None)
+        out.write(f"\nAlerts the default rules raise ({len(notes)}; `armorwatch alerts test`):\n")
+        for n in notes:
+            out.write(f"  {for_terminal(n.summary)}\n")
         if not with_report:
             return
         built = report.build_report(con, report.ReportConfig(since="7d"))

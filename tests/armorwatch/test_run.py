@@ -42,11 +42,12 @@ class TestDefaultRun:
         assert 3 == _count(db, "SELECT count(DISTINCT host) FROM records")
 
     def test_summary_and_report_are_printed(self, first_run: tuple[Path, str]) -> None:
-        """The output names the top denial, the suggestions and where the report is."""
+        """The output names the top denial, an alert, the suggestions and where the report is."""
         work, out = first_run
         assert "Top denials:" in out
         assert "snap.chromium.chromium" in out
         assert "Suggested rules:" in out
+        assert "1432 records lost (journald_suppressed)" in out
         assert "Report: armorwatch-report/index.html" in out
         assert (work / "armorwatch-report" / "index.html").is_file()
 
