@@ -113,3 +113,42 @@ class TestKill9:
         out, err = proc.communicate(timeout=30)
         assert 0 == proc.returncode, err.decode()
         assert b"collected 500 MAC records" in out
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not os.environ.get("AW_SOAK_SECONDS"),
+    reason="soak: set AW_SOAK_SECONDS (e.g. 60); the kill -9 tests are the fast variant",
+)
+class TestSoak:
+    def test_rotation_every_2s_at_5k_lines_per_s(self, tmp_path: Path) -> None:
+        """Reliability A1 (shortened): 5.1k lines/s, auditd rotation every 2 s, num_logs=5."""
+        seconds = float(os.environ["AW_SOAK_SECONDS"])
+        logdir = tmp_path / "log"
+        logdir.mkdir()
+        ledger_path = tmp_path / "ledger"
+        replayer = Replayer(logdir, Ledger(ledger_path), num_logs=5)
+        cfg = tmp_path / "collect.toml"
+        cfg.write_text(CONFIG.format(log=replayer.log))
+        state, db = tmp_path / "state", tmp_path / "store.duckdb"
+        proc = collect(cfg, state, db)
+        time.sleep(2)
+        events = int(seconds * 1700)  # 3 lines an event
+        start = time.monotonic()
+        last_rotation = start
+        for n in paced(events, rate=1700, batch=85):
+            replayer.write(n)
+            if time.monotonic() - last_rotation >= 2.0:
+                replayer.rotate("auditd")
+                last_rotation = time.monotonic()
+        replayer.ledger.close()
+        time.sleep(3)
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+        assert 0 == proc.returncode, err.decode()
+        verdict = check(Ledger.read(ledger_path), stored_serials(db, PROFILE))
+        assert () == verdict.lost
+        assert 0 == verdict.duplicates_final
+        assert events == verdict.written
+        assert replayer.rotations >= seconds / 2 - 1
