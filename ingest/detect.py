@@ -25,6 +25,7 @@ from pathlib import Path
 AUDIT_LOG = Path("/var/log/audit/audit.log")
 KERN_LOGS = (Path("/var/log/kern.log"), Path("/var/log/syslog"), Path("/var/log/messages"))
 SCAN_BYTES = 4 * 1024 * 1024
+JOURNAL_ENTRIES = 2000
 
 AUDITD = "auditd"
 KERNLOG = "kernlog"
@@ -44,6 +45,9 @@ class Detection:
     journald_audit_socket: bool | None
     """systemd-journald-audit.socket active; None when systemctl is unavailable."""
     journalctl: bool
+    journal_apparmor: bool | None
+    """The last JOURNAL_ENTRIES kernel/audit journal entries hold an ``apparmor=`` record;
+    None when journalctl is unavailable or failed."""
     kern_log: Path | None
     """The first of kern.log, syslog, messages that exists."""
     kern_log_apparmor: bool
@@ -107,6 +111,20 @@ def detect(
     al_aa = al_readable and _has_apparmor(audit_log)
     sock = _socket_active(run)
     jctl = shutil.which("journalctl") is not None
+    j_aa = None
+    if jctl:
+        out = run(
+            [
+                "journalctl",
+                "--no-pager",
+                "--quiet",
+                "--output=cat",
+                f"--lines={JOURNAL_ENTRIES}",
+                "_TRANSPORT=audit",
+                "_TRANSPORT=kernel",
+            ]
+        )
+        j_aa = None if out is None else "apparmor=" in out
     kl = next((p for p in kern_logs if p.exists()), None)
     kl_aa = kl is not None and _has_apparmor(kl)
 
@@ -140,6 +158,11 @@ def detect(
     else:
         reasons.append("No source found; defaulting to audit.log.")
         recommended = (AUDITD,)
+    if j_aa and recommended != (JOURNALD,):
+        reasons.append(
+            "The journal also holds AppArmor records (journald's audit socket gets a copy "
+            "of what auditd gets); reading both is de-duplicated by (boot_id, ts, serial)."
+        )
     if al_aa and not auditd:
         reasons.append(f"{audit_log} holds AppArmor records but auditd is not running now.")
     if kl_aa and auditd:
@@ -154,6 +177,7 @@ def detect(
         audit_log_apparmor=al_aa,
         journald_audit_socket=sock,
         journalctl=jctl,
+        journal_apparmor=j_aa,
         kern_log=kl,
         kern_log_apparmor=kl_aa,
         recommended=recommended,
@@ -176,7 +200,8 @@ def describe(d: Detection) -> str:
             else ""
         ),
         f"journald audit socket:       {yn(d.journald_audit_socket)}",
-        f"journalctl:                  {yn(d.journalctl)}",
+        f"journalctl:                  {yn(d.journalctl)}"
+        + (f" (AppArmor records: {yn(d.journal_apparmor)})" if d.journalctl else ""),
         f"kern.log/syslog/messages:    {d.kern_log or 'absent'}"
         + (f" (AppArmor records: {yn(d.kern_log_apparmor)})" if d.kern_log else ""),
         f"authoritative source:        {', '.join(d.recommended)}",

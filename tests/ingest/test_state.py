@@ -160,3 +160,17 @@ class TestCheckpointFailure:
         assert 74 == len(sink.column(S.SERIAL))
         assert 0 < c.stats.checkpoint_errors
         assert 0 == c.stats.checkpoints
+
+
+class TestDetectJournal:
+    def test_journal_copy_is_reported(self, tmp_path: Path) -> None:
+        """With auditd running and AppArmor records in the journal too, both are reported."""
+        if shutil.which("journalctl") is None:
+            pytest.skip("journalctl not installed")
+        log = tmp_path / "audit.log"
+        shutil.copy(SAMPLES / "audit.log", log)
+        out = 'AVC apparmor="DENIED" operation="open"\n'
+        d = detect(log, (), fake_proc(tmp_path, "auditd"), runner(out))  # type: ignore[arg-type]
+        assert (AUDITD,) == d.recommended
+        assert d.journal_apparmor is True
+        assert any("journal also holds AppArmor" in r for r in d.reasons)
