@@ -165,12 +165,17 @@ class JournaldSource:
         """Chunks of ``journalctl -o json`` lines and cursor-gap notices."""
         if follow and self.config.files:
             raise SourceError("journalctl cannot --follow --file; use directory= instead")
+        wait = self.config.restart_wait
         while not self._closed:
+            before = self.stats.entries
             async for item in self._run_once(follow):
                 yield item
             if not follow or self._closed:
                 return
-            await asyncio.sleep(self.config.restart_wait)
+            # journalctl ended while following: restart after the cursor, backing off
+            # (up to a minute) while it keeps ending without output.
+            wait = self.config.restart_wait if self.stats.entries > before else min(wait * 2, 60.0)
+            await asyncio.sleep(wait)
 
     async def _run_once(self, follow: bool) -> AsyncIterator[Item]:
         cfg = self.config
@@ -253,7 +258,7 @@ class JournaldSource:
                 yield item
             return
         if rc != 0:
-            log.warning("journalctl exited with status %s: %s", rc, err)
+            log.warning("journalctl exited with status %s: %s.", rc, err.rstrip("."))
             if not follow:
                 raise SourceError(f"journalctl exited with status {rc}: {err}")
 
