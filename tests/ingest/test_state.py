@@ -174,3 +174,23 @@ class TestDetectJournal:
         assert (AUDITD,) == d.recommended
         assert d.journal_apparmor is True
         assert any("journal also holds AppArmor" in r for r in d.reasons)
+
+
+class TestAtomicWrite:
+    def test_failed_rename_keeps_the_old_checkpoint(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A crash between write and rename leaves the previous checkpoint, intact."""
+        import ingest.checkpoint as cp
+
+        store = CheckpointStore(tmp_path / "cp.json")
+        store.save({"auditd": {"offset": 1}})
+
+        def power_cut(src: object, dst: object) -> None:
+            raise OSError(5, "Input/output error")
+
+        monkeypatch.setattr(cp.os, "replace", power_cut)
+        with pytest.raises(CheckpointError):
+            store.save({"auditd": {"offset": 2}})
+        monkeypatch.undo()
+        assert {"auditd": {"offset": 1}} == CheckpointStore(store.path).load()
