@@ -1299,7 +1299,10 @@ static int user_inner(LineInfo *L) {
             size_t cut = j - 5;
             Tok tt[MAXTOK];
             int ok2;
-            int nt2 = tokenize(L->body + cut, L->body_n - cut, tt, MAXTOK, &ok2);
+            /* as everywhere, text after a 0x1d is the ENRICHED part, not the sender's */
+            const unsigned char *gs = memchr(L->body + cut, 0x1d, L->body_n - cut);
+            size_t tn = gs ? (size_t)(gs - (L->body + cut)) : L->body_n - cut;
+            int nt2 = tokenize(L->body + cut, tn, tt, MAXTOK, &ok2);
             if (nt2 < 0) return -1;
             for (int t = 0; t < nt2; t++)
                 if (KEQ(tt[t].k, tt[t].kn, "exe")) {
@@ -1375,6 +1378,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (len >= 5 && memchr(s, '\'', len) && memmem(s, len, "msg='", 5)) {
             size_t q = 0;
             q = count_quotes(s, len);
+            size_t joined = 0;
             while (q % 2 == 1) {
                 if (next >= n) {
                     if (!final) { hold_from = (long long)(lbase + pos); goto pass1_done; }
@@ -1383,6 +1387,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 if (buf[next] != ' ' && buf[next] != '\t') break;
                 const unsigned char *nl2 = memchr(buf + next, '\n', n - next);
                 size_t stop2 = nl2 ? (size_t)(nl2 - buf) : n;
+                /* never beyond the kernel's message size (Parser.MAX_CONTINUATION) */
+                if (joined + (stop2 - next) > 8560) break;
+                joined += stop2 - next;
                 q += count_quotes(buf + next, stop2 - next);
                 if (stop2 > next && buf[stop2 - 1] == '\r') force_slow = 1;
                 len = stop2 - pos;

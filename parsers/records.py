@@ -43,7 +43,7 @@ R_TRUNCATED: Final = "truncated kernel AppArmor record (no pid=)"
 R_BAD_LABEL: Final = "AppArmor label with control bytes (kernel logged garbage)"
 R_BAD_SELINUX: Final = "malformed SELinux avc record"
 R_BAD_JSON: Final = "malformed journald JSON entry"
-R_TOO_LONG: Final = "line longer than the limit"
+R_TOO_LONG: Final = "line longer than 1 MiB (its first MiB is kept)"
 
 # Audit record types by number (those that matter here).
 TYPE_NAMES: Final = {

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
+from parsers import fast
 from parsers import schema as S
 from parsers.result import HostInfo
 from parsers.stream import Parser, parse_bytes
@@ -104,3 +106,20 @@ class TestChunking:
             row[S.AUID],
             row[S.PROCTITLE],
         )
+
+
+class TestLongLines:
+    @pytest.mark.parametrize("engine", ["python", "c"] if fast.available() else ["python"])
+    def test_unterminated_line_is_cut_and_skipped(self, engine: str) -> None:
+        """A line that never ends is dead-lettered at 1 MiB and the next line parses."""
+        p = Parser(S.SOURCE_AUDITLOG, engine=engine)
+        junk = b"\0" * (600 << 10)
+        r1, r2 = p.feed(junk, 0), p.feed(junk, len(junk))
+        assert (0, 1) == (r1.rejects.num_rows, r2.rejects.num_rows)
+        assert (1 << 20) == len(r2.rejects.column(S.RAW)[0].as_py())
+        avc = (
+            b'type=AVC msg=audit(1.000:5): apparmor="DENIED" operation="open" profile="p" '
+            b'name="/x" pid=1 comm="c" requested_mask="r" denied_mask="r"\n'
+        )
+        r3 = p.feed(junk + b"\n" + avc, 2 * len(junk))
+        assert (0, 1) == (r3.rejects.num_rows, r3.records.num_rows + p.flush().records.num_rows)
