@@ -1,8 +1,9 @@
 """The collector: sources → parser → sink, with checkpoints that follow the acks.
 
 Per source, a reader task pulls chunks from the source into a small bounded queue; a
-processor parses them (one ``parsers.stream.Parser`` per segment) into envelopes and
-puts them on the bounded envelope queue; one sender delivers the envelopes in order.
+processor parses them (one ``parsers.stream.Parser`` per segment) and batches the results
+into envelopes (up to ``batch_records``, sent as soon as no more input is ready) on the
+bounded envelope queue; one sender delivers the envelopes in order, then checkpoints.
 
 Contract:
 
@@ -19,7 +20,9 @@ Contract:
   the checkpoint;
 - **loss** the collector cannot prevent (rotated away unread, truncation, an unreadable
   file, a journal cursor gap, kernel ``lost=``/``callbacks suppressed``, journald
-  suppression, parser rejects) becomes LOSS_SCHEMA rows in the envelope and counters;
+  suppression, parser rejects) becomes LOSS_SCHEMA rows in the envelope and counters. A
+  rotated-away notice is held until the next record so its count is the audit-serial
+  distance from the last delivered serial (kept in the position as ``_serial``);
 - **rejects** go to the ``dead_letter`` callback (raw bytes kept) before the envelope
   that counted them is acknowledged;
 - **de-duplication across sources**: when two sources are configured that carry the
