@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from tests.harness.checker import check, stored_serials
@@ -152,3 +153,60 @@ class TestSoak:
         assert 0 == verdict.duplicates_final
         assert events == verdict.written
         assert replayer.rotations >= seconds / 2 - 1
+
+
+JOURNAL_CONFIG = """
+[collect]
+sources = ["journald"]
+[collect.journald]
+directory = "{directory}"
+restart_wait = 0.1
+[collect.collector]
+idle_flush = 0.1
+checkpoint_interval = 0.0
+"""
+
+
+@pytest.mark.integration
+class TestKill9Journald:
+    def test_kill9_while_following_a_journal_loses_nothing(self, tmp_path: Path) -> None:
+        """kill -9 while following a journal directory: every audit entry is stored once."""
+        from tests.ingest.test_journald import REMOTE, export_entry, write_journal
+
+        if not REMOTE.exists():
+            pytest.skip("systemd-journal-remote not installed")
+        jdir = tmp_path / "journal"
+        jdir.mkdir()
+        journal = jdir / "remote.journal"
+        cfg = tmp_path / "collect.toml"
+        cfg.write_text(JOURNAL_CONFIG.format(directory=jdir))
+        state, db = tmp_path / "state", tmp_path / "store.duckdb"
+        total, batch = 1500, 50
+        write_journal(journal, [export_entry(s) for s in range(1, batch + 1)])
+        rng = random.Random(7)
+
+        def write() -> None:
+            for start in range(batch + 1, total + 1, batch):
+                write_journal(journal, [export_entry(s) for s in range(start, start + batch)])
+                time.sleep(0.15)
+
+        writer = threading.Thread(target=write)
+        writer.start()
+        kills = 0
+        while writer.is_alive():
+            proc = collect(cfg, state, db)
+            time.sleep(rng.uniform(0.6, 1.8))
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        writer.join()
+        final = collect(cfg, state, db, "--once")
+        _out, err = final.communicate(timeout=60)
+        assert 0 == final.returncode, err.decode()
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            rows = [r[0] for r in con.execute("SELECT serial FROM records").fetchall()]
+        finally:
+            con.close()
+        assert kills >= 2
+        assert list(range(1, total + 1)) == sorted(rows)
