@@ -8,13 +8,10 @@ fingerprint. Records are parsed with the ``audit`` framing (optional ``node=`` p
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ingest.base import Item
-from ingest.tail import FileTailer, TailConfig
+from ingest.tail import TailConfig, TailedFileSource
 from parsers import schema as S
 
 
@@ -26,30 +23,13 @@ class AuditdFileConfig(TailConfig):
     """auditd's log file (``log_file`` in auditd.conf)."""
 
 
-class AuditdFileSource:
+class AuditdFileSource(TailedFileSource):
     """Follows audit.log through auditd and logrotate rotation (see ``ingest.tail``)."""
 
     source = S.SOURCE_AUDITLOG
     framing = "audit"
 
+    config: AuditdFileConfig
+
     def __init__(self, config: AuditdFileConfig | None = None, name: str = "auditd") -> None:
-        self.config = config or AuditdFileConfig()
-        self.name = name
-        self._tail = FileTailer(self.config)
-        self.stats = self._tail.stats
-
-    def restore(self, position: Mapping[str, Any] | None) -> None:
-        """Resume at a checkpointed position."""
-        self._tail.restore(position)
-
-    def items(self, follow: bool = True) -> AsyncIterator[Item]:
-        """Chunks of whole lines and loss notices."""
-        return self._tail.items(follow)
-
-    def position(self, segment: int, safe_offset: int) -> dict[str, Any] | None:
-        """Checkpoint form of a parser's safe offset."""
-        return self._tail.position(segment, safe_offset)
-
-    async def aclose(self) -> None:
-        """Close the open file."""
-        await self._tail.aclose()
+        super().__init__(config or AuditdFileConfig(), name)

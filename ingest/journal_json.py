@@ -9,13 +9,10 @@ journals are read by ``ingest.journald.JournaldSource`` through journalctl inste
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ingest.base import Item
-from ingest.tail import FileTailer, TailConfig
+from ingest.tail import TailConfig, TailedFileSource
 from parsers import schema as S
 
 
@@ -27,32 +24,15 @@ class JournalJsonFileConfig(TailConfig):
     """A file written by ``journalctl -o json`` (one entry per line)."""
 
 
-class JournalJsonFileSource:
+class JournalJsonFileSource(TailedFileSource):
     """Tails a file of ``journalctl -o json`` entries; same mechanics as kern.log."""
 
     source = S.SOURCE_JOURNALD
     framing = "journald"
 
+    config: JournalJsonFileConfig
+
     def __init__(
         self, config: JournalJsonFileConfig | None = None, name: str = "journal-json"
     ) -> None:
-        self.config = config or JournalJsonFileConfig()
-        self.name = name
-        self._tail = FileTailer(self.config)
-        self.stats = self._tail.stats
-
-    def restore(self, position: Mapping[str, Any] | None) -> None:
-        """Resume at a checkpointed position."""
-        self._tail.restore(position)
-
-    def items(self, follow: bool = True) -> AsyncIterator[Item]:
-        """Chunks of whole lines and loss notices."""
-        return self._tail.items(follow)
-
-    def position(self, segment: int, safe_offset: int) -> dict[str, Any] | None:
-        """Checkpoint form of a parser's safe offset."""
-        return self._tail.position(segment, safe_offset)
-
-    async def aclose(self) -> None:
-        """Close the open file."""
-        await self._tail.aclose()
+        super().__init__(config or JournalJsonFileConfig(), name)

@@ -10,13 +10,10 @@ parsed with the ``syslog`` framing; the parser ignores unrelated syslog noise an
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from ingest.base import Item
-from ingest.tail import FileTailer, TailConfig
+from ingest.tail import TailConfig, TailedFileSource
 from parsers import schema as S
 
 
@@ -30,30 +27,13 @@ class KernLogConfig(TailConfig):
     """Seconds a rotated file is still read: rsyslog writes on until logrotate's HUP."""
 
 
-class KernLogSource:
+class KernLogSource(TailedFileSource):
     """Follows a syslog file of kernel messages through logrotate rotation."""
 
     source = S.SOURCE_KERNLOG
     framing = "syslog"
 
+    config: KernLogConfig
+
     def __init__(self, config: KernLogConfig | None = None, name: str = "kernlog") -> None:
-        self.config = config or KernLogConfig()
-        self.name = name
-        self._tail = FileTailer(self.config)
-        self.stats = self._tail.stats
-
-    def restore(self, position: Mapping[str, Any] | None) -> None:
-        """Resume at a checkpointed position."""
-        self._tail.restore(position)
-
-    def items(self, follow: bool = True) -> AsyncIterator[Item]:
-        """Chunks of whole lines and loss notices."""
-        return self._tail.items(follow)
-
-    def position(self, segment: int, safe_offset: int) -> dict[str, Any] | None:
-        """Checkpoint form of a parser's safe offset."""
-        return self._tail.position(segment, safe_offset)
-
-    async def aclose(self) -> None:
-        """Close the open file."""
-        await self._tail.aclose()
+        super().__init__(config or KernLogConfig(), name)

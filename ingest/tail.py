@@ -775,3 +775,36 @@ class FileTailer:
         if self._cur is not None:
             self._cur.close()
             self._cur = None
+
+
+class TailedFileSource:
+    """A ``Source`` over one tailed file: the shared body of the file sources.
+
+    Subclasses set ``source`` (the schema's SOURCE_* value), ``framing`` (the parser's)
+    and their config type; rotation, truncation and checkpoints are ``FileTailer``'s.
+    """
+
+    source: str
+    framing: str
+
+    def __init__(self, config: TailConfig, name: str) -> None:
+        self.config = config
+        self.name = name
+        self._tail = FileTailer(config)
+        self.stats = self._tail.stats
+
+    def restore(self, position: Mapping[str, Any] | None) -> None:
+        """Resume at a checkpointed position."""
+        self._tail.restore(position)
+
+    def items(self, follow: bool = True) -> AsyncIterator[Item]:
+        """Chunks of whole lines and loss notices."""
+        return self._tail.items(follow)
+
+    def position(self, segment: int, safe_offset: int) -> dict[str, Any] | None:
+        """Checkpoint form of a parser's safe offset."""
+        return self._tail.position(segment, safe_offset)
+
+    async def aclose(self) -> None:
+        """Close the open file."""
+        await self._tail.aclose()
