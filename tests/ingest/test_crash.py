@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,41 +14,10 @@ import pytest
 
 from tests.harness.checker import check, stored_serials
 from tests.harness.replayer import PROFILE, Ledger, Replayer, paced
+from tests.harness.soak import CONFIG
+from tests.harness.soak import start_collector as collect
 
 EVENTS = 8_000
-CONFIG = """
-[collect]
-sources = ["auditd"]
-[collect.auditd]
-path = "{log}"
-poll_interval = 0.02
-rotate_wait = 0.05
-backfill = true
-[collect.collector]
-idle_flush = 0.1
-checkpoint_interval = 0.0
-"""
-
-
-def collect(cfg: Path, state: Path, db: Path, *extra: str) -> subprocess.Popen[bytes]:
-    """Start `armorwatch collect` as a subprocess."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "armorwatch.cli",
-            "collect",
-            "--config",
-            str(cfg),
-            "--state-dir",
-            str(state),
-            "--db",
-            str(db),
-            *extra,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
 
 
 @pytest.mark.integration
