@@ -26,6 +26,35 @@ log = logging.getLogger(__name__)
 Observer = Callable[[Envelope], Awaitable[None]]
 
 
+class ObservedSink:
+    """A sink that shows every envelope to observers after the inner sink stored it.
+
+    Observers (alert evaluation, the metrics record counter) see only what was
+    acknowledged. An observer's failure must not un-acknowledge a stored envelope, so it
+    is counted and logged apart and ``send`` still returns.
+    """
+
+    def __init__(self, sink: Sink, observers: Sequence[Observer] = ()) -> None:
+        self.sink = sink
+        self.observers = tuple(observers)
+        self.observer_errors = 0
+        """Observer calls that raised after their envelope was stored."""
+
+    async def send(self, envelope: Envelope) -> None:
+        """Deliver through the inner sink (the ack), then show the envelope to observers."""
+        await self.sink.send(envelope)
+        for observe in self.observers:
+            try:
+                await observe(envelope)
+            except Exception:
+                self.observer_errors += 1
+                log.exception("An observer failed on a stored envelope.")
+
+    async def close(self) -> None:
+        """Close the inner sink."""
+        await self.sink.close()
+
+
 @dataclass(frozen=True)
 class InProcessConfig:
     """Settings of the in-process transport."""
@@ -47,9 +76,8 @@ class InProcessTransport:
         config: InProcessConfig | None = None,
         observers: Sequence[Observer] = (),
     ) -> None:
-        self._sink = sink
+        self._sink = ObservedSink(sink, observers)
         self._config = config or InProcessConfig()
-        self._observers = tuple(observers)
         self._queue: asyncio.Queue[tuple[Envelope, asyncio.Future[None]] | None] = (
             asyncio.Queue(maxsize=self._config.queue_size)
         )
@@ -57,8 +85,11 @@ class InProcessTransport:
         self._closed = False
         self.delivered = 0
         """Envelopes stored and acknowledged."""
-        self.observer_errors = 0
+
+    @property
+    def observer_errors(self) -> int:
         """Observer calls that raised after their envelope was stored."""
+        return self._sink.observer_errors
 
     @property
     def depth(self) -> int:
@@ -100,6 +131,7 @@ class InProcessTransport:
                 return
             envelope, done = item
             try:
+                # Stored, then observed; an observer's failure is counted, not raised.
                 await self._sink.send(envelope)
             except Exception as e:  # delivered to the sender, who decides to retry
                 if not done.done():
@@ -108,11 +140,3 @@ class InProcessTransport:
             self.delivered += 1
             if not done.done():
                 done.set_result(None)
-            # Observers (alert evaluation) see only what was stored. Their failure must
-            # not un-acknowledge a stored envelope, so it is counted and logged apart.
-            for observe in self._observers:
-                try:
-                    await observe(envelope)
-                except Exception:
-                    self.observer_errors += 1
-                    log.exception("An observer failed on a stored envelope.")

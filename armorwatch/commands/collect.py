@@ -20,8 +20,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from armorwatch import logging as awlog
+from armorwatch import metrics
 from armorwatch.config import ConfigError, from_mapping, load_toml
-from armorwatch.pipeline import InProcessConfig, InProcessTransport
+from armorwatch.pipeline import InProcessConfig, InProcessTransport, ObservedSink
 from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
 from ingest.base import Source
 from ingest.checkpoint import CheckpointStore
@@ -98,10 +100,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--state-dir", type=Path, help="checkpoint directory (/var/lib/armorwatch)")
     p.add_argument("--db", type=Path, help="DuckDB file of the default sink")
     p.add_argument(
+        "--host",
+        help="host name stamped on records (default: the kernel's; in a pod, the node's name)",
+    )
+    p.add_argument(
         "--kafka",
         metavar="BOOTSTRAP",
         help="send to Kafka at host:port[,host:port...] instead of DuckDB (see `process`)",
     )
+    metrics.add_arguments(p)
+    awlog.add_arguments(p)
     p.set_defaults(func=main)
 
 
@@ -120,6 +128,8 @@ def load_config(args: argparse.Namespace) -> CollectConfig:
         config = replace(config, state_dir=args.state_dir)
     if args.db is not None:
         config = replace(config, db=args.db)
+    if args.host:
+        config = replace(config, host=args.host)
     if getattr(args, "kafka", None):
         kafka = replace(config.kafka or KafkaConfig(), bootstrap_servers=args.kafka)
         config = replace(config, kafka=kafka)
@@ -166,10 +176,18 @@ async def _make_sink(
             yield channel, dead_letter
 
 
-async def _collect(args: argparse.Namespace, config: CollectConfig, names: tuple[str, ...]) -> str:
+async def _collect(
+    args: argparse.Namespace,
+    config: CollectConfig,
+    names: tuple[str, ...],
+    endpoint: metrics.MetricsServer | None = None,
+) -> str:
     sources = build_sources(config, names)
     store = CheckpointStore(config.state_dir / CHECKPOINT_FILE)
     async with _make_sink(args, config) as (sink, dead_letter):
+        if endpoint is not None:
+            # Counted after the sink acknowledged, like every observer.
+            sink = ObservedSink(sink, [endpoint.records.observe])
         collector = Collector(
             sources,
             sink,
@@ -178,6 +196,10 @@ async def _collect(args: argparse.Namespace, config: CollectConfig, names: tuple
             config.collector,
             dead_letter=dead_letter,
         )
+        if endpoint is not None:
+            endpoint.add("collector", collector)
+            for src in sources:
+                endpoint.add("source", src, name=src.name)
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         if task is not None:
@@ -197,6 +219,7 @@ async def _collect(args: argparse.Namespace, config: CollectConfig, names: tuple
 
 def main(args: argparse.Namespace) -> int:
     """Collect until stopped (or once); 1 when delivery failed, 2 for config/I-O errors."""
+    awlog.from_args(args)
     try:
         config = load_config(args)
     except (ConfigError, OSError, ValueError) as e:
@@ -208,12 +231,20 @@ def main(args: argparse.Namespace) -> int:
         return 0
     names = config.sources or detect(audit_log=config.auditd.path).recommended
     try:
-        summary = asyncio.run(_collect(args, config, names))
+        endpoint = metrics.from_args(args)
+    except metrics.MetricsError as e:
+        print(f"armorwatch collect: {e}", file=sys.stderr)
+        return 2
+    try:
+        summary = asyncio.run(_collect(args, config, names, endpoint))
     except (CollectorError, IngestError) as e:
         print(f"armorwatch collect: {e}", file=sys.stderr)
         return 1
     except OSError as e:
         print(f"armorwatch collect: {e}", file=sys.stderr)
         return 2
+    finally:
+        if endpoint is not None:
+            endpoint.close()
     print(summary)
     return 0
