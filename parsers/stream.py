@@ -114,6 +114,9 @@ class Parser:
         self.host = host
         self.framing = framing
         self.year = year if year is not None else time.gmtime().tm_year
+        # Without an explicit year, RFC 3164 dates take the year of the newest audit
+        # timestamp seen (kern.log lines carry both), so an old log is not dated today.
+        self._infer_year = year is None
         self.stats = ParserStats()
         self._held = b""
         self._held_at = 0
@@ -315,7 +318,7 @@ class Parser:
             if self.framing == "journald" or (self.framing == "auto" and line[:1] == b"{"):
                 parsed, host = self._journal_parse(line, out)
             else:
-                parsed, host = R.classify_line(line, self.year), self.host
+                parsed, host = self._classify(line), self.host
             if parsed is None or parsed.kind is None or parsed.kind == R.AUX:
                 continue
             if parsed.kind != R.MAC or ev < 0:
@@ -410,10 +413,16 @@ class Parser:
             if self.framing == "journald" or (self.framing == "auto" and line[:1] == b"{"):
                 self._journal_line(line, at, out)
             else:
-                parsed = R.classify_line(line, self.year)
-                self._handle(parsed, line, at, out, self.host)
+                self._handle(self._classify(line), line, at, out, self.host)
         self.stats.lines += count
         return count
+
+    def _classify(self, line: bytes) -> R.Line:
+        """``records.classify_line`` with this stream's year, learning it when not given."""
+        parsed = R.classify_line(line, self.year)
+        if self._infer_year and parsed.serial is not None and parsed.ts is not None:
+            self.year = time.gmtime(parsed.ts // 1000).tm_year
+        return parsed
 
     def _journal_line(self, line: bytes, at: int, out: _Out) -> None:
         parsed, host = self._journal_parse(line, out)
