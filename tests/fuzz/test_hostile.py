@@ -160,7 +160,8 @@ class TestFuzzNeverCrashes:
     )
     @given(data=mutated(), cuts=st.lists(st.integers(0, 10_000), max_size=6))
     def test_any_chunking_gives_the_same_records(self, data: bytes, cuts: list[int]) -> None:
-        """Feeding the bytes in arbitrary pieces yields what one parse_bytes yields."""
+        """Feeding the bytes in arbitrary pieces yields what one parse_bytes yields (events
+        may finish in another order, so records and rejects are compared as sorted lists)."""
         whole = parse_bytes(data, S.SOURCE_AUDITLOG, framing="audit")
         points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
         parser = Parser(S.SOURCE_AUDITLOG, framing="audit")
@@ -173,17 +174,9 @@ class TestFuzzNeverCrashes:
         res = parser.flush()
         rows += res.records.to_pylist()
         rejects += res.rejects.to_pylist()
-        assert whole.records.to_pylist() == rows
-        assert whole.rejects.to_pylist() == rejects
+        assert sorted(map(repr, whole.records.to_pylist())) == sorted(map(repr, rows))
+        assert sorted(map(repr, whole.rejects.to_pylist())) == sorted(map(repr, rejects))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="parser bug (reference Python path, which kern.log/syslog framing uses): "
-        "the continuation lines of a USER_AVC with an unbalanced msg=' are joined by "
-        "repeated concatenation and quote re-counting, so time grows with the square of "
-        "their number (40k lines: ~1.7 s, 100k: ~12 s); stop joining at the kernel's "
-        "message size (8,560 bytes) and count quotes incrementally",
-    )
     def test_user_avc_continuation_is_linear(self) -> None:
         """Four times the continuation lines take well under sixteen times as long."""
 
@@ -200,16 +193,9 @@ class TestFuzzNeverCrashes:
             return min(times)
 
         # sizes where a square term dominates: linear gives ~4x, quadratic ~15x
-        small, large = best_of(10_000, 3), best_of(40_000, 2)
+        small, large = best_of(10_000, 3), best_of(40_000, 3)
         assert large / small < 8, f"{small:.3f} s → {large:.3f} s"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="parser bug: a partial line is held whole until its newline (held + data "
-        "copied on every feed: quadratic, and unbounded memory: 96 MiB of one line peak "
-        "at ~190 MiB, then the whole line lands in one reject); cut it at MAX_LINE like "
-        "a complete long line (a crash-zeroed or copytruncate NUL region has no newline)",
-    )
     def test_unterminated_line_memory_is_bounded(self) -> None:
         """96 MiB of one unterminated line fed in 4 MiB chunks peak under 64 MiB."""
         parser = Parser(S.SOURCE_AUDITLOG, framing="audit")
