@@ -49,6 +49,7 @@ import orjson
 from markupsafe import Markup
 
 from jobs import risky, sqlfiles
+from jobs import window as timewindow
 from parsers import sanitize
 
 FORMATS: Final = ("html", "md", "json")
@@ -303,16 +304,12 @@ class Report:
 
 # --- helpers ------------------------------------------------------------------------
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
 def parse_duration(text: str) -> timedelta:
-    """``24h`` → 24 hours; units s, m, h, d, w. ReportError on anything else."""
-    m = _DURATION.match(text)
-    if not m or float(m.group(1)) <= 0:
-        raise ReportError(f"bad duration {text!r}: use a positive number and s, m, h, d or w")
-    return timedelta(seconds=float(m.group(1)) * _UNIT_S[m.group(2)])
+    """``24h`` → 24 hours (``jobs.window``); ReportError on anything else."""
+    try:
+        return timewindow.parse_duration(text)
+    except timewindow.WindowError as e:
+        raise ReportError(str(e)) from None
 
 
 def slug(subject: str) -> str:
@@ -555,12 +552,6 @@ def rules_to_enforce(con: duckdb.DuckDBPyConnection, profile: str) -> Snippet | 
 # --- building -----------------------------------------------------------------------
 
 
-def newest_record(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    """The timestamp of the newest record in the store (None when it is empty)."""
-    newest = _rows(con, "report_newest")[0]["newest"]
-    return _utc(newest) if newest is not None else None
-
-
 def build_report(
     con: duckdb.DuckDBPyConnection,
     config: ReportConfig | None = None,
@@ -577,7 +568,7 @@ def build_report(
     window = parse_duration(config.since)
     sqlfiles.load("report_events").execute(con)
     if until is None:
-        until = newest_record(con)
+        until = timewindow.newest_record(con)
         if until is None:
             raise ReportError("the store holds no records: nothing to report")
     until = _utc(until)

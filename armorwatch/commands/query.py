@@ -36,6 +36,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from jobs import window
 from parsers import sanitize
 from sinks.duckdb import StoreNotFoundError, open_reader
 
@@ -45,8 +46,6 @@ ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementTyp
 PARAM_TYPES = ("timestamp", "integer", "text")
 CELL_WIDTH = 60  # table cells are cut beyond this many characters unless --wide
 
-_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _HEADER = re.compile(r"^--\s*(name|grain):\s*(.+?)\s*$")
 _PARAM = re.compile(r"^--\s*param\s+(\w+)\s*:\s*(\w+)\s*(?:=\s*(\S+))?\s*(?:--\s*(.*?))?\s*$")
 
@@ -127,34 +126,23 @@ def saved_queries() -> dict[str, SavedQuery]:
 
 def parse_duration(text: str) -> dt.timedelta | None:
     """``24h`` → timedelta(hours=24); None when ``text`` is not a duration."""
-    m = _DURATION.match(text.strip())
-    if not m:
+    try:
+        return window.parse_duration(text)
+    except window.WindowError:
         return None
-    return dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
 
 
 def anchor_time(con: duckdb.DuckDBPyConnection, anchor: str) -> dt.datetime:
     """The time durations count back from: newest record ts ('latest') or now ('now')."""
-    now = dt.datetime.now(dt.UTC)
-    if anchor == "now":
-        return now
-    # epoch_ms avoids a pytz dependency of DuckDB's TIMESTAMPTZ → Python conversion.
-    rows = con.execute("SELECT epoch_ms(max(ts)) FROM records").fetchall()
-    if not rows or rows[0][0] is None:
-        return now
-    return dt.datetime.fromtimestamp(rows[0][0] / 1000, dt.UTC)
+    return window.window_end(con, anchor)
 
 
 def to_timestamp(value: str, anchor: dt.datetime) -> dt.datetime:
     """A duration counted back from ``anchor``, or an ISO-8601 timestamp (UTC if naive)."""
-    delta = parse_duration(value)
-    if delta is not None:
-        return anchor - delta
     try:
-        ts = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError as e:
-        raise UsageError(f"{value!r} is neither a duration (24h, 7d) nor an ISO timestamp") from e
-    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+        return window.since(value, anchor)
+    except window.WindowError as e:
+        raise UsageError(str(e)) from None
 
 
 def bind_params(

@@ -26,14 +26,13 @@ import duckdb
 import orjson
 
 from jobs import suggest as SG
+from jobs import window
 from jobs.validate import ApparmorParser, ValidationError
 from parsers import sanitize
 from sinks.duckdb import StoreNotFoundError, open_reader
 
 DEFAULT_DB = Path("armorwatch.duckdb")
 FORMATS = ("apparmor", "json", "markdown")
-_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d|w)$")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
 class UsageError(ValueError):
@@ -74,22 +73,10 @@ def parse_since(
     """The lower time bound for ``--since``, or None for everything."""
     if not value:
         return None
-    m = _DURATION.match(value.strip())
-    if m:
-        delta = dt.timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
-        if anchor == "now":
-            return dt.datetime.now(dt.UTC) - delta
-        row = con.execute(
-            "SELECT epoch_ms(max(ts)) FROM records"  # newest stored record
-        ).fetchone()
-        if row is None or row[0] is None:
-            return dt.datetime.now(dt.UTC) - delta
-        return dt.datetime.fromtimestamp(row[0] / 1000, dt.UTC) - delta
     try:
-        t = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"--since {value!r}: not a duration (7d) nor an ISO time") from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+        return window.since(value, window.window_end(con, anchor))
+    except window.WindowError as e:
+        raise UsageError(f"--since {e}") from None
 
 
 def _safe_name(s: str) -> str:

@@ -1,7 +1,7 @@
--- name: report_newest
+-- name: window_newest
 -- grain: one row
 -- parameters: none
--- The default end of the report window: the newest record, or a loss record logged just
+-- The default end of a time window (report, query, suggest): the newest record, or a loss record logged just
 -- after it (journald's "Suppressed N" often is the last line). Loss records more than a
 -- day after every MAC record are ignored here: that is a bad clock or a year-less syslog
 -- timestamp, and must not move the window away from the data.
@@ -11,6 +11,6 @@ SELECT
     timezone('UTC', greatest(
         newest_record,
         coalesce((SELECT max(ts) FROM loss WHERE ts <= newest_record + INTERVAL 1 DAY), newest_record)
-    )) AS newest,                                    -- default end of the report window
+    )) AS newest,                                    -- default end of a time window
     timezone('UTC', oldest_record) AS oldest         -- oldest record in the store
 FROM r;
