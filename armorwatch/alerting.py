@@ -24,6 +24,7 @@ import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ from jobs.alerts import (
     AlertError,
     AlertRules,
     AlertState,
+    Grouper,
     Notification,
     default_rules_text,
+    evaluate,
 )
 from parsers.envelope import Envelope
 from sinks.webhook import WebhookConfig, WebhookSink
@@ -214,3 +217,13 @@ async def open_alerting(
     )
     await observer.start()
     return observer
+
+
+def plan(
+    con: duckdb.DuckDBPyConnection, rules: AlertRules, until: datetime | None
+) -> list[Notification]:
+    """The notifications one evaluation produces, grouped with fresh state."""
+    state = AlertState()
+    alerts = evaluate(con, rules, until=until, state=state)
+    now = datetime.now(UTC).timestamp()
+    return [n for _, n in Grouper(rules, state).plan(alerts, now)]

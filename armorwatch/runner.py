@@ -16,8 +16,7 @@ from typing import TextIO
 import duckdb
 import pyarrow as pa
 
-from armorwatch.alerting import load_rules
-from armorwatch.commands.alerts import plan
+from armorwatch.alerting import load_rules, plan
 from armorwatch.pipeline import InProcessConfig, InProcessTransport
 from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
 from ingest.base import Source
@@ -30,8 +29,6 @@ from parsers.result import HostInfo
 from parsers.sanitize import for_terminal
 from sinks.deadletter import DeadLetterConfig, DeadLetterSink
 from sinks.duckdb import DuckDBConfig, DuckDBSink, open_reader
-
-TransportConfig = InProcessConfig
 
 
 class InputError(OSError):
@@ -89,7 +86,7 @@ async def run_files(
     inputs: tuple[FileInput, ...],
     db: Path,
     dead_letter: Path,
-    transport: TransportConfig | None = None,
+    transport: InProcessConfig | None = None,
 ) -> CollectorStats:
     """Read every input once through the collector into the DuckDB file ``db``.
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import duckdb
 
-from armorwatch.alerting import load_rules
+from armorwatch.alerting import load_rules, plan
 from armorwatch.config import ConfigError
-from jobs.alerts import AlertRules, AlertState, Grouper, Notification, evaluate
+from jobs.alerts import Notification
 from parsers import sanitize
 from sinks.duckdb import StoreNotFoundError, open_reader
 from sinks.errors import SinkError
@@ -132,16 +132,6 @@ def _describe(rule: Any) -> str:
     if not rule.enabled:
         parts.append("(disabled)")
     return " ".join(parts)
-
-
-def plan(
-    con: duckdb.DuckDBPyConnection, rules: AlertRules, until: datetime | None
-) -> list[Notification]:
-    """The notifications one evaluation produces, grouped with fresh state."""
-    state = AlertState()
-    alerts = evaluate(con, rules, until=until, state=state)
-    now = datetime.now(UTC).timestamp()
-    return [n for _, n in Grouper(rules, state).plan(alerts, now)]
 
 
 def print_notification(n: Notification) -> None:

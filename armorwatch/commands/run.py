@@ -15,6 +15,7 @@ from pathlib import Path
 
 from armorwatch import runner
 from armorwatch.config import ConfigError, from_mapping, load_toml
+from armorwatch.pipeline import InProcessConfig
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class RunConfig:
     """Where the report (HTML, Markdown, JSON) and suggested rules are written."""
     dead_letter: Path = Path("armorwatch-deadletter.jsonl")
     """Where lines the parser rejected are kept, raw bytes included."""
-    transport: runner.TransportConfig = field(default_factory=runner.TransportConfig)
+    transport: InProcessConfig = field(default_factory=InProcessConfig)
     """In-process transport settings."""
 
 
