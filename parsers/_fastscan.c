@@ -39,6 +39,7 @@ static inline int buf_reserve(Buf *b, size_t extra) {
     return b->n + extra <= b->cap ? 0 : buf_grow(b, extra);
 }
 static inline int buf_put(Buf *b, const void *src, size_t len) {
+    if (len == 0) return 0; /* b->p may still be NULL: memcpy(NULL, _, 0) is UB */
     if (buf_reserve(b, len)) return -1;
     memcpy(b->p + b->n, src, len);
     b->n += len;

@@ -34,13 +34,6 @@ class TestScannerUnderSanitizers:
         assert 0 == proc.returncode, proc.stderr[-4000:]
         assert "no sanitizer report" in proc.stdout
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="parser bug (UBSan): a dictionary-column value that starts with an invalid "
-        'UTF-8 byte (comm="\\xffx") makes put_text call buf_put(b, s, 0) on a never-grown '
-        "buffer: memcpy(NULL, src, 0), undefined behaviour (_fastscan.c buf_put); return "
-        "early when len == 0. Suppressed in campaigns via KNOWN_UB in asan_fastscan.py",
-    )
     def test_value_starting_with_invalid_utf8(self, tmp_path: Path) -> None:
         """comm="\\xffx" goes through the sanitized scanner without a report."""
         log = tmp_path / "ub.log"
