@@ -11,7 +11,8 @@ setup: $(STAMP) apt
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python pyproject.toml
+# The C scanner is built by the editable install: a changed source needs a reinstall.
+$(STAMP): $(BIN)/python pyproject.toml parsers/_fastscan.c
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
