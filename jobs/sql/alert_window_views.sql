@@ -17,7 +17,8 @@ WITH d AS (
             WHEN capname IS NOT NULL THEN capname
             WHEN class = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
             WHEN class = 'ptrace' THEN coalesce(peer, name)
-            WHEN class = 'dbus' THEN concat_ws(' ', bus, path, interface, member)
+            WHEN class = 'dbus' OR bus IS NOT NULL
+                THEN concat_ws(' ', name, path, interface, member)
             WHEN class IN ('unix') THEN coalesce(addr, peer_addr, name)
             WHEN class IN ('net', 'network') AND name IS NULL
                 THEN concat_ws(' ', family, sock_type, protocol)
@@ -41,7 +42,8 @@ SELECT
         WHEN capname IS NOT NULL THEN capname
         WHEN class = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
         WHEN class = 'ptrace' THEN coalesce(peer, name)
-        WHEN class = 'dbus' THEN concat_ws(' ', bus, path, interface, member)
+        WHEN class = 'dbus' OR bus IS NOT NULL
+            THEN concat_ws(' ', name, path, interface, member)
         WHEN class IN ('unix') THEN coalesce(addr, peer_addr, name)
         WHEN class IN ('net', 'network') AND name IS NULL
             THEN concat_ws(' ', family, sock_type, protocol)
