@@ -447,9 +447,9 @@ static int all_upper_hex(const unsigned char *v, size_t n) {
         if (hexval(v[i]) < 0) return 0;
     return 1;
 }
-/* fields.is_bad_hex */
+/* fields.is_bad_hex: upper-case hex of odd length, any length (name=2F657) */
 static int is_bad_hex(const unsigned char *v, size_t n) {
-    return (n % 2 == 1) && n > 8 && all_upper_hex(v, n);
+    return (n % 2 == 1) && all_upper_hex(v, n);
 }
 
 /* fields.decode_value: set r->s[col] to the (maybe hex-decoded) value */
@@ -539,6 +539,19 @@ static int has_aa(const unsigned char *s, size_t n) {
 #define MAXTOK 96
 enum { RC_OK = 0, RC_SLOW = 1, RC_NONE = 2 };
 
+/* whether token t repeats the key of an earlier token: the kernel writes each key once,
+ * so such a record goes to the Python path, which marks it suspect (records._note_key) */
+static int dup_key(const Tok *toks, int t) {
+    for (int u = 0; u < t; u++)
+        if (toks[u].kn == toks[t].kn && memcmp(toks[u].k, toks[t].k, toks[t].kn) == 0) return 1;
+    return 0;
+}
+/* a hex-decoded value holding NUL: no kernel path or label can (Python path marks it) */
+static int decoded_nul(Row *r, int col) {
+    SVal *sv = &r->s[col];
+    return sv->dec && memchr(r->scratch.p + sv->dec_off, 0, sv->n) != NULL;
+}
+
 /* records._apparmor; RC_SLOW for anything the Python path must judge (rejects) */
 static int do_apparmor(Row *r, const unsigned char *b, size_t n, int user) {
     Tok toks[MAXTOK];
@@ -547,19 +560,27 @@ static int do_apparmor(Row *r, const unsigned char *b, size_t n, int user) {
     int ok;
     int nt = tokenize(b, bn, toks, MAXTOK, &ok);
     if (nt < 0 || !ok) return RC_SLOW;
+    int none_seen = 0;
     for (int t = 0; t < nt; t++) {
         Tok *tk = &toks[t];
         int code = aa_key(tk->k, tk->kn);
         if (code == -1) continue;
         if (code >= 0) {
-            if (r->s[code].set) continue;
+            if (r->s[code].set || none_seen) {
+                if (dup_key(toks, t)) return RC_SLOW;
+                if (r->s[code].set) continue;
+            }
             if (!tk->quoted && hex_key(tk->k, tk->kn) && is_bad_hex(tk->v, tk->vn)) return RC_SLOW;
             if (!tk->quoted && tk->vn == 4 && memcmp(tk->v, "none", 4) == 0 &&
-                (KEQ(tk->k, tk->kn, "addr") || KEQ(tk->k, tk->kn, "peer_addr")))
+                (KEQ(tk->k, tk->kn, "addr") || KEQ(tk->k, tk->kn, "peer_addr"))) {
+                none_seen = 1; /* unix socket without an address: nothing stored */
                 continue;
+            }
             if (set_str(r, code, tk->k, tk->kn, tk->v, tk->vn, tk->quoted)) return -1;
+            if (decoded_nul(r, code)) return RC_SLOW;
             if (KEQ(tk->k, tk->kn, "label")) r->s[S_LABEL] = r->s[S_PROFILE];
         } else {
+            if (r->i[-code - 2].set && dup_key(toks, t)) return RC_SLOW;
             if (set_int(r, -code - 2, tk->v, tk->vn)) return RC_SLOW;
         }
     }
@@ -647,9 +668,15 @@ static int do_selinux(Row *r, const unsigned char *b, size_t n,
         Tok *tk = &toks[t];
         int code = se_key(tk->k, tk->kn);
         if (code >= 0) {
-            if (!r->s[code].set && set_str(r, code, tk->k, tk->kn, tk->v, tk->vn, tk->quoted))
-                return -1;
+            if (r->s[code].set) {
+                if (dup_key(toks, t)) return RC_SLOW;
+                continue;
+            }
+            if (!tk->quoted && hex_key(tk->k, tk->kn) && is_bad_hex(tk->v, tk->vn)) return RC_SLOW;
+            if (set_str(r, code, tk->k, tk->kn, tk->v, tk->vn, tk->quoted)) return -1;
+            if (decoded_nul(r, code)) return RC_SLOW;
         } else if (code <= -2) {
+            if (r->i[-code - 2].set && dup_key(toks, t)) return RC_SLOW;
             if (set_int(r, -code - 2, tk->v, tk->vn)) return RC_SLOW;
         } else if (KEQ(tk->k, tk->kn, "permissive")) {
             if (!r->i[I_PERMISSIVE].set) {
@@ -1233,6 +1260,24 @@ static PyObject *bytes_of(Buf *b) {
 }
 
 /* -------------------------------------------------------------------- scan() */
+#define MAX_LINE (16 << 10) /* records.MAX_LINE */
+
+/* records.is_binary: a C0 control byte other than \t \n \r ESC GS */
+static int is_binary(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c < 0x20 && c != '\t' && c != '\n' && c != '\r' && c != 0x1b && c != 0x1d) return 1;
+    }
+    return 0;
+}
+
+/* only Python whitespace (bytes.strip()) */
+static int is_blank(const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (!IS_PYSPACE(s[i])) return 0;
+    return 1;
+}
+
 static int body_has_candidate(const unsigned char *b, size_t n) {
     const unsigned char *r, *p, *m;
     size_t rn, pn;
@@ -1359,6 +1404,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *result = NULL, *slow = NULL, *carry = NULL, *carry_first = NULL, *enrich = NULL;
     int64_t max_ts = prev_max;
     long long hold_from = -1;
+    long long junk_lines = 0, junk_bytes = 0; /* binary lines that are nothing else */
     int err = 0;
 
     /* pass 1: lines, headers, kinds, events, enrichment */
@@ -1418,9 +1464,16 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         pos = next;
         if (len == 0) { nl++; continue; }
         if (force_slow) { li->kind = K_SLOW; nl++; continue; }
+        /* over the line cap (records.MAX_LINE): no kernel wrote it; the Python path rejects
+         * it or counts it, and its header moves no clock */
+        if (len > MAX_LINE) { li->kind = K_SLOW; nl++; continue; }
         int hr = parse_header(s, len, &li->h);
         if (hr == 0) {
             li->kind = interesting(s, len) ? K_SLOW : K_IGNORE;
+            if (li->kind == K_IGNORE && is_binary(s, len)) {
+                junk_lines++;
+                junk_bytes += (long long)len;
+            }
             nl++;
             continue;
         }
@@ -1431,7 +1484,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         Hdr *h = &li->h;
         int aux = 0;
         int tc = type_code(h);
-        if (tc == T_AVC) {
+        if ((tc == T_AVC || tc == T_USER_AVC) && is_blank(h->body, h->body_n)) {
+            li->kind = K_SLOW; /* an empty MAC record: the Python path rejects it */
+        } else if (tc == T_AVC) {
             li->body = h->body; li->body_n = h->body_n;
             li->kind = body_has_candidate(h->body, h->body_n) ? K_MAC : K_IGNORE;
         } else if (tc == T_USER_AVC) {
@@ -1621,11 +1676,12 @@ pass1_done:
                                                    bytes_of(&C.i[k].valid)));
         PyObject *perms = Py_BuildValue("(NNNN)", bytes_of(&C.perm_offs), bytes_of(&C.perm_valid),
                                         bytes_of(&C.perm.data), bytes_of(&C.perm.offs));
-        result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n}",
+        result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n,s:L,s:L}",
                                "rows", (long long)C.rows, "str", strs, "int", ints, "perms", perms,
                                "slow", slow, "carry", carry, "carry_first", carry_first,
                                "enrich", enrich, "max_ts", (long long)max_ts, "hold_from", hold_from,
-                               "lines", (Py_ssize_t)nl);
+                               "lines", (Py_ssize_t)nl, "junk_lines", junk_lines,
+                               "junk_bytes", junk_bytes);
     }
 done:
     if (err && !PyErr_Occurred()) PyErr_NoMemory();

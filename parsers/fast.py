@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parsers import fields as F
+from parsers import records as R
 from parsers import schema as S
 
 _fastscan: Any
@@ -69,6 +70,28 @@ def _const(value: str | None, n: int) -> pa.Array:
         return pa.nulls(n, _DICT)
     indices = pc.fill_null(pa.nulls(n, pa.int32()), 0)
     return pa.DictionaryArray.from_arrays(indices, pa.array([value], pa.string()))
+
+
+def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
+    """SUSPECT of the scanned rows: a USER_AVC of a kernel-mediated class is an imitation.
+
+    (Repeated fields and NUL bytes in paths send a line to the Python path, which marks
+    them; ``records.kernel_mediated`` decides the class here too.)
+    """
+    n = len(user)
+    if n == 0 or not pc.any(pc.not_equal(user, 0)).as_py():
+        return pa.nulls(n, pa.string())
+    flags = user.to_pylist()
+    cls = cols[S.CLASS].to_pylist()
+    tcls = cols[S.TCLASS].to_pylist()
+    ops = cols[S.OPERATION].to_pylist()
+    out = [
+        S.SUSPECT_FROM_USERSPACE
+        if u and R.kernel_mediated({S.CLASS: c, S.TCLASS: t, S.OPERATION: o})
+        else None
+        for u, c, t, o in zip(flags, cls, tcls, ops, strict=True)
+    ]
+    return pa.array(out, pa.string())
 
 
 def to_batch(
@@ -157,6 +180,7 @@ def to_batch(
     cols[S.ORIGIN] = pa.DictionaryArray.from_arrays(
         ints["_user"].cast(pa.int32()), pa.array([S.ORIGIN_KERNEL, S.ORIGIN_USERSPACE])
     )
+    cols[S.SUSPECT] = _suspect(ints["_user"], cols)
     cols[S.LSM] = pa.DictionaryArray.from_arrays(
         ints["_selinux"].cast(pa.int32()), pa.array([S.LSM_APPARMOR, S.LSM_SELINUX])
     )

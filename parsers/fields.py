@@ -11,7 +11,9 @@ Decoding rules, written once:
   quotes when it contains a space, a quote, a control or a non-ASCII byte. So a value is
   decoded only when it is unquoted, of even length, ``[0-9A-F]+``, its key is one the
   kernel hex-encodes, and the decoded bytes contain at least one byte the kernel would
-  have escaped. Anything else is kept verbatim (``/00000000`` stays as it is).
+  have escaped. Anything else is kept verbatim (``/00000000`` stays as it is), except
+  an unquoted value of such a key made only of upper-case hex digits but of odd length
+  (``name=2F657``): hex cut short, which the record parsers reject (``is_bad_hex``).
 * **Text**: decoded bytes are UTF-8; bytes that are not valid UTF-8 become ``\\xNN``
   escapes (Python's ``backslashreplace``), so nothing is lost silently and nothing
   raises. The byte-exact original line is always in the ``raw`` column.
@@ -70,8 +72,14 @@ def text(raw: bytes) -> str:
 
 
 def is_bad_hex(value: bytes) -> bool:
-    """An unquoted value that looks like kernel hex but cannot be (odd length)."""
-    return len(value) % 2 == 1 and len(value) > 8 and all(c in _UPPER_HEXCHARS for c in value)
+    """An unquoted value made only of upper-case hex digits but of odd length: kernel hex
+    cut short (``name=2F657``), whatever its length.
+
+    Callers ask only for keys the kernel hex-encodes, whose clean values it always quotes:
+    an unquoted value of such a key is hex, or one of the kernel's own words (``addr=none``,
+    ``key=(null)``), which have a lower-case letter or punctuation and are never judged.
+    """
+    return len(value) % 2 == 1 and all(c in _UPPER_HEXCHARS for c in value)
 
 
 def unhex(value: bytes) -> bytes | None:

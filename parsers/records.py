@@ -43,7 +43,28 @@ R_TRUNCATED: Final = "truncated kernel AppArmor record (no pid=)"
 R_BAD_LABEL: Final = "AppArmor label with control bytes (kernel logged garbage)"
 R_BAD_SELINUX: Final = "malformed SELinux avc record"
 R_BAD_JSON: Final = "malformed journald JSON entry"
-R_TOO_LONG: Final = "line longer than 1 MiB (its first MiB is kept)"
+R_EMPTY_BODY: Final = "MAC record with an empty body (no kernel writes one)"
+
+# Line caps. The kernel's audit record limit is 8,970 bytes (libaudit MAX_AUDIT_MESSAGE_LENGTH:
+# AUDIT_MESSAGE_TEXT_MAX 8,560 + header), so no real record line is longer than that plus its
+# framing: node=, the ENRICHED tail (< 1 KiB), a syslog/dmesg prefix (date, a host name of
+# at most 253 bytes, tag, [uptime]). 16 KiB admits every such line with room to spare.
+MAX_LINE: Final = 16 << 10
+# A `journalctl -o json` entry: the message JSON-escaped, or as an array of byte numbers
+# (at most 4 characters a byte: 8,970 -> 35,880), plus journald's fields; for the audit
+# transport an _AUDIT_FIELD_* copy of each value (as long again) -- under 80 KiB.
+MAX_JSON_LINE: Final = 128 << 10
+# The most of a too-long line kept in the dead letter (the rest is skipped), and the most
+# the parser holds of a line that has not ended: memory stays bounded.
+MAX_KEEP: Final = 1 << 20
+R_TOO_LONG: Final = (
+    f"line longer than {MAX_LINE >> 10} KiB (an audit record is at most 8,970 bytes); "
+    f"up to its first {MAX_KEEP >> 20} MiB kept"
+)
+R_TOO_LONG_JSON: Final = (
+    f"journald JSON entry longer than {MAX_JSON_LINE >> 10} KiB; "
+    f"up to its first {MAX_KEEP >> 20} MiB kept"
+)
 
 # Audit record types by number (those that matter here).
 TYPE_NAMES: Final = {
@@ -167,7 +188,6 @@ SE_INT_KEYS: Final = {
 # The kernel-written prefix of a USER_AVC (who really sent it).
 SENDER_KEYS: Final = {"pid": S.SENDER_PID, "uid": S.SENDER_UID, "auid": S.SENDER_AUID}
 
-MAX_LINE: Final = 1 << 20
 INT32_COLS: Final = frozenset({S.ERROR, S.CAPABILITY, S.LPORT, S.FPORT})
 MAX_SEC: Final = 10**11  # audit(SEC…) beyond this is no timestamp (year 5138)
 _LABEL_COLS: Final = (S.PROFILE, S.PEER_LABEL, S.PEER, S.NAMESPACE)
@@ -349,14 +369,64 @@ def _mac_looking(line: bytes) -> bool:
     )
 
 
-def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) -> Line:
+# Bytes no text log line holds: C0 controls except tab, LF, CR, ESC (terminal colours) and
+# GS (auditd's ENRICHED separator). The kernel hex-encodes them inside records.
+_BINARY: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c\x1e\x1f]")
+
+
+def is_binary(line: bytes) -> bool:
+    """Whether ``line`` holds a byte no text log has (random or binary data)."""
+    return _BINARY.search(line) is not None
+
+
+def may_matter(line: bytes) -> bool:
+    """False only when ``classify_line(line)`` is an empty ``Line()``: a cheap test that
+    lets the stream skip the classifier for lines without a keyword (junk, other programs)."""
+    return (
+        b"audit" in line  # headers, audit_lost=, "kauditd_printk_skb: N callbacks …"
+        or b"apparmor=" in line
+        or b"avc: " in line
+        or b"APPARMOR" in line
+        or b"UNKNOWN[15" in line
+        or len(line) > MAX_LINE
+    )
+
+
+def too_long(line: bytes, reason: str = R_TOO_LONG) -> Line:
+    """A line over its cap: no kernel wrote it. Rejected (its first MAX_KEEP bytes kept by
+    the caller) when it looks like a record, else nothing (never the time of a clock)."""
+    head = line[:MAX_KEEP]
+    if head[:5] in _AUDIT_STARTS or _mac_looking(head):
+        return Line(kind=REJECT, reason=reason)
+    return Line()
+
+
+def classify_line(
+    line: bytes, year: int, trusted_kernel: bool | None = None, kernel_tag: bool = True
+) -> Line:
     """Classify one line (without its newline) of any text framing.
 
     ``trusted_kernel`` overrides origin detection (journald knows the transport). Every
     line that starts with an audit header carries its time, whatever it turns out to be
     (reject, loss, ignored): it advances the event clock of the grouping.
+
+    ``kernel_tag``: whether a syslog tag (``kernel:``, ``audit:``) proves where a line came
+    from. True for kern.log (glibc maps LOG_KERN from user space to LOG_USER); False for a
+    general syslog file, where anyone can ``logger -t kernel``: its MAC records get origin
+    ``unverified`` and are marked suspect.
     """
+    if len(line) > MAX_LINE:
+        return too_long(line)  # and no time: the scanner never parses such a line either
     res = _classify(line, year, trusted_kernel)
+    if (
+        not kernel_tag
+        and trusted_kernel is None
+        and res.kind == MAC
+        and res.cols.get(S.ORIGIN) == S.ORIGIN_KERNEL
+        and _has_syslog_prefix(line)
+    ):
+        res.cols[S.ORIGIN] = S.ORIGIN_UNVERIFIED
+        res.cols.setdefault(S.SUSPECT, S.SUSPECT_UNVERIFIED)
     if res.ts is None and line[:5] in (b"type=", b"node=", b"host="):
         hm = _AUDIT_HDR.match(line)
         if hm is not None and len(hm.group("sec")) <= 11:
@@ -364,9 +434,14 @@ def classify_line(line: bytes, year: int, trusted_kernel: bool | None = None) ->
     return res
 
 
+def _has_syslog_prefix(line: bytes) -> bool:
+    """Whether ``line`` starts with a syslog prefix (date, host, tag)."""
+    if line[:1].isalpha():
+        return _RFC3164.match(line) is not None
+    return line[:1].isdigit() and _ISO.match(line) is not None
+
+
 def _classify(line: bytes, year: int, trusted_kernel: bool | None) -> Line:
-    if len(line) > MAX_LINE:
-        return Line(kind=REJECT, reason=R_TOO_LONG) if _mac_looking(line[:4096]) else Line()
     ts_frame: int | None = None
     host: str | None = None
     tag: bytes | None = None
@@ -498,6 +573,8 @@ def audit_record(
         return _aux(rtype, body, ts, serial, node)
     legacy = LEGACY_EVENT.get(rtype)
     is_user = rtype == "USER_AVC"
+    if not body.strip() and (rtype in ("AVC", "USER_AVC") or legacy is not None):
+        return Line(kind=REJECT, reason=R_EMPTY_BODY)  # not a silent drop
     if not (
         legacy is not None
         or has_aa(body)
@@ -552,6 +629,10 @@ def audit_record(
     cols.update(sender)
     cols[S.RECORD_TYPE] = rtype
     cols[S.ORIGIN] = S.ORIGIN_KERNEL if origin_kernel else S.ORIGIN_USERSPACE
+    if not origin_kernel and S.SUSPECT not in cols and kernel_mediated(cols):
+        # only the kernel decides file, network, capability … accesses: such a record
+        # written from userspace (USER_AVC text, `logger -t kernel`) is an imitation
+        cols[S.SUSPECT] = S.SUSPECT_FROM_USERSPACE
     return Line(kind=MAC, cols=cols, record_type=rtype, node=node, serial=serial, ts=ts)
 
 
@@ -560,8 +641,11 @@ def _apparmor(body: bytes, cols: dict[str, Any], legacy: str | None, user: bool)
     toks, _tail, ok = tokenize(body)
     if not ok:
         return Line(kind=REJECT, reason=R_UNTERMINATED)
+    seen: set[str] = set()
     for key, value, quoted in toks:
         col = AA_STR_KEYS.get(key)
+        if col is not None or key in AA_INT_KEYS:
+            _note_key(key, value, quoted or col is None or col in cols, seen, cols)
         if col is not None:
             if col in cols:
                 continue
@@ -615,6 +699,35 @@ def _apparmor(body: bytes, cols: dict[str, Any], legacy: str | None, user: bool)
     return None
 
 
+def _note_key(
+    key: str, value: bytes, no_hex: bool, seen: set[str], cols: dict[str, Any]
+) -> None:
+    """Flag what the kernel never writes: a key twice in one record, a NUL in a path.
+
+    The first value of a repeated key is kept (a forged second ``apparmor=`` never wins);
+    the record is marked suspect so that it drives no alert and no rule. ``no_hex``: the
+    value is not one that will be hex-decoded into a column (quoted, or not stored).
+    """
+    if S.SUSPECT in cols:
+        return
+    if key in seen:
+        cols[S.SUSPECT] = S.SUSPECT_DUPLICATE_FIELD
+        return
+    seen.add(key)
+    if not no_hex and key in F.HEX_KEYS:
+        raw = F.unhex(value)
+        if raw is not None and b"\x00" in raw:
+            cols[S.SUSPECT] = S.SUSPECT_NUL_IN_PATH
+
+
+def kernel_mediated(cols: dict[str, Any]) -> bool:
+    """Whether the access a record describes is decided by the kernel (not dbus & co.)."""
+    cls = cols.get(S.CLASS) or cols.get(S.TCLASS)
+    if cls is not None:
+        return cls not in S.USERSPACE_CLASSES and not cls.startswith("x_")
+    return not str(cols.get(S.OPERATION) or "").startswith("dbus")
+
+
 def _selinux(sem: re.Match[bytes], body: bytes, cols: dict[str, Any]) -> Line | None:
     """Fill SELinux columns from ``avc: denied { … } for k=v …``."""
     toks, _tail, ok = tokenize(body[sem.end() :])
@@ -623,10 +736,15 @@ def _selinux(sem: re.Match[bytes], body: bytes, cols: dict[str, Any]) -> Line | 
     cols[S.LSM] = S.LSM_SELINUX
     cols[S.SERESULT] = sem.group("res").decode("ascii")
     cols[S.PERMS] = [F.text(p) for p in sem.group("perms").split()]
+    seen: set[str] = set()
     for key, value, quoted in toks:
         col = SE_STR_KEYS.get(key)
+        if col is not None or key in SE_INT_KEYS:
+            _note_key(key, value, quoted or col is None or col in cols, seen, cols)
         if col is not None:
             if col not in cols:
+                if not quoted and key in F.HEX_KEYS and F.is_bad_hex(value):
+                    return Line(kind=REJECT, reason=R_BAD_HEX)
                 cols[col] = F.decode_value(key, value, quoted)
             continue
         icol = SE_INT_KEYS.get(key)

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-SCHEMA_VERSION: Final = 2  # v2: parent, task, magic_token, ioctlcmd
+SCHEMA_VERSION: Final = 3  # v2: parent, task, magic_token, ioctlcmd; v3: suspect, rid by raw
 SCHEMA_VERSION_KEY: Final = b"armorwatch.schema_version"
 
 # --- column names -----------------------------------------------------------------
@@ -29,7 +29,8 @@ MACHINE_ID: Final = "machine_id"
 BOOT_ID: Final = "boot_id"
 SOURCE: Final = "source"  # audit.log | kern.log | syslog | dmesg | journald | ...
 RECORD_TYPE: Final = "record_type"  # AVC, USER_AVC, APPARMOR_DENIED, ...
-ORIGIN: Final = "origin"  # kernel | userspace (USER_AVC text, journald non-_ fields)
+ORIGIN: Final = "origin"  # kernel | userspace | unverified (see ORIGIN_* below)
+SUSPECT: Final = "suspect"  # why the record looks forged (SUSPECT_* below); null = nothing
 LSM: Final = "lsm"  # apparmor | selinux
 # AppArmor
 APPARMOR: Final = "apparmor"  # DENIED | ALLOWED | AUDIT | STATUS | HINT | ERROR | KILL
@@ -118,6 +119,18 @@ SOURCE_JOURNALD: Final = "journald"
 SOURCE_SAMPLE: Final = "sample"
 ORIGIN_KERNEL: Final = "kernel"
 ORIGIN_USERSPACE: Final = "userspace"
+# a "kernel:" line of a general syslog file (/var/log/syslog, messages): any local user can
+# write one with `logger -t kernel`, so it is not proven to come from the kernel
+ORIGIN_UNVERIFIED: Final = "unverified"
+# Why a record looks forged, written once. A record with a non-null SUSPECT never drives an
+# alert, a report section or a suggested rule; it is counted and alerted on by itself.
+SUSPECT_FROM_USERSPACE: Final = "kernel-mediated record written from userspace"
+SUSPECT_UNVERIFIED: Final = "kernel: line of a general syslog file (origin unverified)"
+SUSPECT_DUPLICATE_FIELD: Final = "field repeated in one record (the kernel writes each once)"
+SUSPECT_NUL_IN_PATH: Final = "NUL byte inside a kernel path"
+# classes mediated in userspace (dbus-daemon/dbus-broker, systemd, SELinux userspace object
+# managers): their records legitimately arrive as USER_AVC text
+USERSPACE_CLASSES: Final = frozenset({"dbus", "service", "system", "passwd", "nscd", "x_drawable"})
 LSM_APPARMOR: Final = "apparmor"
 LSM_SELINUX: Final = "selinux"
 AA_DENIED: Final = "DENIED"
@@ -143,6 +156,7 @@ MAC_FIELDS: Final[tuple[tuple[str, pa.DataType], ...]] = (
     (SOURCE, _DICT),
     (RECORD_TYPE, _DICT),
     (ORIGIN, _DICT),
+    (SUSPECT, _DICT),
     (LSM, _DICT),
     (APPARMOR, _DICT),
     (OPERATION, _DICT),
@@ -215,10 +229,11 @@ _META = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()}
 MAC_SCHEMA: Final = pa.schema([pa.field(n, t) for n, t in MAC_FIELDS], metadata=_META)
 COLUMNS: Final[tuple[str, ...]] = tuple(n for n, _ in MAC_FIELDS)
 
-# (host, boot_id, ts, serial, record_type, ordinal) identifies one MAC record fleet-wide.
-# Records without an audit id (dbus syslog lines, `audit[pid]:` journald renderings)
-# have a null serial; stores fall back to a hash of RAW for those.
-KEY_COLUMNS: Final = (HOST, BOOT_ID, TS, SERIAL, RECORD_TYPE, ORDINAL)
+# (host, boot_id, ts, serial, record_type, raw) identifies one MAC record fleet-wide: the
+# record's own bytes inside its audit(ts:serial), never its position in the event, so an
+# event split by a rotation, a pause or a clock step still keeps every record (stores use
+# md5(raw)). Two byte-identical records of one audit(ts:serial) in one boot are one record.
+KEY_COLUMNS: Final = (HOST, BOOT_ID, TS, SERIAL, RECORD_TYPE, RAW)
 
 # Counted loss the pipeline could not prevent (kernel lost=, rotated away unread,
 # journald suppression, parser rejects, opt-in drops): a record, alertable.
@@ -265,9 +280,21 @@ def schema_version(schema: pa.Schema) -> int | None:
     return int(value) if value is not None else None
 
 
+_EMPTY_BATCHES: dict[int, tuple[pa.Schema, pa.RecordBatch]] = {}
+
+
 def empty_batch(schema: pa.Schema = MAC_SCHEMA) -> pa.RecordBatch:
-    """A zero-row batch of ``schema``."""
-    return pa.RecordBatch.from_pylist([], schema=schema)
+    """A zero-row batch of ``schema``, built once per schema object (batches are immutable).
+
+    Building one costs ~0.4 ms; a stream of junk asks for several per parser call.
+    """
+    hit = _EMPTY_BATCHES.get(id(schema))
+    if hit is not None and hit[0] is schema:  # the schema itself is kept: its id stays its own
+        return hit[1]
+    batch = pa.RecordBatch.from_pylist([], schema=schema)
+    if len(_EMPTY_BATCHES) < 64:  # bounded: callers that build schemas on the fly still work
+        _EMPTY_BATCHES[id(schema)] = (schema, batch)
+    return batch
 
 
 def batch_from_rows(

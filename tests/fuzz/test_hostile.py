@@ -113,6 +113,13 @@ SPECIAL = [
     b"\xc3",
     b"//&",
     b"0" * 40,
+    # issue 19: binary bytes (junk), a JSON start, odd-length hex, an empty AVC body, a
+    # line pushed over the 16 KiB cap
+    b"\x01",
+    b"\n{",
+    b"=2F657 ",
+    b"\ntype=AVC msg=audit(1.000:1): \n",
+    b"A" * (16 << 10),
 ]
 
 

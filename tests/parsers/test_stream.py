@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from parsers import fast
+from parsers import records as R
 from parsers import schema as S
 from parsers.result import HostInfo
 from parsers.stream import Parser, parse_bytes
@@ -111,15 +112,29 @@ class TestChunking:
 class TestLongLines:
     @pytest.mark.parametrize("engine", ["python", "c"] if fast.available() else ["python"])
     def test_unterminated_line_is_cut_and_skipped(self, engine: str) -> None:
-        """A line that never ends is dead-lettered at 1 MiB and the next line parses."""
+        """A record-like line that never ends is dead-lettered at 1 MiB; the next line parses."""
         p = Parser(S.SOURCE_AUDITLOG, engine=engine)
-        junk = b"\0" * (600 << 10)
-        r1, r2 = p.feed(junk, 0), p.feed(junk, len(junk))
+        start = b'type=AVC msg=audit(1.000:4): apparmor="DENIED" operation="open" name="'
+        junk = b"A" * (600 << 10)
+        r1, r2 = p.feed(start + junk, 0), p.feed(junk, len(start + junk))
         assert (0, 1) == (r1.rejects.num_rows, r2.rejects.num_rows)
         assert (1 << 20) == len(r2.rejects.column(S.RAW)[0].as_py())
+        assert [R.R_TOO_LONG] == r2.rejects.column(S.REASON).to_pylist()
         avc = (
             b'type=AVC msg=audit(1.000:5): apparmor="DENIED" operation="open" profile="p" '
             b'name="/x" pid=1 comm="c" requested_mask="r" denied_mask="r"\n'
         )
-        r3 = p.feed(junk + b"\n" + avc, 2 * len(junk))
+        r3 = p.feed(junk + b"\n" + avc, len(start) + 2 * len(junk))
         assert (0, 1) == (r3.rejects.num_rows, r3.records.num_rows + p.flush().records.num_rows)
+
+    @pytest.mark.parametrize("engine", ["python", "c"] if fast.available() else ["python"])
+    def test_unterminated_nul_region_is_counted_as_junk(self, engine: str) -> None:
+        """A NUL region that never ends is counted as junk (all its bytes), not dead-lettered."""
+        p = Parser(S.SOURCE_AUDITLOG, engine=engine)
+        junk = b"\0" * (600 << 10)
+        results = [p.feed(junk, 0), p.feed(junk, len(junk)), p.feed(junk + b"\n", 2 * len(junk))]
+        results.append(p.flush())
+        assert 0 == sum(r.rejects.num_rows for r in results)
+        loss = [row for r in results for row in r.loss.to_pylist()]
+        assert [(S.LOSS_PARSE_REJECT, 1)] == [(x[S.KIND], x[S.COUNT]) for x in loss]
+        assert f"{3 * len(junk)} bytes of binary data" in loss[0][S.DETAIL]
