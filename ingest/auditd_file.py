@@ -28,6 +28,7 @@ class AuditdFileSource(TailedFileSource):
 
     source = S.SOURCE_AUDITLOG
     framing = "audit"
+    kernel_tag = True  # no syslog tags in this framing
 
     config: AuditdFileConfig
 

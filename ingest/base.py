@@ -42,8 +42,9 @@ class LossNotice:
     kind: str
     """One of the schema's LOSS_* kinds."""
     count: int
-    """How many (records, files, truncations: ``detail`` says which); an upper bound
-    when the exact number is unknowable."""
+    """How many (records, files: ``detail`` says which); an upper bound when the exact
+    number is unknowable. For ``truncated``: bytes known destroyed unread, a lower bound
+    unless measured (``ingest.tail.FileTailer._truncation``)."""
     detail: str
     """One sentence for the operator: what, where, why."""
 
@@ -60,6 +61,9 @@ class Source(Protocol):
     """The schema's SOURCE_* value stamped on its records."""
     framing: str
     """Parser framing: audit, syslog or journald."""
+    kernel_tag: bool
+    """Whether a syslog ``kernel:`` tag in this stream proves kernel origin (kern.log: yes;
+    a general syslog file, where any user can ``logger -t kernel``: no)."""
 
     def restore(self, position: Mapping[str, Any] | None) -> None:
         """Start from a checkpointed position (None: first start)."""

@@ -27,7 +27,7 @@ Contract:
   that counted them is acknowledged;
 - **de-duplication across sources**: when two sources are configured that carry the
   same events (audit.log and journald's audit transport on one host), a record whose
-  (boot_id, ts, serial) was already emitted by *another* source within the last
+  (ts, serial) was already emitted by *another* source within the last
   ``dedup_window`` keys is dropped and counted (``dedup_dropped``). The store also
   removes duplicates by key (restarts, redelivery).
 """
@@ -40,7 +40,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -59,6 +59,9 @@ log = logging.getLogger(__name__)
 
 SERIAL_KEY = "_serial"
 """Key the collector adds to a source's position: the highest audit serial delivered."""
+BOOT_KEY = "_boot"
+"""Key the collector adds to a source's position: the boot id the parser stamps there
+(audit.log has none: the parser derives one at each DAEMON_START, ``Parser.boot_id``)."""
 
 DeadLetter = Callable[[pa.RecordBatch], Awaitable[None]]
 
@@ -93,7 +96,7 @@ class CollectorConfig:
     retry_max: float = 30.0
     """Longest wait between retries of one envelope."""
     dedup_window: int = 50_000
-    """Event keys (boot_id, ts, serial) remembered to drop cross-source duplicates."""
+    """Event keys (ts, serial) remembered to drop cross-source duplicates."""
 
 
 @dataclass
@@ -167,15 +170,16 @@ class _Dedup:
     def filter(self, batch: pa.RecordBatch, source: str) -> tuple[pa.RecordBatch, int]:
         if batch.num_rows == 0:
             return batch, 0
-        boots = batch.column(S.BOOT_ID).to_pylist()
+        # (ts, serial): journald stamps the kernel's boot id, audit.log one derived from
+        # DAEMON_START, so the boot id differs between the two copies of one event
         tss = batch.column(S.TS).cast(pa.int64()).to_pylist()
         serials = batch.column(S.SERIAL).to_pylist()
         keep: list[bool] = []
-        for boot, ts, serial in zip(boots, tss, serials, strict=True):
+        for ts, serial in zip(tss, serials, strict=True):
             if serial is None:  # no audit id: nothing to match on
                 keep.append(True)
                 continue
-            key = (boot, ts, serial)
+            key = (ts, serial)
             first = self._seen.get(key)
             if first is None:
                 self._seen[key] = source
@@ -292,6 +296,10 @@ class Collector:
         restored = self._positions.get(src.name) or {}
         if isinstance(restored.get(SERIAL_KEY), int):
             acc.last_serial = restored[SERIAL_KEY]
+        # the boot id in force where the stream resumes; a new file continues it
+        host = self.host
+        if isinstance(restored.get(BOOT_KEY), str):
+            host = replace(host, boot_id=restored[BOOT_KEY])
         try:
             while True:
                 try:
@@ -301,7 +309,7 @@ class Collector:
                         item = await q.get()
                 except TimeoutError:
                     if parser is not None and pending:
-                        self._add(acc, src, seg, parser.drain(), end)
+                        self._add(acc, src, seg, parser.drain(), end, parser.boot_id)
                         pending = False
                     self._release_gap(acc)
                     await self._flush(acc, src, out)
@@ -324,15 +332,20 @@ class Collector:
                     self.stats.bytes += len(chunk.data)
                     if chunk.segment != seg:
                         if parser is not None:
-                            self._add(acc, src, seg, parser.flush(), end)
-                        parser = Parser(src.source, self.host, src.framing)
+                            self._add(acc, src, seg, parser.flush(), end, parser.boot_id)
+                            host = replace(host, boot_id=parser.boot_id)
+                        parser = Parser(
+                            src.source, host, src.framing, kernel_tag=src.kernel_tag
+                        )
                         seg = chunk.segment
                     assert parser is not None
                     end = chunk.end
-                    self._add(acc, src, seg, parser.feed(chunk.data, chunk.offset), end)
+                    res = parser.feed(chunk.data, chunk.offset)
+                    self._add(acc, src, seg, res, end, parser.boot_id)
                     pending = True
                     if chunk.final:
-                        self._add(acc, src, seg, parser.flush(), end)
+                        self._add(acc, src, seg, parser.flush(), end, parser.boot_id)
+                        host = replace(host, boot_id=parser.boot_id)
                         parser, seg, pending = None, -1, False
                 # A segment-start mark (empty chunk) is checkpointed at once: a crash
                 # before the first ack then still finds this file after a rotation.
@@ -344,7 +357,7 @@ class Collector:
             if parser is not None:
                 # At the end of a --once run: emit open events, keep a held partial line
                 # (its bytes stay after the checkpoint and are read again next time).
-                self._add(acc, src, seg, parser.drain(), end)
+                self._add(acc, src, seg, parser.drain(), end, parser.boot_id)
             self._release_gap(acc)
             await self._flush(acc, src, out)
         finally:
@@ -352,12 +365,22 @@ class Collector:
                 reader.cancel()
                 await asyncio.wait({reader}, timeout=1.0)
 
-    def _add(self, acc: _Acc, src: Source, seg: int, res: ParseResult, end: int) -> None:
-        """Add one parse result to the batch being built."""
+    def _add(
+        self,
+        acc: _Acc,
+        src: Source,
+        seg: int,
+        res: ParseResult,
+        end: int,
+        boot_id: str | None = None,
+    ) -> None:
+        """Add one parse result to the batch being built (``boot_id``: the parser's now)."""
         if res.safe_offset is not None:
             position = src.position(seg, min(res.safe_offset, end))
             if position is not None:
                 acc.position = position
+                if boot_id is not None:
+                    acc.position = {**position, BOOT_KEY: boot_id}
         records = res.records
         if records.num_rows:
             lo_hi = pc.min_max(records.column(S.SERIAL))

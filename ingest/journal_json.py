@@ -29,6 +29,7 @@ class JournalJsonFileSource(TailedFileSource):
 
     source = S.SOURCE_JOURNALD
     framing = "journald"
+    kernel_tag = True  # no syslog tags in this framing
 
     config: JournalJsonFileConfig
 

@@ -113,6 +113,7 @@ class JournaldSource:
 
     source = S.SOURCE_JOURNALD
     framing = "journald"
+    kernel_tag = True  # no syslog tags in this framing
 
     def __init__(self, config: JournaldConfig | None = None, name: str = "journald") -> None:
         self.config = config or JournaldConfig()

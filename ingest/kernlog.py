@@ -25,6 +25,12 @@ class KernLogConfig(TailConfig):
     """kern.log (Debian/Ubuntu), /var/log/syslog, or /var/log/messages (RHEL)."""
     rotate_wait: float = 5.0
     """Seconds a rotated file is still read: rsyslog writes on until logrotate's HUP."""
+    kernel_only: bool | None = None
+    """Whether only the kernel writes ``kernel:`` lines into this file. kern.log: yes
+    (glibc turns a user program's LOG_KERN into LOG_USER, so rsyslog's kern.* filter keeps
+    user programs out). /var/log/syslog and messages: no, any local user can
+    ``logger -t kernel``; their records get origin ``unverified`` and drive no alert,
+    report section or rule. None (default): true when the file name starts with "kern"."""
 
 
 class KernLogSource(TailedFileSource):
@@ -37,3 +43,5 @@ class KernLogSource(TailedFileSource):
 
     def __init__(self, config: KernLogConfig | None = None, name: str = "kernlog") -> None:
         super().__init__(config or KernLogConfig(), name)
+        only = self.config.kernel_only
+        self.kernel_tag = only if only is not None else self.config.path.name.startswith("kern")

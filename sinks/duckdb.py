@@ -19,14 +19,14 @@ Concurrent senders (a Kafka processor keeping several envelopes in flight) there
 large transactions; a lone sequential sender gets small ones quickly. Waiting rows are
 bounded (``max_pending_rows``): ``send`` blocks beyond it (backpressure).
 
-De-duplication. Each row gets ``rid``: md5 of ``parsers.schema.KEY_COLUMNS`` with NULL
-marked explicitly (a NULL part equals a NULL part and nothing else), plus md5(raw) when
-the serial is NULL. A row is inserted only when no stored row in the batch's ts range has
-its rid (an anti-join DuckDB's zone maps prune to that time range; ~1.9x faster than a
-PRIMARY KEY, see sql/insert_records.sql), and repeats inside one batch keep their first
-row, so replays and at-least-once redelivery are stored once. rid stays unique because
-this sink is the only writer and commits one transaction at a time. ``loss`` and
-``rejects`` are small: there rid (of all columns) is a PRIMARY KEY with INSERT OR IGNORE.
+De-duplication. Each row gets ``rid``: md5 of ``parsers.schema.KEY_COLUMNS`` (raw as its
+md5) with NULL marked explicitly (a NULL part equals a NULL part and nothing else). A row
+is inserted only when no stored row in the batch's ts range has its rid (an anti-join
+DuckDB's zone maps prune to that time range; ~1.9x faster than a PRIMARY KEY, see
+sql/insert_records.sql), and repeats inside one batch keep their first row, so replays
+and at-least-once redelivery are stored once. rid stays unique because this sink is the
+only writer and commits one transaction at a time. ``loss`` and ``rejects`` are small:
+there rid (of all columns) is a PRIMARY KEY with INSERT OR IGNORE.
 
 Migrations. Table ``meta`` holds ``schema_version`` (``parsers.schema.SCHEMA_VERSION``
 of the tables). Opening an older DB runs ``sql/migrate_<version>.sql`` for each newer
@@ -548,8 +548,8 @@ def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     ).fetchone()
     if not exists or not exists[0]:
         return None
-    row = con.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchone()
-    return int(row[0]) if row else None
+    rows = con.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchall()
+    return int(rows[0][0]) if rows else None
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
@@ -572,6 +572,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         con.execute(table_ddl(LOSS, S.LOSS_SCHEMA, primary_key=True))
         con.execute(table_ddl(REJECTS, S.REJECT_SCHEMA, primary_key=True))
         if old is not None:
+            con.execute(sql_text("macros.sql"))  # migration scripts recompute rids
             for version in range(old + 1, S.SCHEMA_VERSION + 1):
                 script = resources.files("sinks").joinpath("sql", f"migrate_{version}.sql")
                 if script.is_file():
@@ -649,6 +650,32 @@ def open_reader(
         except duckdb.IOException as e:  # locked by the writer: try the snapshot
             last = e
             continue
-        return con, candidate
+        return _current(con, candidate, path), candidate
     assert last is not None
     raise last
+
+
+def _current(
+    con: duckdb.DuckDBPyConnection, candidate: Path, path: Path
+) -> duckdb.DuckDBPyConnection:
+    """``con``, after upgrading a store an older armorwatch wrote (no writer holds it).
+
+    Jobs read columns the old schema lacks (``suspect``): the store is migrated once, as
+    a writer would on open. A snapshot of an older writer that still runs is refused.
+    """
+    version = stored_schema_version(con)
+    if version is None or version >= S.SCHEMA_VERSION:
+        return con
+    con.close()
+    if candidate != path:
+        raise TerminalSinkError(
+            f"{candidate} is a snapshot of schema v{version} written by an older armorwatch "
+            f"that still runs; upgrade it (this version reads v{S.SCHEMA_VERSION})"
+        )
+    log.info("upgrading %s from schema v%s to v%s", path, version, S.SCHEMA_VERSION)
+    rw = duckdb.connect(str(path))
+    try:
+        migrate(rw)
+    finally:
+        rw.close()
+    return duckdb.connect(str(path), read_only=True, config=dict(READER_CONFIG))

@@ -20,8 +20,8 @@ Duplicates: a file is named after the sha256 of its rows, so replaying the same
 envelope rewrites the same file (idempotent). A replay cut at different boundaries
 produces different files; de-duplicate on read by the record key when that matters::
 
-    SELECT DISTINCT ON (host, boot_id, ts, serial, record_type, ordinal,
-                        CASE WHEN serial IS NULL THEN md5(raw) END) * FROM read_parquet(...)
+    SELECT DISTINCT ON (host, boot_id, ts, serial, record_type, md5(raw))
+        * FROM read_parquet(...)
 
 Retention: ``date=`` partitions older than ``retention_days`` (by partition date, UTC)
 are deleted when the sink opens and then at most every ``retention_check_s``.

@@ -4,18 +4,19 @@
 -- ingest metadata rid, ingested_at, batch_id. loss and rejects likewise.
 
 COMMENT ON TABLE records IS 'every MAC record parsed (AppArmor and SELinux), one row per record, duplicates removed on rid';
-COMMENT ON COLUMN records.rid IS 'record id (UUID form of an md5): md5 of the key (host, boot_id, ts, serial, record_type, ordinal; nulls marked explicitly), plus md5(raw) when serial is null; the de-duplication key';
+COMMENT ON COLUMN records.rid IS 'record id (UUID form of an md5): md5 of the key (host, boot_id, ts, serial, record_type, md5(raw); nulls marked explicitly): the record''s own bytes, not its position in the event; the de-duplication key';
 COMMENT ON COLUMN records.ingested_at IS 'when the store committed the row (UTC)';
 COMMENT ON COLUMN records.batch_id IS 'the store transaction that committed the row (meta.last_batch_id counts them)';
 COMMENT ON COLUMN records.ts IS 'event time from audit(SEC.MSEC:SERIAL) or the log framing, UTC';
 COMMENT ON COLUMN records.serial IS 'audit serial, restarts at each boot; null when the framing carries none';
-COMMENT ON COLUMN records.ordinal IS 'index of this MAC record among those of one audit event (0-based)';
+COMMENT ON COLUMN records.ordinal IS 'index of this MAC record among those the parser grouped into one audit event (0-based; informational, not part of the key)';
 COMMENT ON COLUMN records.host IS 'host name (node= or the collector''s host)';
 COMMENT ON COLUMN records.machine_id IS '/etc/machine-id of the host';
 COMMENT ON COLUMN records.boot_id IS 'boot id of the host; audit serials restart at each boot';
 COMMENT ON COLUMN records.source IS 'log the record came from: audit.log, kern.log, syslog, dmesg, journald, sample';
 COMMENT ON COLUMN records.record_type IS 'audit record type: AVC, USER_AVC, APPARMOR_DENIED, ...';
-COMMENT ON COLUMN records.origin IS 'kernel, or userspace (USER_AVC, forged-looking journald fields): userspace records can be written by any CAP_AUDIT_WRITE process';
+COMMENT ON COLUMN records.origin IS 'kernel (written by the kernel), userspace (USER_AVC text, journald entries of a non-kernel transport) or unverified (a kernel: line of a general syslog file)';
+COMMENT ON COLUMN records.suspect IS 'why the record looks forged (a kernel-mediated class from userspace, a repeated field, a NUL in a path, an unverified kernel: line); null when nothing does. Alerts, reports and suggestions use only rows where it is null';
 COMMENT ON COLUMN records.lsm IS 'apparmor or selinux';
 COMMENT ON COLUMN records.apparmor IS 'AppArmor outcome: DENIED, ALLOWED (complain mode), AUDIT, STATUS, HINT, ERROR, KILL';
 COMMENT ON COLUMN records.operation IS 'AppArmor operation= (open, exec, connect, profile_load, ...)';
@@ -91,7 +92,7 @@ COMMENT ON COLUMN loss.host IS 'host that lost records';
 COMMENT ON COLUMN loss.boot_id IS 'boot of that host';
 COMMENT ON COLUMN loss.source IS 'log the loss was counted in';
 COMMENT ON COLUMN loss.kind IS 'kernel_lost, callbacks_suppressed, journald_suppressed, journal_cursor_gap, rotated_away_unread, truncated, parse_reject, dropped, source_blind';
-COMMENT ON COLUMN loss.count IS 'records (or lines) lost';
+COMMENT ON COLUMN loss.count IS 'records (or lines) lost; for kind truncated: bytes known destroyed unread (exact under a writer without O_APPEND, else a lower bound; detail says whether lines are countable)';
 COMMENT ON COLUMN loss.detail IS 'free text: file, cursor, reason';
 
 COMMENT ON TABLE rejects IS 'lines the parser could not use, byte-exact (also in the dead-letter file)';

@@ -12,7 +12,7 @@
 -- min / max ts), $null_ts (BOOLEAN: the batch has rows without ts).
 INSERT INTO records BY NAME
 WITH s AS (
-    SELECT aw_record_rid(host, boot_id, ts, serial, record_type, ordinal, raw) AS rid, *
+    SELECT aw_record_rid(host, boot_id, ts, serial, record_type, raw) AS rid, *
     FROM _stage
 )
 SELECT

@@ -5,7 +5,7 @@ INSERT INTO records BY NAME
 WITH s AS (
     SELECT DISTINCT ON (rid) *
     FROM (
-        SELECT aw_record_rid(host, boot_id, ts, serial, record_type, ordinal, raw) AS rid, *
+        SELECT aw_record_rid(host, boot_id, ts, serial, record_type, raw) AS rid, *
         FROM _stage
     )
 )

@@ -7,11 +7,11 @@
 CREATE OR REPLACE TEMP MACRO aw_part(x) AS
     CASE WHEN x IS NULL THEN '~' ELSE strlen(x::VARCHAR) || ':' || x::VARCHAR END;
 
--- aw_record_rid: KEY_COLUMNS (host, boot_id, ts, serial, record_type, ordinal); records
--- without an audit serial (dbus syslog lines, journald renderings) add md5(raw), so two
--- different such lines in the same millisecond stay two records.
-CREATE OR REPLACE TEMP MACRO aw_record_rid(host, boot_id, ts, serial, record_type, ordinal, raw) AS
+-- aw_record_rid: KEY_COLUMNS (host, boot_id, ts, serial, record_type, raw). The record's
+-- own bytes (md5(raw)) tell apart the records of one audit(ts:serial), never their position
+-- in the event: an event split by a rotation, a pause, a clock step or interleaved hosts
+-- keeps every record, and a replay of the same line maps to the same rid.
+CREATE OR REPLACE TEMP MACRO aw_record_rid(host, boot_id, ts, serial, record_type, raw) AS
     CAST(md5(concat(
         aw_part(host), aw_part(boot_id), aw_part(epoch_ms(ts)), aw_part(serial),
-        aw_part(record_type), aw_part(ordinal),
-        CASE WHEN serial IS NULL THEN 'R' || coalesce(md5(raw), '~') ELSE '' END)) AS UUID);
+        aw_part(record_type), 'R', coalesce(md5(raw), '~'))) AS UUID);

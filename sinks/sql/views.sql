@@ -14,8 +14,8 @@
 
 -- view: denials
 -- grain: one row per denied access (AppArmor apparmor DENIED or KILL, SELinux seresult
--- denied), kernel and userspace (USER_AVC) alike: filter origin = 'kernel' for records
--- that cannot be forged by a process with CAP_AUDIT_WRITE.
+-- denied), kernel and userspace (USER_AVC) alike, forged-looking ones too: filter
+-- suspect IS NULL for the records alerts, reports and suggestions use.
 CREATE OR REPLACE VIEW denials AS
 WITH d AS (
     SELECT
@@ -92,6 +92,8 @@ SELECT
     error,  -- kernel error= (negative errno), null on success
     pid,  -- process that loaded the policy (apparmor_parser)
     comm,  -- its command name
+    origin,  -- kernel | userspace | unverified (see records.origin)
+    suspect,  -- why the record looks forged, null when nothing does (see records.suspect)
     rid  -- record id (see records.rid)
 FROM records
 WHERE apparmor = 'STATUS'

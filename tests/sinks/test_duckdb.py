@@ -202,18 +202,25 @@ class TestDedup:
         assert 5 == scalar(reader(), "SELECT count(*) FROM records")
 
     async def test_key_parts_distinguish_records(self, db: Path, reader: Any) -> None:
-        """Records differing in any key part (boot, host, ordinal, type, ts) are all kept."""
+        """Records differing in any key part (boot, host, raw, type, ts) are all kept."""
         rows = [
             denial(1),
             denial(1, **{S.BOOT_ID: "b2"}),  # same ts:serial after a reboot (E2)
             denial(1, **{S.HOST: "web-02"}),
-            denial(1, **{S.ORDINAL: 1}),
+            denial(1, **{S.RAW: b"another record of the same event"}),
             denial(1, **{S.RECORD_TYPE: "APPARMOR_DENIED"}),
             denial(1, **{S.TS: T0}),
         ]
         async with DuckDBSink(DuckDBConfig(path=db)) as sink:
             await sink.send(Envelope(batch(rows)))
         assert 6 == scalar(reader(), "SELECT count(*) FROM records")
+
+    async def test_ordinal_is_not_part_of_the_key(self, db: Path, reader: Any) -> None:
+        """The same record bytes grouped at another position in its event are one record."""
+        rows = [denial(1), denial(1, **{S.ORDINAL: 1})]
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch(rows)))
+        assert 1 == scalar(reader(), "SELECT count(*) FROM records")
 
     async def test_null_key_parts_are_equal_to_null_only(self, db: Path, reader: Any) -> None:
         """A null key part equals null (deduplicated) but differs from an empty string."""
@@ -424,6 +431,43 @@ class TestMigrations:
         assert [(1, None), (2, "nginx: worker")] == con.execute(
             f"SELECT serial, {S.PROCTITLE} FROM records ORDER BY serial"
         ).fetchall()
+
+    @staticmethod
+    def make_v2(db: Path) -> None:
+        """Turn the store at ``db`` into what schema v2 wrote: no suspect, rids by ordinal."""
+        with duckdb.connect(str(db)) as con:
+            con.execute("DROP VIEW IF EXISTS profile_status")
+            con.execute("DROP VIEW IF EXISTS denials")
+            con.execute("DROP VIEW IF EXISTS complain_events")
+            for view in ("denials_by_profile_hour", "top_denied_objects", "new_denials"):
+                con.execute(f"DROP VIEW IF EXISTS {view}")
+            con.execute(f"ALTER TABLE records DROP COLUMN {S.SUSPECT}")
+            con.execute("UPDATE records SET rid = CAST(md5(concat(serial, ordinal)) AS UUID)")
+            con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+
+    async def test_v2_rids_are_recomputed_so_a_replay_adds_nothing(self, db: Path) -> None:
+        """Opening a v2 store recomputes rid from the bytes: the same record is not stored twice."""
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch([denial(1), denial(2)])))
+        self.make_v2(db)
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch([denial(1), denial(2), denial(3)])))
+        with duckdb.connect(str(db), read_only=True) as con:
+            assert 3 == scalar(con, "SELECT count(*) FROM records")
+
+    async def test_reader_upgrades_an_old_store_nobody_writes(self, db: Path) -> None:
+        """open_reader on a v2 store migrates it first, so jobs find the suspect column."""
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch([denial(1)])))
+        self.make_v2(db)
+        con, opened = open_reader(db)
+        try:
+            assert db == opened
+            assert [(1, None)] == con.execute(
+                f"SELECT serial, {S.SUSPECT} FROM denials"
+            ).fetchall()
+        finally:
+            con.close()
 
     async def test_newer_db_is_refused(self, db: Path) -> None:
         """A DB written by a newer schema version is refused with TerminalSinkError."""
