@@ -1,9 +1,9 @@
 """Alert rules over the denial stream, with Alertmanager-style grouping and suppression.
 
 Rules are data (``jobs/alert_rules.toml`` holds the defaults; ``armorwatch.alerting``
-loads a file into ``AlertRules``). Seven kinds, each backed by one ``jobs/sql/alert_*.sql``
-job over the store's names (``denials``, ``complain_events``, ``profile_status``,
-``loss``, ``records``):
+loads a file into ``AlertRules``). Eight kinds, each backed by one ``jobs/sql/alert_*.sql``
+job over the store's names (``denials``, ``complain_events``, ``loss``, ``records``, and
+the TEMP views ``alert_profile_status`` / ``alert_forged`` of ``alert_store_views.sql``):
 
 ==============  ===============================================================
 threshold       ≥ ``min_count`` denials per ``by`` keys (host/profile/class) in ``window_s``
@@ -13,7 +13,13 @@ sensitive       a denial or complain-mode access that ``jobs.risky.match`` flags
 profile_change  a profile unloaded, or switched from enforcing to complain mode
 loss            counted loss: kernel ``lost``, collector blind, rotated away unread, …
 deadman         a host that sent records before and has been silent for ``silence_s``
+forged          records that claim the kernel but look written from userspace, per host
 ==============  ===============================================================
+
+Only trustworthy records (``suspect IS NULL``, see ``parsers.schema.SUSPECT``) drive the
+first seven kinds, the windows' end and the heartbeats: a ``logger -t kernel`` line or a
+USER_AVC with ``class="file"`` must not raise "profile unloaded" or "sensitive access",
+nor make a silent host look alive. Such records raise the ``forged`` alert instead.
 
 Two ways to evaluate:
 
@@ -59,6 +65,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs import risky, sqlfiles
+from jobs.summary import UNKNOWN_HOST
+from parsers import sanitize
 from parsers import schema as S
 
 KINDS: Final = (
@@ -69,6 +77,7 @@ KINDS: Final = (
     "profile_change",
     "loss",
     "deadman",
+    "forged",
 )
 # Keys an alert may carry and rules may group or roll up by.
 LABEL_KEYS: Final = (S.HOST, S.PROFILE, S.CLASS, "object", "kind", S.SOURCE, "change")
@@ -77,11 +86,15 @@ SEVERITIES: Final = ("critical", "warning", "info")
 MESSAGE_SCHEMA: Final = "armorwatch.alert/1"
 DEFAULT_RULES: Final = "alert_rules.toml"
 
-# Columns the continuous path keeps in its window (what the alert_*.sql jobs read).
+# Columns the continuous path keeps in its window (what the alert_*.sql jobs read; raw
+# only in the alert_forged table).
 WINDOW_COLUMNS: Final = (
     S.TS,
     S.HOST,
+    S.SOURCE,
+    S.RECORD_TYPE,
     S.ORIGIN,
+    S.SUSPECT,
     S.LSM,
     S.APPARMOR,
     S.SERESULT,
@@ -106,7 +119,10 @@ WINDOW_COLUMNS: Final = (
     S.PROTOCOL,
     S.CAPNAME,
     S.COMM,
+    S.RAW,
 )
+# The longest example record (characters) a forged alert carries.
+FORGED_EXAMPLE_CHARS: Final = 512
 
 
 class AlertError(ValueError):
@@ -120,7 +136,7 @@ class AlertRule:
     name: str
     """Unique name, shown in every alert of the rule."""
     kind: str
-    """threshold | spike | first_seen | sensitive | profile_change | loss | deadman."""
+    """threshold | spike | first_seen | sensitive | profile_change | loss | deadman | forged."""
     severity: str = "warning"
     """critical | warning | info."""
     window_s: float = 300.0
@@ -330,8 +346,11 @@ class _Context:
 
     con: duckdb.DuckDBPyConnection
     until: datetime
+    """End of the windows: trustworthy records only decide it."""
     state: AlertState | None
     stream: bool
+    forged_until: datetime | None = None
+    """End of the forged rule's window (forged records may be newer than ``until``)."""
 
 
 def _threshold(rule: AlertRule, ctx: _Context) -> list[Alert]:
@@ -564,6 +583,66 @@ def _loss(rule: AlertRule, ctx: _Context) -> list[Alert]:
     return out
 
 
+def _example(raw: Any) -> str:
+    """A stored record's bytes as text (raw: the renderers escape it), cut for an alert."""
+    if raw is None:
+        return ""
+    text = bytes(raw).decode("utf-8", "backslashreplace")
+    return sanitize.truncate(text, FORGED_EXAMPLE_CHARS)
+
+
+def _forged(rule: AlertRule, ctx: _Context) -> list[Alert]:
+    """One alert per host holding records that claim the kernel but look forged."""
+    until = ctx.forged_until or ctx.until
+    since = until - timedelta(seconds=rule.window_s)
+    rows = _run(ctx.con, "alert_forged", {"since": since, "until": until})
+    hosts: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        h = hosts.setdefault(
+            _str(row[S.HOST]),
+            {"count": 0, "first": None, "last": None, "reasons": {}, "example": None,
+             "sources": set(), "origins": set()},
+        )  # fmt: skip
+        n = int(row["records"])
+        h["count"] += n
+        h["reasons"][_str(row["reason"])] = n
+        h["first"] = row["first_ms"] if h["first"] is None else min(h["first"], row["first_ms"])
+        if h["last"] is None or row["last_ms"] >= h["last"]:
+            h["last"], h["example"] = row["last_ms"], row["example"]
+        h["sources"].update(_str(s) for s in row["sources"] or ())
+        h["origins"].update(_str(o) for o in row["origins"] or ())
+    out = []
+    for host, h in sorted(hosts.items()):
+        if h["count"] < rule.min_count:
+            continue
+        reasons = dict(sorted(h["reasons"].items(), key=lambda kv: (-kv[1], kv[0])))
+        why = "; ".join(f"{r} ({n})" for r, n in reasons.items())
+        summary = (
+            f"{h['count']} kernel records forged from userspace on host "
+            f"{host or UNKNOWN_HOST}: {why}"
+        )
+        detail = {
+            "reasons": reasons,
+            "example": _example(h["example"]),
+            "sources": sorted(h["sources"]),
+            "origins": sorted(h["origins"]),
+        }
+        out.append(
+            Alert(
+                rule.name,
+                rule.kind,
+                rule.severity,
+                {S.HOST: host, "kind": rule.kind},
+                h["count"],
+                h["first"],
+                h["last"],
+                summary,
+                detail,
+            )
+        )
+    return out
+
+
 def _deadman_db(rule: AlertRule, ctx: _Context) -> list[Alert]:
     rows = _run(
         ctx.con,
@@ -600,25 +679,31 @@ _EVALUATORS: Final = {
     "sensitive": _sensitive,
     "profile_change": _profile_change,
     "loss": _loss,
+    "forged": _forged,
 }
 
 
-def newest(con: duckdb.DuckDBPyConnection, now: float | None = None) -> datetime | None:
+def newest(
+    con: duckdb.DuckDBPyConnection, now: float | None = None, trusted: bool = True
+) -> datetime | None:
     """The default end of the windows: the newest record, or a loss row up to 1 h later.
 
     Records lead because a loss row's time is when a collector noticed the loss (another
     clock, or a year guessed from a syslog line); a loss reported shortly after the last
     record still counts. With ``now`` (unix seconds), times more than five minutes ahead
     of it are ignored, so one host with a clock far in the future cannot push every
-    window past the rest of the fleet.
+    window past the rest of the fleet. With ``trusted`` (the default) forged-looking
+    records (``suspect`` not null) are ignored too: their time is whatever the forger
+    wrote, and a late one would make every other host look silent.
     """
     limit = datetime.fromtimestamp(now + 300.0, UTC) if now is not None else None
     [(latest,)] = con.execute(
-        "WITH r AS (SELECT max(ts) AS m FROM records WHERE $limit IS NULL OR ts <= $limit), "
+        "WITH r AS (SELECT max(ts) AS m FROM records WHERE ($limit IS NULL OR ts <= $limit) "
+        "AND (NOT $trusted OR suspect IS NULL)), "
         "l AS (SELECT max(ts) AS m FROM loss, r WHERE ($limit IS NULL OR ts <= $limit) "
         "AND (r.m IS NULL OR ts <= r.m + INTERVAL 1 HOUR)) "
         "SELECT epoch_ms(coalesce(greatest(r.m, l.m), r.m, l.m)) FROM r, l",
-        {"limit": limit},
+        {"limit": limit, "trusted": trusted},
     ).fetchall()
     if latest is None:
         return None
@@ -646,17 +731,23 @@ def evaluate(
 ) -> list[Alert]:
     """Every alert the enabled rules raise over the store, windows ending at ``until``.
 
-    ``until`` defaults to the newest record in the store (so old data evaluates as if
-    live, and dead-man compares hosts with the rest of the fleet). With a ``state``,
+    ``until`` defaults to the newest trustworthy record in the store (so old data
+    evaluates as if live, and dead-man compares hosts with the rest of the fleet); the
+    forged rule's window ends at the newest record of any kind. With a ``state``,
     first-seen signatures already known to it are skipped and new ones remembered.
     """
     ensure_loss(con)
+    sqlfiles.load("alert_store_views").execute(con)
+    forged_until = until
     if until is None:
-        until = newest(con, time.time())
-        if until is None:
+        now = time.time()
+        any_newest = newest(con, now, trusted=False)
+        until = newest(con, now) or any_newest
+        if until is None or any_newest is None:
             return []
         until += timedelta(milliseconds=1)  # windows are [since, until)
-    ctx = _Context(con, until, state, stream=False)
+        forged_until = max(until, any_newest + timedelta(milliseconds=1))
+    ctx = _Context(con, until, state, stream=False, forged_until=forged_until)
     out: list[Alert] = []
     for rule in rules.enabled:
         if rule.kind == "deadman":
@@ -768,7 +859,7 @@ class AlertState:
                 "SELECT host, profile, count(*) AS events, epoch_ms(min(ts)) AS first_ms, "
                 "epoch_ms(max(ts)) AS last_ms, arg_max(comm, ts) AS comm "
                 "FROM complain_events WHERE ts >= $since AND ts < $until "
-                "AND profile IS NOT NULL GROUP BY ALL",
+                "AND profile IS NOT NULL AND suspect IS NULL GROUP BY ALL",
                 {"since": since, "until": until},
             )
         )
@@ -869,7 +960,7 @@ class AlertEngineStats:
 
 
 # The window's tables, each filled from the view _in_<name> of alert_window_views.sql.
-_WINDOW_TABLES: Final = ("denials", "complain_events", "profile_status")
+_WINDOW_TABLES: Final = ("denials", "complain_events", "alert_profile_status", "alert_forged")
 
 
 def _plain(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.Table:
@@ -919,6 +1010,9 @@ class AlertEngine:
         spans = [r.window_s + (r.baseline_s if r.kind == "spike" else 0) for r in rules.rule]
         self._retain = timedelta(seconds=max(spans, default=300.0))
         self._until: datetime | None = None
+        # End of the forged rule's window: forged rows advance only this one, so a
+        # forger's timestamp cannot drag the other rules' windows past the real rows.
+        self._forged_until: datetime | None = None
         self.dirty = False
         """Rows were added since the last evaluation."""
 
@@ -957,6 +1051,7 @@ class AlertEngine:
         self.stats.batches += 1
         hosts: set[str] = set()
         newest_ms: list[int] = []
+        forged_ms: list[int] = []
         for batch, columns in ((records, WINDOW_COLUMNS), (loss, tuple(S.LOSS_SCHEMA.names))):
             if batch is None or batch.num_rows == 0:
                 continue
@@ -974,21 +1069,36 @@ class AlertEngine:
                 # else's rows (which would blind the rules): it cannot move the end of
                 # the window beyond wall-clock now + max_future_s.
                 limit = int((now + self._max_future_s) * 1000)
-                ts = pc.filter(ts, pc.less_equal(ts, limit))
+                ts = pc.if_else(pc.less_equal(ts, limit), ts, pa.scalar(None, pa.int64()))
+            hosts_col = data.column(S.HOST)
+            if batch is records:
+                # Forged-looking rows are no sign of life, and they move only the forged
+                # rule's window: a forger's timestamp must not drag the others past real rows.
+                any_latest = pc.max(ts).as_py()
+                if any_latest is not None:
+                    forged_ms.append(int(any_latest))
+                trusted = pc.is_null(data.column(S.SUSPECT))
+                ts, hosts_col = pc.filter(ts, trusted), pc.filter(hosts_col, trusted)
             latest = pc.max(ts).as_py()
             if latest is not None:
                 newest_ms.append(int(latest))
-            hosts.update(h for h in pc.unique(data.column(S.HOST)).to_pylist() if h)
+                forged_ms.append(int(latest))
+            hosts.update(h for h in pc.unique(hosts_col).to_pylist() if h)
             self.stats.rows += data.num_rows
         if hosts:
             self.state.heartbeat(hosts, now)
-        if not newest_ms:
+        if not forged_ms:
             return False
         self.dirty = True
-        newest = datetime.fromtimestamp(max(newest_ms) / 1000, UTC) + timedelta(milliseconds=1)
-        if self._until is None or newest > self._until:
-            self._until = newest
-        cut = self._until - self._retain
+        one = timedelta(milliseconds=1)
+        forged = datetime.fromtimestamp(max(forged_ms) / 1000, UTC) + one
+        if self._forged_until is None or forged > self._forged_until:
+            self._forged_until = forged
+        if newest_ms:
+            newest = datetime.fromtimestamp(max(newest_ms) / 1000, UTC) + one
+            if self._until is None or newest > self._until:
+                self._until = newest
+        cut = (self._until or self._forged_until) - self._retain
         # Rows without a time can never be inside a window.
         for table in (*_WINDOW_TABLES, "loss"):
             self._con.execute(f"DELETE FROM {table} WHERE ts < $cut OR ts IS NULL", {"cut": cut})
@@ -1015,10 +1125,12 @@ class AlertEngine:
     def current_alerts(self) -> list[Alert]:
         """Every non-deadman alert over the window now (learns signatures and modes)."""
         self.dirty = False
-        if self._until is None:
+        if self._forged_until is None:
             return []
         self.stats.evaluations += 1
-        ctx = _Context(self._con, self._until, self.state, stream=True)
+        # Only forged rows so far: the other rules see an empty window ending there.
+        until = self._until or self._forged_until
+        ctx = _Context(self._con, until, self.state, stream=True, forged_until=self._forged_until)
         alerts: list[Alert] = []
         for rule in self.rules.enabled:
             if rule.kind != "deadman":
@@ -1026,8 +1138,8 @@ class AlertEngine:
         self.state.learn_enforcing(
             (str(h), str(p))
             for h, p in self._con.execute(
-                "SELECT DISTINCT host, profile FROM denials "
-                "WHERE profile IS NOT NULL AND host IS NOT NULL AND apparmor = 'DENIED'"
+                "SELECT DISTINCT host, profile FROM denials WHERE profile IS NOT NULL "
+                "AND host IS NOT NULL AND apparmor = 'DENIED' AND suspect IS NULL"
             ).fetchall()
         )
         return alerts

@@ -2,7 +2,9 @@
 
 ``build_report(con, config, until=None)`` runs the ``jobs/sql/report_*.sql`` jobs over the
 store's ``records`` / ``denials`` / ``complain_events`` / ``loss`` and returns a ``Report``
-(plain dataclasses, raw log-derived strings). The renderers escape at the last moment,
+(plain dataclasses, raw log-derived strings). Only trustworthy records (``suspect`` null)
+feed its sections; forged-looking ones are counted per host in the coverage section
+(``HostCoverage.forged``) and nowhere else. The renderers escape at the last moment,
 once, for their target:
 
 - ``render_html(report)`` → ``{relative path: text}``: ``index.html`` plus one page per
@@ -50,6 +52,7 @@ from markupsafe import Markup
 
 from jobs import risky, sqlfiles
 from jobs import window as timewindow
+from jobs.summary import UNKNOWN_HOST
 from parsers import sanitize
 
 FORMATS: Final = ("html", "md", "json")
@@ -145,20 +148,26 @@ class Growth:
 
 @dataclass(frozen=True)
 class HostCoverage:
-    """What one host sent."""
+    """What one host sent (trustworthy records; forged-looking ones only counted)."""
 
     host: str
+    """Host name, or UNKNOWN_HOST for records stored without one (older stores)."""
     records: int
     denials: int
     allowed: int
     sources: tuple[str, ...]
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: datetime | None
+    """First trustworthy record ever; None when the host sent only forged-looking ones."""
+    last_seen: datetime | None
+    forged: int = 0
+    """Forged-looking records (``suspect`` not null) in the window: no section uses them."""
+    forged_reasons: tuple[str, ...] = ()
+    """Why they look forged (parsers.schema SUSPECT_*)."""
 
     @property
     def blind(self) -> bool:
-        """Reported before but not in this window."""
-        return self.records == 0
+        """Reported before but not in this window (forged-looking records are no sign of life)."""
+        return self.records == 0 and self.last_seen is not None
 
 
 @dataclass(frozen=True)
@@ -272,6 +281,8 @@ class Summary:
     ready_to_enforce: int
     blind_hosts: int
     lost: int
+    forged: int = 0
+    """Forged-looking records in the window (counted per host in ``Report.hosts``)."""
 
 
 @dataclass(frozen=True)
@@ -333,6 +344,15 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def _host(value: str | None) -> str:
+    """A host name to show: stores written by older versions hold records without one."""
+    return UNKNOWN_HOST if value is None else value
+
+
+def _hosts(values: Iterable[str | None] | None) -> tuple[str, ...]:
+    return tuple(_host(h) for h in values or ())
+
+
 def _signature(row: Mapping[str, Any], decision: str | None = None) -> Signature:
     risk = risky.match(row["class"], row.get("name"), row.get("capname"))
     return Signature(
@@ -344,7 +364,7 @@ def _signature(row: Mapping[str, Any], decision: str | None = None) -> Signature
         mask=row["mask"],
         events=int(row["events"]),
         hosts=int(row["hosts"]),
-        host_sample=tuple(row.get("host_sample") or ()),
+        host_sample=_hosts(row.get("host_sample")),
         first_seen=_utc(row["first_seen"]),
         last_seen=_utc(row["last_seen"]),
         is_new=bool(row.get("is_new", False)),
@@ -641,19 +661,21 @@ def build_report(
     denied = [s for s in signatures if s.decision == "denied"]
     hosts = tuple(
         HostCoverage(
-            host=r["host"],
+            host=_host(r["host"]),
             records=int(r["records"]),
             denials=int(r["denials"]),
             allowed=int(r["allowed"]),
             sources=tuple(r["sources"] or ()),
-            first_seen=_utc(r["first_seen"]),
-            last_seen=_utc(r["last_seen"]),
+            first_seen=_utc(r["first_seen"]) if r["first_seen"] is not None else None,
+            last_seen=_utc(r["last_seen"]) if r["last_seen"] is not None else None,
+            forged=int(r["forged"]),
+            forged_reasons=tuple(r["forged_reasons"] or ()),
         )
         for r in host_rows
     )
     loss = tuple(
         Loss(
-            host=r["host"] or "",
+            host=_host(r["host"]),
             source=r["source"] or "",
             kind=r["kind"] or "",
             lost=int(r["lost"] or 0),
@@ -690,7 +712,7 @@ def build_report(
                 mode="complain" if den == 0 else "enforce" if alw == 0 else "mixed",
                 denials=den,
                 allowed=alw,
-                hosts=tuple(profile_hosts[subject]["host_sample"]),
+                hosts=_hosts(profile_hosts[subject]["host_sample"]),
                 host_count=int(profile_hosts[subject]["hosts"]),
                 signatures=cap(f"signatures of {subject}", sigs),
                 timeline=_timeline_chart(
@@ -714,9 +736,10 @@ def build_report(
         ready_to_enforce=len(ready),
         blind_hosts=sum(1 for h in hosts if h.blind),
         lost=sum(x.lost for x in loss),
+        forged=int(summary_row["forged"]),
     )
     denied_timeline = [r for r in timeline_rows if r["decision"] == "denied"]
-    reporting = [h for h in hosts if not h.blind][: config.top]
+    reporting = [h for h in hosts if h.records][: config.top]
     return Report(
         generated_at=_utc(now or datetime.now(UTC)),
         window_start=since,

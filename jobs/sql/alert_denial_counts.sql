@@ -15,5 +15,6 @@ SELECT
     arg_max(object, ts) FILTER (WHERE ts >= $since) AS example,  -- the latest denied object
     count(DISTINCT object) FILTER (WHERE ts >= $since) AS objects  -- distinct objects in the window
 FROM denials
-WHERE ts >= $baseline_since AND ts < $until
+-- suspect: forged-looking records never count (they raise alert_forged instead)
+WHERE ts >= $baseline_since AND ts < $until AND suspect IS NULL
 GROUP BY ALL;

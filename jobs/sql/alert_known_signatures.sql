@@ -10,4 +10,5 @@ SELECT
     object_pattern,  -- the object with all-digit path components as '*'
     epoch_ms(min(ts)) AS first_ms  -- first denial of the signature, epoch ms
 FROM denials
+WHERE suspect IS NULL  -- a forged record must not make a real signature look old
 GROUP BY ALL;

@@ -14,6 +14,7 @@ SELECT
     count(*) AS denials,  -- denials of the signature up to until
     bool_and(origin = 'userspace') AS userspace_only  -- true when only USER_AVC text reported it
 FROM denials
-WHERE ts < $until
+-- suspect: a forged record must neither be new nor make a real signature look old
+WHERE ts < $until AND suspect IS NULL
 GROUP BY lsm, subject, object_class, object_pattern
 HAVING min(ts) >= $since;

@@ -1,18 +1,22 @@
 -- name: alert_profile_changes
 -- grain: one row per (host, profile, change) where a profile was unloaded, or started logging complain-mode ALLOWED records after having denied, in [since, until)
 -- parameters: since (TIMESTAMPTZ, start of the window, inclusive), until (TIMESTAMPTZ, end of the window, exclusive)
+-- Only records with suspect IS NULL count: `logger -t kernel "apparmor=STATUS
+-- operation=profile_remove ..."` must not raise "profile unloaded". alert_profile_status is
+-- the store's profile_status with its records' suspect column (alert_store_views.sql; in
+-- the continuous window, a table filled by alert_window_views.sql).
 WITH removed AS (
     SELECT host, profile_name AS profile, 'unloaded' AS change, count(*) AS events,
            min(ts) AS first_ts, max(ts) AS last_ts, arg_max(comm, ts) AS comm
-    FROM profile_status
-    WHERE operation = 'profile_remove' AND ts >= $since AND ts < $until
+    FROM alert_profile_status
+    WHERE operation = 'profile_remove' AND ts >= $since AND ts < $until AND suspect IS NULL
     GROUP BY ALL
 ),
 allowed AS (
     SELECT host, profile, count(*) AS events, min(ts) AS first_ts, max(ts) AS last_ts,
            arg_max(comm, ts) AS comm
     FROM complain_events
-    WHERE ts >= $since AND ts < $until AND profile IS NOT NULL
+    WHERE ts >= $since AND ts < $until AND profile IS NOT NULL AND suspect IS NULL
     GROUP BY ALL
 ),
 complain AS (
@@ -21,6 +25,7 @@ complain AS (
     WHERE EXISTS (
         SELECT 1 FROM denials d
         WHERE d.host = a.host AND d.profile = a.profile AND d.ts < a.first_ts
+          AND d.suspect IS NULL
     )
 )
 SELECT

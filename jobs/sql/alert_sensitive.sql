@@ -2,14 +2,15 @@
 -- grain: one row per (host, decision, origin, profile, class, name, capname, object) denied or allowed-in-complain-mode in [since, until)
 -- parameters: since (TIMESTAMPTZ, start of the window, inclusive), until (TIMESTAMPTZ, end of the window, exclusive)
 -- jobs.alerts applies jobs.risky.match(class, name, capname) to each row.
+-- Forged-looking records (suspect not null) never count: they raise alert_forged instead.
 WITH hits AS (
     SELECT ts, host, 'denied' AS decision, origin, subject, object_class, name, capname, object, comm
     FROM denials
-    WHERE ts >= $since AND ts < $until
+    WHERE ts >= $since AND ts < $until AND suspect IS NULL
     UNION ALL
     SELECT ts, host, 'allowed' AS decision, origin, subject, object_class, name, capname, object, comm
     FROM complain_events
-    WHERE ts >= $since AND ts < $until
+    WHERE ts >= $since AND ts < $until AND suspect IS NULL
 )
 SELECT
     host,  -- host name

@@ -1,8 +1,10 @@
 -- name: alert_silent_hosts
 -- grain: one row per host that sent something in [lookback_since, silent_since) and nothing since
 -- parameters: lookback_since (TIMESTAMPTZ, hosts older than this are forgotten), silent_since (TIMESTAMPTZ, a host whose last record is before this is silent)
+-- A forged-looking record (suspect not null) is no sign of life: anyone can write one.
 WITH seen AS (
-    SELECT host, max(ts) AS last_ts FROM records WHERE host IS NOT NULL GROUP BY host
+    SELECT host, max(ts) AS last_ts FROM records
+    WHERE host IS NOT NULL AND suspect IS NULL GROUP BY host
     UNION ALL
     SELECT host, max(ts) AS last_ts FROM loss WHERE host IS NOT NULL GROUP BY host
 )

@@ -2,15 +2,17 @@
 -- grain: DDL: views over one incoming batch (_aw_in) that fill the alert window's tables
 -- parameters: none
 -- The continuous alert path keeps recent rows in an in-memory DuckDB and runs the same
--- alert_*.sql jobs over it. Its tables denials, complain_events and profile_status are
--- filled through these views as each batch arrives, so the derived columns (object,
--- object_pattern: regular expressions) are computed once per row, not per evaluation.
--- They mirror the store's views (sinks/sql/views.sql) column for column where the jobs
--- read them; tests/jobs/test_alerts.py checks that both paths raise the same alerts.
+-- alert_*.sql jobs over it. Its tables denials, complain_events, alert_profile_status and
+-- alert_forged are filled through these views as each batch arrives, so the derived
+-- columns (object, object_pattern: regular expressions) are computed once per row, not
+-- per evaluation. They mirror the store's views (sinks/sql/views.sql; alert_profile_status
+-- and alert_forged: alert_store_views.sql) column for column where the jobs read them;
+-- tests/jobs/test_alerts.py checks that both paths raise the same alerts. raw is kept only
+-- in alert_forged (the evidence of a forgery), not in the big tables.
 CREATE OR REPLACE VIEW _in_denials AS
 WITH d AS (
     SELECT
-        *,  -- every window column of the batch
+        * EXCLUDE (raw),  -- every window column of the batch
         coalesce(profile, scontext) AS subject,  -- AppArmor profile, else SELinux scontext
         coalesce(class, tclass) AS object_class,  -- AppArmor class, else SELinux tclass
         CASE  -- the denied object, by class
@@ -35,7 +37,7 @@ FROM d;
 
 CREATE OR REPLACE VIEW _in_complain_events AS
 SELECT
-    *,  -- every window column of the batch
+    * EXCLUDE (raw),  -- every window column of the batch
     profile AS subject,  -- the AppArmor profile in complain mode
     class AS object_class,  -- AppArmor class
     CASE  -- the object, by class
@@ -52,13 +54,26 @@ SELECT
 FROM _aw_in
 WHERE apparmor = 'ALLOWED';
 
-CREATE OR REPLACE VIEW _in_profile_status AS
+CREATE OR REPLACE VIEW _in_alert_profile_status AS
 SELECT
     ts,  -- when the kernel logged the change
     host,  -- host name
     operation,  -- profile_load | profile_replace | profile_remove
     name AS profile_name,  -- the profile loaded, replaced or removed
-    comm  -- command that changed policy
+    comm,  -- command that changed policy
+    suspect  -- why the record looks forged; null = nothing does
 FROM _aw_in
 WHERE apparmor = 'STATUS'
   AND operation IN ('profile_load', 'profile_replace', 'profile_remove');
+
+CREATE OR REPLACE VIEW _in_alert_forged AS
+SELECT
+    ts,  -- event time the record claims
+    host,  -- host name
+    source,  -- log it came from
+    record_type,  -- AVC, USER_AVC, ...
+    origin,  -- kernel | userspace | unverified
+    suspect,  -- why it looks forged (parsers/schema.py SUSPECT_*)
+    raw  -- the record's bytes: the evidence
+FROM _aw_in
+WHERE suspect IS NOT NULL;

@@ -5,11 +5,13 @@
 -- it also works on a read-only store. subject / object_class / object_pattern come from
 -- the store's views, so the report, alerts and rule suggestion agree on what an access is.
 -- A "signature" is (subject, class, operation, object, mask): what a rule would name.
+-- Only trustworthy records (suspect IS NULL): a `logger -t kernel` line must not list a
+-- profile as "still learning"; forged-looking ones are counted per host in report_hosts.
 CREATE OR REPLACE TEMP VIEW report_events AS
 WITH ev AS (
-    SELECT 'denied' AS decision, * FROM denials
+    SELECT 'denied' AS decision, * FROM denials WHERE suspect IS NULL
     UNION ALL BY NAME
-    SELECT 'allowed' AS decision, * FROM complain_events
+    SELECT 'allowed' AS decision, * FROM complain_events WHERE suspect IS NULL
 )
 SELECT
     decision,                                            -- 'denied' | 'allowed' (complain mode)

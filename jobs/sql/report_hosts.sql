@@ -1,17 +1,26 @@
 -- name: report_hosts
 -- grain: one row per host that ever reported (up to $until)
 -- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+-- A forged-looking record (suspect not null) is no sign of life: a host that sent only
+-- those is blind; they are counted in forged (with their reasons) and nowhere else.
 SELECT
-    host::VARCHAR AS host,                                             -- host name
-    count(*) FILTER (WHERE ts > $since) AS records,                    -- MAC records in the window
-    count(*) FILTER (WHERE ts > $since AND (apparmor = 'DENIED' OR seresult = 'denied'))
+    host::VARCHAR AS host,                                             -- host name (null: unknown)
+    count(*) FILTER (WHERE ts > $since AND suspect IS NULL) AS records,  -- MAC records in the window
+    count(*) FILTER (WHERE ts > $since AND suspect IS NULL
+                     AND (apparmor = 'DENIED' OR seresult = 'denied'))
         AS denials,                                                    -- denials in the window
-    count(*) FILTER (WHERE ts > $since AND apparmor = 'ALLOWED') AS allowed,  -- complain-mode records
-    list(DISTINCT source::VARCHAR ORDER BY source::VARCHAR) FILTER (WHERE ts > $since)
+    count(*) FILTER (WHERE ts > $since AND suspect IS NULL AND apparmor = 'ALLOWED')
+        AS allowed,                                                    -- complain-mode records
+    list(DISTINCT source::VARCHAR ORDER BY source::VARCHAR) FILTER (WHERE ts > $since AND suspect IS NULL)
         AS sources,                                                    -- sources heard from in the window
-    timezone('UTC', min(ts)) AS first_seen,                                        -- first record ever
-    timezone('UTC', max(ts)) AS last_seen                                         -- last record (blind when <= since)
+    timezone('UTC', min(ts) FILTER (WHERE suspect IS NULL)) AS first_seen,  -- first record ever (null: none)
+    timezone('UTC', max(ts) FILTER (WHERE suspect IS NULL)) AS last_seen,   -- last record (blind when <= since)
+    count(*) FILTER (WHERE ts > $since AND suspect IS NOT NULL) AS forged,  -- forged-looking records in the window
+    list(DISTINCT suspect::VARCHAR ORDER BY suspect::VARCHAR) FILTER (WHERE ts > $since AND suspect IS NOT NULL)
+        AS forged_reasons                                              -- why they look forged
 FROM records
 WHERE ts <= $until
 GROUP BY ALL
+-- a host known only from forged-looking records outside the window is not listed
+HAVING count(*) FILTER (WHERE suspect IS NULL) > 0 OR count(*) FILTER (WHERE ts > $since) > 0
 ORDER BY records DESC, host;

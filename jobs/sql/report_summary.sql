@@ -2,10 +2,14 @@
 -- grain: one row for the report window
 -- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
 SELECT
-    (SELECT count(*) FROM records WHERE ts > $since AND ts <= $until) AS records,  -- every MAC record
+    (SELECT count(*) FROM records WHERE ts > $since AND ts <= $until AND suspect IS NULL)
+        AS records,                                               -- every trustworthy MAC record
     count(*) FILTER (WHERE decision = 'denied') AS denials,       -- denials in the window
     count(*) FILTER (WHERE decision = 'allowed') AS allowed,      -- complain-mode ALLOWED records
     count(DISTINCT subject) AS subjects,                          -- profiles / domains with events
-    (SELECT count(DISTINCT host) FROM records WHERE ts > $since AND ts <= $until) AS hosts  -- hosts that reported
+    (SELECT count(DISTINCT host) FROM records WHERE ts > $since AND ts <= $until AND suspect IS NULL)
+        AS hosts,                                                 -- hosts that reported
+    (SELECT count(*) FROM records WHERE ts > $since AND ts <= $until AND suspect IS NOT NULL)
+        AS forged                                                 -- forged-looking records (no section uses them)
 FROM report_events
 WHERE ts > $since AND ts <= $until;

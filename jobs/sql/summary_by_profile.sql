@@ -9,6 +9,6 @@ SELECT
     count(*) AS records,                        -- MAC records in the group
     count(DISTINCT host) AS hosts               -- hosts that logged them
 FROM records
-WHERE ts >= $since
+WHERE ts >= $since AND suspect IS NULL  -- forged-looking records: summary_forged
 GROUP BY ALL
 ORDER BY records DESC, subject, object_class

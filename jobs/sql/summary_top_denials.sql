@@ -11,7 +11,7 @@ SELECT
     count(DISTINCT host) AS hosts,                         -- hosts that logged them
     strftime(max(ts), '%Y-%m-%d %H:%M:%S') AS last_seen   -- newest denial, UTC
 FROM denials
-WHERE ts >= $since
+WHERE ts >= $since AND suspect IS NULL  -- forged-looking records: summary_forged
 GROUP BY ALL
 ORDER BY denials DESC, subject, object
 LIMIT $top

@@ -26,3 +26,25 @@ class TestSameDerivation:
         window = object_cases(ROOT / "jobs" / "sql" / "alert_window_views.sql")
         assert 2 == len(window)
         assert store[:2] == window
+
+
+class TestSameNames:
+    def test_store_views_match_the_window_tables(self, tmp_path: Path) -> None:
+        """alert_store_views.sql gives a store the window's alert_* tables, column for column."""
+        from jobs import sqlfiles
+        from jobs.alerts import AlertEngine, AlertRules, AlertState
+        from tests.jobs.alert_data import record, store
+
+        con = store(tmp_path, [record(1)])
+        sqlfiles.load("alert_store_views").execute(con)
+        state = AlertState()
+        engine = AlertEngine(AlertRules(), state)
+        try:
+            for name in ("alert_profile_status", "alert_forged"):
+                in_store = [r[0] for r in con.execute(f"DESCRIBE {name}").fetchall()]
+                in_window = [r[0] for r in engine._con.execute(f"DESCRIBE {name}").fetchall()]
+                assert in_store == in_window, name
+        finally:
+            engine.close()
+            state.close()
+            con.close()

@@ -46,6 +46,7 @@ class TestRulesFile:
             "profile_change",
             "loss",
             "deadman",
+            "forged",
         }
         assert expected == {r.kind for r in loaded.rule}
 
