@@ -138,6 +138,7 @@ class Policy:
         self.abstractions: dict[str, Abstraction] = {}
         # literal prefix → [(regex, perms, owner-only, abstraction)], built on first use
         self._index: dict[str, list[tuple[re.Pattern[str], frozenset[str], bool, str]]] = {}
+        self._longest_prefix = 0  # of the keys of _index: no longer prefix needs a lookup
         self._grants: dict[tuple[str, bool], dict[str, frozenset[str]]] = {}
         self._profiles: dict[str, tuple[Abstraction, Abstraction] | None] = {}
 
@@ -325,7 +326,8 @@ class Policy:
         """Abstraction name → the file permissions it grants on ``path`` (cached).
 
         Patterns are indexed by their literal prefix, so a path is only matched against
-        the few patterns whose prefix it starts with.
+        the few patterns whose prefix it starts with. Only the path's prefixes up to the
+        longest indexed one are looked up, so the cost is linear in the path's length.
         """
         key = (path, owner)
         hit = self._grants.get(key)
@@ -338,9 +340,10 @@ class Policy:
                         self._index.setdefault(literal_prefix(pat), []).append(
                             (aare_regex(pat), rule.perms, rule.owner, name)
                         )
+            self._longest_prefix = max(map(len, self._index), default=0)
         norm = re.sub(r"/+", "/", path) if "//" in path else path
         got: dict[str, set[str]] = {}
-        for i in range(len(norm) + 1):
+        for i in range(min(len(norm), self._longest_prefix) + 1):
             for rx, perms, owner_only, name in self._index.get(norm[:i], ()):
                 if owner_only and not owner:
                     continue

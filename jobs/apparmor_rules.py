@@ -8,13 +8,20 @@ This is aa-logprof's ``from_hashlog`` step (AppArmor utils 5.0.2, see
 - ``build(ev)`` turns one event (a mapping keyed by ``parsers.schema`` column names)
   into a ``Raw`` rule, or a ``Skip`` saying why no rule applies.
 - ``aare(s)`` escapes a literal for an AARE (``\\ ? * [ ] { } " !`` get a backslash,
-  control characters become ``\\xHH``) and ``quoted(s)`` adds double quotes when
-  the value holds whitespace or anything outside a conservative safe set. Every
+  control characters become ``\\xHH``, and so does every byte that was not UTF-8: names
+  are read with ``surrogateescape``, see ``exact_name``) and ``quoted(s)`` adds double
+  quotes when the value holds whitespace or anything outside a conservative safe set. Every
   log-derived token goes through them (or through a keyword check), so a hostile name
   such as ``x, /** rwx`` can never become rule syntax.
 - ``split_label(label)`` splits ``:ns:a//b`` and stacked ``a//&b`` labels.
 - ``aare_regex(pattern)`` compiles an AARE (variables already expanded) to a Python
-  regex, for coverage/replay checks.
+  regex, for coverage/replay checks; ``\\xHH`` escapes match the same bytes ``aare``
+  wrote them for. Building it, ``literal_prefix`` and ``path_matches`` are linear in the
+  length of the pattern and path.
+- ``exact_name(name, token)`` recovers the exact bytes of a ``name=`` value from the
+  raw line when the stored text is ambiguous.
+- ``build`` never makes a rule from a value holding a NUL byte or longer than any
+  kernel record can hold (``VALUE_MAX``): the kernel cannot log either.
 
 File rules carry their decoded path, owner flag and permission set so the caller can
 merge events on (path, owner) and generalise before ``render_file``.
@@ -22,12 +29,14 @@ merge events on (path, owner) and generalise before ``render_file``.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
+from parsers import fields as F
 from parsers import schema as S
 
 # Rule classes, written once.
@@ -49,8 +58,18 @@ HAT: Final = "change_hat"
 
 # aa-logprof's file permission letters, in its rendering order.
 FILE_PERMS: Final = "mrwalk"
+# The kernel's audit record limit (MAX_AUDIT_MESSAGE_LENGTH, bytes). A value fits in one
+# record: quoted at most this long, hex-encoded half as many bytes, whose text shows an
+# undecodable byte as 4 characters (\\xNN); so no kernel value's text is longer than
+# VALUE_MAX. A longer one is forged-looking, and refusing it keeps hostile input of any
+# size from the pattern matchers.
+KERNEL_RECORD_MAX: Final = 8970
+VALUE_MAX: Final = 2 * KERNEL_RECORD_MAX
 
 _AARE_SPECIAL: Final = frozenset('\\?*[]{}"!')
+# What aare() may rewrite: AARE syntax, controls, DEL and every non-ASCII character (the
+# callback keeps printable ones); plain ASCII runs are copied in one piece.
+_AARE_REWRITE: Final = re.compile(r'[\\?*\[\]{}"!\x00-\x1f\x7f-\U0010ffff]')
 # Characters a token may hold without quotes (AARE syntax included: in our tokens it is
 # either escaped or an intended glob); anything else (space, comma, quote, non-ASCII,
 # '#', parentheses, …) makes us quote the token.
@@ -75,30 +94,37 @@ _NET_NO_PEER: Final = frozenset(
 )
 
 
+def _aare_char(m: re.Match[str]) -> str:
+    ch = m.group(0)
+    cp = ord(ch)
+    if ch == "\\":
+        # '\\x5c', not '\\\\': the 3.0.8 lexer mis-reads '\\\\' before a space or a
+        # closing quote in several rule types.
+        return "\\x5c"
+    if ch in _AARE_SPECIAL:
+        return "\\" + ch
+    if cp < 0x20 or cp == 0x7F:
+        return f"\\x{cp:02x}"
+    if 0xDC80 <= cp <= 0xDCFF:
+        # surrogateescape: a byte that was not UTF-8; apparmor_parser reads \\xHH as that byte
+        return f"\\x{cp - 0xDC00:02x}"
+    if not ch.isprintable():
+        # bidi overrides, zero-width and other invisible characters: their UTF-8 bytes
+        return "".join(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
+    return ch
+
+
 def aare(s: str) -> str:
     """Escape a literal string for use inside an AARE (quoting is separate)."""
-    out = []
-    for ch in s:
-        if ch == "\\":
-            # '\\x5c', not '\\\\': the 3.0.8 lexer mis-reads '\\\\' before a space or a
-            # closing quote in several rule types.
-            out.append("\\x5c")
-        elif ch in _AARE_SPECIAL:
-            out.append("\\" + ch)
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        elif ord(ch) >= 0x80 and not ch.isprintable():
-            # bidi overrides, zero-width and other invisible characters: their UTF-8 bytes
-            out.extend(f"\\x{b:02x}" for b in ch.encode("utf-8", "surrogatepass"))
-        else:
-            out.append(ch)
-    return "".join(out)
+    return _AARE_REWRITE.sub(_aare_char, s)
 
 
 def quoted(token: str) -> str:
     """``token`` (already AARE-escaped) in double quotes unless it is plainly safe."""
     # Printable non-ASCII (UTF-8 names like Müsik) stays unquoted, as aa-logprof writes it.
-    ascii_part = "".join(c for c in token if ord(c) < 0x80 or not c.isprintable() or c.isspace())
+    ascii_part = token if token.isascii() else "".join(
+        c for c in token if ord(c) < 0x80 or not c.isprintable() or c.isspace()
+    )
     escaped_space = re.search(r"\\x(09|0a|0b|0c|0d)", token, re.IGNORECASE)
     awkward = '"' in token or escaped_space
     if ascii_part and _SAFE_UNQUOTED.match(ascii_part) and not awkward:
@@ -321,12 +347,53 @@ def _is_owner(ev: Mapping[str, Any]) -> bool:
     return fsuid is not None and ouid is not None and int(fsuid) == int(ouid)
 
 
+_BLOB_HEX: Final = re.compile(r"\\x([0-9A-Fa-f]{2})")
+_KERNEL_HEX: Final = re.compile(rb"[0-9A-F]+")
+
+
+def exact_name(name: str | None, token: str | None) -> str | Skip | None:
+    """The exact bytes of a ``name=`` value, as text decoded with ``surrogateescape``.
+
+    ``name`` is the store's text, where a byte that is not UTF-8 reads ``\\xNN``, the same
+    as a literal backslash and ``xNN``. Without a backslash it is exact. With one, the
+    bytes come from ``token``: the record's first ``name=`` token in its byte-exact raw
+    line, as DuckDB renders a BLOB (printable ASCII but the backslash as itself, every
+    other byte ``\\xHH``). The kernel writes a name holding any byte outside 0x21-0x7e as
+    upper-case hex, anything else in double quotes (escaped once more in journald's
+    JSON). The bytes are used only when they decode to ``name`` exactly as the parser
+    decodes them; otherwise they are unknown and a Skip says so.
+    """
+    if name is None or "\\" not in name:
+        return name
+    unknown = Skip("the exact bytes of a name holding a backslash could not be recovered "
+                   "from its raw line")
+    if not token:
+        return unknown
+    tb = _BLOB_HEX.sub(lambda m: chr(int(m.group(1), 16)), token).encode("latin-1")
+    hx = _KERNEL_HEX.match(tb)
+    if hx and len(hx.group(0)) % 2 == 0:
+        b = bytes.fromhex(hx.group(0).decode("ascii"))
+        if F.text(b) == name:
+            return b.decode("utf-8", "surrogateescape")
+    quoted_forms = (f'"{name}"', '\\"' + json.dumps(name)[1:-1] + '\\"')
+    if any(tb.startswith(q.encode("utf-8", "surrogateescape")) for q in quoted_forms):
+        return name  # quoted by the kernel: printable ASCII, the backslash is literal
+    return unknown
+
+
 def build(ev: Mapping[str, Any], *, exec_targets: frozenset[str] = frozenset()) -> Raw | Skip:
     """The raw rule for one AppArmor event (ALLOWED or DENIED), or why there is none.
 
     ``exec_targets`` are the profile names loaded in the fleet: an exec of such a
     path gets ``Px`` (aa-logprof's default when a profile exists), else ``ix``.
     """
+    for col, v in ev.items():
+        # Defence in depth (the parser flags such records suspect and the SQL drops them):
+        # the kernel writes neither, so neither may ever become a rule.
+        if isinstance(v, str) and "\x00" in v:
+            return Skip(f"NUL byte in {col} (the kernel cannot log one: forged-looking)")
+        if isinstance(v, str) and len(v) > VALUE_MAX:
+            return Skip(f"{col} longer than a kernel audit record can hold: forged-looking")
     kind = classify(ev)
     if kind is None:
         return Skip(f"unclassified operation {_s(ev, S.OPERATION)!r}")
@@ -626,19 +693,36 @@ def _hex_run(pat: str, i: int) -> tuple[str, int]:
     return raw.decode("utf-8", "surrogateescape"), i
 
 
+# Where aare_regex must look closer (',' and '}' only matter inside '{}'); the plain runs
+# between them are escaped in one piece.
+_AARE_META: Final = re.compile(r"[\\*?\[{},]")
+# Where the literal prefix of an AARE ends (or an escape needs decoding).
+_PREFIX_STOP: Final = re.compile(r"[\\*?\[{]|@\{")
+
+
 @cache
 def aare_regex(pattern: str) -> re.Pattern[str]:
     """A compiled regex for an AARE with no variables (``*``, ``**``, ``?``, ``[]``, ``{}``).
 
-    Repeated slashes are collapsed on both sides, as AppArmor does.
+    Repeated slashes are collapsed on both sides, as AppArmor does. Building it is linear
+    in the pattern's length (plain runs are escaped at once, a ']' search is reused).
     """
     out: list[str] = []
     i = 0
     depth = 0
+    close = -1  # the last ']' found: still the next one while it lies ahead
+    no_close = False  # no ']' after the last search start: none after any later '[' either
     pat = re.sub(r"/+", "/", pattern)  # variables are substituted before this (as text)
-    while i < len(pat):
+    n = len(pat)
+    while i < n:
+        m = _AARE_META.search(pat, i)
+        k = m.start() if m else n
+        if k > i:
+            out.append(re.escape(pat[i:k]))
+            i = k
+            continue
         ch = pat[i]
-        if ch == "\\" and i + 1 < len(pat):
+        if ch == "\\" and i + 1 < n:
             nxt = pat[i + 1]
             if nxt == "x" and _HEX_ESC.match(pat, i):
                 lit, i = _hex_run(pat, i)
@@ -657,7 +741,10 @@ def aare_regex(pattern: str) -> re.Pattern[str]:
             out.append("[^/]")
             i += 1
         elif ch == "[":
-            j = pat.find("]", i + 2)
+            if close < i + 2 and not no_close:
+                close = pat.find("]", i + 2)
+                no_close = close < 0
+            j = close if close >= i + 2 else -1
             if j < 0:
                 out.append(re.escape(ch))
                 i += 1
@@ -685,35 +772,52 @@ def aare_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL)
 
 
+@cache
+def _literal_split(pattern: str) -> tuple[str, str]:
+    """(the literal text every match starts with, the slash-collapsed rest of the pattern)."""
+    out: list[str] = []
+    i = 0
+    pat = re.sub(r"/+", "/", pattern)
+    n = len(pat)
+    while i < n:
+        m = _PREFIX_STOP.search(pat, i)
+        k = m.start() if m else n
+        out.append(pat[i:k])
+        i = k
+        if i >= n or pat[i] != "\\":
+            break
+        if i + 1 >= n:  # a trailing lone backslash is a literal one, as in aare_regex
+            out.append("\\")
+            i += 1
+            break
+        if pat[i + 1] == "x" and _HEX_ESC.match(pat, i):
+            lit, i = _hex_run(pat, i)
+            out.append(lit)
+            continue
+        out.append(pat[i + 1])
+        i += 2
+    return "".join(out), pat[i:]
+
+
 def path_matches(pattern: str, path: str) -> bool:
-    """Whether an AARE (no variables) matches a literal path."""
+    """Whether an AARE (no variables) matches a literal path.
+
+    The literal prefix is compared as text and only the rest goes through a regex, so a
+    long literal pattern never has to be compiled.
+    """
     if "//" in path:
         path = re.sub(r"/+", "/", path)
-    return aare_regex(pattern).fullmatch(path) is not None
+    prefix, rest = _literal_split(pattern)
+    if not path.startswith(prefix):
+        return False
+    if not rest:
+        return len(path) == len(prefix)
+    return aare_regex(rest).fullmatch(path, len(prefix)) is not None
 
 
-@cache
 def literal_prefix(pattern: str) -> str:
     """The literal text every match of an AARE (no variables) starts with.
 
     Used to index patterns: a path can only match when it starts with this prefix.
     """
-    out: list[str] = []
-    i = 0
-    pat = re.sub(r"/+", "/", pattern)
-    while i < len(pat):
-        ch = pat[i]
-        if ch == "\\" and i + 1 < len(pat):
-            nxt = pat[i + 1]
-            if nxt == "x" and _HEX_ESC.match(pat, i):
-                lit, i = _hex_run(pat, i)
-                out.append(lit)
-                continue
-            out.append(nxt)
-            i += 2
-            continue
-        if ch in "*?[{" or pat.startswith("@{", i):
-            break
-        out.append(ch)
-        i += 1
-    return "".join(out)
+    return _literal_split(pattern)[0]

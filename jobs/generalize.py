@@ -32,6 +32,7 @@ _HEX = re.compile(r"^[0-9a-f]{12,}$")
 _NUM = re.compile(r"^[0-9]+$")
 _SO_SUFFIX = re.compile(r"\.so\.[0-9.]+$")
 _SO_INFIX = re.compile(r"[0-9][0-9.]*\.so$")
+_VERSION_CHARS: Final = "0123456789."
 # mkstemp/mktemp names: a prefix and a random run of 6+ alphanumerics mixing cases/digits.
 _TMPNAME = re.compile(r"^(.*[._-]|tmp)([A-Za-z0-9_]{6,})$")
 _TMP_DIRS: Final = ("/tmp/", "/var/tmp/", "/dev/shm/")
@@ -88,12 +89,12 @@ def narrow(path: str, owner: bool) -> Narrow:
         if i == 1 and c == "home" and n > 3 and comps[2] and owner:
             # @{HOME} already ends in '/', and AppArmor collapses the doubled slash.
             out.append("@{HOME}")
-            changes.append(f"/home/{comps[2]} → @{{HOME}} (owner)")
+            changes.append(f"/home/{aare(comps[2])} → @{{HOME}} (owner)")
             i += 2
             continue
         if prev == "user" and i == 3 and comps[1] == "run" and _NUM.match(c):
             out.append("@{uid}")
-            changes.append(f"/run/user/{c} → /run/user/@{{uid}}")
+            changes.append(f"/run/user/{aare(c)} → /run/user/@{{uid}}")
             i += 1
             continue
         if c and i > 1:
@@ -110,7 +111,23 @@ def narrow(path: str, owner: bool) -> Narrow:
     return Narrow("/".join(out), tuple(changes))
 
 
+def _so_infix_start(c: str) -> int | None:
+    """Where ``_SO_INFIX`` matches in ``c`` (``libx-1.2.so`` → 5), or None.
+
+    The match can only lie in the run of digits and dots before the final ``.so``, so
+    the regex runs on that tail alone: searching the whole name tries every digit as a
+    start and is quadratic on a long run like ``1.1.1…x.so``.
+    """
+    if not c.endswith(".so"):
+        return None
+    stem = c[:-3]
+    tail = len(stem.rstrip(_VERSION_CHARS))
+    m = _SO_INFIX.search(c, tail)
+    return m.start() if m else None
+
+
 def _component(c: str, is_file: bool, in_tmp: bool) -> tuple[str, str] | None:
+    # Rewrites show the literal the way the rule writes it (aare), never raw bytes.
     if _UUID.match(c):
         return UUID_AARE, f"uuid component → {UUID_AARE}"
     if _HEX.match(c) and any(ch.isdigit() for ch in c) and any(ch.isalpha() for ch in c):
@@ -119,15 +136,16 @@ def _component(c: str, is_file: bool, in_tmp: bool) -> tuple[str, str] | None:
         return "[0-9]*", "numeric component → [0-9]*"
     if is_file and _SO_SUFFIX.search(c):
         new = aare(_SO_SUFFIX.sub("", c)) + ".so.*"
-        return new, f"versioned library {c} → {new}"
-    if is_file and _SO_INFIX.search(c) and not c[0].isdigit():
-        new = aare(_SO_INFIX.sub("", c)) + "*.so"
-        return new, f"versioned library {c} → {new}"
+        return new, f"versioned library {aare(c)} → {new}"
+    start = _so_infix_start(c) if is_file else None
+    if start is not None and not c[0].isdigit():
+        new = aare(c[:start]) + "*.so"
+        return new, f"versioned library {aare(c)} → {new}"
     if in_tmp and is_file:
         m = _TMPNAME.match(c)
         if m and m.group(1) and _looks_random(m.group(2)):
             new = aare(m.group(1)) + "*"
-            return new, f"temporary name {c} → {new}"
+            return new, f"temporary name {aare(c)} → {new}"
     return None
 
 
@@ -156,7 +174,7 @@ def broader(paths: Iterable[str], min_distinct: int = MIN_DISTINCT) -> tuple[str
             pat = f"{aare(parent)}/*.{aare(ext)}"
         else:
             pat = f"{aare(parent)}/*{'/' if dirs else ''}"
-        return pat, f"{len(uniq)} distinct paths in {parent}/"
+        return pat, f"{len(uniq)} distinct paths in {aare(parent)}/"
     # Several directories: '**' under their deepest common ancestor, if it has depth ≥ 2
     # and holds at least min_distinct distinct immediate sub-directories or files.
     split = [p.split("/") for p in uniq]
@@ -171,5 +189,5 @@ def broader(paths: Iterable[str], min_distinct: int = MIN_DISTINCT) -> tuple[str
     children = {p[len(common)] for p in split if len(p) > len(common)}
     if len(children) < min_distinct:
         return None
-    why = f"{len(uniq)} distinct paths under {len(children)} entries of {base}/"
+    why = f"{len(uniq)} distinct paths under {len(children)} entries of {aare(base)}/"
     return f"{aare(base)}/**", why

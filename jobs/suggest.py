@@ -18,7 +18,11 @@ Pipeline (semantics of aa-logprof 5.0.2, design/rule-suggestion.md §4–6):
 
 1. ``sql/suggest_events.sql`` groups DENIED and complain-mode ALLOWED records by every
    rule-relevant field, with evidence (events, hosts, host:boot:pid processes, comms,
-   first/last seen, the newest raw line, sample record keys).
+   first/last seen, the newest raw line, sample record keys). Only records nothing marks
+   as forged-looking (``suspect IS NULL``) count; a userspace record of a kernel class,
+   a value with a NUL byte or one longer than a kernel record is skipped here too.
+   Names are used as their exact bytes (``apparmor_rules.exact_name``), so a name with
+   bytes FF FE gives ``\\xff\\xfe`` and replays against those bytes.
 2. Each group's label is split (``jobs.apparmor_rules.split_label``): hats/children go
    to the child profile ``a//b``, namespaces are kept apart, a stack ``a//&b`` gives the
    rule to each component (stacking intersects, so each denying profile needs it; a
@@ -347,10 +351,7 @@ def _rows(con: duckdb.DuckDBPyConnection, job: str, params: dict[str, Any]) -> l
 
 
 def _loaded_profiles(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
-    try:
-        return frozenset(r["profile"] for r in _rows(con, "suggest_loaded_profiles", {}))
-    except duckdb.Error:
-        return frozenset()
+    return frozenset(r["profile"] for r in _rows(con, "suggest_loaded_profiles", {}))
 
 
 def _spread(items: list[str], n: int) -> list[str]:
@@ -428,7 +429,14 @@ class _Builder:
     def add(self, g: dict[str, Any]) -> None:
         labels = R.split_label(g[S.PROFILE])
         ev = {k: v for k, v in g.items() if k in _COLUMNS}
-        built = R.build(ev, exec_targets=self.exec_targets)
+        # Rules, merging and replay work on the name's exact bytes, never on its \xNN text.
+        name = R.exact_name(g.get(S.NAME), g.get("name_token"))
+        built: R.Raw | R.Skip
+        if isinstance(name, R.Skip):
+            built = name
+        else:
+            ev[S.NAME] = name
+            built = R.build(ev, exec_targets=self.exec_targets)
         if (
             isinstance(built, R.Raw)
             and g.get(S.ORIGIN) == S.ORIGIN_USERSPACE
@@ -500,6 +508,14 @@ class _Builder:
             sock_type=g.get(S.SOCK_TYPE) if raw.kind == R.NETWORK else None,
             family=g.get(S.FAMILY) if raw.kind == R.NETWORK else None,
         )
+
+    def add_suspect(self, r: dict[str, Any]) -> None:
+        """Count forged-looking records of a profile (they never give a rule) so its
+        output says why."""
+        for lab in R.split_label(r[S.PROFILE]):
+            self._profile(lab)
+            reason = f"forged-looking records, never used for rules: {r[S.SUSPECT]}"
+            self.skipped[(lab.namespace, lab.path, reason)] += int(r["events"])
 
     def finish(self) -> list[ProfileSuggestion]:
         for (ns, path, reason), n in self.skipped.items():
@@ -830,6 +846,8 @@ def suggest(
     builder = _Builder(_loaded_profiles(con), policy)
     for g in _rows(con, "suggest_events", params):
         builder.add(g)
+    for r in _rows(con, "suggest_suspect", params):
+        builder.add_suspect(r)
     profiles = builder.finish()
     if profile is not None:
         profiles = [p for p in profiles if profile in (p.profile, "//".join(p.path))]

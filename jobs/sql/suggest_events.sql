@@ -1,6 +1,11 @@
 -- name: suggest_events
 -- grain: one row per distinct rule-relevant AppArmor event shape (decision, label, operation, class, object fields, masks, fsuid/ouid) among DENIED/KILL and complain-mode ALLOWED records
 -- parameters: since (TIMESTAMP in UTC or NULL, inclusive lower bound of ts)
+-- Only records nothing marks as forged-looking (suspect IS NULL) may suggest a rule.
+-- name_token keeps records whose name text is the same but whose bytes differ apart:
+-- the name column shows undecodable bytes as \xNN text, so for a name holding a
+-- backslash the name= token of the byte-exact raw line is grouped on too (jobs.suggest
+-- recovers and verifies the exact bytes from it).
 WITH ev AS (
     SELECT
         'DENIED' AS decision, ts, host, boot_id, serial, pid, comm, raw, origin,
@@ -9,7 +14,7 @@ WITH ev AS (
         faddr, fport, signal, peer, peer_label, bus, path, interface, member, fstype,
         flags, srcname, tcontext, info
     FROM denials
-    WHERE lsm = 'apparmor'
+    WHERE lsm = 'apparmor' AND suspect IS NULL
     UNION ALL
     SELECT
         'ALLOWED' AS decision, ts, host, boot_id, serial, pid, comm, raw, origin,
@@ -18,6 +23,7 @@ WITH ev AS (
         faddr, fport, signal, peer, peer_label, bus, path, interface, member, fstype,
         flags, srcname, tcontext, info
     FROM complain_events
+    WHERE suspect IS NULL
 )
 SELECT
     decision,  -- DENIED (enforce) or ALLOWED (complain mode)
@@ -26,6 +32,10 @@ SELECT
     operation,  -- kernel operation (open, exec, capable, connect, ...)
     class,  -- mediation class (file, cap, net, unix, ...)
     name,  -- object name: path, mount point, dbus name, mqueue name
+    CASE WHEN contains(name, '\')
+        -- DuckDB renders a BLOB as ASCII with \xHH for other bytes: unambiguous
+        THEN regexp_extract(CAST(raw AS VARCHAR), '(?:^|\s)name=(\S+)', 1)
+    END AS name_token,  -- the raw name= token when the name text holds a backslash
     name2,  -- target= (exec/change_profile target)
     requested_mask,  -- requested= / requested_mask=
     denied_mask,  -- denied= / denied_mask=

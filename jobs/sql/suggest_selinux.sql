@@ -15,6 +15,7 @@ SELECT
     arg_max(raw, ts) AS example  -- the newest original line
 FROM denials
 WHERE lsm = 'selinux'
+  AND suspect IS NULL  -- nothing marks it forged-looking (parsers.schema SUSPECT_*)
   AND scontext IS NOT NULL AND tcontext IS NOT NULL AND tclass IS NOT NULL
   AND ts >= coalesce(timezone('UTC', CAST($since AS TIMESTAMP)), '-infinity'::TIMESTAMPTZ)
 GROUP BY ALL
