@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import importlib.util
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from armorwatch import __version__
-from armorwatch.commands import COMMANDS
+from armorwatch import logging as awlog
+from armorwatch.commands import COMMANDS, INTERNAL_ERROR
+from parsers import sanitize
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,12 +47,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if func is None:
         parser.print_help()
         return 2
+    if hasattr(args, "log_level"):
+        awlog.from_args(args)  # every command logs as --log-level/--log-format say
     try:
         return int(func(args))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
+        # The reader went away (| head). Point stdout at /dev/null so the interpreter's
+        # final flush does not print a second BrokenPipeError.
+        with contextlib.suppress(OSError, ValueError):  # stdout may have no descriptor
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # the last resort: a bug gets one line, not a traceback dump
+        return internal_error(args, exc)
+
+
+def internal_error(args: argparse.Namespace, exc: BaseException) -> int:
+    """One line on stderr for an exception no command handled; the traceback only at
+    ``--log-level DEBUG``. Returns ``INTERNAL_ERROR``."""
+    detail = sanitize.for_terminal(sanitize.truncate(f"{type(exc).__name__}: {exc}", 500))
+    debug = str(getattr(args, "log_level", "")).upper() == "DEBUG"
+    hint = "" if debug else " (--log-level DEBUG shows the traceback)"
+    print(f"armorwatch {args.command}: internal error: {detail}{hint}", file=sys.stderr)
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

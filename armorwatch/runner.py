@@ -21,14 +21,16 @@ from armorwatch.pipeline import InProcessConfig, InProcessTransport
 from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
 from ingest.base import Source
 from ingest.collector import Collector, CollectorStats
+from ingest.hostid import host_info
 from ingest.journal_json import JournalJsonFileConfig, JournalJsonFileSource
 from ingest.kernlog import KernLogConfig, KernLogSource
 from jobs import report
+from jobs import window as timewindow
 from jobs.summary import Table, summarize
 from parsers.result import HostInfo
 from parsers.sanitize import for_terminal
 from sinks.deadletter import DeadLetterConfig, DeadLetterSink
-from sinks.duckdb import DuckDBConfig, DuckDBSink, open_reader
+from sinks.duckdb import DuckDBConfig, DuckDBSink, DuckDBStats, open_reader
 
 
 class InputError(OSError):
@@ -78,8 +80,29 @@ def source_for(item: FileInput, name: str) -> Source:
 def sample_inputs() -> tuple[FileInput, ...]:
     """The bundled sample logs (package data), in a stable order."""
     root = resources.files("armorwatch").joinpath("samples")
-    names = ("audit.log", "kern.log", "journal.json")
+    # local-audit.log has no node=: its records get the host `run` runs on (or --host).
+    names = ("audit.log", "kern.log", "journal.json", "local-audit.log")
     return tuple(FileInput(path=Path(str(root.joinpath(n)))) for n in names)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one ``run_files`` call read and what the store made of it."""
+
+    collected: CollectorStats
+    """The collector's counters: bytes, records acknowledged, rejects, loss by kind."""
+    stored: DuckDBStats
+    """The store's counters: records newly inserted and duplicates skipped."""
+    host: str
+    """The host name given to records whose framing names none."""
+
+
+def default_host(host: str | None = None) -> str:
+    """``host`` if given, else this machine's host name (``ingest.hostid``)."""
+    name = host or host_info().host
+    if not name:
+        raise InputError("this machine has no host name: give one with --host NAME")
+    return name
 
 
 async def run_files(
@@ -87,13 +110,18 @@ async def run_files(
     db: Path,
     dead_letter: Path,
     transport: InProcessConfig | None = None,
-) -> CollectorStats:
+    host: str | None = None,
+) -> RunOutcome:
     """Read every input once through the collector into the DuckDB file ``db``.
 
     No checkpoint is kept (each run reads the files whole; the store's key removes what
-    an earlier run stored) and no host identity is stamped: each record keeps the host
-    its framing names (``node=``, the syslog host, ``_HOSTNAME``).
+    an earlier run stored). Each record keeps the host its framing names (``node=``, the
+    syslog host, ``_HOSTNAME``); one that names none (an audit.log written with auditd's
+    ``name_format = NONE``) gets ``host`` (default: this machine's name), never NULL.
+    Only the name is stamped: machine-id and boot_id of this machine would be wrong for
+    a file copied from elsewhere or written before the last boot.
     """
+    name = default_host(host)
     for item in inputs:
         if not item.path.is_file() or not os.access(item.path, os.R_OK):
             raise InputError(f"cannot read {item.path}")
@@ -109,22 +137,31 @@ async def run_files(
 
     async with rejected, InProcessTransport(store, transport) as channel:  # closes the store
         collector = Collector(
-            sources, channel, None, HostInfo(), dead_letter=keep, dedup=False
+            sources, channel, None, HostInfo(host=name), dead_letter=keep, dedup=False
         )
         await collector.run(follow=False)
-    return collector.stats
+    return RunOutcome(collected=collector.stats, stored=store.stats, host=name)
 
 
 def print_outcome(
-    inputs: tuple[FileInput, ...], stats: CollectorStats, dead_letter: Path, out: TextIO
+    inputs: tuple[FileInput, ...], outcome: RunOutcome, dead_letter: Path, out: TextIO
 ) -> None:
-    """What was read and stored, and what could not be used."""
+    """What was read, what the store holds new and already had, and what was unusable."""
+    stats, stored = outcome.collected, outcome.stored
     names = ", ".join(str(i.path.name) for i in inputs)
     losses = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_kind.items())) or "none"
     out.write(
-        f"read {len(inputs)} file(s) ({names}): {stats.bytes} bytes, "
-        f"{stats.records} MAC records stored\n"
-        f"rejected lines: {stats.rejects}"
+        f"read {len(inputs)} file(s) ({names}): {stats.bytes} bytes\n"
+        # The store's own counters: what it inserted and what its key found already there.
+        f"{stored.rows_received} MAC records read: {stored.rows_inserted} stored new, "
+        f"{stored.duplicates} already in the store\n"
+        + (
+            f"records that name no host (audit.log without node=) were given host "
+            f"{for_terminal(outcome.host)!r}\n"
+            if stored.rows_received
+            else ""
+        )
+        + f"rejected lines: {stats.rejects}"
         + (f" (kept with their raw bytes in {dead_letter})" if stats.rejects else "")
         + f"\nloss reported by the logs: {losses}\n"
     )
@@ -157,9 +194,16 @@ def print_summary(con: duckdb.DuckDBPyConnection, out: TextIO) -> None:
 
 
 def finish(db: Path, report_dir: Path, out: TextIO, with_report: bool = True) -> None:
-    """Print the summary, then write the report (with suggested rules) and say where."""
+    """Print the summary, then write the report (with suggested rules) and say where.
+
+    A store without MAC records (the inputs held none) has nothing to summarise or
+    report: that is said, not raised.
+    """
     con, _ = open_reader(db)
     try:
+        if timewindow.newest_record(con) is None:
+            out.write(f"the store {db} holds no AppArmor/SELinux records: no summary or report\n")
+            return
         print_summary(con, out)
         notes = plan(con, load_rules(), until=None)
         out.write(f"\nAlerts the default rules raise ({len(notes)}; `armorwatch alerts test`):\n")

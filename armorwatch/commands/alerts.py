@@ -20,6 +20,7 @@ from typing import Any
 
 import duckdb
 
+from armorwatch import logging as awlog
 from armorwatch.alerting import load_rules, plan
 from armorwatch.config import ConfigError
 from jobs.alerts import Notification
@@ -77,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     t.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for delivery")
     t.add_argument("--dry-run", action="store_true", help="print request bodies, send nothing")
+    awlog.add_arguments(t)
     t.set_defaults(func=run_test)
 
     r = sub.add_parser(
@@ -85,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="List the rules of a rules file (default: the bundled rules).",
     )
     r.add_argument("--rules", type=Path, help="rules TOML file (default: the bundled rules)")
+    awlog.add_arguments(r)
     r.set_defaults(func=run_rules)
 
 

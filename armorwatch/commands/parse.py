@@ -4,13 +4,15 @@ Reads each FILE (``-`` = stdin) in bounded chunks through one ``parsers.stream.P
 per file, so memory does not grow with the file. JSON lines carry one object per MAC
 record whose keys are the schema's column names; null columns are omitted, ``ts`` is
 ISO 8601 UTC, ``raw`` is the line as UTF-8 text (undecodable bytes as ``\\xNN``).
-A summary goes to stderr. Exit 0 even when lines were rejected; 2 for usage or I/O
-errors.
+A record whose framing names no host (audit.log without ``node=``) gets ``--host`` or
+this machine's name, never null. A summary goes to stderr. Exit 0 even when lines were
+rejected; 2 for usage or I/O errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import socket
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -20,6 +22,8 @@ from typing import IO, Any
 import orjson
 import pyarrow as pa
 
+from armorwatch import logging as awlog
+from parsers import sanitize
 from parsers import schema as S
 from parsers.result import HostInfo, ParseResult
 from parsers.stream import FRAMINGS, Parser
@@ -68,7 +72,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--framing", choices=FRAMINGS, default="auto", help="input framing (default: auto)"
     )
-    p.add_argument("--host", default=None, help="host name for records that carry none")
+    p.add_argument(
+        "--host",
+        default=None,
+        help="host name for records that carry none (audit.log without node=); "
+        "default: this machine's",
+    )
     p.add_argument(
         "--year",
         type=int,
@@ -81,6 +90,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=None,
         help="also write rejected lines (reason + raw bytes) as JSON lines to FILE",
     )
+    awlog.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -172,6 +182,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"armorwatch parse: cannot write: {e}", file=sys.stderr)
             return 2
         writer = _Writer(args.format, out)
+        # As `run` and `collect` do: a record never leaves without a host (NULL would not
+        # say where it came from). Only the name: this machine's boot_id may not apply.
+        host = args.host or socket.gethostname()
 
         def take(res: ParseResult) -> None:
             writer.write(res.records)
@@ -184,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
 
         for name in args.files:
             source = args.source or (S.SOURCE_AUDITLOG if name == "-" else guess_source(name))
-            parser = Parser(source, HostInfo(host=args.host), args.framing, year=args.year)
+            parser = Parser(source, HostInfo(host=host), args.framing, year=args.year)
             try:
                 with ExitStack() as fstack:
                     f: IO[bytes] = (
@@ -203,7 +216,8 @@ def run(args: argparse.Namespace) -> int:
         writer.close()
     print(
         f"armorwatch parse: {totals['records']} records, {totals['rejects']} rejected lines, "
-        f"{totals['loss']} loss reports, {totals['lines']} lines read",
+        f"{totals['loss']} loss reports, {totals['lines']} lines read; "
+        f"records that name no host were given host {sanitize.for_terminal(host)!r}",
         file=sys.stderr,
     )
     return 0

@@ -36,16 +36,17 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from armorwatch import logging as awlog
 from jobs import window
 from parsers import sanitize
 from sinks.duckdb import StoreNotFoundError, open_reader
 
 DEFAULT_DB = Path("armorwatch.duckdb")
 FORMATS = ("table", "csv", "json", "parquet")
-ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 PARAM_TYPES = ("timestamp", "integer", "text")
 CELL_WIDTH = 60  # table cells are cut beyond this many characters unless --wide
 
+_EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:(ANALY[SZ]E)\s+)?", re.IGNORECASE)
 _HEADER = re.compile(r"^--\s*(name|grain):\s*(.+?)\s*$")
 _PARAM = re.compile(r"^--\s*param\s+(\w+)\s*:\s*(\w+)\s*(?:=\s*(\S+))?\s*(?:--\s*(.*?))?\s*$")
 
@@ -197,18 +198,41 @@ def bind_params(
     return out
 
 
-def check_statement(sql: str) -> set[str]:
-    """Accept exactly one SELECT/EXPLAIN statement; return its named parameters."""
+def _one_statement(sql: str) -> Any:
     try:
         statements = duckdb.extract_statements(sql)
     except duckdb.Error as e:
         raise UsageError(f"SQL does not parse: {e}") from e
     if len(statements) != 1:
         raise UsageError(f"one statement expected, got {len(statements)}")
-    st = statements[0]
-    if st.type not in ALLOWED_STATEMENTS:
+    return statements[0]
+
+
+def check_statement(sql: str) -> tuple[str, set[str]]:
+    """Accept one SELECT, or EXPLAIN [ANALYZE] of one SELECT; return the SQL to run and
+    its named parameters.
+
+    EXPLAIN ANALYZE executes its statement (``EXPLAIN ANALYZE CREATE TEMP TABLE`` would
+    succeed on the read-only store), and DuckDB does not say what an EXPLAIN wraps. So
+    the text after ``EXPLAIN [ANALYZE]`` must parse on its own as one SELECT, and what
+    runs is that text as a subquery behind a prefix written here: whatever the user's
+    prefix holds (comments, an option list), DuckDB explains a SELECT.
+    """
+    st = _one_statement(sql)
+    if st.type == duckdb.StatementType.SELECT:
+        return sql, set(st.named_parameters)
+    if st.type != duckdb.StatementType.EXPLAIN:
         raise UsageError(f"only SELECT queries are allowed, not {st.type.name}")
-    return set(st.named_parameters)
+    m = _EXPLAIN.match(sql)
+    if m is None:
+        raise UsageError("write EXPLAIN [ANALYZE] SELECT …, with no comment or option first")
+    inner = sql[m.end() :].rstrip().rstrip(";")
+    if _one_statement(inner).type != duckdb.StatementType.SELECT:
+        raise UsageError("EXPLAIN is allowed of a SELECT only")
+    # Parsed alone, inner has balanced parentheses, quotes and comments; the newline ends
+    # a trailing -- comment.
+    checked = f"EXPLAIN {'ANALYZE ' if m.group(1) else ''}SELECT * FROM (\n{inner}\n)"
+    return checked, set(_one_statement(checked).named_parameters)
 
 
 # --- rendering ----------------------------------------------------------------------
@@ -280,13 +304,34 @@ def write_json(table: pa.Table, out: IO[bytes]) -> None:
         out.write(text.encode() + b"\n")
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV Injection").
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_guard(text: str) -> str:
+    """``text`` with a leading single quote when a spreadsheet would run it as a formula."""
+    return "'" + text if text.startswith(CSV_FORMULA_START) else text
+
+
+def _csv_cell(value: Any) -> Any:
+    # Numbers stay numbers (-5 is no formula); every other value is text and guarded.
+    if isinstance(value, int | float | decimal.Decimal) and not isinstance(value, bool):
+        return value
+    return csv_guard(_cell(value))
+
+
 def write_csv(table: pa.Table, out: IO[str]) -> None:
     """CSV with a header; every value in its visible form (as in the table format), so
-    no control or bidi character reaches a terminal or spreadsheet. Exact values: json."""
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow([sanitize.visible(n) for n in table.column_names])
+    no control or bidi character reaches a terminal or spreadsheet. Exact values: json.
+
+    Guarded as OWASP recommends: a text cell starting with = + - @ TAB or CR gets a
+    leading ``'``, and every text cell is quoted, so a separator inside a value (``;`` in
+    a locale that splits on it) cannot start a new cell that begins with ``=``.
+    """
+    w = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
+    w.writerow([csv_guard(sanitize.visible(n)) for n in table.column_names])
     for row in table.to_pylist():
-        w.writerow([_cell(v) for v in row.values()])
+        w.writerow([_csv_cell(v) for v in row.values()])
 
 
 # --- the command --------------------------------------------------------------------
@@ -330,6 +375,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     p.add_argument("--list", action="store_true", help="list the saved queries and exit")
     p.add_argument("--wide", action="store_true", help="do not cut long table cells")
+    awlog.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -369,9 +415,15 @@ def run(args: argparse.Namespace) -> int:
         print(f"armorwatch query: {e}", file=sys.stderr)
         return 2
     except duckdb.IOException as e:
+        # The hint fits a lock held by the writer, not a file that is no DuckDB store.
+        held = "lock" in str(e).lower()
         print(
-            f"armorwatch query: cannot open {args.db}: {sanitize.for_terminal(str(e))}\n"
-            "(a writer holds it and has published no snapshot yet; see snapshot_interval_s)",
+            f"armorwatch query: cannot open {args.db}: {sanitize.for_terminal(str(e))}"
+            + (
+                "\n(a writer holds it and has published no snapshot yet; see snapshot_interval_s)"
+                if held
+                else ""
+            ),
             file=sys.stderr,
         )
         return 2
@@ -387,6 +439,8 @@ def run(args: argparse.Namespace) -> int:
         )
     try:
         emit(table, args.format, args.output, args.wide)
+    except BrokenPipeError:
+        raise  # the reader went away (| head): the CLI exits quietly
     except OSError as e:
         print(f"armorwatch query: cannot write output: {e}", file=sys.stderr)
         return 2
@@ -404,8 +458,13 @@ def execute_from(
     """``execute``, plus the file actually read (the DB, or its snapshot while a writer runs)."""
     saved = saved_queries().get(query)
     sql = saved.sql if saved else query
-    wanted = check_statement(sql)
-    con, path = open_reader(db)
+    sql, wanted = check_statement(sql)
+    try:
+        con, path = open_reader(db)
+    except duckdb.IOException:
+        raise  # a lock or a file that is no DuckDB store: run() explains it
+    except duckdb.Error as e:  # e.g. a --db path DuckDB does not open as a file (x.json)
+        raise UsageError(f"cannot open {db}: {sanitize.for_terminal(str(e))}") from e
     try:
         params = bind_params(
             given,

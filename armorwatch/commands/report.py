@@ -22,6 +22,7 @@ import duckdb
 from armorwatch import logging as awlog
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from jobs import report as R
+from jobs import window as timewindow
 from parsers import sanitize
 from sinks.duckdb import StoreNotFoundError, open_reader
 
@@ -120,10 +121,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         con, opened = open_reader(args.db)
-    except (StoreNotFoundError, duckdb.IOException) as e:
+    except (StoreNotFoundError, duckdb.Error) as e:  # missing, locked, or no DuckDB file
         print(f"armorwatch report: {sanitize.for_terminal(str(e))}", file=sys.stderr)
         return 2
     try:
+        # A window anchored at the newest record has no end in an empty store: say so
+        # (exit 0), it is not an error. --until / --anchor now still report on it.
+        if until is None and timewindow.newest_record(con) is None:
+            print(f"no AppArmor/SELinux records in {opened}: no report written")
+            return 0
         report = R.build_report(con, config, until=until, progress=awlog.progress)
         files = R.render(report, formats)
     except R.ReportError as e:

@@ -13,9 +13,14 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from armorwatch import logging as awlog
 from armorwatch import runner
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from armorwatch.pipeline import InProcessConfig
+from ingest.collector import CollectorError
+from ingest.errors import IngestError
+from parsers.sanitize import for_terminal
+from sinks.errors import SinkError
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,9 @@ class RunConfig:
     """Where lines the parser rejected are kept, raw bytes included."""
     transport: InProcessConfig = field(default_factory=InProcessConfig)
     """In-process transport settings."""
+    host: str | None = None
+    """Host name for records whose framing names none (audit.log without node=);
+    None = this machine's host name."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,6 +59,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--db", type=Path, help="DuckDB file (default ./armorwatch.duckdb)")
     p.add_argument("--report-dir", type=Path, help="report directory (default ./armorwatch-report)")
     p.add_argument("--no-report", action="store_true", help="skip suggestions and the report")
+    p.add_argument(
+        "--host",
+        help="host name for records that name none (audit.log without node=); "
+        "default: this machine's",
+    )
+    awlog.add_arguments(p)
     p.set_defaults(func=main)
 
 
@@ -70,11 +84,14 @@ def load_config(args: argparse.Namespace) -> RunConfig:
         overrides["db"] = args.db
     if args.report_dir is not None:
         overrides["report_dir"] = args.report_dir
+    if args.host:
+        overrides["host"] = args.host
     return RunConfig(**{**config.__dict__, **overrides})
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run, print the summary; 2 for a bad config or an unreadable input."""
+    """Run, print the summary; 0 also when the inputs hold no MAC records (said so),
+    2 for a bad config or an unreadable input."""
     try:
         config = load_config(args)
     except (ConfigError, OSError) as e:
@@ -82,12 +99,19 @@ def main(args: argparse.Namespace) -> int:
         return 2
     inputs = config.inputs or runner.sample_inputs()
     try:
-        stats = asyncio.run(
-            runner.run_files(inputs, config.db, config.dead_letter, config.transport)
+        outcome = asyncio.run(
+            runner.run_files(inputs, config.db, config.dead_letter, config.transport, config.host)
         )
     except runner.InputError as e:
         print(f"armorwatch run: {e}", file=sys.stderr)
         return 2
-    runner.print_outcome(inputs, stats, config.dead_letter, sys.stdout)
+    except (CollectorError, IngestError, SinkError) as e:
+        # The store refused (a newer schema, a held lock) or a source failed: say which.
+        print(f"armorwatch run: {for_terminal(str(e))}", file=sys.stderr)
+        return 1
+    runner.print_outcome(inputs, outcome, config.dead_letter, sys.stdout)
+    if outcome.stored.rows_received == 0:
+        names = ", ".join(str(i.path) for i in inputs)
+        print(f"no AppArmor/SELinux records in {for_terminal(names)}")
     runner.finish(config.db, config.report_dir, sys.stdout, with_report=not args.no_report)
     return 0

@@ -25,6 +25,7 @@ from typing import Any
 import duckdb
 import orjson
 
+from armorwatch import logging as awlog
 from jobs import suggest as SG
 from jobs import window
 from jobs.validate import ApparmorParser, ValidationError
@@ -64,6 +65,7 @@ def register(subparsers: Any) -> None:
                    help="do not run apparmor_parser (rules are then marked unchecked)")
     p.add_argument("--policy-dir", type=Path, default=Path("/etc/apparmor.d"),
                    help="AppArmor policy for tunables and abstractions (default: /etc/apparmor.d)")
+    awlog.add_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -125,6 +127,8 @@ def run(args: argparse.Namespace) -> int:
         con.close()
     try:
         return _emit(result, args)
+    except BrokenPipeError:
+        raise  # the reader went away (| head): the CLI exits quietly
     except OSError as exc:
         print(f"armorwatch suggest: {exc}", file=sys.stderr)
         return 2

@@ -165,7 +165,7 @@ class TestFormats:
             capsys, "denials-by-host", "--db", str(store), "--param", "since=30d", "--format", "csv"
         )
         assert 0 == code
-        assert "host,denials,userspace,profiles,first_ts,last_ts" == out.splitlines()[0]
+        assert '"host","denials","userspace","profiles","first_ts","last_ts"' == out.splitlines()[0]
         assert 4 == len(out.splitlines())
 
     def test_parquet_to_file(
@@ -211,6 +211,12 @@ class TestInjection:
         "EXPORT DATABASE '{tmp}/dump'",
         "PRAGMA enable_external_access",
         "CALL checkpoint()",
+        # EXPLAIN ANALYZE executes what it explains; only a SELECT may follow it.
+        "EXPLAIN ANALYZE CREATE TEMP TABLE evil AS SELECT 1",
+        "EXPLAIN ANALYZE COPY (SELECT 1) TO '{tmp}/e.csv'",
+        "EXPLAIN (ANALYZE) CREATE TEMP TABLE evil AS SELECT 1",
+        "/* x */ EXPLAIN ANALYZE CREATE TEMP TABLE evil AS SELECT 1",
+        'EXPLAIN /* /* */ ANALYZE SELECT 1 AS "*/ ANALYZE CREATE TEMP TABLE evil AS SELECT 1 --"',
         "SELECT * FROM denials WHERE host = '' OR 1=1; COPY (SELECT 1) TO '{tmp}/q'",
     )
 
@@ -226,6 +232,18 @@ class TestInjection:
         assert [] == [(sql, code) for sql, code, _ in outcomes if code == 0]
         assert [] == list(tmp_path.iterdir())
         assert before == digest(store)
+
+    def test_explain_of_a_select_still_works(
+        self, store: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """EXPLAIN and EXPLAIN ANALYZE of one SELECT (with a bound parameter) succeed."""
+        for sql in (
+            "EXPLAIN SELECT count(*) FROM denials WHERE host = $h",
+            "explain analyze SELECT count(*) FROM denials WHERE host = $h -- a comment\n;",
+        ):
+            code, out, err = run(capsys, sql, "--db", str(store), "--param", "h=web-01")
+            assert (0, "") == (code, err)
+            assert "plan" in out
 
     def test_read_only_guard_without_statement_check(self, store: Path, tmp_path: Path) -> None:
         """Even a SELECT calling file functions fails inside the locked reader connection."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import socket
 from pathlib import Path
 
 import duckdb
@@ -11,11 +12,13 @@ import pytest
 
 from armorwatch.cli import main
 
+SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
 
-def _count(db: Path, sql: str) -> int:
+
+def _count(db: Path, sql: str, *params: object) -> int:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return int(con.execute(sql).fetchone()[0])  # type: ignore[index]
+        return int(con.execute(sql, list(params)).fetchone()[0])  # type: ignore[index]
     finally:
         con.close()
 
@@ -35,11 +38,22 @@ def first_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 class TestDefaultRun:
     def test_samples_are_stored(self, first_run: tuple[Path, str]) -> None:
-        """With no config, the three sample files land in ./armorwatch.duckdb from three hosts."""
-        work, _ = first_run
+        """With no config, the four sample files land in ./armorwatch.duckdb from four hosts."""
+        work, out = first_run
         db = work / "armorwatch.duckdb"
-        assert 97 == _count(db, "SELECT count(*) FROM records")
-        assert 3 == _count(db, "SELECT count(DISTINCT host) FROM records")
+        # 97 from the three named hosts, 6 from local-audit.log (no node=).
+        assert 103 == _count(db, "SELECT count(*) FROM records")
+        assert 4 == _count(db, "SELECT count(DISTINCT host) FROM records")
+        assert 0 == _count(db, "SELECT count(*) FROM records WHERE host IS NULL")
+        assert "103 MAC records read: 103 stored new, 0 already in the store" in out
+
+    def test_local_sample_gets_this_host(self, first_run: tuple[Path, str]) -> None:
+        """The records of local-audit.log carry this machine's name, and the output says so."""
+        work, out = first_run
+        here = socket.gethostname()
+        sql = "SELECT count(*) FROM records WHERE host = ?"
+        assert 6 == _count(work / "armorwatch.duckdb", sql, here)
+        assert f"were given host {here!r}" in out
 
     def test_summary_and_report_are_printed(self, first_run: tuple[Path, str]) -> None:
         """The output names the top denial, an alert, the suggestions and where the report is."""
@@ -64,8 +78,11 @@ class TestDefaultRun:
         args = ["run", "--no-report", "--db", str(db)]
         dl = ["--report-dir", str(tmp_path / "r")]
         assert 0 == main(args + dl)
-        assert 0 == main(args + dl)
-        assert 97 == _count(db, "SELECT count(*) FROM records")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert 0 == main(args + dl)
+        assert 103 == _count(db, "SELECT count(*) FROM records")
+        assert "103 MAC records read: 0 stored new, 103 already in the store" in out.getvalue()
 
 
 class TestRunErrors:
@@ -80,6 +97,20 @@ class TestRunErrors:
         cfg = tmp_path / "c.toml"
         cfg.write_text('[run]\ndbb = "x.duckdb"\n')
         assert 2 == main(["run", "--config", str(cfg)])
+
+    def test_host_from_config(self, tmp_path: Path) -> None:
+        """`host` in the [run] table names records without node=; --host overrides it."""
+        log = tmp_path / "audit.log"
+        log.write_bytes((SAMPLES / "local-audit.log").read_bytes())
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(f'[run]\nhost = "cfg-host"\ndb = "{tmp_path / "a.duckdb"}"\n')
+        assert 0 == main(["run", "--no-report", "--config", str(cfg), str(log)])
+        assert 0 == main(["run", "--no-report", "--config", str(cfg), "--host", "cli", str(log)])
+        sql = "SELECT count(*) FROM records WHERE host = ?"
+        assert (6, 6) == (
+            _count(tmp_path / "a.duckdb", sql, "cfg-host"),
+            _count(tmp_path / "a.duckdb", sql, "cli"),
+        )
 
     def test_explicit_files_and_kinds(self, tmp_path: Path) -> None:
         """Files given on the command line are read with the framing their name implies."""
