@@ -4,7 +4,9 @@ A file is identified by device + inode + a fingerprint (SHA-256 of its first
 ``fingerprint_bytes``, or of all of it while it is shorter). The fingerprint catches
 inode reuse and in-place rewrites that device + inode alone would miss (Filebeat's
 inode-reuse bug reports), and it finds a file again after it was renamed, copied
-(logrotate ``copytruncate``) or compressed (``.gz``).
+(logrotate ``copytruncate``) or compressed (``.gz``). A file that starts with a stale
+writer's NUL hole is fingerprinted after the hole, and the hole's end is part of its
+identity (``FileId.fp_at``): all such files start with NULs.
 
 What the tailer handles, polling the path every ``poll_interval``:
 
@@ -12,8 +14,11 @@ What the tailer handles, polling the path every ``poll_interval``:
   and for ``rotate_wait`` more in case a writer still appends, before the new file;
   rotated files that appeared in between (fast rotation) are read too, oldest first;
 - ``copytruncate`` and in-place truncation: the rest of the old content is read from the
-  copy when one is found by fingerprint; the truncation is reported as a loss notice;
-  NUL holes left by a stale writer (no O_APPEND) are skipped, never emitted;
+  copy when one is found by fingerprint; every truncation, noticed while following or at
+  restart from a checkpoint, is one ``truncated`` loss notice whose ``count`` is the bytes
+  known destroyed unread (see ``_truncation``); moving from a rotated file to a next
+  one that starts with a stale writer's hole is one too (``_link_notice``); NUL holes
+  left by a stale writer (no O_APPEND) are skipped, never emitted;
 - deletion: the open descriptor is drained, then the tailer waits for the path;
 - partial last lines are held until their newline arrives (emitted at the very end of
   a rotated or deleted file only); a line longer than ``max_line_bytes`` is cut and
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gzip
 import hashlib
 import logging
@@ -37,7 +43,7 @@ import os
 import re
 import stat
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,21 +88,37 @@ class TailConfig:
 
 @dataclass(frozen=True)
 class FileId:
-    """Identity of a file: device, inode and a hash of its first ``fp_len`` bytes."""
+    """Identity of a file: device, inode and a hash of ``fp_len`` bytes from ``fp_at``."""
 
     dev: int
     ino: int
     fp_len: int
     fp_sha256: str
+    fp_at: int = 0
+    """Where the fingerprinted bytes start: 0, or the end of the NUL run a file truncated
+    under a writer without O_APPEND starts with. Every such file (the live one and each
+    copytruncate copy) starts with NULs, so a fingerprint of its first bytes would match
+    all of them; the run's length (the size at the truncation) and the bytes after it
+    tell them apart."""
 
     def to_json(self) -> dict[str, Any]:
-        """The checkpoint form."""
-        return {"dev": self.dev, "ino": self.ino, "fp_len": self.fp_len, "fp": self.fp_sha256}
+        """The checkpoint form (``fp_at`` only when set: older checkpoints stay valid)."""
+        d: dict[str, Any] = {
+            "dev": self.dev,
+            "ino": self.ino,
+            "fp_len": self.fp_len,
+            "fp": self.fp_sha256,
+        }
+        if self.fp_at:
+            d["fp_at"] = self.fp_at
+        return d
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> FileId:
         """Inverse of ``to_json``; raises KeyError/ValueError on a malformed position."""
-        return cls(int(d["dev"]), int(d["ino"]), int(d["fp_len"]), str(d["fp"]))
+        return cls(
+            int(d["dev"]), int(d["ino"]), int(d["fp_len"]), str(d["fp"]), int(d.get("fp_at", 0))
+        )
 
 
 @dataclass
@@ -120,6 +142,88 @@ class TailStats:
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _stale_resume(fd: int) -> int | None:
+    """Where a writer without O_APPEND went on after a truncation: the end of the NUL run
+    the file starts with, i.e. the file's size when it was truncated. None when the file
+    does not start with NUL or holds nothing but NULs (the writer has not written yet)."""
+    if os.pread(fd, 1, 0) != b"\x00":
+        return None
+    try:
+        pos = os.lseek(fd, 0, os.SEEK_DATA)  # skip the unallocated part of the hole at once
+    except OSError as e:
+        if e.errno == errno.ENXIO:  # no data at all: nothing written after the hole
+            return None
+        pos = 0  # SEEK_DATA unsupported: scan from the start
+    while True:
+        data = os.pread(fd, 65536, pos)
+        if not data:
+            return None
+        rest = data.lstrip(b"\x00")
+        if rest:
+            return pos + len(data) - len(rest)
+        pos += len(data)
+
+
+def _gz_data_start(g: gzip.GzipFile) -> int | None:
+    """``_stale_resume`` of a decompressed stream read from its start."""
+    pos = 0
+    while data := g.read(65536):
+        if not pos and not data.startswith(b"\x00"):
+            return None
+        rest = data.lstrip(b"\x00")
+        if rest:
+            return pos + len(data) - len(rest)
+        pos += len(data)
+    return None
+
+
+def _is_fid(read_at: Callable[[int, int], bytes], fid: FileId) -> bool:
+    """The file ``read_at`` reads has ``fid``'s fingerprint at ``fid.fp_at``, after a NUL
+    run ending exactly there when ``fp_at`` > 0 (reads in increasing offset order)."""
+    at, n = fid.fp_at, fid.fp_len
+    if at:
+        if read_at(0, 1) != b"\x00":
+            return False
+        data = read_at(at - 1, n + 1)
+        if data[:1] != b"\x00" or data[1:2] == b"\x00":
+            return False  # the run ends elsewhere: another truncation's file
+        data = data[1:]
+    else:
+        data = read_at(0, n)
+    return len(data) == n and _sha(data) == fid.fp_sha256
+
+
+def _path_is_fid(path: Path, gz: bool, fid: FileId) -> bool:
+    """``_is_fid`` of a file by name (raises OSError, EOFError, BadGzipFile)."""
+    if gz:
+        with gzip.open(path, "rb") as g:
+
+            def gz_read(pos: int, n: int) -> bytes:
+                g.seek(pos)  # forward only here: no rewind of the stream
+                return g.read(n)
+
+            return _is_fid(gz_read, fid)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return _is_fid(lambda pos, n: os.pread(fd, n, pos), fid)
+    finally:
+        os.close(fd)
+
+
+def _data_head(path: Path, gz: bool, n: int) -> bytes:
+    """Up to ``n`` bytes from where ``path``'s data starts (after a leading NUL run)."""
+    if gz:
+        with gzip.open(path, "rb") as g:
+            at = _gz_data_start(g) or 0
+            g.seek(at)
+            return g.read(n)
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return os.pread(fd, n, _stale_resume(fd) or 0)
+    finally:
+        os.close(fd)
 
 
 class _Open:
@@ -147,6 +251,8 @@ class _Open:
         self.pending = b""
         """Bytes read after the last newline: a partial line."""
         self.fp = b""
+        self.fp_at = 0
+        """Where ``fp`` was taken (see ``FileId.fp_at``)."""
         self.quiet_since: float | None = None
         """When a rotation/deletion of this (live) file was first noticed."""
         self.live = False
@@ -155,6 +261,9 @@ class _Open:
         """The last read ended inside a run of NUL bytes being skipped."""
         self.hole_seen = False
         """A NUL run started where a line should: truncated under a stale writer."""
+        self.seen_size = 0
+        """Largest size seen while the file still started with ``fp``: bytes up to here
+        existed in this segment, so the ones never read are known lost if truncated."""
 
     def seek(self, offset: int) -> None:
         self.offset = offset
@@ -172,18 +281,43 @@ class _Open:
             return -1
         return os.fstat(self.fd).st_size
 
-    def head(self, n: int) -> bytes:
+    def read_at(self, pos: int, n: int) -> bytes:
+        """``n`` bytes at ``pos``, leaving the read position alone."""
         if self.fd is not None:
-            return os.pread(self.fd, n, 0)
+            return os.pread(self.fd, n, pos)
         with gzip.open(self.path, "rb") as g:
+            g.seek(pos)
             return g.read(n)
 
+    def _data_start(self) -> int | None:
+        """Where the data starts: 0, or after a leading NUL run (None: only NULs yet)."""
+        if self.fd is not None:
+            if os.pread(self.fd, 1, 0) != b"\x00":
+                return 0
+            return _stale_resume(self.fd)
+        with gzip.open(self.path, "rb") as g:
+            if g.read(1) != b"\x00":
+                return 0
+            g.seek(0)
+            return _gz_data_start(g)
+
     def refresh_fp(self) -> None:
-        if len(self.fp) < self._fp_bytes:
-            self.fp = self.head(self._fp_bytes)
+        if len(self.fp) >= self._fp_bytes:
+            return
+        if not self.fp:
+            # Fixed once data is seen: the first bytes after a stale writer's hole.
+            at = self._data_start()
+            if at is None:
+                return  # nothing but NULs yet: no fingerprint
+            self.fp_at = at
+        self.fp = self.read_at(self.fp_at, self._fp_bytes)
+
+    def fp_now(self) -> bytes:
+        """The bytes at the fingerprint's place now (differ from ``fp`` once truncated)."""
+        return self.read_at(self.fp_at, len(self.fp))
 
     def file_id(self) -> FileId:
-        return FileId(self.dev, self.ino, len(self.fp), _sha(self.fp))
+        return FileId(self.dev, self.ino, len(self.fp), _sha(self.fp), self.fp_at)
 
     def close(self) -> None:
         if self.fd is not None:
@@ -194,14 +328,6 @@ class _Open:
             with contextlib.suppress(OSError):
                 self.gzf.close()
             self.gzf = None
-
-
-def _head_of(path: Path, n: int, gz: bool) -> bytes:
-    if gz:
-        with gzip.open(path, "rb") as g:
-            return g.read(n)
-    with path.open("rb") as f:
-        return f.read(n)
 
 
 class FileTailer:
@@ -215,6 +341,11 @@ class FileTailer:
         self._restore_t = 0.0
         self._segment = 0
         self._segments: dict[int, FileId] = {}
+        self._ct_links: set[tuple[int, int]] = set()
+        """(dev, ino) of copytruncate copies whose link to the next file (a truncation)
+        is still to be reported, found at restart (``_restart_truncations``)."""
+        self._seg_links: dict[int, frozenset[tuple[int, int]]] = {}
+        """``_ct_links`` as it was when each segment began (for its positions)."""
         self._cur: _Open | None = None
         self._closed = False
 
@@ -227,21 +358,29 @@ class FileTailer:
         try:
             self._restore = (FileId.from_json(position), int(position["offset"]))
             self._restore_t = float(position.get("t", 0.0))
+            self._ct_links = {(int(d), int(i)) for d, i in position.get("ct", ())}
         except (KeyError, ValueError, TypeError):
             log.warning("Position of %s is malformed; re-reading its files.", self.config.path)
             self._restore = None
+            self._ct_links = set()
 
     def position(self, segment: int, safe_offset: int) -> dict[str, Any] | None:
         """Checkpoint form of ``safe_offset`` in ``segment``."""
         fid = self._segments.get(segment)
         if fid is None:
             return None
-        return {
+        pos: dict[str, Any] = {
             **fid.to_json(),
             "offset": safe_offset,
             "path": str(self.config.path),
             "t": round(time.time(), 3),
         }
+        links = self._seg_links.get(segment)
+        if links:
+            # Copytruncate links not yet reported when this segment began: a restart
+            # here reports them as it passes them (``_link_notice``).
+            pos["ct"] = sorted([d, i] for d, i in links)
+        return pos
 
     # --- siblings --------------------------------------------------------------------
     def siblings(self) -> list[tuple[int, Path, bool]]:
@@ -269,10 +408,9 @@ class FileTailer:
                 st = path.stat()
                 if (st.st_dev, st.st_ino) != (fid.dev, fid.ino):
                     return False
-            head = _head_of(path, fid.fp_len, gz)
+            return _path_is_fid(path, gz, fid)
         except (OSError, EOFError, gzip.BadGzipFile):
             return False
-        return len(head) == fid.fp_len and _sha(head) == fid.fp_sha256
 
     def _find(self, fid: FileId, min_size: int) -> tuple[int, Path, bool] | None:
         """Where the file ``fid`` is now: index 0 is the live path, N is ``path.N``."""
@@ -296,9 +434,11 @@ class FileTailer:
         f.segment = self._segment
         f.refresh_fp()
         self._segments[f.segment] = f.file_id()
+        self._seg_links[f.segment] = frozenset(self._ct_links)
         # Keep only recent segments: positions are asked for shortly after reading.
         for old in [s for s in self._segments if s < self._segment - 64]:
             del self._segments[old]
+            self._seg_links.pop(old, None)
 
     def _open(self, path: Path, gz: bool, offset: int) -> _Open:
         f = _Open(path, gz, 0, self.config.fingerprint_bytes)
@@ -519,14 +659,26 @@ class FileTailer:
                 except (OSError, EOFError, gzip.BadGzipFile):
                     continue
                 if copy is not None:
-                    self.stats.truncations += 1
                     self.stats.copies_recovered += 1
                     f.seek(offset)
+                    self._restart_truncations(fid, f, path)
                     return f, 0, []
                 if gz or (f.dev, f.ino) == (fid.dev, fid.ino) or self._matches_open(f, fid):
                     f.seek(offset)
+                    if (f.dev, f.ino) != (fid.dev, fid.ino) and self._truncated_in_place(fid):
+                        # Found in a copy while our inode, still the live file, no longer
+                        # starts like it: copytruncate (the checkpoint was written after
+                        # the copy was made, or the copy was compressed).
+                        self.stats.copies_recovered += 1
+                        self._restart_truncations(fid, f, path)
                     return f, 0, []
                 f.close()
+            stale = self._stale_truncation(fid, offset)
+            if stale is not None:
+                # Truncated in place under a writer without O_APPEND, no copy made since
+                # the checkpoint: nothing older is unread, the live file is next.
+                self.stats.truncations += 1
+                return None, 0, [stale]
             self.stats.rotated_away += 1
             notice = LossNotice(
                 S.LOSS_ROTATED_AWAY,
@@ -549,15 +701,19 @@ class FileTailer:
         """A copytruncate done while we were stopped: a rotated file older in name than
         ours (``index``), modified after the checkpoint, starting like our file and longer
         than ``offset``, while our file no longer starts like that copy (it was truncated,
-        then refilled or left with a stale writer's hole). The copy holds the rest."""
+        then refilled or left with a stale writer's hole). The copy holds the rest.
+        Data is compared after each file's leading NUL run (a stale writer's files all
+        start with NULs), and the oldest such copy wins: the first copy made after the
+        checkpoint is of our file (it matters when ``fid`` has no fingerprint yet, which
+        every file matches)."""
         if not self._restore_t:
             return None
         window = 64 * 1024
         try:
-            ours = _head_of(path, window, False)
+            ours = _data_head(path, False, window)
         except OSError:
             return None
-        for m, sib, gz in self.siblings():
+        for m, sib, gz in reversed(self.siblings()):
             if m <= index:
                 continue
             try:
@@ -566,7 +722,7 @@ class FileTailer:
                     continue
                 if not self._matches(sib, gz, fid, strict=False):
                     continue
-                theirs = _head_of(sib, window, gz)
+                theirs = _data_head(sib, gz, window)
             except (OSError, EOFError, gzip.BadGzipFile):
                 continue
             if not gz and st.st_size <= offset:
@@ -577,8 +733,152 @@ class FileTailer:
         return None
 
     def _matches_open(self, f: _Open, fid: FileId) -> bool:
-        head = f.head(fid.fp_len)
-        return len(head) == fid.fp_len and _sha(head) == fid.fp_sha256
+        return _is_fid(f.read_at, fid)
+
+    # --- truncation loss -------------------------------------------------------------
+    def _truncation(
+        self, readable: int, resume: int | None, copy: Path | None, seen: int = 0
+    ) -> LossNotice:
+        """One truncation as a ``truncated`` notice whose ``count`` is the bytes known
+        destroyed unread: from ``readable`` (read already, or still held by the copy) up
+        to the largest size the old file is known to have had. That size is exact when a
+        writer without O_APPEND went on at ``resume`` (its offset is the size at
+        truncation); otherwise it is the largest size ``seen`` while following, and bytes
+        written after that are lost unmeasured (a lower bound). The destroyed lines
+        cannot be counted: their bytes are gone."""
+        exact = resume is not None and resume >= max(readable, seen)
+        known = resume if exact and resume is not None else max(readable, seen)
+        lost = known - readable
+        path = self.config.path
+        how = (
+            f"by copytruncate; the rest was read from {copy}"
+            if copy is not None
+            else "in place and no copy was found"
+        )
+        if exact:
+            head = (
+                "0 bytes lost, 0 lines"
+                if lost == 0
+                else f"{lost} bytes lost; number of lines unknown"
+            )
+            what = (
+                f"bytes {readable}-{known} of the old file were never read"
+                if lost
+                else "every byte of the old file was read"
+            )
+            detail = (
+                f"{head}: {path} was truncated at byte {known} {how}; {what} (measured: "
+                "the writer, lacking O_APPEND, went on at that byte)."
+            )
+        else:
+            head = (
+                f"at least {lost} bytes lost; number of lines unknown"
+                if lost
+                else "0 bytes known lost; number of lines unknown"
+            )
+            seen_unread = f"bytes {readable}-{known} were seen but never read; " if lost else ""
+            detail = (
+                f"{head}: {path} was truncated {how}; {seen_unread}lines written after byte "
+                f"{known} and before the truncation, if any, are lost too and cannot be measured."
+            )
+        return LossNotice(S.LOSS_TRUNCATED, lost, detail)
+
+    def _truncated_in_place(self, fid: FileId) -> bool:
+        """The live path is still ``fid``'s inode but no longer starts with its bytes."""
+        return self._live_is(fid) and not self._matches(self.config.path, False, fid, strict=True)
+
+    def _live_resume(self, fid: FileId) -> int | None:
+        """The stale writer's resume offset in the live file, if it is ``fid``'s inode."""
+        try:
+            fd = os.open(self.config.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != (fid.dev, fid.ino):
+                return None
+            return _stale_resume(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    def _restart_truncations(self, fid: FileId, f: _Open, copy: Path) -> None:
+        """The copytruncates done while stopped: ours, whose ``copy`` (open as ``f``)
+        holds the rest of our file, and, while the live file is still our inode, one per
+        copy made after it (each a later truncation of that file). Each is reported as
+        the reading moves from that copy to the next file (``_link_notice``): measured
+        then, and ordered with the positions, so a kill -9 halfway through the chain
+        neither drops nor repeats one."""
+        newer: list[Path] = []
+        if self._live_is(fid):
+            for _n, path, _gz in self.siblings():  # newest first
+                if path == copy:
+                    break
+                newer.append(path)
+            else:
+                newer = []
+        self._ct_links.add((f.dev, f.ino))
+        for path in newer:
+            try:
+                st = path.stat()
+            except OSError:
+                continue  # rotated on meanwhile: its link is still seen by its hole
+            self._ct_links.add((st.st_dev, st.st_ino))
+        self._seg_links[f.segment] = frozenset(self._ct_links)
+
+    async def _link_notice(self, done: _Open, nxt: _Open, follow: bool) -> LossNotice | None:
+        """The ``truncated`` notice of moving from the rotated file ``done`` (read to its
+        end) to the next newer file ``nxt``, when that step is a truncation: a known
+        copytruncate link (``_restart_truncations``), or ``nxt`` starting with a stale
+        writer's NUL run, which ends at the old file's size when it was truncated, at or
+        after the end of ``done`` (its copy). Bytes in between were destroyed unread.
+        An empty live ``nxt`` is watched for its first write when following
+        (``_await_resume``), until it comes unless the link is known: only a hole can
+        tell a copy's link from a rename rotation's. Meanwhile ``nxt``'s start mark is
+        held, so the checkpoint stays at the end of ``done`` and a restart decides anew."""
+        known = (done.dev, done.ino) in self._ct_links
+        self._ct_links.discard((done.dev, done.ino))
+        hole: int | None
+        if nxt.fd is not None:
+            hole = await self._await_resume(nxt, follow and self._is_live(nxt), not known)
+        else:
+            try:
+                hole = nxt._data_start() or None  # 0: no NUL run; None: only NULs
+            except (OSError, EOFError, gzip.BadGzipFile):
+                hole = None
+        if hole is not None and hole < done.offset:
+            hole = None  # not the continuation of ``done``'s writer
+        if hole is None and not known:
+            return None
+        self.stats.truncations += 1
+        return self._truncation(done.offset, hole, done.path)
+
+    def _live_is(self, fid: FileId) -> bool:
+        """The live path is ``fid``'s inode."""
+        try:
+            st = self.config.path.stat()
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == (fid.dev, fid.ino)
+
+    def _stale_truncation(self, fid: FileId, offset: int) -> LossNotice | None:
+        """At restart, our file is the live file truncated in place under a writer without
+        O_APPEND (a NUL hole up to at least ``offset``) and no rotated file changed since
+        the checkpoint: the loss is measurable. None when that cannot be shown (inode reuse,
+        an O_APPEND writer): the caller reports the file as rotated away."""
+        if not self._restore_t:
+            return None
+        resume = self._live_resume(fid)
+        if resume is None or resume < offset:
+            return None
+        for _n, sib, _gz in self.siblings():
+            try:
+                if sib.stat().st_mtime >= self._restore_t:
+                    return None  # a copy made since may hold part of it
+            except OSError:
+                continue
+        return self._truncation(offset, resume, None)
 
     def _open_live(self, offset: int | None) -> _Open:
         f = self._open(self.config.path, False, 0)
@@ -595,10 +895,15 @@ class FileTailer:
 
     def _live_state(self, f: _Open) -> str:
         """same | truncated | rotated | deleted, by comparing the path with our descriptor."""
-        if f.size() < f.offset + len(f.pending):
+        size = f.size()
+        if size < f.offset + len(f.pending):
             return "truncated"
-        if f.fp and f.head(len(f.fp)) != f.fp:
+        if f.fp and f.fp_now() != f.fp:
             return "truncated"
+        if f.fp:
+            # Taken before the head still matched: this size was our file's, so its
+            # bytes are known to exist (and known lost if truncated before being read).
+            f.seen_size = max(f.seen_size, size)
         try:
             st = os.stat(self.config.path)
         except FileNotFoundError:
@@ -609,17 +914,45 @@ class FileTailer:
             return "rotated"
         return "same"
 
-    async def _recover_copy(self, f: _Open) -> AsyncIterator[Item]:
-        """After a truncation of ``f``: read the rest of its old content from a copy."""
+    async def _await_resume(self, f: _Open, follow: bool, patient: bool = False) -> int | None:
+        """Where a writer without O_APPEND went on in the truncated live file ``f`` (the
+        size at the truncation), waiting for its next write when following, up to
+        ``max(rotate_wait, 20 polls)`` (``patient``: until it comes, the file is rotated
+        or the tailer closed): right after a truncation the file is often still empty,
+        and the loss could only be given as a lower bound. None: not measurable (an
+        O_APPEND writer wrote from byte 0, or no write came)."""
+        cfg = self.config
+        deadline = time.monotonic() + max(cfg.rotate_wait, 20 * cfg.poll_interval)
+        if patient:
+            deadline = float("inf")
+        while f.fd is not None:
+            try:
+                first = os.pread(f.fd, 1, 0)
+                if first == b"\x00":
+                    resume = _stale_resume(f.fd)
+                    if resume is not None:
+                        return resume
+                elif first:
+                    return None
+            except OSError:
+                return None
+            if not follow or self._closed or time.monotonic() >= deadline or not self._is_live(f):
+                return None
+            await asyncio.sleep(cfg.poll_interval)
+        return None
+
+    async def _recover_copy(self, f: _Open, follow: bool = False) -> AsyncIterator[Item]:
+        """After a truncation of ``f``: read the rest of its old content from a copy,
+        then one ``truncated`` notice counting the bytes known lost (``_truncation``)."""
         self.stats.truncations += 1
-        fid = FileId(f.dev, f.ino, len(f.fp), _sha(f.fp))
+        fid = f.file_id()
+        read_end = f.offset + len(f.pending)
         copy = None
         if f.fp:
             for _n, path, gz in self.siblings():
                 if self._matches(path, gz, fid, strict=False):
                     copy = (path, gz)
                     break
-        detail = f"{self.config.path} was truncated after byte {f.offset + len(f.pending)}"
         if copy is not None:
             self.stats.copies_recovered += 1
             try:
@@ -627,7 +960,7 @@ class FileTailer:
             except (OSError, EOFError, gzip.BadGzipFile):
                 c = None
             if c is not None:
-                c.fp = f.fp
+                c.fp, c.fp_at = f.fp, f.fp_at
                 c.seek(f.offset)
                 try:
                     async for chunk in self._drain(c):
@@ -635,20 +968,12 @@ class FileTailer:
                     yield self._final(c)
                 finally:
                     c.close()
-                yield LossNotice(
-                    S.LOSS_TRUNCATED,
-                    1,
-                    f"{detail} (copytruncate); the rest was read from {copy[0]}. Lines "
-                    "written between the copy and the truncation, if any, are lost.",
-                )
+                resume = await self._await_resume(f, follow)
+                yield self._truncation(max(read_end, c.offset), resume, copy[0], f.seen_size)
                 return
         yield self._final(f)
-        yield LossNotice(
-            S.LOSS_TRUNCATED,
-            1,
-            f"{detail} and no copy was found; lines appended after the last read and "
-            "before the truncation, if any, are lost.",
-        )
+        resume = await self._await_resume(f, follow)
+        yield self._truncation(read_end, resume, None, f.seen_size)
 
     def _is_live(self, f: _Open) -> bool:
         try:
@@ -718,16 +1043,20 @@ class FileTailer:
                 f.quiet_since = -1e9  # move on at once
             if self._is_live(f):
                 f.live = True  # reached through the rotation chain or a restore
+                if self._ct_links:  # the chain is done: links left were rotated off
+                    self._ct_links.clear()
+                    self._seg_links[f.segment] = frozenset()
                 if bar is not None:
                     bar.close()
                     bar = None
                 state = "truncated" if f.hole_seen else self._live_state(f)
                 self.stats.lag_bytes = max(0, f.size() - f.offset - len(f.pending))
                 if state == "truncated":
-                    async for item in self._recover_copy(f):
+                    async for item in self._recover_copy(f, follow):
                         yield item
                     f.pending = b""
-                    f.fp = b""
+                    f.fp, f.fp_at = b"", 0
+                    f.seen_size = 0
                     f.hole_seen = f.in_hole = False
                     self._new_segment(f)
                     f.seek(0)
@@ -764,9 +1093,23 @@ class FileTailer:
                 self.stats.rotations += 1
             else:
                 self.stats.deletions += 1
+            notice = None
+            if nxt is not None:
+                notice = await self._link_notice(f, nxt, follow)
+            self._ct_links.discard((f.dev, f.ino))
             f.close()
+            if self._closed and nxt is not None:
+                # Closed while waiting for ``nxt``'s first write: the checkpoint is still
+                # at the end of ``f``, so the next start decides this step again.
+                nxt.close()
+                return
             self._cur = nxt
             if nxt is not None:
+                self._seg_links[nxt.segment] = frozenset(self._ct_links)
+                if notice is not None:
+                    # Before the next file's start mark: a checkpoint past the mark
+                    # comes after the notice is stored.
+                    yield notice
                 yield Chunk(b"", 0, nxt.segment)
 
     async def aclose(self) -> None:

@@ -33,6 +33,7 @@ from ingest.errors import IngestError
 from ingest.hostid import host_info
 from ingest.journald import JournaldConfig, JournaldSource
 from ingest.kernlog import KernLogConfig, KernLogSource
+from parsers import schema as S
 from sinks.deadletter import DeadLetterConfig, DeadLetterSink
 from sinks.duckdb import DuckDBConfig, DuckDBSink
 from sinks.kafka import KafkaConfig, KafkaSink
@@ -210,7 +211,14 @@ async def _collect(
         with contextlib.suppress(asyncio.CancelledError):
             await collector.run(follow=not args.once)
         s = collector.stats
-        losses = ", ".join(f"{k}={v}" for k, v in sorted(s.by_kind.items())) or "none"
+        losses = (
+            ", ".join(
+                # A truncated row counts bytes, not lines (ingest/tail.py).
+                f"{k}={v} bytes" if k == S.LOSS_TRUNCATED else f"{k}={v}"
+                for k, v in sorted(s.by_kind.items())
+            )
+            or "none"
+        )
         return (
             f"collected {s.records} MAC records in {s.envelopes} envelopes from "
             f"{', '.join(names)}; rejected lines {s.rejects}; loss: {losses}"

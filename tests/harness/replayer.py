@@ -90,6 +90,9 @@ class Replayer:
         self.o_append = o_append
         self.rotations = 0
         self.truncations = 0
+        self.copytruncated: list[tuple[int, int]] = []
+        """Per copytruncate: (bytes the copy holds, file size when truncated); the bytes
+        in between are the race window's, destroyed."""
         self._fd = self._open()
 
     def _open(self) -> int:
@@ -137,8 +140,10 @@ class Replayer:
         if mode != "copytruncate":
             raise ValueError(f"unknown rotation mode {mode!r}")
         shutil.copyfile(self.log, self.directory / "audit.log.1")
+        held = (self.directory / "audit.log.1").stat().st_size
         # Events written after the copy and before the truncation exist in neither file.
         self.ledger.window.update(self.write(window_events))
+        self.copytruncated.append((held, self.log.stat().st_size))
         os.truncate(self.log, 0)
         self.truncations += 1
 

@@ -150,6 +150,10 @@ class TestFollow:
         assert list(range(1, 176)) == sorted(set(c.serials()))
         assert 5 == c.tailer.stats.truncations
         assert [S.LOSS_TRUNCATED] * 5 == [n.kind for n in c.losses]
+        # Nothing was written between copy and truncation: the stale writer's offset
+        # proves that no byte was lost.
+        assert [0] * 5 == [n.count for n in c.losses]
+        assert all(n.detail.startswith("0 bytes lost, 0 lines") for n in c.losses)
 
     async def test_truncate_in_place_then_append(self, tmp_path: Path) -> None:
         """After `: > audit.log` every line written afterwards is delivered."""
