@@ -54,7 +54,7 @@ enum {
     S_PROTOCOL, S_ADDR, S_PEER_ADDR, S_LADDR, S_FADDR, S_SIGNAL, S_BUS, S_PATH,
     S_INTERFACE, S_MEMBER, S_FSTYPE, S_FLAGS, S_SRCNAME, S_NAMESPACE, S_EXECPATH,
     S_ATTRIBUTE, S_SCONTEXT, S_TCONTEXT, S_TCLASS, S_SERESULT, S_SYSCALL, S_CWD,
-    S_PROCTITLE, S_HOST, S_RECORD_TYPE, S_RAW, NSTR
+    S_PROCTITLE, S_HOST, S_RECORD_TYPE, S_RAW, S_NS, NSTR
 };
 static const char *STR_NAMES[NSTR] = {
     "apparmor", "operation", "class", "profile", "label", "peer", "peer_label", "name",
@@ -62,7 +62,7 @@ static const char *STR_NAMES[NSTR] = {
     "sock_type", "protocol", "addr", "peer_addr", "laddr", "faddr", "signal", "bus", "path",
     "interface", "member", "fstype", "flags", "srcname", "namespace", "execpath",
     "attribute", "scontext", "tcontext", "tclass", "seresult", "syscall", "cwd",
-    "proctitle", "host", "record_type", "raw"};
+    "proctitle", "host", "record_type", "raw", "ns"};
 /* columns that are dictionary<int32, string> in MAC_SCHEMA: encoded here, once per
  * distinct value, instead of copying every row's text */
 static int is_dict_col(int k) {
@@ -231,6 +231,9 @@ static inline int eqn(const char *a, const char *b, size_t n) {
 /* code: >=0 string column, <=-2 int column (-(col+2)), -1 unknown */
 static int aa_key(const char *k, size_t n) {
     switch (n) {
+    case 2:
+        if (KEQ(k, n, "ns")) return S_NS; /* STATUS: the namespace a profile was loaded into */
+        break;
     case 3:
         if (KEQ(k, n, "exe")) return S_EXE;
         if (KEQ(k, n, "bus")) return S_BUS;
@@ -560,7 +563,7 @@ static int do_apparmor(Row *r, const unsigned char *b, size_t n, int user) {
     int ok;
     int nt = tokenize(b, bn, toks, MAXTOK, &ok);
     if (nt < 0 || !ok) return RC_SLOW;
-    int none_seen = 0;
+    int none_seen = 0, int_miss = 0;
     for (int t = 0; t < nt; t++) {
         Tok *tk = &toks[t];
         int code = aa_key(tk->k, tk->kn);
@@ -580,8 +583,11 @@ static int do_apparmor(Row *r, const unsigned char *b, size_t n, int user) {
             if (decoded_nul(r, code)) return RC_SLOW;
             if (KEQ(tk->k, tk->kn, "label")) r->s[S_LABEL] = r->s[S_PROFILE];
         } else {
-            if (r->i[-code - 2].set && dup_key(toks, t)) return RC_SLOW;
+            /* a key repeated after a value that stored nothing (pid=x pid=1) is still a
+             * repeat: the Python path marks it suspect */
+            if ((r->i[-code - 2].set || int_miss) && dup_key(toks, t)) return RC_SLOW;
             if (set_int(r, -code - 2, tk->v, tk->vn)) return RC_SLOW;
+            if (!r->i[-code - 2].set) int_miss = 1;
         }
     }
     /* event must be one of the known values */
@@ -664,6 +670,7 @@ static int do_selinux(Row *r, const unsigned char *b, size_t n,
     for (size_t i = 0; i < permsn; i++)
         if (perms[i] == 0x0b || perms[i] == 0x0c) return RC_SLOW; /* exotic whitespace */
     r->perms = perms; r->perms_n = permsn; r->has_perms = 1;
+    int int_miss = 0;
     for (int t = 0; t < nt; t++) {
         Tok *tk = &toks[t];
         int code = se_key(tk->k, tk->kn);
@@ -676,8 +683,9 @@ static int do_selinux(Row *r, const unsigned char *b, size_t n,
             if (set_str(r, code, tk->k, tk->kn, tk->v, tk->vn, tk->quoted)) return -1;
             if (decoded_nul(r, code)) return RC_SLOW;
         } else if (code <= -2) {
-            if (r->i[-code - 2].set && dup_key(toks, t)) return RC_SLOW;
+            if ((r->i[-code - 2].set || int_miss) && dup_key(toks, t)) return RC_SLOW;
             if (set_int(r, -code - 2, tk->v, tk->vn)) return RC_SLOW;
+            if (!r->i[-code - 2].set) int_miss = 1;
         } else if (KEQ(tk->k, tk->kn, "permissive")) {
             if (!r->i[I_PERMISSIVE].set) {
                 r->i[I_PERMISSIVE].set = 1;

@@ -94,6 +94,39 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
     return pa.array(out, pa.string())
 
 
+def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
+    """MEDIATION_CLASS of the scanned rows: class=, else tclass, else
+    ``records.derive_class`` called once per distinct (operation, family, field bits)."""
+    op: pa.DictionaryArray = cols[S.OPERATION]
+    fam: pa.DictionaryArray = cols[S.FAMILY]
+    bits: Any = None
+    for bit, names in R.CLASS_BITS:
+        present = pc.is_valid(cols[names[0]])
+        for name in names[1:]:
+            present = pc.or_(present, pc.is_valid(cols[name]))
+        term = pc.multiply(present.cast(pa.int64()), bit)
+        bits = term if bits is None else pc.add(bits, term)
+    nfam = len(fam.dictionary) + 1
+    opi = pc.add(pc.fill_null(op.indices, -1).cast(pa.int64()), 1)
+    fami = pc.add(pc.fill_null(fam.indices, -1).cast(pa.int64()), 1)
+    key = pc.add(pc.multiply(pc.add(pc.multiply(opi, nfam), fami), 64), bits)
+    uniq = pc.unique(key)
+    ops = [None, *op.dictionary.to_pylist()]
+    fams = [None, *fam.dictionary.to_pylist()]
+    derived = [
+        R.derive_class(ops[k // 64 // nfam], fams[k // 64 % nfam], k % 64)
+        for k in uniq.to_pylist()
+    ]
+    lsm_aa = pc.equal(cols[S.LSM].indices, 0)  # dictionary [apparmor, selinux]
+    derived_col = pc.if_else(
+        lsm_aa, pc.take(pa.array(derived, pa.string()), pc.index_in(key, uniq)), None
+    )
+    out = pc.coalesce(
+        cols[S.CLASS].cast(pa.string()), cols[S.TCLASS].cast(pa.string()), derived_col
+    )
+    return pc.dictionary_encode(out)
+
+
 def to_batch(
     res: dict[str, Any],
     *,
@@ -184,6 +217,7 @@ def to_batch(
     cols[S.LSM] = pa.DictionaryArray.from_arrays(
         ints["_selinux"].cast(pa.int32()), pa.array([S.LSM_APPARMOR, S.LSM_SELINUX])
     )
+    cols[S.MEDIATION_CLASS] = _mediation_class(cols, n)
     ordinal = ints[S.ORDINAL]
     if slow_events:
         ev = ints["_event"].to_pylist()

@@ -13,7 +13,12 @@ Framings (auto-detected per line):
   ``YYYY-MM-DD hh:mm:ss``, then ``host tag: [uptime] audit: type=1400 audit(…): body``;
 * dmesg: ``[uptime] audit: type=1400 audit(…): body``;
 * ``audit[pid]: AVC apparmor=…`` (journald's short rendering, no audit id) and
-  ``dbus[pid]: apparmor=…`` (dbus-daemon's syslog, no audit id).
+  ``dbus[pid]: apparmor=…`` (dbus-daemon's syslog, no audit id);
+* issue 15: ``<5>`` printk levels, ``dmesg -T`` dates (any locale), OpenWrt ``logread``,
+  rsyslog's ``kern.notice`` before the tag, a bare ``kernel:``, ``grep -H`` file names,
+  ``ausearch -i`` output, bare ``AVC apparmor=…``, and an audit record after any prefix
+  ending at a space or ``:``. What cannot prove kernel origin is ``unverified`` and
+  suspect (``classify_line``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ REJECT: Final = "reject"
 
 # Reject reasons, written once (they land in the dead-letter file).
 R_BAD_HEADER: Final = "malformed audit header"
+# an audit record glued to text before it ("GARBAGEtype=AVC …"), no token boundary
+R_BAD_PREFIX: Final = "unrecognised line prefix (no audit record after a space or ':')"
 R_LEGACY: Final = "pre-2.6.36 AppArmor text format (REJECTING/PERMITTING/AUDITING/LOGPROF-HINT)"
 R_BAD_HEX: Final = "malformed hex value"
 R_UNTERMINATED: Final = "unterminated quoted value (truncated line)"
@@ -142,6 +149,7 @@ AA_STR_KEYS: Final = {
     "namespace": S.NAMESPACE,
     "execpath": S.EXECPATH,
     "attribute": S.ATTRIBUTE,
+    "ns": S.NS,
     "method": S.MEMBER,  # dbus-broker says method= where dbus-daemon says member=
     "tcontext": S.PEER_LABEL,  # io_uring: the target label
     "saddr": S.LADDR,  # newer kernels name the local/foreign address saddr/daddr
@@ -213,10 +221,16 @@ _CALLBACKS: Final = re.compile(rb"(?P<fn>[\w.]+): (?P<n>\d+) callbacks suppresse
 _JOURNAL_SUPPRESSED: Final = re.compile(rb"Suppressed (?P<n>\d+) messages from (?P<what>.*)")
 _AUDIT_LOST: Final = re.compile(rb"audit_lost=(?P<n>\d+)")
 _AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")
+# record types a bare line may start with ("AVC apparmor=…", `journalctl -o cat`)
+_BARE_TYPES: Final = frozenset({"AVC", "USER_AVC", *LEGACY_EVENT})
 
 # syslog prefixes: timestamp, host, tag
 _MON: Final = {m.encode(): i for i, m in enumerate(calendar.month_abbr) if m}
-_HOST_TAG: Final = rb"(?:(?P<host>\S+) +)?(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
+# rsyslog templates may put facility.severity ("kern.notice") between host and tag
+_HOST_TAG: Final = (
+    rb"(?:(?P<host>\S+) +)?(?:(?P<fac>[a-z]+\.[a-z0-9]+):? +)?"
+    rb"(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
+)
 _RFC3164: Final = re.compile(
     rb"(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
     rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +" + _HOST_TAG
@@ -226,6 +240,37 @@ _ISO: Final = re.compile(
     rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +" + _HOST_TAG
 )
 _DMESG: Final = re.compile(rb"\[ *\d+\.\d+\] ")
+# --- prefixes beyond syslog (issue 15); each is stripped and the rest classified ---
+# printk level / syslog PRI: `dmesg -r`, /proc/kmsg, raw syslog ("<5>", "<13>")
+_PRI: Final = re.compile(rb"<(?P<pri>\d{1,3})>")
+# `dmesg -T` (day and month names in the reader's locale) and `dmesg --time-format iso`
+_DMESG_T: Final = re.compile(rb"\[(?P<when>[^\]\n]{0,60}\d\d:\d\d:\d\d[^\]\n]{0,40})\] ")
+_CTIME: Final = re.compile(
+    rb"(?:[A-Z][a-z]{2} +)?(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
+    rb"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) (?P<y>\d{4})"
+)
+# OpenWrt `logread`: ctime, then facility.severity, then the tag
+_LOGREAD: Final = re.compile(
+    rb"[A-Z][a-z]{2} +(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
+    rb"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) (?P<y>\d{4}) +(?P<fac>[a-z]+\.[a-z0-9]+) +"
+    rb"(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
+)
+# a syslog tag without date or host ("kernel: audit: …" pasted from a log)
+# (only the kernel's: "audit: " alone is dmesg -t, and "audit[pid]: " proves nothing bare)
+_BARE_TAG: Final = re.compile(rb"(?P<tag>kernel|kern\.[a-z0-9]+): ")
+# `grep -H` (or `grep` over several files): "FILE:" glued to the line
+_GREP_FILE: Final = re.compile(rb"[^\s:]+:(?=\S)")
+# `ausearch -i`: the time rendered in the reader's locale (taken as UTC: the zone is not
+# written), " : " after the header, values unquoted and interpreted
+_AUSEARCH_HDR: Final = re.compile(
+    rb"(?:node=(?P<node>\S+) +)?type=(?P<type>[A-Z_0-9]+(?:\[\d+\])?) +msg=audit\("
+    rb"(?P<date>\d{1,4}[/.-]\d\d?[/.-]\d{2,4}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
+    rb"\.(?P<ms>\d{3}):(?P<serial>\d+)\) : "
+)
+# where an audit record may start after a prefix nothing above reads: at a token boundary
+_RECORD_AT: Final = re.compile(
+    rb"(?:(?<=[\s:])|^)(?:(?:(?:node|host)=\S+ +)?type=\S+ +(?:msg=)?)?audit\("
+)
 
 
 @dataclass(slots=True)
@@ -246,6 +291,13 @@ class Line:
     count: int = 0
     """LOSS: how many were lost."""
     detail: str | None = None
+    framed: bool = False
+    """A syslog-style prefix (date/host/tag) was read: ``kernel_tag`` applies."""
+    unproven: bool = False
+    """Found after a prefix that cannot prove kernel origin (grep output, an unknown
+    prefix, bare text, a non-kernel facility): never kernel origin, never grouped."""
+    alone: bool = False
+    """Emitted by itself, neither enriching nor enriched by other records of its event."""
 
 
 # --- key=value tokeniser ---------------------------------------------------------------
@@ -418,12 +470,22 @@ def classify_line(
     if len(line) > MAX_LINE:
         return too_long(line)  # and no time: the scanner never parses such a line either
     res = _classify(line, year, trusted_kernel)
+    if res.unproven and trusted_kernel is not True:
+        # a record of unproven origin never passes for the kernel's, never enriches a
+        # kernel record (its SYSCALL/PROCTITLE are ignored), never reports kernel loss
+        if res.kind in (AUX, LOSS):
+            return Line()
+        if res.kind == MAC:
+            res.alone = True
+            if res.cols.get(S.ORIGIN) == S.ORIGIN_KERNEL:
+                res.cols[S.ORIGIN] = S.ORIGIN_UNVERIFIED
+                res.cols.setdefault(S.SUSPECT, S.SUSPECT_UNPROVEN)
     if (
         not kernel_tag
         and trusted_kernel is None
         and res.kind == MAC
         and res.cols.get(S.ORIGIN) == S.ORIGIN_KERNEL
-        and _has_syslog_prefix(line)
+        and res.framed
     ):
         res.cols[S.ORIGIN] = S.ORIGIN_UNVERIFIED
         res.cols.setdefault(S.SUSPECT, S.SUSPECT_UNVERIFIED)
@@ -434,37 +496,96 @@ def classify_line(
     return res
 
 
-def _has_syslog_prefix(line: bytes) -> bool:
-    """Whether ``line`` starts with a syslog prefix (date, host, tag)."""
-    if line[:1].isalpha():
-        return _RFC3164.match(line) is not None
-    return line[:1].isdigit() and _ISO.match(line) is not None
+def _ctime_ts(m: re.Match[bytes]) -> int | None:
+    """Milliseconds of a ctime-like match (English month name, year); None when unread."""
+    mon = _MON.get(m.group("mon"))
+    if mon is None:
+        return None
+    try:
+        secs = calendar.timegm(
+            (int(m.group("y")), mon, int(m.group("day")), int(m.group("h")),
+             int(m.group("m")), int(m.group("s")), 0, 0, 0)
+        )  # fmt: skip
+    except (ValueError, OverflowError):
+        return None
+    return secs * 1000
 
 
-def _classify(line: bytes, year: int, trusted_kernel: bool | None) -> Line:
+def _classify(line: bytes, year: int, trusted_kernel: bool | None, depth: int = 0) -> Line:
+    """Read the framing prefixes a line may carry, then classify the record after them.
+
+    In order: a printk level / syslog PRI (``<5>``), a syslog date + host (+ rsyslog's
+    facility.severity) + tag, OpenWrt ``logread``'s ctime + facility + tag, or a bare
+    ``kernel:`` tag; then a dmesg ``[uptime]`` or ``dmesg -T`` ``[date]``; then ``audit: ``.
+    What the prefixes say (host, time, tag) is kept; the record's own header time wins.
+    """
     ts_frame: int | None = None
     host: str | None = None
     tag: bytes | None = None
+    fac: bytes | None = None
+    framed = unproven = False
     rest = line
-    m = _RFC3164.match(line) if line[:1].isalpha() else None
-    if m is None and line[:1].isdigit():
-        m = _ISO.match(line)
+    pm = _PRI.match(rest)
+    if pm is not None:
+        rest = rest[pm.end() :]
+        # facility 0 is the kernel's; user space cannot log with it through /dev/kmsg
+        unproven = int(pm.group("pri")) >= 8
+    m = _RFC3164.match(rest) if rest[:1].isalpha() else None
+    if m is None and rest[:1].isdigit():
+        m = _ISO.match(rest)
     if m is not None:
         ts_frame = syslog_ts(m, year)
         host = m.group("host").decode("utf-8", "backslashreplace") if m.group("host") else None
-        tag = m.group("tag")
+        tag, fac = m.group("tag"), m.group("fac")
+        rest = rest[m.end() :]
+    else:
+        lm = _LOGREAD.match(rest) if rest[:1].isalpha() else None
+        if lm is not None:
+            ts_frame = _ctime_ts(lm)
+            tag, fac = lm.group("tag"), lm.group("fac")
+            rest = rest[lm.end() :]
+        else:
+            # a bare "kernel: " (journald MESSAGE of syslog transport has none of this)
+            tm = _BARE_TAG.match(rest)
+            if tm is not None:
+                tag = tm.group("tag")
+                rest = rest[tm.end() :]
+    if tag is not None:
+        framed = True
         if tag.startswith(b"kern"):  # kernel, kern.notice (socklog), kern.warn …
             tag = b"kernel"
-        rest = line[m.end() :]
-    else:
-        # bare "tag[pid]: " (journald MESSAGE of syslog transport has none of this)
-        pass
+        if fac is not None and not fac.startswith(b"kern") and tag == b"kernel":
+            unproven = True  # "user.notice kernel:": the facility says user space
     dm = _DMESG.match(rest)
     if dm is not None:
         rest = rest[dm.end() :]
+    elif rest[:1] == b"[":
+        dt = _DMESG_T.match(rest)
+        if dt is not None:
+            # local time of the reader, names in its locale: read when English, as UTC
+            if ts_frame is None:
+                ct = _CTIME.match(dt.group("when"))
+                ts_frame = _ctime_ts(ct) if ct is not None else None
+            rest = rest[dt.end() :]
     if rest.startswith(b"audit: "):
         rest = rest[7:]
+    res = _record(line, rest, ts_frame, host, tag, trusted_kernel, year, depth)
+    res.framed = res.framed or framed
+    res.unproven = res.unproven or unproven
+    return res
 
+
+def _record(
+    line: bytes,
+    rest: bytes,
+    ts_frame: int | None,
+    host: str | None,
+    tag: bytes | None,
+    trusted_kernel: bool | None,
+    year: int,
+    depth: int,
+) -> Line:
+    """Classify ``rest``: what follows the framing prefixes read off ``line``."""
     # loss reports come from the kernel's own printk lines ("kauditd_printk_skb: 7
     # callbacks suppressed", "audit: audit_lost=12 …"): never from an audit record or
     # another program, whose text anyone can fill with such words
@@ -497,8 +618,8 @@ def _classify(line: bytes, year: int, trusted_kernel: bool | None) -> Line:
                 node=host,
             )
 
-    # the audit header must start the record (after node= / syslog / dmesg prefixes):
-    # "audit.log:type=AVC …" (grep output) is not a record
+    # the audit header starts the record after the prefixes read; a record further in
+    # (grep output, an unknown prefix) is looked for below and never trusted as kernel
     hm = _AUDIT_HDR.match(rest)
     if hm is not None:
         rtype = hm.group("type").decode("ascii")
@@ -537,6 +658,9 @@ def _classify(line: bytes, year: int, trusted_kernel: bool | None) -> Line:
         if res.node is None:
             res.node = host
         return res
+    am = _AUSEARCH_HDR.match(rest) if rest[:5] in _AUDIT_STARTS else None
+    if am is not None:
+        return _ausearch(am, rest, trusted_kernel)
     if not _mac_looking(rest):
         return Line()
     if tag == b"audit" or (tag is None and trusted_kernel is not None):
@@ -547,8 +671,35 @@ def _classify(line: bytes, year: int, trusted_kernel: bool | None) -> Line:
             rtype = am.group(1).decode("ascii")
             origin_kernel = trusted_kernel if trusted_kernel is not None else True
             return audit_record(rtype, rest[am.end() :], ts_frame, None, host, origin_kernel)
-    if _LOOSE_HDR.match(rest) or b"audit(" in rest:
+    elif tag is None and rest is line:
+        am = _BARE_TYPE.match(rest)
+        if am is not None and am.group(1).decode("ascii") in _BARE_TYPES:
+            # "AVC apparmor=…" (`journalctl -o cat`): the kernel's record type, but any
+            # program's message prints the same, so the origin stays unproven
+            res = audit_record(am.group(1).decode("ascii"), rest[am.end() :], None, None,
+                               None, True)  # fmt: skip
+            res.unproven = True
+            return res
+    if _LOOSE_HDR.match(rest):
         return Line(kind=REJECT, reason=R_BAD_HEADER, node=host)
+    if depth == 0 and rest is line:
+        gm = _GREP_FILE.match(line)
+        if gm is not None:
+            # `grep -H`: "FILE:" then a line of any framing; the file name proves nothing
+            sub = _classify(line[gm.end() :], year, trusted_kernel, depth + 1)
+            if sub.kind is not None:
+                sub.unproven = True
+                return sub
+    fm = _RECORD_AT.search(rest, 1)
+    if fm is not None and depth < 2:
+        # a record after a prefix nothing above reads: its header's time, no origin proof
+        # (a syslog tag read before the prefix still says user space when it is not kernel:)
+        sub = _record(rest[fm.start() :], rest[fm.start() :], ts_frame, host, tag,
+                      trusted_kernel, year, depth + 1)  # fmt: skip
+        sub.unproven = True
+        return sub
+    if b"audit(" in rest:
+        return Line(kind=REJECT, reason=R_BAD_PREFIX, node=host)
     if has_aa(rest):
         # dbus-daemon's own syslog line (no audit id): user space by construction
         start = _AA_KEY.search(rest).end() - 9  # type: ignore[union-attr]
@@ -559,6 +710,43 @@ def _classify(line: bytes, year: int, trusted_kernel: bool | None) -> Line:
     return Line()
 
 
+def _ausearch(m: re.Match[bytes], rest: bytes, trusted_kernel: bool | None) -> Line:
+    """An `ausearch -i` record: interpreted values, the time in the reader's locale.
+
+    The date is month/day/year with "/" (the C and en_US locales), day.month.year with
+    "." and year-month-day with "-"; the clock is local time of an unknown zone, read as
+    UTC. Values are text (never hex). Such records are not grouped into events.
+    """
+    parts = re.split(rb"[/.-]", m.group("date"))
+    if m.group("date")[4:5] == b"-":
+        y, mo, d = parts
+    elif b"." in m.group("date"):
+        d, mo, y = parts
+    else:
+        mo, d, y = parts
+    year = int(y) + (2000 if len(y) == 2 else 0)
+    try:
+        secs = calendar.timegm(
+            (year, int(mo), int(d), int(m.group("h")), int(m.group("m")), int(m.group("s")),
+             0, 0, 0)
+        )  # fmt: skip
+    except (ValueError, OverflowError):
+        return Line(kind=REJECT, reason=R_BAD_HEADER)
+    if len(m.group("serial")) > 19:
+        return Line(kind=REJECT, reason=R_BAD_HEADER)
+    ts = secs * 1000 + int(m.group("ms"))
+    rtype = m.group("type").decode("ascii")
+    rtype = TYPE_NAMES.get(rtype, rtype)
+    node = m.group("node").decode("utf-8", "backslashreplace") if m.group("node") else None
+    origin = trusted_kernel if trusted_kernel is not None else True
+    res = audit_record(rtype, rest[m.end() :], ts, int(m.group("serial")), node, origin,
+                       interpreted=True)  # fmt: skip
+    if res.node is None:
+        res.node = node
+    res.alone = True
+    return res
+
+
 def audit_record(
     rtype: str,
     body: bytes,
@@ -567,10 +755,14 @@ def audit_record(
     node: str | None,
     origin_kernel: bool,
     inner: bool = False,
+    interpreted: bool = False,
 ) -> Line:
-    """Turn one audit record (header already split off) into a Line."""
+    """Turn one audit record (header already split off) into a Line.
+
+    ``interpreted``: values are text as ``ausearch -i`` prints them (never hex-decoded).
+    """
     if rtype in ENRICH_TYPES:
-        return _aux(rtype, body, ts, serial, node)
+        return _aux(rtype, body, ts, serial, node, interpreted)
     legacy = LEGACY_EVENT.get(rtype)
     is_user = rtype == "USER_AVC"
     if not body.strip() and (rtype in ("AVC", "USER_AVC") or legacy is not None):
@@ -621,13 +813,16 @@ def audit_record(
         # permission decision
         return Line(node=node, serial=serial, ts=ts, record_type=rtype)
     if sem is not None and b"apparmor=" not in body[: sem.start()]:
-        line = _selinux(sem, body, cols)
+        line = _selinux(sem, body, cols, interpreted)
     else:
-        line = _apparmor(body, cols, legacy, is_user or not origin_kernel)
+        line = _apparmor(body, cols, legacy, is_user or not origin_kernel, interpreted)
     if line is not None:
         return line
     cols.update(sender)
     cols[S.RECORD_TYPE] = rtype
+    cls = class_of(cols)
+    if cls is not None:
+        cols[S.MEDIATION_CLASS] = cls
     cols[S.ORIGIN] = S.ORIGIN_KERNEL if origin_kernel else S.ORIGIN_USERSPACE
     if not origin_kernel and S.SUSPECT not in cols and kernel_mediated(cols):
         # only the kernel decides file, network, capability … accesses: such a record
@@ -636,13 +831,16 @@ def audit_record(
     return Line(kind=MAC, cols=cols, record_type=rtype, node=node, serial=serial, ts=ts)
 
 
-def _apparmor(body: bytes, cols: dict[str, Any], legacy: str | None, user: bool) -> Line | None:
+def _apparmor(
+    body: bytes, cols: dict[str, Any], legacy: str | None, user: bool, interpreted: bool = False
+) -> Line | None:
     """Fill AppArmor columns from a body; a Line when the record must be rejected."""
     toks, _tail, ok = tokenize(body)
     if not ok:
         return Line(kind=REJECT, reason=R_UNTERMINATED)
     seen: set[str] = set()
     for key, value, quoted in toks:
+        quoted = quoted or interpreted
         col = AA_STR_KEYS.get(key)
         if col is not None or key in AA_INT_KEYS:
             _note_key(key, value, quoted or col is None or col in cols, seen, cols)
@@ -720,6 +918,96 @@ def _note_key(
             cols[S.SUSPECT] = S.SUSPECT_NUL_IN_PATH
 
 
+# --- mediation class (records without class=) -------------------------------------------
+# operation -> class, as libapparmor's aa_log_record and aa-logprof classify them; class
+# names are the kernel's (what newer kernels log as class=)
+_OP_CLASS: Final = {
+    **dict.fromkeys(
+        ("open", "exec", "mknod", "mkdir", "rmdir", "unlink", "link", "rename_src",
+         "rename_dest", "chmod", "chown", "getattr", "setattr", "truncate", "symlink",
+         "file_perm", "file_lock", "file_mmap", "file_mprotect", "file_receive",
+         "file_inherit", "inode_permission", "sysctl",
+         # the kernel audits domain changes as file mediation (aa_audit_file)
+         "change_hat", "change_profile", "change_onexec"),
+        "file",
+    ),
+    **dict.fromkeys(
+        ("create", "post_create", "bind", "connect", "listen", "accept", "sendmsg",
+         "recvmsg", "getsockname", "getpeername", "getsockopt", "setsockopt",
+         "sock_shutdown", "socket_create", "socket_bind", "socket_connect",
+         "socket_listen", "socket_accept", "socket_sendmsg", "socket_recvmsg",
+         "socket_getsockname", "socket_getpeername", "socket_getsockopt",
+         "socket_setsockopt", "socket_shutdown"),
+        "net",
+    ),
+    **dict.fromkeys(("mount", "umount", "pivotroot", "remount"), "mount"),
+    **dict.fromkeys(("uring_sqpoll", "uring_override"), "io_uring"),
+    "capable": "cap",
+    "signal": "signal",
+    "ptrace": "ptrace",
+    "setrlimit": "rlimits",
+    "userns_create": "namespace",
+}  # fmt: skip
+# presence bits of the fields the class is derived from when the operation does not say
+BIT_CAPNAME: Final = 1
+BIT_SIGNAL: Final = 2
+BIT_DBUS: Final = 4  # bus=
+BIT_MOUNT: Final = 8  # fstype= or srcname=
+BIT_SOCKET: Final = 16  # family= or sock_type=
+BIT_FILE: Final = 32  # name=, requested_mask= or denied_mask=
+CLASS_BITS: Final = (
+    (BIT_CAPNAME, (S.CAPNAME,)),
+    (BIT_SIGNAL, (S.SIGNAL,)),
+    (BIT_DBUS, (S.BUS,)),
+    (BIT_MOUNT, (S.FSTYPE, S.SRCNAME)),
+    (BIT_SOCKET, (S.FAMILY, S.SOCK_TYPE)),
+    (BIT_FILE, (S.NAME, S.REQUESTED_MASK, S.DENIED_MASK)),
+)
+
+
+def derive_class(operation: str | None, family: str | None, bits: int) -> str | None:
+    """The mediation class of an AppArmor record without class=: from its operation,
+    else from the fields it has (``bits``, see CLASS_BITS). None when nothing says
+    (a STATUS record). The C engine calls this once per distinct (operation, family,
+    bits), so both engines agree by construction."""
+    op = operation or ""
+    if op.startswith("profile_"):
+        return None  # policy loads (STATUS): no access was mediated
+    cls = _OP_CLASS.get(op)
+    if cls is None and op.startswith("dbus"):
+        cls = "dbus"
+    if cls == "net" or (cls is None and bits & BIT_SOCKET):
+        return "unix" if family == "unix" else "net"
+    if cls is not None:
+        return cls
+    for bit, name in (
+        (BIT_CAPNAME, "cap"),
+        (BIT_SIGNAL, "signal"),
+        (BIT_DBUS, "dbus"),
+        (BIT_MOUNT, "mount"),
+        (BIT_FILE, "file"),
+    ):
+        if bits & bit:
+            return name
+    return None
+
+
+def class_of(cols: dict[str, Any]) -> str | None:
+    """MEDIATION_CLASS of a MAC record's columns: class=, else tclass, else derived."""
+    cls = cols.get(S.CLASS)
+    if cls is None:
+        cls = cols.get(S.TCLASS)
+    if cls is not None:
+        return str(cls)
+    if cols.get(S.LSM) != S.LSM_APPARMOR:
+        return None
+    bits = 0
+    for bit, names in CLASS_BITS:
+        if any(cols.get(n) is not None for n in names):
+            bits |= bit
+    return derive_class(cols.get(S.OPERATION), cols.get(S.FAMILY), bits)
+
+
 def kernel_mediated(cols: dict[str, Any]) -> bool:
     """Whether the access a record describes is decided by the kernel (not dbus & co.)."""
     cls = cols.get(S.CLASS) or cols.get(S.TCLASS)
@@ -728,7 +1016,9 @@ def kernel_mediated(cols: dict[str, Any]) -> bool:
     return not str(cols.get(S.OPERATION) or "").startswith("dbus")
 
 
-def _selinux(sem: re.Match[bytes], body: bytes, cols: dict[str, Any]) -> Line | None:
+def _selinux(
+    sem: re.Match[bytes], body: bytes, cols: dict[str, Any], interpreted: bool = False
+) -> Line | None:
     """Fill SELinux columns from ``avc: denied { … } for k=v …``."""
     toks, _tail, ok = tokenize(body[sem.end() :])
     if not ok:
@@ -738,6 +1028,7 @@ def _selinux(sem: re.Match[bytes], body: bytes, cols: dict[str, Any]) -> Line | 
     cols[S.PERMS] = [F.text(p) for p in sem.group("perms").split()]
     seen: set[str] = set()
     for key, value, quoted in toks:
+        quoted = quoted or interpreted
         col = SE_STR_KEYS.get(key)
         if col is not None or key in SE_INT_KEYS:
             _note_key(key, value, quoted or col is None or col in cols, seen, cols)
@@ -764,12 +1055,25 @@ def _selinux(sem: re.Match[bytes], body: bytes, cols: dict[str, Any]) -> Line | 
     return None
 
 
-def _aux(rtype: str, body: bytes, ts: int | None, serial: int | None, node: str | None) -> Line:
+def _aux(
+    rtype: str,
+    body: bytes,
+    ts: int | None,
+    serial: int | None,
+    node: str | None,
+    interpreted: bool = False,
+) -> Line:
     """An enrichment record (SYSCALL / CWD / PROCTITLE / PATH / EOE) of an event."""
     cols: dict[str, Any] = {}
-    if rtype == "SYSCALL":
+    if rtype == "PROCTITLE" and interpreted:
+        # ausearch -i prints the command line with its spaces, unquoted
+        at = body.find(b"proctitle=")
+        if at >= 0:
+            cols[S.PROCTITLE] = F.text(body[at + 10 :])
+    elif rtype == "SYSCALL":
         toks, tail, _ = tokenize(body)
         for key, value, quoted in toks:
+            quoted = quoted or interpreted
             if key == "syscall" and S.SYSCALL not in cols:
                 cols[S.SYSCALL] = F.text(value)
             elif key == "exe" and S.EXE not in cols:
@@ -786,7 +1090,7 @@ def _aux(rtype: str, body: bytes, ts: int | None, serial: int | None, node: str 
         toks, _, _ = tokenize(body)
         for key, value, quoted in toks:
             if key == "cwd":
-                cols[S.CWD] = F.decode_value(key, value, quoted)
+                cols[S.CWD] = F.decode_value(key, value, quoted or interpreted)
                 break
     elif rtype == "PROCTITLE":
         toks, _, _ = tokenize(body)

@@ -16,7 +16,8 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-SCHEMA_VERSION: Final = 3  # v2: parent, task, magic_token, ioctlcmd; v3: suspect, rid by raw
+# v2: parent, task, magic_token, ioctlcmd; v3: suspect, rid by raw; v4: ns, mediation_class
+SCHEMA_VERSION: Final = 4
 SCHEMA_VERSION_KEY: Final = b"armorwatch.schema_version"
 
 # --- column names -----------------------------------------------------------------
@@ -36,6 +37,10 @@ LSM: Final = "lsm"  # apparmor | selinux
 APPARMOR: Final = "apparmor"  # DENIED | ALLOWED | AUDIT | STATUS | HINT | ERROR | KILL
 OPERATION: Final = "operation"
 CLASS: Final = "class"
+# the AppArmor mediation class: class= when logged, else derived from operation and fields
+# the way libapparmor/aa-logprof do (records.derive_class); SELinux: tclass. Never null
+# for a permission decision, so summaries and reports show no blank class.
+MEDIATION_CLASS: Final = "mediation_class"
 PROFILE: Final = "profile"
 LABEL: Final = "label"
 PROFILE_NS: Final = "profile_ns"  # namespace part of a ':ns:profile' label
@@ -78,6 +83,7 @@ SRCNAME: Final = "srcname"
 NAMESPACE: Final = "namespace"
 EXECPATH: Final = "execpath"
 ATTRIBUTE: Final = "attribute"
+NS: Final = "ns"  # ns= of a STATUS record: the policy namespace a profile was loaded into
 # SELinux
 SCONTEXT: Final = "scontext"
 TCONTEXT: Final = "tcontext"
@@ -126,6 +132,10 @@ ORIGIN_UNVERIFIED: Final = "unverified"
 # alert, a report section or a suggested rule; it is counted and alerted on by itself.
 SUSPECT_FROM_USERSPACE: Final = "kernel-mediated record written from userspace"
 SUSPECT_UNVERIFIED: Final = "kernel: line of a general syslog file (origin unverified)"
+# a record whose framing cannot prove kernel origin: found after a prefix the parser does
+# not read (grep -H output, any unknown text), a bare "AVC apparmor=…" line, a syslog
+# facility or printk level of user space ("user.notice kernel:", "<13>")
+SUSPECT_UNPROVEN: Final = "record after an unrecognised prefix or framing (origin unverified)"
 SUSPECT_DUPLICATE_FIELD: Final = "field repeated in one record (the kernel writes each once)"
 SUSPECT_NUL_IN_PATH: Final = "NUL byte inside a kernel path"
 # classes mediated in userspace (dbus-daemon/dbus-broker, systemd, SELinux userspace object
@@ -161,6 +171,7 @@ MAC_FIELDS: Final[tuple[tuple[str, pa.DataType], ...]] = (
     (APPARMOR, _DICT),
     (OPERATION, _DICT),
     (CLASS, _DICT),
+    (MEDIATION_CLASS, _DICT),
     (PROFILE, _DICT),
     (LABEL, _DICT),
     (PROFILE_NS, _DICT),
@@ -203,6 +214,7 @@ MAC_FIELDS: Final[tuple[tuple[str, pa.DataType], ...]] = (
     (NAMESPACE, _DICT),
     (EXECPATH, pa.string()),
     (ATTRIBUTE, pa.string()),
+    (NS, _DICT),
     (SCONTEXT, _DICT),
     (TCONTEXT, _DICT),
     (TCLASS, _DICT),

@@ -36,7 +36,8 @@ from parsers import records as R
 from parsers import schema as S
 from parsers.result import HostInfo, ParseResult
 
-FRAMINGS: Final = ("auto", "audit", "syslog", "journald")
+# "dmesg" (dmesg, dmesg -T/-r, /dev/kmsg text) is read like "syslog": per line, by Python
+FRAMINGS: Final = ("auto", "audit", "syslog", "dmesg", "journald")
 ENGINES: Final = ("auto", "c", "python")
 _AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")
 _NO_TS: Final = -(1 << 62)
@@ -111,7 +112,7 @@ class Parser:
         if engine == "c" and not fast.available():
             raise ValueError("engine='c' but parsers._fastscan is not built")
         self._use_c: bool | None = None  # decided on the first line when None
-        if engine == "python" or not fast.available() or framing in ("syslog", "journald"):
+        if engine == "python" or not fast.available() or framing in ("syslog", "dmesg", "journald"):
             self._use_c = False
         elif framing == "audit":
             self._use_c = True
@@ -728,7 +729,7 @@ class Parser:
             row[S.BOOT_ID] = host.boot_id
             row[S.SOURCE] = self.source
             row[S.RAW] = raw
-            if p.serial is None:
+            if p.serial is None or p.alone:  # no audit id, or no event to join (unproven)
                 row[S.ORDINAL] = 0
                 self._emit_row(row, {}, out)
             else:

@@ -41,6 +41,12 @@ def _compiled() -> bool:
 pytestmark = pytest.mark.skipif(not _compiled(), reason="no compiled parser engine")
 
 AUDIT_SEEDS = [s for s in SEEDS if s.startswith((b"type=", b"node="))]
+# issue 15: records behind dmesg -T, printk, logread, grep -H, ausearch -i and unknown prefixes
+PREFIXED = [
+    ln
+    for ln in (ROOT / "tests" / "data" / "audit" / "prefixes.log").read_bytes().splitlines()
+    if ln
+]
 DIFF = settings(
     max_examples=400,
     deadline=None,
@@ -112,6 +118,12 @@ class TestEnginesAgree:
         assert_same(data)
 
     @DIFF
+    @given(data=mutated([*PREFIXED, *AUDIT_SEEDS[:200]]))
+    def test_mutated_prefixed_lines(self, data: bytes) -> None:
+        """Prefixed records mixed into an audit.log stream: same output from both engines."""
+        assert_same(data)
+
+    @DIFF
     @given(data=AUDITISH)
     def test_audit_shaped_noise(self, data: bytes) -> None:
         """Byte soup built from audit.log tokens: same output from both engines."""
@@ -147,6 +159,15 @@ class TestForeignFramingInAuditStream:
         """Two records sharing a serial get ordinals 0 and 1 from the compiled engine too."""
         got = sorted(r[S.ORDINAL] for r in run("c", KERN + KERN)["records"])
         assert [0, 1] == got
+
+    def test_int_key_repeated_after_a_value_that_stored_nothing(self) -> None:
+        """``pid=x … pid=1`` is a repeated field in both engines (found by the fuzzer)."""
+        data = (
+            b'type=AVC msg=audit(1763865974.059:18047): apparmor="ALLOWED" operation="capable"'
+            b' class="cap" profile="/a" pid=le="/a" pid=4101 comm="a" capability=10\n'
+        )
+        assert_same(data)
+        assert [S.SUSPECT_DUPLICATE_FIELD] == [r[S.SUSPECT] for r in run("c", data)["records"]]
 
     def test_json_line_in_audit_stream(self) -> None:
         """A JSON line in an audit.log stream gets the same treatment from both engines."""
