@@ -74,10 +74,36 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a path (a string), got {_toml_type(value)}")
         return Path(value)
-    if hint in (int, float, str, bool) and not isinstance(value, hint):
-        raise ConfigError(f"{where} must be {hint.__name__}, got {type(value).__name__}")
+    # bool is an int to Python, not to a config reader: `port = true` is a mistake
+    wrong_bool = isinstance(value, bool) and hint in (int, float)
+    if hint in (int, float, str, bool) and (wrong_bool or not isinstance(value, hint)):
+        raise ConfigError(f"{where} must be {_NAMES[hint]}, got {_toml_type(value)}")
     return value
+
+
+_NAMES: dict[Any, str] = {
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    bool: "true or false",
+}
+
+
+def _toml_type(value: Any) -> str:
+    """The TOML name of a parsed value's type, with the value when short."""
+    kind = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+    shown = repr(value)
+    return f"{kind} ({shown})" if len(shown) <= 40 else kind
 
 
 def load_toml(path: Path) -> dict[str, Any]:

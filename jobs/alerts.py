@@ -51,6 +51,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import shlex
 import sqlite3
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -65,6 +66,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs import risky, sqlfiles
+from jobs import window as timewindow
 from jobs.summary import UNKNOWN_HOST
 from parsers import sanitize
 from parsers import schema as S
@@ -246,6 +248,32 @@ class Alert:
         text = json.dumps([self.rule, sorted(self.labels.items())], ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
+    @property
+    def investigate(self) -> str:
+        """The ``armorwatch query`` command that shows the records behind this alert (the
+        raw lines with pid, comm and exe): what on-call runs first. Shell-quoted."""
+        lab = self.labels
+        since = _iso(self.first_ms - 1 if self.first_ms is not None else None)
+        until = _iso(self.last_ms)
+        window = {"since": since, "until": until}
+        if self.kind == "deadman":
+            name, params = "silent-hosts", {}
+        elif self.kind == "loss":
+            name, params = "loss", {"since": since}
+        elif self.kind == "profile_change":
+            name, params = "profile-changes", {"since": since, "host": lab.get(S.HOST)}
+        else:
+            name = "raw-lines"
+            params = {
+                **window,
+                "host": lab.get(S.HOST),
+                "profile": lab.get(S.PROFILE),
+                "object": lab.get("object"),
+                "forged": "yes" if self.kind == "forged" else None,
+            }
+        args = [f"--param {shlex.quote(f'{k}={v}')}" for k, v in params.items() if v]
+        return " ".join(["armorwatch query", name, *args])
+
     def as_dict(self) -> dict[str, Any]:
         """The alert in the stable message schema (plain JSON types)."""
         return {
@@ -259,6 +287,7 @@ class Alert:
             "summary": self.summary,
             "detail": dict(self.detail),
             "fingerprint": self.fingerprint,
+            "investigate": self.investigate,
         }
 
 
@@ -276,16 +305,22 @@ class Notification:
     """Firings of this group suppressed since its previous notification."""
     created: float
     """Wall-clock unix time the notification was made."""
+    status: str = "firing"
+    """firing | resolved (the group's alerts stopped firing; ``alerts`` is empty)."""
+    resolved: tuple[str, ...] = ()
+    """For a resolved notification: the rules that had fired in the group."""
 
     @property
     def severity(self) -> str:
-        """The most severe alert's severity."""
-        return min((a.severity for a in self.alerts), key=SEVERITIES.index)
+        """The most severe alert's severity (info for a resolved notification)."""
+        return min((a.severity for a in self.alerts), key=SEVERITIES.index, default="info")
 
     @property
     def summary(self) -> str:
         """One line for humans (raw text; escape for the target)."""
         where = " ".join(v for v in self.group.values() if v) or "fleet"
+        if self.status == "resolved":
+            return f"[resolved] {where}: {', '.join(self.resolved)} no longer firing"
         head = self.alerts[0].summary
         more = f" (+{len(self.alerts) - 1} more)" if len(self.alerts) > 1 else ""
         return f"[{self.severity}] {where}: {head}{more}"
@@ -295,7 +330,7 @@ class Notification:
         return {
             "schema": MESSAGE_SCHEMA,
             "id": self.id,
-            "status": "firing",
+            "status": self.status,
             "severity": self.severity,
             "created": datetime.fromtimestamp(self.created, UTC).isoformat(),
             "group": dict(self.group),
@@ -653,22 +688,47 @@ def _deadman_db(rule: AlertRule, ctx: _Context) -> list[Alert]:
         },
     )
     until_ms = int(ctx.until.timestamp() * 1000)
-    return [_deadman_alert(rule, _str(r[S.HOST]), r["last_ms"], until_ms) for r in rows]
+    # Silence over a store is measured back from its newest record. Replayed or stale logs
+    # (that record long before the wall clock) and a host whose whole history is shorter
+    # than its silence (logs of different hours) say little about a host being down now:
+    # still reported, as info, and the summary says why.
+    age_s = time.time() - ctx.until.timestamp()
+    out = []
+    for r in rows:
+        silent_s = (until_ms - r["last_ms"]) / 1000
+        notes = []
+        span_s = (r["last_ms"] - r["first_ms"]) / 1000
+        if span_s < silent_s:
+            notes.append(
+                f"its records span only {timewindow.human(span_s)}: too little history "
+                "to call this an outage"
+            )
+        if age_s > max(rule.silence_s, silent_s):
+            notes.append(
+                f"measured before the store's newest record, which is "
+                f"{timewindow.human(age_s)} old (replayed or stale logs), not until now"
+            )
+        out.append(_deadman_alert(rule, _str(r[S.HOST]), r["last_ms"], until_ms, tuple(notes)))
+    return out
 
 
-def _deadman_alert(rule: AlertRule, host: str, last_ms: int, now_ms: int) -> Alert:
+def _deadman_alert(
+    rule: AlertRule, host: str, last_ms: int, now_ms: int, notes: tuple[str, ...] = ()
+) -> Alert:
     silent = max(0, (now_ms - last_ms) // 1000)
-    summary = f"host silent for {_span(silent)} (no records, no loss reports)"
+    summary = f"host silent for {timewindow.human(silent)} (no records, no loss reports)"
+    if notes:
+        summary += "; " + "; ".join(notes)
     return Alert(
         rule.name,
         rule.kind,
-        rule.severity,
+        "info" if notes else rule.severity,
         {S.HOST: host},
         0,
         last_ms,
         last_ms,
         summary,
-        {"silent_s": silent},
+        {"silent_s": silent, "doubts": list(notes)} if notes else {"silent_s": silent},
     )
 
 
@@ -762,7 +822,8 @@ def evaluate(
 _STATE_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS groups (
     key TEXT PRIMARY KEY, seq INTEGER NOT NULL, last_notified REAL NOT NULL,
-    fingerprints TEXT NOT NULL, suppressed INTEGER NOT NULL DEFAULT 0
+    fingerprints TEXT NOT NULL, suppressed INTEGER NOT NULL DEFAULT 0,
+    rules TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS signatures (sig TEXT PRIMARY KEY, first_ms INTEGER);
 CREATE TABLE IF NOT EXISTS hosts (host TEXT PRIMARY KEY, last_seen REAL NOT NULL);
@@ -786,6 +847,9 @@ class AlertState:
         if str(path) != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_STATE_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(groups)")}
+        if "rules" not in columns:  # a state file from before resolved notifications
+            self._db.execute("ALTER TABLE groups ADD COLUMN rules TEXT NOT NULL DEFAULT '[]'")
 
     def close(self) -> None:
         """Close the file."""
@@ -801,15 +865,28 @@ class AlertState:
             return None
         return int(row[0]), float(row[1]), set(json.loads(row[2])), int(row[3])
 
-    def notified(self, key: str, seq: int, now: float, fingerprints: Iterable[str]) -> None:
-        """Record that notification ``seq`` of a group was handed off."""
+    def notified(
+        self,
+        key: str,
+        seq: int,
+        now: float,
+        fingerprints: Iterable[str],
+        rules: Iterable[str] = (),
+    ) -> None:
+        """Record that notification ``seq`` of a group was handed off; ``rules`` are the
+        rules firing in it (none after a resolved notification)."""
         self._db.execute(
-            "INSERT INTO groups (key, seq, last_notified, fingerprints, suppressed) "
-            "VALUES (?, ?, ?, ?, 0) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, "
+            "INSERT INTO groups (key, seq, last_notified, fingerprints, suppressed, rules) "
+            "VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (key) DO UPDATE SET seq = excluded.seq, "
             "last_notified = excluded.last_notified, fingerprints = excluded.fingerprints, "
-            "suppressed = 0",
-            (key, seq, now, json.dumps(sorted(fingerprints))),
+            "suppressed = 0, rules = excluded.rules",
+            (key, seq, now, json.dumps(sorted(fingerprints)), json.dumps(sorted(set(rules)))),
         )
+
+    def firing_groups(self) -> list[tuple[str, int, list[str]]]:
+        """(key, seq, rules) of the groups whose last notification was a firing one."""
+        rows = self._db.execute("SELECT key, seq, rules FROM groups WHERE rules <> '[]'")
+        return [(str(k), int(q), list(json.loads(r))) for k, q, r in rows.fetchall()]
 
     def suppress(self, key: str) -> None:
         """Count one suppressed firing of a group."""
@@ -895,8 +972,15 @@ class Grouper:
         key = json.dumps(sorted(group.items()), ensure_ascii=False)
         return key, group
 
-    def plan(self, alerts: Iterable[Alert], now: float) -> list[tuple[str, Notification]]:
-        """The notifications due now (not yet recorded; call ``commit`` after hand-off)."""
+    def plan(
+        self, alerts: Iterable[Alert], now: float, evaluated: Iterable[str] | None = None
+    ) -> list[tuple[str, Notification]]:
+        """The notifications due now (not yet recorded; call ``commit`` after hand-off).
+
+        ``evaluated``: the rules this evaluation ran. A group notified as firing whose rules
+        were all evaluated and none fires now gets a "resolved" notification (as
+        Alertmanager sends); None (one-shot runs) resolves nothing.
+        """
         groups: dict[str, tuple[dict[str, str], dict[str, Alert]]] = {}
         for alert in alerts:
             key, group = self._group_of(alert)
@@ -926,13 +1010,25 @@ class Grouper:
             out.append(
                 (key, Notification(f"aw_{gid}_{seq}", group, tuple(ordered), suppressed, now))
             )
+        ran = set(evaluated) if evaluated is not None else set()
+        for key, seq, rules in self._state.firing_groups() if ran else ():
+            if key in groups or not set(rules) <= ran:
+                continue
+            gid = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+            group = dict(json.loads(key))
+            note = Notification(f"aw_{gid}_{seq + 1}", group, (), 0, now, "resolved", tuple(rules))
+            out.append((key, note))
         return out
 
     def commit(self, key: str, notification: Notification) -> None:
         """Record a notification as handed off (after the outbox accepted it)."""
         seq = int(notification.id.rsplit("_", 1)[1])
         self._state.notified(
-            key, seq, notification.created, (a.fingerprint for a in notification.alerts)
+            key,
+            seq,
+            notification.created,
+            (a.fingerprint for a in notification.alerts),
+            (a.rule for a in notification.alerts),
         )
 
 
@@ -1044,7 +1140,8 @@ class AlertEngine:
         """Evaluate the window if rows arrived since the last evaluation; plan notifications."""
         if not self.dirty:
             return []
-        return self._plan(self.current_alerts(), now)
+        ran = [r.name for r in self.rules.enabled if r.kind != "deadman"]
+        return self._plan(self.current_alerts(), now, ran)
 
     def add(self, records: pa.RecordBatch | None, loss: pa.RecordBatch | None, now: float) -> bool:
         """Add a stored batch to the window (and heartbeats); True when it had timed rows."""
@@ -1152,12 +1249,15 @@ class AlertEngine:
                 continue
             for host, last in self.state.silent_hosts(now - rule.silence_s, now - rule.lookback_s):
                 alerts.append(_deadman_alert(rule, host, int(last * 1000), int(now * 1000)))
-        return self._plan(alerts, now) if alerts else []
+        ran = [r.name for r in self.rules.enabled if r.kind == "deadman"]
+        return self._plan(alerts, now, ran)
 
-    def _plan(self, alerts: list[Alert], now: float) -> list[tuple[str, Notification]]:
+    def _plan(
+        self, alerts: list[Alert], now: float, ran: Sequence[str] = ()
+    ) -> list[tuple[str, Notification]]:
         self.stats.alerts += len(alerts)
         before = self.grouper.suppressed
-        planned = self.grouper.plan(alerts, now)
+        planned = self.grouper.plan(alerts, now, ran)
         self.stats.suppressed += self.grouper.suppressed - before
         self.stats.notifications += len(planned)
         return planned

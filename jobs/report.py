@@ -36,6 +36,7 @@ import importlib.util
 import logging
 import os
 import re
+import shlex
 import shutil
 import tempfile
 from collections import defaultdict
@@ -78,10 +79,16 @@ class ReportConfig:
     """... and at least this many denials (small numbers are noise)."""
     top: int = 25
     """Rows in the top-N tables and charts."""
-    max_profile_pages: int = 200
-    """Per-profile pages written, busiest profiles first."""
-    max_rows: int = 500
-    """Cap on the rows of any one list (new signatures, risky accesses, missing rules)."""
+    max_profile_pages: int = 100
+    """Per-profile pages written, busiest profiles first (ready-to-enforce ones always)."""
+    max_rows: int = 200
+    """Cap on the rows of a list on a profile's page and in the JSON (its signatures, the
+    accesses enforce mode would deny); the rest is one saved query away."""
+    index_rows: int = 50
+    """Rows of each list on the index (new signatures, risky accesses, grown profiles)."""
+    silent_after: str = "24h"
+    """A host with no record and no loss report this long before the window end is silent
+    (blind), whatever the window's length: a 7-day report and a 24-hour one agree."""
 
 
 # --- the report model ----------------------------------------------------------------
@@ -124,7 +131,10 @@ class ComplainProfile:
     days_quiet: float
     events: int
     missing: tuple[Signature, ...]
-    """Its ALLOWED signatures: what enforce mode would deny (the rules still missing)."""
+    """Its ALLOWED signatures: what enforce mode would deny (the rules still missing), at
+    most ``max_rows`` of them."""
+    missing_total: int = 0
+    """How many ALLOWED signatures it has in all."""
     slug: str = ""
     rules: Snippet | None = None
     """For a ready profile: suggested local/ rules from its whole history (jobs.suggest)."""
@@ -163,11 +173,11 @@ class HostCoverage:
     """Forged-looking records (``suspect`` not null) in the window: no section uses them."""
     forged_reasons: tuple[str, ...] = ()
     """Why they look forged (parsers.schema SUSPECT_*)."""
-
-    @property
-    def blind(self) -> bool:
-        """Reported before but not in this window (forged-looking records are no sign of life)."""
-        return self.records == 0 and self.last_seen is not None
+    blind: bool = False
+    """Silent: heard from before, but no record nor loss report for ``silent_after`` before
+    the window end (forged-looking records are no sign of life)."""
+    silent_for: timedelta | None = None
+    """Time from its last record or loss report to the window end, when blind."""
 
 
 @dataclass(frozen=True)
@@ -265,6 +275,8 @@ class ProfilePage:
     growth: Growth | None
     rules: Snippet | None
     """Suggested local/ rules for this profile, when any."""
+    signature_count: int = 0
+    """Its signatures in the window (``signatures`` holds at most ``max_rows``)."""
 
 
 @dataclass(frozen=True)
@@ -283,6 +295,16 @@ class Summary:
     lost: int
     forged: int = 0
     """Forged-looking records in the window (counted per host in ``Report.hosts``)."""
+
+
+@dataclass(frozen=True)
+class More:
+    """A list cut for size: "Showing 50 of 7001. The rest: armorwatch query ..."."""
+
+    shown: int
+    total: int
+    command: str
+    """The ``armorwatch query`` command that lists every row."""
 
 
 @dataclass(frozen=True)
@@ -309,8 +331,10 @@ class Report:
     objects_chart: Chart
     hosts_chart: Chart
     profiles: tuple[ProfilePage, ...]
-    truncated: tuple[str, ...] = field(default_factory=tuple)
-    """Lists cut at ``max_rows`` (names), so a reader knows there is more."""
+    more: Mapping[str, More] = field(default_factory=dict)
+    """Lists that were cut, by key (``new_signatures``, ``risky``, ``grew``, ``profiles``,
+    ``signatures PROFILE``): how many are shown, how many there are, and the command
+    that lists them all."""
 
 
 # --- helpers ------------------------------------------------------------------------
@@ -373,10 +397,16 @@ def _signature(row: Mapping[str, Any], decision: str | None = None) -> Signature
     )
 
 
-def _cap(name: str, items: Sequence[T], limit: int, truncated: list[str]) -> tuple[T, ...]:
-    if len(items) > limit:
-        truncated.append(name)
-    return tuple(items[:limit])
+def _iso(t: datetime) -> str:
+    return f"{_utc(t):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def query_command(name: str, since: datetime, until: datetime, **params: str | int) -> str:
+    """The ``armorwatch query`` command line that lists a cut list in full (shell-quoted)."""
+    args = {"since": _iso(since), "until": _iso(until), **params}
+    return f"armorwatch query {name} " + " ".join(
+        f"--param {shlex.quote(f'{k}={v}')}" for k, v in args.items()
+    )
 
 
 def _bucket_seconds(window: timedelta) -> int:
@@ -385,6 +415,12 @@ def _bucket_seconds(window: timedelta) -> int:
         if window.total_seconds() / step <= 48:
             return step
     return 30 * 86400
+
+
+def _object_label(s: Signature) -> str:
+    """What a denied-object bar is: the object first (a long profile must not hide it)."""
+    what = s.object or f"{s.klass} {s.operation}".strip() or "(no object)"
+    return f"{sanitize.truncate(what, 46)}  ({sanitize.truncate(s.subject, 22)})"
 
 
 # --- charts -------------------------------------------------------------------------
@@ -420,7 +456,6 @@ def stacked_chart(
     n = max(len(buckets), 1)
     slot = plot_w / n
     bars: list[Bar] = []
-    fmt = "%m-%d" if bucket_s >= 86400 else "%H:%M"
     for i, start in enumerate(buckets):
         y: float = top + plot_h
         for label, color, counts in series:
@@ -435,14 +470,31 @@ def stacked_chart(
         Tick(left - 6, top + plot_h * (1 - f) + 4, f"{peak * f:g}", "end") for f in (0, 0.5, 1)
     ]
     every = max(1, round(n / 8))
-    ticks += [
-        Tick(left + i * slot + slot / 2, height - 10, f"{b:{fmt}}")
-        for i, b in enumerate(buckets)
-        if i % every == 0
-    ]
+    for i, label in _time_labels(buckets, bucket_s, every):
+        x = left + i * slot + slot / 2
+        # a label near the right edge ends there instead of being cut off
+        ticks.append(Tick(x, height - 10, label, "end" if x > width - 50 else "middle"))
     grid = tuple(top + plot_h * (1 - f) for f in (0, 0.5, 1))
     legend = tuple((color, label) for label, color, counts in series if any(counts))
     return Chart(width, height, tuple(bars), tuple(ticks), legend, grid, empty=not any(totals))
+
+
+def _time_labels(buckets: Sequence[datetime], bucket_s: int, every: int) -> list[tuple[int, str]]:
+    """Axis labels of every ``every``-th bucket; each names its date when the day changes
+    (or days are the unit), so a week of 6-hour buckets never reads "06:00" eight times."""
+    out: list[tuple[int, str]] = []
+    day = None
+    for i, b in enumerate(buckets):
+        if i % every:
+            continue
+        if bucket_s >= 86400:
+            out.append((i, f"{b:%b %d}"))
+        elif b.date() != day:
+            out.append((i, f"{b:%b %d %H:%M}"))
+        else:
+            out.append((i, f"{b:%H:%M}"))
+        day = b.date()
+    return out
 
 
 def hbar_chart(
@@ -538,7 +590,7 @@ def suggested_rules(con: duckdb.DuckDBPyConnection, since: datetime) -> Suggesti
     """
     module = _suggest_module()
     if module is None:
-        return Suggestions(False, "Rule suggestion (jobs.suggest) is not installed.")
+        return Suggestions(False, "Rule suggestion is not part of this installation.")
     try:
         result = module.suggest(con, since=since)
         parser = getattr(result, "parser", None)
@@ -546,11 +598,21 @@ def suggested_rules(con: duckdb.DuckDBPyConnection, since: datetime) -> Suggesti
         selinux = [s.rule for s in getattr(result, "selinux", ())]
     except Exception as e:  # the rest of the report is still worth writing
         log.warning("Rule suggestion failed; the report says so in its section.", exc_info=True)
-        return Suggestions(False, f"Rule suggestion failed: {type(e).__name__}: {e}")
+        return Suggestions(
+            False, f"Rule suggestion failed ({type(e).__name__}: {e}); the rest is complete."
+        )
     if selinux:
         snippets.append(Snippet("SELinux (audit2allow-style)", "", tuple(selinux), len(selinux), 0))
-    how = f"validated with {parser}" if parser else "NOT validated (no apparmor_parser)"
-    return Suggestions(True, f"From jobs.suggest over the window's events, {how}.", tuple(snippets))
+    how = (
+        f"each checked with {parser}"
+        if parser
+        else "NOT checked: apparmor_parser is not installed where the report ran"
+    )
+    note = (
+        f"Suggested from the window's denials and complain-mode records, {how}; a profile "
+        "ready to enforce gets the rules of its whole complain-mode history."
+    )
+    return Suggestions(True, note, tuple(snippets))
 
 
 def rules_to_enforce(con: duckdb.DuckDBPyConnection, profile: str) -> Snippet | None:
@@ -572,6 +634,14 @@ def rules_to_enforce(con: duckdb.DuckDBPyConnection, profile: str) -> Snippet | 
 # --- building -----------------------------------------------------------------------
 
 
+BUILD_STEPS: Final = (
+    "queries",
+    "rules before enforcing",
+    "rules for the window",
+    "profile pages",
+)
+
+
 def build_report(
     con: duckdb.DuckDBPyConnection,
     config: ReportConfig | None = None,
@@ -586,6 +656,10 @@ def build_report(
     """
     config = config or ReportConfig()
     window = parse_duration(config.since)
+    wrap = progress or (lambda it, total, desc: it)
+    # One bar over the steps (the rule suggestion is most of the time on a big store).
+    steps = iter(wrap(BUILD_STEPS, len(BUILD_STEPS), "report"))
+    next(steps, None)
     sqlfiles.load("report_events").execute(con)
     if until is None:
         until = timewindow.newest_record(con)
@@ -595,10 +669,15 @@ def build_report(
     since = until - window
     p = {"since": since, "until": until}
     bucket_s = _bucket_seconds(window)
-    truncated: list[str] = []
+    more: dict[str, More] = {}
 
-    def cap(name: str, items: Sequence[T]) -> tuple[T, ...]:
-        return _cap(name, items, config.max_rows, truncated)
+    def cap(
+        key: str, items: Sequence[T], limit: int, query: str, **params: str | int
+    ) -> tuple[T, ...]:
+        if len(items) > limit:
+            cmd = query_command(query, since, until, **params, limit=len(items))
+            more[key] = More(limit, len(items), cmd)
+        return tuple(items[:limit])
 
     summary_row = _rows(con, "report_summary", p)[0]
     signatures = [_signature(r) for r in _rows(con, "report_signatures", p)]
@@ -625,12 +704,14 @@ def build_report(
             days_quiet=round((until - last_new).total_seconds() / 86400, 1),
             events=sum(s.events for s in sigs),
             missing=tuple(sigs[: config.max_rows]),
+            missing_total=len(sigs),
             slug=slug(subject),
         )
     ready = sorted(
         (c for c in complain.values() if c.ready), key=lambda c: (-c.days_quiet, c.subject)
     )
     # The rules a ready profile needs come from all its history, not just this window.
+    next(steps, None)
     ready = [
         replace(c, rules=rules_to_enforce(con, c.subject)) if i < MAX_READY_RULES else c
         for i, c in enumerate(ready)
@@ -659,6 +740,14 @@ def build_report(
         key=lambda s: (s.severity != "critical", -s.events, s.subject, s.object),
     )
     denied = [s for s in signatures if s.decision == "denied"]
+    silent_since = until - parse_duration(config.silent_after)
+
+    def silence(r: Mapping[str, Any]) -> timedelta | None:
+        heard = r["last_heard"]
+        if r["last_seen"] is None or heard is None or _utc(heard) > silent_since:
+            return None
+        return until - _utc(heard)
+
     hosts = tuple(
         HostCoverage(
             host=_host(r["host"]),
@@ -670,6 +759,8 @@ def build_report(
             last_seen=_utc(r["last_seen"]) if r["last_seen"] is not None else None,
             forged=int(r["forged"]),
             forged_reasons=tuple(r["forged_reasons"] or ()),
+            blind=silence(r) is not None,
+            silent_for=silence(r),
         )
         for r in host_rows
     )
@@ -685,7 +776,15 @@ def build_report(
         )
         for r in loss_rows
     )
+    next(steps, None)
     suggestions = suggested_rules(con, since)
+    # One source for "what to add before enforcing": a ready profile's whole-history rules
+    # replace its window-only snippet everywhere (index, its page, Markdown, JSON), so no
+    # page shows a shorter snippet that would break the service once enforced.
+    whole = {c.subject: c.rules for c in ready if c.rules is not None}
+    if whole:
+        kept = [sn for sn in suggestions.snippets if sn.subject not in whole]
+        suggestions = replace(suggestions, snippets=(*whole.values(), *kept))
     snippet_of = {s.subject: s for s in suggestions.snippets}
 
     # per-profile pages, busiest first
@@ -693,13 +792,17 @@ def build_report(
     for s in signatures:
         sigs_by_subject[s.subject].append(s)
     busiest = sorted(sigs_by_subject, key=lambda k: (-sum(s.events for s in sigs_by_subject[k]), k))
-    if len(busiest) > config.max_profile_pages:
-        truncated.append("profiles")
     tl_by_subject: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in timeline_rows:
         tl_by_subject[r["subject"]].append(r)
+    # a ready profile's page holds what to add before enforcing: always written
     chosen = busiest[: config.max_profile_pages]
-    wrap = progress or (lambda it, total, desc: it)
+    chosen += [c.subject for c in ready if c.subject in sigs_by_subject and c.subject not in chosen]
+    if len(busiest) > len(chosen):
+        more["profiles"] = More(
+            len(chosen), len(busiest), query_command("signatures", since, until, limit=1000)
+        )
+    next(steps, None)
     pages = []
     for subject in wrap(chosen, len(chosen), "profiles"):
         sigs = sigs_by_subject[subject]
@@ -714,16 +817,20 @@ def build_report(
                 allowed=alw,
                 hosts=_hosts(profile_hosts[subject]["host_sample"]),
                 host_count=int(profile_hosts[subject]["hosts"]),
-                signatures=cap(f"signatures of {subject}", sigs),
+                signatures=cap(
+                    f"signatures {subject}", sigs, config.max_rows, "signatures", profile=subject
+                ),
                 timeline=_timeline_chart(
                     tl_by_subject[subject], since, until, bucket_s, config.top, by="decision"
                 ),
                 complain=complain.get(subject),
                 growth=growth.get(subject),
                 rules=snippet_of.get(subject),
+                signature_count=len(sigs),
             )
         )
 
+    next(steps, None)  # exhausts the bar: it closes
     top_objects = sorted(denied, key=lambda s: (-s.events, s.subject, s.object))[: config.top]
     summary = Summary(
         records=int(summary_row["records"]),
@@ -749,20 +856,20 @@ def build_report(
         summary=summary,
         ready=tuple(ready),
         learning=tuple(learning),
-        grew=cap("profiles whose denials grew", grew),
-        new_signatures=cap("new denial signatures", new_sigs),
-        risky=cap("risky accesses", risky_sigs),
+        grew=tuple(grew[: config.index_rows]),
+        new_signatures=cap("new_signatures", new_sigs, config.index_rows, "new-denials"),
+        risky=cap("risky", risky_sigs, config.index_rows, "signatures"),
         suggestions=suggestions,
         hosts=hosts,
         loss=loss,
         top_objects=tuple(top_objects),
         timeline=_timeline_chart(denied_timeline, since, until, bucket_s, config.top),
         objects_chart=hbar_chart(
-            [(f"{s.subject}  {s.object}", s.events, DENIED_COLOR) for s in top_objects[:15]]
+            [(_object_label(s), s.events, DENIED_COLOR) for s in top_objects[:15]]
         ),
         hosts_chart=hbar_chart([(h.host, h.records, PALETTE[0]) for h in reporting], label_w=240),
         profiles=tuple(pages),
-        truncated=tuple(truncated),
+        more=more,
     )
 
 
@@ -810,6 +917,7 @@ def _env(finalize: Callable[[Any], Any], autoescape: bool) -> jinja2.Environment
     )
     env.filters["when"] = _when
     env.filters["short"] = lambda s, n=80: sanitize.truncate(s, n)
+    env.filters["duration"] = lambda d: "" if d is None else timewindow.human(d.total_seconds())
     return env
 
 
@@ -828,16 +936,35 @@ def markdown_environment() -> jinja2.Environment:
     return env
 
 
+INLINE_LINES: Final = 300
+"""Snippets up to this many lines are shown inline; longer ones only as their rules/ file."""
+
+
+def rule_files(report: Report) -> dict[str, str]:
+    """``{subject: relative path}`` of each suggested snippet's text file under ``rules/``."""
+    return {sn.subject: f"rules/{slug(sn.subject)}.txt" for sn in report.suggestions.snippets}
+
+
+def render_rule_files(report: Report) -> dict[str, str]:
+    """Each snippet as the text to review and paste (the one source every page links to)."""
+    paths = rule_files(report)
+    return {
+        paths[sn.subject]: "".join(literal(line) + "\n" for line in sn.lines)
+        for sn in report.suggestions.snippets
+    }
+
+
 def render_html(report: Report) -> dict[str, str]:
     """``{relative path: html}``: the index and one page per profile."""
     env = html_environment()
     css = _css(env)
     pages = {p.subject: p.slug for p in report.profiles}
-    index = env.get_template("report.html.j2").render(r=report, css=css, pages=pages)
+    ctx = {"css": css, "rule_files": rule_files(report), "inline_lines": INLINE_LINES}
+    index = env.get_template("report.html.j2").render(r=report, pages=pages, **ctx)
     files = {"index.html": index}
     page = env.get_template("profile.html.j2")
     for p in report.profiles:
-        files[f"profiles/{p.slug}.html"] = page.render(r=report, p=p, css=css)
+        files[f"profiles/{p.slug}.html"] = page.render(r=report, p=p, **ctx)
     return files
 
 
@@ -849,7 +976,11 @@ def _css(env: jinja2.Environment) -> Markup:
 
 def render_markdown(report: Report) -> str:
     """The report as one Markdown document (per-profile sections at the end)."""
-    return markdown_environment().get_template("report.md.j2").render(r=report)
+    return (
+        markdown_environment()
+        .get_template("report.md.j2")
+        .render(r=report, rule_files=rule_files(report), inline_lines=INLINE_LINES)
+    )
 
 
 def to_jsonable(value: Any) -> Any:
@@ -867,6 +998,8 @@ def to_jsonable(value: Any) -> Any:
         return [to_jsonable(v) for v in value]
     if isinstance(value, datetime):
         return _utc(value).isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
     if isinstance(value, str | bytes):
         return sanitize.for_json(value)
     return value
@@ -876,7 +1009,20 @@ def render_json(report: Report) -> bytes:
     """The report as JSON (charts left out; the data behind them is in the lists)."""
     data = to_jsonable(report)
     data = {k: v for k, v in data.items() if v is not None}
-    data["profiles"] = [{k: v for k, v in p.items() if v is not None} for p in data["profiles"]]
+    # A profile's complain state and rules are under "ready"/"learning" and "suggestions"
+    # (by subject): written once, so the JSON stays small and cannot disagree with itself.
+    drop = {"rules", "complain"}
+    data["profiles"] = [
+        {k: v for k, v in p.items() if v is not None and k not in drop} for p in data["profiles"]
+    ]
+    for c in (*data["ready"], *data["learning"]):
+        c["rules"] = None if c["rules"] is None else c["rules"]["subject"]
+    # a long snippet is its rules/ file (written with every format), never a cut-off list
+    paths = rule_files(report)
+    for sn in data["suggestions"]["snippets"]:
+        sn["file"] = paths.get(sn["subject"])
+        if len(sn["lines"]) > INLINE_LINES:
+            sn["lines"] = None
     data["config"] = asdict(report.config)
     return orjson.dumps(data, option=orjson.OPT_INDENT_2)
 
@@ -884,6 +1030,9 @@ def render_json(report: Report) -> bytes:
 def render(report: Report, formats: Iterable[str] = FORMATS) -> dict[str, str | bytes]:
     """All requested formats, as ``{relative path: content}``."""
     out: dict[str, str | bytes] = {}
+    formats = list(formats)
+    if formats:
+        out.update(render_rule_files(report))
     for fmt in formats:
         if fmt == "html":
             out.update(render_html(report))

@@ -59,3 +59,16 @@ def since(value: str, end: datetime) -> datetime:
     except ValueError:
         raise WindowError(f"{value!r} is neither a duration (24h, 7d) nor an ISO time") from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def human(seconds: float) -> str:
+    """A duration as people read it: ``5 h 32 min``, ``3 d 4 h``, ``45 s`` (two units at most)."""
+    s = max(0, int(seconds))
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if s >= size or (unit == "s" and not parts):
+            parts.append(f"{s // size} {unit}")
+            s %= size
+        if len(parts) == 2 or (parts and not s):
+            break
+    return " ".join(parts)

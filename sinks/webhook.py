@@ -264,7 +264,14 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         for address in addresses:
             why = self._guard.refusal(address)
             if why is not None:
-                raise AddressBlocked(f"refused {host!r}: {why}")
+                # Say how to admit an internal receiver on purpose (never a metadata address).
+                hint = (
+                    ""
+                    if "metadata" in why
+                    else "; to send there on purpose, allow its network: allow_cidrs in the "
+                    "webhook config, or --allow CIDR with `armorwatch alerts test`"
+                )
+                raise AddressBlocked(f"refused {host!r}: {why}{hint}")
         return await self._inner.connect_tcp(
             addresses[0], port, timeout, local_address, socket_options
         )
@@ -302,7 +309,10 @@ def render(message: Mapping[str, Any], preset: str) -> bytes:
         esc = sanitize.for_slack
         head = esc(sanitize.truncate(str(message.get("summary", "")), _SLACK_TEXT_MAX))
         lines = [
-            "• " + esc(sanitize.truncate(str(a.get("summary", "")), 300))
+            "• "
+            + esc(sanitize.truncate(str(a.get("summary", "")), 300))
+            # how to act: the command that shows the records behind the alert
+            + (f"\n  `{esc(str(a['investigate']))}`" if a.get("investigate") else "")
             for a in message.get("alerts", ())
             if isinstance(a, Mapping)
         ]

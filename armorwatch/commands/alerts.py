@@ -137,13 +137,14 @@ def _describe(rule: Any) -> str:
     return " ".join(parts)
 
 
-def print_notification(n: Notification) -> None:
+def print_notification(n: Notification, file: Any = None) -> None:
     """Human form of one notification, escaped for the terminal."""
     esc = sanitize.for_terminal
-    print(esc(n.summary))
+    print(esc(n.summary), file=file)
     for a in n.alerts:
         when = a.as_dict()["last_seen"] or "-"
-        print(f"  {a.severity:<8} {esc(a.rule):<22} {esc(a.summary)}  (last {when})")
+        print(f"  {a.severity:<8} {esc(a.rule):<22} {esc(a.summary)}  (last {when})", file=file)
+        print(f"           investigate: {esc(a.investigate)}", file=file)
 
 
 def run_test(args: argparse.Namespace) -> int:
@@ -166,9 +167,12 @@ def run_test(args: argparse.Namespace) -> int:
         notes = plan(con, rules, until)
     finally:
         con.close()
+    # With --dry-run stdout holds only the request bodies (one per line, `| jq` reads
+    # them); the human summary goes to stderr.
+    human = sys.stderr if args.dry_run and args.webhook is not None else sys.stdout
     for n in notes:
-        print_notification(n)
-    print(f"{len(notes)} notification(s), {sum(len(n.alerts) for n in notes)} alert(s)")
+        print_notification(n, human)
+    print(f"{len(notes)} notification(s), {sum(len(n.alerts) for n in notes)} alert(s)", file=human)
     if args.webhook is None:
         return 0
     if args.dry_run:
@@ -215,4 +219,10 @@ async def _send(args: argparse.Namespace, notes: list[Notification]) -> int:
         f"webhook: {stats.delivered} delivered, {stats.dead_lettered} dead-lettered, "
         f"{stats.blocked} refused by the SSRF guard, {pending} still pending"
     )
+    if stats.blocked:
+        print(
+            "the receiver's address is not public: admit its network with --allow CIDR "
+            "(allow_cidrs in the webhook config) if that is intended",
+            file=sys.stderr,
+        )
     return 0 if stats.delivered == len(notes) else 1

@@ -20,6 +20,7 @@ import base64
 import csv
 import datetime as dt
 import decimal
+import difflib
 import re
 import sys
 import textwrap
@@ -236,12 +237,107 @@ def check_statement(sql: str) -> tuple[str, set[str]]:
 
 
 # --- rendering ----------------------------------------------------------------------
+def interval_text(months: int, days: int, nanoseconds: int) -> str:
+    """An INTERVAL as DuckDB prints it (and casts back): ``1 year 2 months 8 days 00:00:00.733``."""
+    parts = []
+    years, months = divmod(months, 12) if months >= 0 else (-(-months // 12), -(-months % 12))
+    for n, unit in ((years, "year"), (months, "month"), (days, "day")):
+        if n:
+            parts.append(f"{n} {unit}{'s' if abs(n) != 1 else ''}")
+    if nanoseconds or not parts:
+        sign = "-" if nanoseconds < 0 else ""
+        us = abs(nanoseconds) // 1000  # microseconds, as DuckDB keeps them
+        secs, frac = divmod(us, 1_000_000)
+        hh, rest = divmod(secs, 3600)
+        mm, ss = divmod(rest, 60)
+        text = f"{sign}{hh:02d}:{mm:02d}:{ss:02d}"
+        if frac:
+            text += f".{frac:06d}".rstrip("0")
+        parts.append(text)
+    return " ".join(parts)
+
+
+def _duration_text(value: dt.timedelta) -> str:
+    us = value // dt.timedelta(microseconds=1)
+    return interval_text(0, 0, us * 1000)
+
+
+def bit_text(value: bytes) -> str:
+    """A DuckDB BIT as its digits: Arrow carries it as a padding-count byte, then the bits."""
+    if not value:
+        return ""
+    bits = "".join(f"{b:08b}" for b in value[1:])
+    return bits[value[0] :]
+
+
+def _plain(value: Any) -> Any:
+    """Values Arrow hands back that no output format knows, in their DuckDB text form;
+    containers walked (a MAP comes back as a list of (key, value) pairs: a dict here)."""
+    if isinstance(value, pa.MonthDayNano):
+        return interval_text(value.months, value.days, value.nanoseconds)
+    if isinstance(value, dt.timedelta):
+        return _duration_text(value)
+    if isinstance(value, list):
+        pairs = value and all(isinstance(v, tuple) and len(v) == 2 for v in value)
+        if pairs and all(isinstance(k, str) for k, _ in value):
+            return {k: _plain(v) for k, v in value}
+        return [_plain(v) for v in value]
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _has_type(t: pa.DataType, pred: Any) -> bool:
+    if pred(t):
+        return True
+    if isinstance(t, pa.MapType):
+        return _has_type(t.key_type, pred) or _has_type(t.item_type, pred)
+    return any(_has_type(t.field(i).type, pred) for i in range(t.num_fields))
+
+
+def portable(table: pa.Table, duck_types: Sequence[str] = ()) -> pa.Table:
+    """``table`` with every column every format can write: INTERVAL (anywhere in a
+    column's type) and BIT become their DuckDB text, the rest is left exact."""
+
+    def odd(t: pa.DataType) -> bool:
+        return pa.types.is_interval(t) or pa.types.is_duration(t)
+
+    for i, f in enumerate(table.schema):
+        is_bit = i < len(duck_types) and duck_types[i] == "BIT"
+        if not is_bit and not _has_type(f.type, odd):
+            continue
+        values = table.column(i).to_pylist()
+        if is_bit:
+            texts = [None if v is None else bit_text(v) for v in values]
+        else:
+            texts = [None if v is None else _text(_plain(v)) for v in values]
+        table = table.set_column(i, pa.field(f.name, pa.string()), pa.array(texts, pa.string()))
+    return table
+
+
+def _text(value: Any) -> str:
+    """Exact text of a converted value: strings as they are, containers as DuckDB prints them."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_text(v)}" for k, v in value.items()) + "}"
+    return "NULL" if value is None else str(value)
+
+
 def _cell(value: Any) -> str:
     """Human form of one value; every string goes through sanitize.for_terminal."""
     if value is None:
         return ""
+    if isinstance(value, list) and value and all(isinstance(v, tuple) for v in value):
+        value = _plain(value)  # a MAP
     if isinstance(value, bytes):
         return sanitize.for_terminal(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat(sep=" ", timespec="milliseconds")
     if isinstance(value, list):
@@ -285,6 +381,8 @@ def _json_default(value: Any) -> Any:
         return base64.b64encode(value).decode()
     if isinstance(value, decimal.Decimal | uuid.UUID):
         return str(value)
+    if isinstance(value, tuple):  # a MAP entry
+        return list(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
@@ -299,6 +397,7 @@ def write_json(table: pa.Table, out: IO[bytes]) -> None:
     """JSON lines, one object per row: exact values (bytes as base64, times RFC 3339),
     with invisible characters written as \\uXXXX escapes (same value, safe on a TTY)."""
     for row in table.to_pylist():
+        row = {k: _plain(v) for k, v in row.items()}
         text = orjson.dumps(row, default=_json_default, option=orjson.OPT_UTC_Z).decode()
         text = _JSON_INVISIBLE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
         out.write(text.encode() + b"\n")
@@ -335,6 +434,12 @@ def write_csv(table: pa.Table, out: IO[str]) -> None:
 
 
 # --- the command --------------------------------------------------------------------
+def message(e: BaseException) -> str:
+    """An error as lines on the terminal: DuckDB's own line breaks kept, each line sanitised
+    (a literal \\n in the middle of a message reads as garbage)."""
+    return "\n".join(sanitize.for_terminal(line) for line in str(e).splitlines())
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``armorwatch query``."""
     p = subparsers.add_parser(
@@ -418,7 +523,7 @@ def run(args: argparse.Namespace) -> int:
         # The hint fits a lock held by the writer, not a file that is no DuckDB store.
         held = "lock" in str(e).lower()
         print(
-            f"armorwatch query: cannot open {args.db}: {sanitize.for_terminal(str(e))}"
+            f"armorwatch query: cannot open {args.db}: {message(e)}"
             + (
                 "\n(a writer holds it and has published no snapshot yet; see snapshot_interval_s)"
                 if held
@@ -428,7 +533,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     except duckdb.Error as e:
-        print(f"armorwatch query: {sanitize.for_terminal(str(e))}", file=sys.stderr)
+        print(f"armorwatch query: {message(e)}", file=sys.stderr)
         return 1
     if source != args.db:
         age = time.time() - source.stat().st_mtime
@@ -456,7 +561,13 @@ def execute_from(
     db: Path, query: str, given: Mapping[str, str], anchor: str = "latest"
 ) -> tuple[pa.Table, Path]:
     """``execute``, plus the file actually read (the DB, or its snapshot while a writer runs)."""
-    saved = saved_queries().get(query)
+    known = saved_queries()
+    saved = known.get(query)
+    if saved is None and re.fullmatch(r"[\w.-]+", query.strip()):
+        # one word is no SQL statement: a saved query's name, mistyped
+        close = difflib.get_close_matches(query.strip(), list(known), n=1, cutoff=0.5)
+        hint = f"did you mean {close[0]}?" if close else "see --list"
+        raise UsageError(f"no saved query {query.strip()!r}: {hint}")
     sql = saved.sql if saved else query
     sql, wanted = check_statement(sql)
     try:
@@ -473,7 +584,8 @@ def execute_from(
             None,
             lambda: anchor_time(con, anchor),
         )
-        return con.sql(sql, params=params or None).to_arrow_table(), path
+        rel = con.sql(sql, params=params or None)
+        return portable(rel.to_arrow_table(), [str(t) for t in rel.types]), path
     finally:
         con.close()
 

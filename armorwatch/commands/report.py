@@ -147,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
         f"report of {opened} for {report.window_start:%Y-%m-%d %H:%M} – "
         f"{report.window_end:%Y-%m-%d %H:%M} UTC: {s.denials} denials, "
         f"{s.new_signatures} new signatures, {s.risky} risky, "
-        f"{s.ready_to_enforce} ready to enforce, {s.blind_hosts} blind hosts"
+        f"{s.ready_to_enforce} ready to enforce, {s.blind_hosts} silent hosts"
     )
     pages = [p for p in written if p.parent.name == "profiles"]
     for path in written:

@@ -1,6 +1,7 @@
 -- name: denials-by-host
 -- grain: one row per host with denials in the window
 -- param since: timestamp = 24h  -- only denials at or after this time
+-- param until: timestamp = null  -- only denials at or before this time (null = up to the newest)
 SELECT
     host,  -- host name
     count(*) AS denials,  -- denials in the window
@@ -10,5 +11,6 @@ SELECT
     max(ts) AS last_ts  -- latest denial
 FROM denials
 WHERE ts >= $since
+  AND ($until IS NULL OR ts <= $until)
 GROUP BY host
 ORDER BY denials DESC, host;

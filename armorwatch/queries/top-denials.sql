@@ -1,6 +1,7 @@
 -- name: top-denials
 -- grain: one row per (lsm, profile, class, operation, object, denied permissions) denied in the window
 -- param since: timestamp = 24h  -- only denials at or after this time
+-- param until: timestamp = null  -- only denials at or before this time (null = up to the newest)
 -- param host: text = null  -- only this host (null = every host)
 -- param limit: integer = 50  -- rows to show
 SELECT
@@ -14,6 +15,7 @@ SELECT
     max(ts) AS last_seen  -- latest denial
 FROM denials
 WHERE ts >= $since
+  AND ($until IS NULL OR ts <= $until)
   AND ($host IS NULL OR host = $host)
 GROUP BY ALL
 ORDER BY denials DESC, profile, object

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import shlex
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -67,6 +69,85 @@ class TestAlertsTest:
         lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
         messages = [orjson.loads(ln) for ln in lines]
         assert messages and all(m["schema"] == "armorwatch.alert/1" for m in messages)
+
+    def test_dry_run_stdout_is_pure_json(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """With --dry-run every stdout line is a JSON body (`| jq` works); the text is on stderr."""
+        db = hostile_store(tmp_path)
+        url = "http://127.0.0.1:9/never"
+        assert 0 == main(["alerts", "test", "--db", str(db), "--webhook", url, "--dry-run"])
+        out, err = capsys.readouterr()
+        assert out.strip() and all(orjson.loads(ln) for ln in out.splitlines())
+        assert "notification(s)" in err and "sensitive-access" in err
+
+    def test_alert_names_the_command_that_shows_its_records(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Each alert carries an `armorwatch query` command; run, it shows the raw lines."""
+        raw = b'type=AVC msg=audit(1.0:7): apparmor="DENIED" name="/etc/shadow" comm="nginx"'
+        rows = [record(i, name="/etc/shadow", pid=4242, raw=raw) for i in range(3)]
+        store(tmp_path, rows).close()
+        db = str(tmp_path / "store.duckdb")
+        url = "http://127.0.0.1:9/never"
+        assert 0 == main(["alerts", "test", "--db", db, "--webhook", url, "--dry-run"])
+        messages = [orjson.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+        [sensitive] = [a for m in messages for a in m["alerts"] if a["rule"] == "sensitive-access"]
+        command = sensitive["investigate"]
+        assert command.startswith("armorwatch query raw-lines ")
+        argv = [*shlex.split(command)[1:], "--db", db, "--format", "json"]
+        assert 0 == main(argv)
+        found = [orjson.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+        assert 3 == len(found)
+        assert {(4242, "nginx")} == {(r["pid"], r["comm"]) for r in found}
+        assert base64.b64decode(found[0]["raw"]) == raw
+
+    def test_silence_in_human_units(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A silent host's alert reads "5 h 32 min", not a count of seconds."""
+        gap = 5 * 3600 + 32 * 60 + 43
+        store(tmp_path, [record(-gap, host="db-01"), record(0, host="web-01")]).close()
+        assert 0 == main(["alerts", "test", "--db", str(tmp_path / "store.duckdb")])
+        out = capsys.readouterr().out
+        assert "host silent for 5 h 32 min" in out and f"{gap}s" not in out
+
+    def test_silence_of_replayed_logs_is_info_and_says_why(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Old logs, and a host whose history is shorter than its silence, are no outage."""
+        store(tmp_path, [record(-7200, host="db-01"), record(0, host="web-01")]).close()
+        assert 0 == main(["alerts", "test", "--db", str(tmp_path / "store.duckdb")])
+        out = capsys.readouterr().out
+        assert "[info] db-01: host silent for 2 h" in out
+        assert "too little history" in out and "replayed or stale logs" in out
+
+    def test_silence_of_a_live_host_is_critical(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A host that reported for hours and stopped 3 h before now is a plain critical alert."""
+        now = datetime.now(UTC)
+        rows = [
+            record(0, host="db-01", **{S.TS: now - timedelta(minutes=m)})
+            for m in range(180, 600, 10)
+        ]
+        rows.append(record(0, host="web-01", **{S.TS: now}))
+        store(tmp_path, rows).close()
+        assert 0 == main(["alerts", "test", "--db", str(tmp_path / "store.duckdb")])
+        out = capsys.readouterr().out
+        line = next(ln for ln in out.splitlines() if ln.startswith("[critical] db-01"))
+        assert line.endswith("host silent for 3 h (no records, no loss reports)"), line
+
+    def test_ssrf_refusal_says_how_to_allow(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A receiver on a private address is refused with a pointer to --allow."""
+        db = hostile_store(tmp_path)
+        url = "http://127.0.0.1:9/never"
+        code = main(["alerts", "test", "--db", str(db), "--webhook", url, "--timeout", "5"])
+        err = capsys.readouterr().err
+        assert 1 == code
+        assert "--allow CIDR" in err
 
     @pytest.mark.integration
     def test_sends_signed(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,6 +213,47 @@ class TestPipelineAlerting:
         assert 1 == len(rx.requests)
         body = orjson.loads(rx.requests[0].body)
         assert {"host": "web-01", "profile": "/usr/bin/gdb"} == body["group"]
+
+
+class TestResolved:
+    @pytest.mark.integration
+    async def test_group_that_stops_firing_is_resolved(self, tmp_path: Path) -> None:
+        """A group whose denials stop gets a "resolved" notification at the real receiver."""
+        with receiver() as rx:
+            sink = WebhookSink(
+                WebhookConfig(
+                    url=rx.url,
+                    state_dir=tmp_path / "wh",
+                    allow_cidrs=("127.0.0.1/32",),
+                    secret_env=None,
+                )
+            )
+            await sink.open()
+            engine = AlertEngine(load_rules(), AlertState(tmp_path / "alerts.sqlite"))
+            observer = AlertingObserver(engine, sink)
+            store_sink = DuckDBSink(
+                DuckDBConfig(path=tmp_path / "db.duckdb", snapshot_interval_s=0)
+            )
+            async with InProcessTransport(store_sink, observers=[observer]) as transport:
+                rows = [
+                    record(i * 0.01, profile="/usr/bin/gdb", class_="ptrace", name=None,
+                           **{S.PEER: "/usr/sbin/sshd"})
+                    for i in range(100)
+                ]  # fmt: skip
+                await transport.send(Envelope(records=S.batch_from_rows(rows)))
+                await observer.flush()
+                # an hour later only another host reports: gdb's windows hold nothing
+                later = [record(3600, host="web-02", name="/srv/www/index.html")]
+                await transport.send(Envelope(records=S.batch_from_rows(later)))
+                await observer.flush()
+            assert await sink.drain(5.0)
+            await observer.close()
+        bodies = [orjson.loads(r.body) for r in rx.requests]
+        gdb = [b for b in bodies if b["group"] == {"host": "web-01", "profile": "/usr/bin/gdb"}]
+        assert ["firing", "resolved"] == [b["status"] for b in gdb]
+        resolved = gdb[1]
+        assert [] == resolved["alerts"] and "no longer firing" in resolved["summary"]
+        assert gdb[0]["id"] != resolved["id"]
 
 
 class TestOpenAlerting:

@@ -256,7 +256,7 @@ class TestSections:
         monkeypatch.setattr(R, "SUGGEST_MODULE", "jobs.no_such_module")
         section = R.suggested_rules(store, END)
         assert (False, ()) == (section.available, section.snippets)
-        assert "not installed" in section.note
+        assert "not part of this installation" in section.note
 
     def test_suggested_rules_per_profile(self, report: R.Report) -> None:
         """With jobs.suggest installed, nginx gets a local/ snippet naming the new path."""

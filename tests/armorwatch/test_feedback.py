@@ -1,0 +1,73 @@
+"""What the CLI tells a person: one line per config mistake, progress bars only on a terminal."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from armorwatch.cli import main
+from tests.jobs.test_report import LOSS_ROWS, build_store, scenario
+
+CLI = Path(sys.executable).parent / "armorwatch"
+
+
+class TestConfigTypes:
+    @pytest.mark.parametrize(
+        ("command", "toml", "expected"),
+        [
+            ("run", "[run]\ndb = 5\n", "run.db must be a path (a string), got an integer (5)"),
+            ("report", "[report]\ntop = true\n", "report.top must be an integer, got a boolean"),
+            ("report", "[report]\nsince = 24\n", "report.since must be a string, got an integer"),
+        ],
+    )
+    def test_wrong_type_is_one_line(
+        self,
+        tmp_path: Path,
+        capsys: pytest.CaptureFixture[str],
+        command: str,
+        toml: str,
+        expected: str,
+    ) -> None:
+        """A wrongly typed value is one line naming the key and the type it must have."""
+        cfg = tmp_path / "c.toml"
+        cfg.write_text(toml)
+        code = main([command, "--config", str(cfg), "--db", str(tmp_path / "none.duckdb")])
+        err = capsys.readouterr().err
+        assert 2 == code
+        assert 1 == len(err.strip().splitlines()), err
+        assert expected in err
+
+
+class TestProgress:
+    def test_report_shows_a_bar_on_a_terminal_only(self, tmp_path: Path) -> None:
+        """`report` draws a bar when stderr is a terminal, and none when it is a pipe."""
+        db = tmp_path / "store.duckdb"
+        build_store(scenario(), LOSS_ROWS, db).close()
+        argv = [str(CLI), "report", "--db", str(db), "-o", str(tmp_path / "o")]
+        piped = subprocess.run(argv, capture_output=True, text=True, check=True)
+        assert "\r" not in piped.stderr and "report:" not in piped.stderr
+        master, slave = pty.openpty()
+        # a real terminal has a size; tqdm draws nothing in 0 columns
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(master)
+        assert 0 == proc.wait()
+        assert b"report:" in seen and b"\r" in seen
