@@ -14,15 +14,15 @@ WITH d AS (
     SELECT
         * EXCLUDE (raw),  -- every window column of the batch
         coalesce(profile, scontext) AS subject,  -- AppArmor profile, else SELinux scontext
-        coalesce(class, tclass) AS object_class,  -- AppArmor class, else SELinux tclass
+        coalesce(mediation_class, class, tclass) AS object_class,  -- class=, else tclass, else derived (records.mediation_class)
         CASE  -- the denied object, by class
             WHEN capname IS NOT NULL THEN capname
-            WHEN class = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
-            WHEN class = 'ptrace' THEN coalesce(peer, name)
-            WHEN class = 'dbus' OR bus IS NOT NULL
+            WHEN coalesce(mediation_class, class) = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
+            WHEN coalesce(mediation_class, class) = 'ptrace' THEN coalesce(peer, name)
+            WHEN coalesce(mediation_class, class) = 'dbus' OR bus IS NOT NULL
                 THEN concat_ws(' ', name, path, interface, member)
-            WHEN class IN ('unix') THEN coalesce(addr, peer_addr, name)
-            WHEN class IN ('net', 'network') AND name IS NULL
+            WHEN coalesce(mediation_class, class) IN ('unix') THEN coalesce(addr, peer_addr, name)
+            WHEN coalesce(mediation_class, class) IN ('net', 'network') AND name IS NULL
                 THEN concat_ws(' ', family, sock_type, protocol)
             ELSE coalesce(name, path, name2, addr, peer, tcontext)
         END AS object
@@ -39,15 +39,15 @@ CREATE OR REPLACE VIEW _in_complain_events AS
 SELECT
     * EXCLUDE (raw),  -- every window column of the batch
     profile AS subject,  -- the AppArmor profile in complain mode
-    class AS object_class,  -- AppArmor class
+    coalesce(mediation_class, class) AS object_class,  -- AppArmor class=, else derived from the operation
     CASE  -- the object, by class
         WHEN capname IS NOT NULL THEN capname
-        WHEN class = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
-        WHEN class = 'ptrace' THEN coalesce(peer, name)
-        WHEN class = 'dbus' OR bus IS NOT NULL
+        WHEN coalesce(mediation_class, class) = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
+        WHEN coalesce(mediation_class, class) = 'ptrace' THEN coalesce(peer, name)
+        WHEN coalesce(mediation_class, class) = 'dbus' OR bus IS NOT NULL
             THEN concat_ws(' ', name, path, interface, member)
-        WHEN class IN ('unix') THEN coalesce(addr, peer_addr, name)
-        WHEN class IN ('net', 'network') AND name IS NULL
+        WHEN coalesce(mediation_class, class) IN ('unix') THEN coalesce(addr, peer_addr, name)
+        WHEN coalesce(mediation_class, class) IN ('net', 'network') AND name IS NULL
             THEN concat_ws(' ', family, sock_type, protocol)
         ELSE coalesce(name, path, name2, addr, peer)
     END AS object

@@ -4,7 +4,8 @@
 --
 -- Shared derived columns (denials, complain_events):
 --   subject       who was denied/allowed: the AppArmor profile, else the SELinux scontext
---   object_class  what kind of object: AppArmor class, else SELinux tclass
+--   object_class  what kind of object: mediation_class (AppArmor class=, else SELinux
+--                 tclass, else derived from the operation and fields present)
 --   object        the object, by class: file/mount/exec name, capability name, unix
 --                 socket address, signal or ptrace peer, D-Bus 'destination path
 --                 interface member', network
@@ -21,15 +22,15 @@ WITH d AS (
     SELECT
         *,  -- every column of records
         coalesce(profile, scontext) AS subject,  -- AppArmor profile, else SELinux scontext
-        coalesce(class, tclass) AS object_class,  -- AppArmor class, else SELinux tclass
+        coalesce(mediation_class, class, tclass) AS object_class,  -- class=, else tclass, else derived (records.mediation_class)
         CASE  -- the denied object, by class (see the header)
             WHEN capname IS NOT NULL THEN capname
-            WHEN class = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
-            WHEN class = 'ptrace' THEN coalesce(peer, name)
-            WHEN class = 'dbus' OR bus IS NOT NULL
+            WHEN coalesce(mediation_class, class) = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
+            WHEN coalesce(mediation_class, class) = 'ptrace' THEN coalesce(peer, name)
+            WHEN coalesce(mediation_class, class) = 'dbus' OR bus IS NOT NULL
                 THEN concat_ws(' ', name, path, interface, member)
-            WHEN class IN ('unix') THEN coalesce(addr, peer_addr, name)
-            WHEN class IN ('net', 'network') AND name IS NULL
+            WHEN coalesce(mediation_class, class) IN ('unix') THEN coalesce(addr, peer_addr, name)
+            WHEN coalesce(mediation_class, class) IN ('net', 'network') AND name IS NULL
                 THEN concat_ws(' ', family, sock_type, protocol)
             ELSE coalesce(name, path, name2, addr, peer, tcontext)
         END AS object
@@ -51,15 +52,15 @@ WITH c AS (
     SELECT
         *,  -- every column of records
         profile AS subject,  -- the AppArmor profile in complain mode
-        class AS object_class,  -- AppArmor class
+        coalesce(mediation_class, class) AS object_class,  -- AppArmor class=, else derived from the operation
         CASE  -- the object, by class (see the header)
             WHEN capname IS NOT NULL THEN capname
-            WHEN class = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
-            WHEN class = 'ptrace' THEN coalesce(peer, name)
-            WHEN class = 'dbus' OR bus IS NOT NULL
+            WHEN coalesce(mediation_class, class) = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
+            WHEN coalesce(mediation_class, class) = 'ptrace' THEN coalesce(peer, name)
+            WHEN coalesce(mediation_class, class) = 'dbus' OR bus IS NOT NULL
                 THEN concat_ws(' ', name, path, interface, member)
-            WHEN class IN ('unix') THEN coalesce(addr, peer_addr, name)
-            WHEN class IN ('net', 'network') AND name IS NULL
+            WHEN coalesce(mediation_class, class) IN ('unix') THEN coalesce(addr, peer_addr, name)
+            WHEN coalesce(mediation_class, class) IN ('net', 'network') AND name IS NULL
                 THEN concat_ws(' ', family, sock_type, protocol)
             ELSE coalesce(name, path, name2, addr, peer)
         END AS object
