@@ -51,6 +51,8 @@ class FileAllow:
     """Permission letters (exec modes reduced to ``x``)."""
     owner: bool
     """Only for the owner of the file."""
+    text: str = ""
+    """The rule as written (comment removed)."""
 
 
 @dataclass
@@ -91,6 +93,14 @@ class Abstraction:
             if not perms <= got:
                 return False
         return True
+
+    def file_rules(self, path: str, perms: frozenset[str], owner: bool) -> list[str]:
+        """The rules (as written) that give ``path`` one of ``perms``."""
+        return [
+            r.text for r in self.files
+            if (owner or not r.owner) and r.perms & perms
+            and any(path_matches(p, path) for p in r.patterns)
+        ]
 
     def touches_file(self, paths: Iterable[str], perms: frozenset[str], owner: bool) -> bool:
         """Whether some rule applies to one of the paths with one of the permissions."""
@@ -140,7 +150,6 @@ class Policy:
         self._index: dict[str, list[tuple[re.Pattern[str], frozenset[str], bool, str]]] = {}
         self._longest_prefix = 0  # of the keys of _index: no longer prefix needs a lookup
         self._grants: dict[tuple[str, bool], dict[str, frozenset[str]]] = {}
-        self._profiles: dict[str, tuple[Abstraction, Abstraction] | None] = {}
 
     @staticmethod
     @cache
@@ -270,25 +279,19 @@ class Policy:
             owner, mode, target = mf.group(1), mf.group(2), mf.group(3)
         perms = _perm_letters(mode)
         if perms is not None:
-            ab.files.append(FileAllow(self.expand(target.strip('"')), perms, bool(owner)))
+            ab.files.append(
+                FileAllow(self.expand(target.strip('"')), perms, bool(owner), line)
+            )
 
-    def profile(self, file_name: str) -> tuple[Abstraction, Abstraction] | None:
-        """(allowed, denied) rules of the installed profile file ``<root>/<file_name>``.
-
-        Top-level profile body with its includes (abstractions, ``local/``); None when
-        this host has no such file. Used to drop suggestions aa-logprof would also drop:
-        accesses the profile already allows or explicitly denies.
-        """
-        if file_name in self._profiles:
-            return self._profiles[file_name]
-        path = self.root / file_name
-        got = None
-        if "/" not in file_name and not file_name.startswith(".") and path.is_file():
-            allow, deny = Abstraction(file_name), Abstraction(file_name)
-            self._read_rules(path, allow, set(), deny, top=1)
-            got = (allow, deny)
-        self._profiles[file_name] = got
-        return got
+    def rules_of_text(self, text: str, name: str = "text") -> Abstraction:
+        """The allow rules (file, capability, network) of a policy text such as a
+        ``local/`` file, every line whatever its block; ``deny`` lines are left out."""
+        ab = Abstraction(name)
+        for raw in text.splitlines():
+            line = _strip_comment(raw)
+            if line and not line.startswith(("deny ", "audit deny ")):
+                self._rule(line, ab)
+        return ab
 
     def covering(
         self,

@@ -25,19 +25,27 @@ Pipeline (semantics of aa-logprof 5.0.2, design/rule-suggestion.md §4–6):
    bytes FF FE gives ``\\xff\\xfe`` and replays against those bytes.
 2. Each group's label is split (``jobs.apparmor_rules.split_label``): hats/children go
    to the child profile ``a//b``, namespaces are kept apart, a stack ``a//&b`` gives the
-   rule to each component (stacking intersects, so each denying profile needs it; a
-   note says so), complain-mode ``a//null-x`` children count for ``a``.
+   rule to each component, active only where it was denied (the other components'
+   installed policy allows it), else commented out in each; complain-mode ``a//null-x``
+   children count for ``a``, or for ``x`` when x has its own profile (loaded/installed).
+   The installed policy (``jobs.installed``: every block, found by name or attachment)
+   drops what a block already allows or denies, and rules of a hat/child the installed
+   profile lacks are commented out with a note saying which block to create.
 3. ``apparmor_rules.build`` makes the raw rule; file rules are generalised
    (``jobs.generalize.narrow``) and merged on (pattern, owner) with permissions unioned;
    a broader directory glob is offered only with ≥3 distinct paths.
 4. Abstractions from the installed policy (``jobs.abstractions``) that cover ≥2 of a
-   profile's rules are suggested as ``include <abstractions/…>`` in place of them.
-5. Rules that would allow sensitive objects (``jobs.risky``) are marked "review: risky"
-   and written commented out.
+   profile's rules are suggested as ``include <abstractions/…>`` in place of them when
+   they grant little beyond the evidence (≤ ``INCLUDE_MAX_BEYOND`` unneeded rules, no
+   risky path); otherwise they are only offered in a comment.
+5. Rules that would allow sensitive objects (``jobs.risky.rule_risk``: the shared list,
+   rule-only paths/capabilities, writes under system directories, severity.db rank 10)
+   are marked "review: risky" and written commented out.
 6. Every rule, then every profile's whole snippet, is compiled with
    ``apparmor_parser -Q -K`` (``jobs.validate``). A rule the installed parser rejects
-   is downgraded to its older form when there is one (network access lists) or written
-   as a comment saying the parser does not support it; nothing invalid is emitted.
+   is written as a comment saying the parser does not support it (its older, broader
+   form, e.g. a network rule without access list, is only named: no active rule is
+   ever broader than the evidence); nothing invalid is emitted.
 7. Replay: each emitted rule lists the stored event groups and record counts it covers.
 """
 
@@ -45,7 +53,9 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import os
 import re
+import stat
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
@@ -57,13 +67,16 @@ import duckdb
 
 from jobs import apparmor_rules as R
 from jobs import generalize, risky, sqlfiles
-from jobs.abstractions import Policy
+from jobs.abstractions import Abstraction, Policy
+from jobs.installed import Installed
 from jobs.validate import ApparmorParser
 from parsers import sanitize
 from parsers import schema as S
 
 MIN_INCLUDE_RULES: Final = 2
 """An abstraction must cover this many of a profile's file rules to be suggested as an include."""
+INCLUDE_MAX_BEYOND: Final = 3
+"""An include is written active only if at most this many of its rules match no evidence."""
 EXAMPLE_LIMIT: Final = 400
 """Characters of the example log line kept in comments and JSON."""
 
@@ -77,6 +90,11 @@ RAW_LIMIT: Final = 20
 COVERAGE_SAMPLE: Final = 64
 """Literal paths of one suggestion checked against abstractions (evenly spread)."""
 _COLUMNS: Final = frozenset(S.COLUMNS)
+# Interpreter name prefixes and the abstraction aa-logprof pairs with them.
+_INTERPRETER_ABSTRACTIONS: Final = (
+    ("python", "python"), ("perl", "perl"), ("ruby", "ruby"), ("php", "php"),
+    ("bash", "bash"), ("dash", "bash"), ("sh", "bash"),
+)
 # Rule classes AppArmor 3.0.8's parser does not know at all (§2 "version gap").
 _NEWER_CLASSES: Final = frozenset({R.USERNS, R.IO_URING, R.MQUEUE})
 
@@ -199,6 +217,8 @@ class Suggestion:
     """Why the installed profile makes this rule moot (already allowed / explicitly denied)."""
     risky: dict[str, str] | None = None
     """{what, reason, severity} when the rule would allow a sensitive access."""
+    severity: int | None = None
+    """aa-logprof's rank 0–10 from /etc/apparmor/severity.db (None: no entry / not installed)."""
     notes: list[str] = field(default_factory=list)
     """Anything a reviewer should know (downgrades, stacks, owner, …)."""
     evidence: Evidence = field(default_factory=Evidence)
@@ -213,6 +233,9 @@ class Suggestion:
     _fallback: str | None = field(default=None, repr=False)
     _acc: _Acc = field(default_factory=_Acc, repr=False)
     _groups: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    _key: tuple[Any, ...] = field(default=(), repr=False)  # builder key minus the profile
+    # stacks (keys of their confining components) it was seen under; None: also unstacked
+    _stacks: set[tuple[Any, ...]] | None = field(default=None, repr=False)
 
     @property
     def emitted(self) -> bool:
@@ -396,9 +419,12 @@ class _PathIndex:
 class _Builder:
     """Accumulates suggestions per profile from event groups."""
 
-    def __init__(self, exec_targets: frozenset[str], policy: Policy) -> None:
+    def __init__(self, exec_targets: frozenset[str], policy: Policy,
+                 severity: risky.SeverityDB | None = None) -> None:
         self.exec_targets = exec_targets
         self.policy = policy
+        self.installed = Installed.load(policy)
+        self.severity = severity
         self.profiles: dict[tuple[str | None, tuple[str, ...]], ProfileSuggestion] = {}
         self.rules: dict[tuple[Any, ...], Suggestion] = {}
         self.skipped: dict[tuple[Any, ...], int] = defaultdict(int)
@@ -446,7 +472,20 @@ class _Builder:
             # can be forged by any process that may write to the journal/audit socket.
             built = R.Skip("userspace record of a kernel-mediated class (possibly forged)")
         for lab in labels:
+            null_owner = None
+            if lab.null_child and (lab.null_child in self.exec_targets
+                                   or self.installed.top(lab.null_child) is not None):
+                # a//null-x: x ran unconfined-by-x in a's complain mode; x has a profile
+                # of its own (Px), so its accesses belong there, not to a.
+                null_owner = lab.name
+                lab = R.Label(namespace=lab.namespace, path=(lab.null_child,), stack=lab.stack)
             ps = self._profile(lab)
+            if null_owner:
+                note = (f"includes accesses of {lab.name} seen as {null_owner}//null-"
+                        f"{lab.name} (complain mode): {lab.name} has its own profile, so "
+                        f"they are suggested here, not for {null_owner}")
+                if note not in ps.notes:
+                    ps.notes.append(note)
             if lab.stack:
                 note = (
                     f"seen under the stacked label {'//&'.join(lab.stack)}: stacked profiles "
@@ -488,25 +527,39 @@ class _Builder:
                     sug._paths.add(raw.path)
                 self.rules[key] = sug
                 ps.rules.append(sug)
+        sug._key = key[1:]
+        comps = tuple((c.namespace, c.path) for c in R.split_label("//&".join(lab.stack)))
+        if len(comps) < 2:
+            sug._stacks = None  # one confining profile: it is the one that denied
+        elif not sug._groups or sug._stacks is not None:
+            sug._stacks = (sug._stacks or set()) | {comps}
         sug._acc.add(g)
         sug._groups.append(g)
+        risk, rank = self._risk(raw, g, lab)
+        if rank is not None and (sug.severity is None or rank > sug.severity):
+            sug.severity = rank
         if sug.risky is None:
-            sug.risky = _risk_dict(self._risk(raw, g, lab))
+            sug.risky = _risk_dict(risk)
 
-    def _risk(self, raw: R.Raw, g: dict[str, Any], lab: R.Label) -> risky.Risk | None:
+    def _risk(
+        self, raw: R.Raw, g: dict[str, Any], lab: R.Label
+    ) -> tuple[risky.Risk | None, int | None]:
         if raw.kind == R.PTRACE:
             peer = g.get(S.PEER) or g.get(S.PEER_LABEL)
             own = "//".join(lab.path)
             if peer == own:
-                return None  # tracing itself
-            return risky.Risk("ptrace", f"ptrace of another profile ({peer})", "warning")
-        return risky.match(
+                return None, None  # tracing itself
+            return risky.Risk("ptrace", f"ptrace of another profile ({peer})", "warning"), None
+        return risky.rule_risk(
+            lab.path[0],
             g.get(S.CLASS) if raw.kind != R.CAPABILITY else None,
             raw.path,
-            g.get(S.CAPNAME),
+            g.get(S.CAPNAME) if raw.kind == R.CAPABILITY else None,
+            raw.perms | ({"x"} if raw.kind == R.EXEC else set()),
             operation=g.get(S.OPERATION),
             sock_type=g.get(S.SOCK_TYPE) if raw.kind == R.NETWORK else None,
             family=g.get(S.FAMILY) if raw.kind == R.NETWORK else None,
+            db=self.severity,
         )
 
     def add_suspect(self, r: dict[str, Any]) -> None:
@@ -527,12 +580,52 @@ class _Builder:
                 sug.evidence = sug._acc.evidence()
                 if sug.kind in _NEWER_CLASSES:
                     sug.notes.append("needs AppArmor ≥ 4.0 (not known to the 3.0.x parser)")
+                elif sug.kind == R.EXEC and sug._paths and "Px" not in sug.rule:
+                    note = self._interpreter_note(min(sug._paths))
+                    if note:
+                        sug.notes.append(note)
             ps.rules.sort(key=Suggestion.sort_key)
             self._known(ps)
+        for ps in self.profiles.values():
+            self._stacked(ps)
+        for ps in self.profiles.values():
             self._includes(ps)
         return sorted(
             self.profiles.values(), key=lambda p: (-len(p.hosts), -p.events, p.profile)
         )
+
+    def _interpreter_note(self, target: str) -> str | None:
+        """For an exec'd script readable on this host: the interpreter rule and
+        abstraction aa-logprof adds (offered as a note, never written: no denial showed
+        them); for an unreadable target, that this could not be checked."""
+        try:
+            # Non-blocking and regular files only: a logged name may be a FIFO or device.
+            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return None
+                head = os.read(fd, 256)
+            finally:
+                os.close(fd)
+        except (OSError, ValueError):  # ValueError: a NUL in the name
+            return (f"{target} is not readable on this host: if it is a script, the "
+                    "profile also needs its interpreter (ix) and that interpreter's "
+                    "abstraction")
+        if not head.startswith(b"#!"):
+            return None
+        words = head[2:].split(b"\n", 1)[0].decode("utf-8", "replace").split()
+        if not words:
+            return None
+        interp = words[0]
+        if interp.endswith("/env") and len(words) > 1:
+            return (f"{target} is a script run through env {words[1]}: the profile also "
+                    f"needs env and the {words[1]} it finds on the target host (ix)")
+        base = interp.rsplit("/", 1)[-1]
+        name = next((a for k, a in _INTERPRETER_ABSTRACTIONS if base.startswith(k)), None)
+        inc = (f" and include <abstractions/{name}>"
+               if name and name in self.policy.abstractions else "")
+        return (f"{target} is a script for {interp}: as aa-logprof does, also add "
+                f"'{R.aare(interp)} ix,'{inc} (read from this host's copy)")
 
     def _finish_files(self, ps: ProfileSuggestion) -> None:
         files = [s for s in ps.rules if s.kind == R.FILE]
@@ -552,7 +645,7 @@ class _Builder:
                 pattern = sug._pattern
                 if pattern != R.aare(next(iter(sug._paths), "")):
                     sug.risky = _risk_dict(
-                        risky.match_pattern(partial(self._pattern_covers, pattern))
+                        risky.rule_match_pattern(partial(self._pattern_covers, pattern))
                     )
         # Broader option: siblings in one directory (or sub-trees) with the same owner.
         by_owner: dict[bool, list[Suggestion]] = defaultdict(list)
@@ -617,15 +710,33 @@ class _Builder:
         )
 
     def _known(self, ps: ProfileSuggestion) -> None:
-        """Compare with the installed profile of the same name, as aa-logprof does (§6)."""
-        if ps.namespace or len(ps.path) > 1:
+        """Compare with the installed profile block of the same name, as aa-logprof does
+        (§6): found by name or attachment in any policy file, hats/children included."""
+        if ps.namespace:
             return
-        installed = self.policy.profile(ps.local_file)
-        if installed is None:
+        top = self.installed.top(ps.path[0])
+        if top is None:
             return
-        allow, deny = installed
+        if top.local and re.fullmatch(r"[A-Za-z0-9_+@-][A-Za-z0-9._+@-]*", top.local):
+            ps.local_file = top.local  # the file the installed profile really includes
+        block = self.installed.find(ps.path)
+        if block is None:
+            # A hat/child the installed profile does not have: rules "inside its block"
+            # cannot be pasted anywhere (aa-logprof asks nothing there either).
+            child = ps.path[-1]
+            ps.notes = [n for n in ps.notes if not n.startswith("hat/child profile ")]
+            ps.notes.append(
+                f"the installed profile {top.name} ({top.file}) has no hat/child "
+                f"{child!r}: the rules below apply only once that block exists; create "
+                f"it inside {'//'.join(ps.path[:-1])} as '^{child} {{ … }}' (a hat) or "
+                f"'profile {child} {{ … }}' (a child) with them, or leave them out"
+            )
+            for sug in ps.rules:
+                sug.known = f"no block {child!r} in the installed profile"
+            return
+        allow, deny = block.allow, block.deny
         ps.notes.append(
-            f"compared with the installed profile {self.policy.root / ps.local_file} "
+            f"compared with the installed profile {'//'.join(ps.path)} in {block.file} "
             "(rules it already allows or explicitly denies are not suggested)"
         )
         for sug in ps.rules:
@@ -648,6 +759,25 @@ class _Builder:
             elif allowed:
                 sug.known = ("already allowed by the installed profile (the hosts that "
                              "denied it may run an older version)")
+
+    def _stacked(self, ps: ProfileSuggestion) -> None:
+        """A rule seen only under stacks ``a//&b`` is active only where it was denied:
+        where every other stacked profile already allows it (installed policy); else it
+        is written commented out in each, for the reviewer to choose."""
+        pkey = (ps.namespace, tuple(ps.path))
+        for sug in ps.rules:
+            if sug._stacks is None or sug.known:
+                continue
+            others = [c for st in sug._stacks for c in st if c != pkey]
+            allowed = [self.rules.get((c, *sug._key)) for c in others]
+            if all(o is not None and (o.known or "").startswith("already allowed")
+                   for o in allowed):
+                sug.notes.append("stacked: the other profile(s) of the stack already allow "
+                                 f"it, so {ps.profile} is the one that denied it")
+                continue
+            names = sorted({"//".join(c[1]) for c in others})
+            sug.known = ("stacked with " + ", ".join(names) + ": the record does not say "
+                         "which profile denied it; add it only to that one")
 
     def _includes(self, ps: ProfileSuggestion) -> None:
         for sug in ps.rules:
@@ -689,18 +819,51 @@ class _Builder:
                 break
             inc = f"include <abstractions/{best}>"
             replaced = [s for s in remaining if best in s.abstractions]
-            for s in replaced:
-                s.covered_by = inc
+            beyond, grants_risky = self._beyond(self.policy.abstractions[best], ps)
+            # The include is the default only when it grants little that was never denied.
+            active = beyond <= INCLUDE_MAX_BEYOND and grants_risky is None
+            if active:
+                for s in replaced:
+                    s.covered_by = inc
             ps.includes.append(
                 {
                     "include": inc,
                     "abstraction": best,
                     "replaces": [s.rule for s in replaced],
+                    "beyond": beyond,
+                    "grants_risky": grants_risky,
+                    "active": active,
                     "status": STATUS_UNCHECKED,
                     "parser_error": None,
                 }
             )
-            remaining = [s for s in remaining if s.covered_by is None]
+            done = {id(s) for s in replaced}
+            remaining = [s for s in remaining if id(s) not in done]
+
+    def _beyond(self, ab: Abstraction, ps: ProfileSuggestion) -> tuple[int, str | None]:
+        """(rules of ``ab`` no evidence of ``ps`` needs, a risky path it grants or None)."""
+        paths = sorted({p for s in ps.rules if s.kind == R.FILE for p in s._paths})
+        caps = {s.rule.removeprefix("capability ").rstrip(",")
+                for s in ps.rules if s.kind == R.CAPABILITY}
+        unused = 0
+        for rule in ab.files:
+            used = False
+            for pat in rule.patterns:
+                prefix = R.literal_prefix(pat)
+                for p in paths[bisect.bisect_left(paths, prefix):]:
+                    if not p.startswith(prefix):
+                        break
+                    if R.path_matches(pat, p):
+                        used = True
+                        break
+                if used:
+                    break
+            unused += not used
+        unused += len(ab.caps - caps) + len(ab.networks)
+        risk = risky.rule_match_pattern(
+            lambda path: any(R.path_matches(p, path) for r in ab.files for p in r.patterns)
+        )
+        return unused, (f"{risk.what} ({risk.reason})" if risk else None)
 
 
 def _replay(ps: ProfileSuggestion, policy: Policy) -> None:
@@ -759,12 +922,13 @@ def _validate(profiles: list[ProfileSuggestion], parser: ApparmorParser) -> None
             continue
         s.parser_error = err
         if s._fallback and fb_err.get(s._fallback) is None:
+            # Never an active rule broader than the evidence: the older form that would
+            # compile is only named, the exact rule stays (commented out).
             s.notes.append(
-                f"the installed parser rejects {s.rule!r}; using its older, broader form"
+                f"{s._fallback!r} would compile but allows more than was denied; "
+                "write it only if that is intended"
             )
-            s.raw = [*s.raw]
-            s.rule = s._fallback
-            s.status = STATUS_DOWNGRADED
+            s.status = STATUS_UNSUPPORTED
         elif s.kind in _NEWER_CLASSES or s._fallback or ("->" in s.rule and "&" in s.rule):
             s.status = STATUS_UNSUPPORTED
         else:
@@ -790,7 +954,8 @@ def _validate(profiles: list[ProfileSuggestion], parser: ApparmorParser) -> None
 
 
 def _emitted_lines(ps: ProfileSuggestion, only: Iterable[Suggestion] | None = None) -> list[str]:
-    lines = [i["include"] for i in ps.includes if i["status"] != STATUS_REJECTED]
+    lines = [i["include"] for i in ps.includes
+             if i["active"] and i["status"] != STATUS_REJECTED]
     rules = list(only) if only is not None else [r for r in ps.rules if r.emitted]
     return lines + [r.rule for r in rules]
 
@@ -816,9 +981,11 @@ def _selinux(rows: list[dict[str, Any]]) -> list[SELinuxSuggestion]:
         acc = _Acc()
         acc.add({**r, "decision": "permissive" if r["permissive"] else "denied",
                  "processes": [], "sample_keys": []})
+        # audit2allow writes 'self' when a domain acts on its own type
+        target = "self" if r["target_type"] == r["source_type"] else r["target_type"]
         out.append(
             SELinuxSuggestion(
-                rule=f"allow {r['source_type']} {r['target_type']}:{r['tclass']} {body};",
+                rule=f"allow {r['source_type']} {target}:{r['tclass']} {body};",
                 source_type=r["source_type"],
                 target_type=r["target_type"],
                 tclass=r["tclass"],
@@ -843,7 +1010,7 @@ def suggest(
     """Suggestions from the store behind ``con`` (see the module docstring)."""
     params = {"since": _naive_utc(since)}
     policy = Policy.load(policy_root or Path("/etc/apparmor.d"))
-    builder = _Builder(_loaded_profiles(con), policy)
+    builder = _Builder(_loaded_profiles(con), policy, risky.SeverityDB.load())
     for g in _rows(con, "suggest_events", params):
         builder.add(g)
     for r in _rows(con, "suggest_suspect", params):
@@ -885,6 +1052,55 @@ def _evidence_line(e: Evidence) -> str:
     )
 
 
+def _rule_key(line: str) -> str:
+    """A policy line compared by its words: no trailing comment, single spaces."""
+    s = line.strip()
+    if s.startswith("#include"):
+        s = s[1:]
+    elif s.startswith("#"):
+        return ""
+    if " #" in s and '"' not in s:
+        s = s[: s.index(" #")]
+    return " ".join(s.split())
+
+
+def _already_in(s: Suggestion, present: set[str], have: Abstraction) -> bool:
+    """Whether an existing text (its line keys, its parsed allow rules) allows ``s``."""
+    if _rule_key(s.rule) in present:
+        return True
+    if s.kind == R.FILE:
+        return have.covers_file(sorted(s._paths), frozenset(s._perms), s._owner)
+    if s.kind == R.CAPABILITY:
+        return s.rule.removeprefix("capability ").rstrip(",") in have.caps
+    return False
+
+
+def render_additions(
+    ps: ProfileSuggestion, existing: str, policy: Policy | None = None
+) -> tuple[str, int]:
+    """(text to append to an existing local file, rules in it): the active lines of
+    ``render_apparmor`` that ``existing`` does not already allow (same line, or a file or
+    capability rule it covers), each with its evidence comment; ("", 0) when none is
+    missing. The existing text itself is never changed."""
+    present = {_rule_key(ln) for ln in existing.splitlines()}
+    have = (policy or Policy(Path("/nonexistent"))).rules_of_text(existing)
+    out: list[str] = []
+    for inc in ps.includes:
+        if (inc["active"] and inc["status"] != STATUS_REJECTED
+                and _rule_key(inc["include"]) not in present):
+            out.append(_comment(f"covers {len(inc['replaces'])} suggested rule(s)"))
+            out.append(inc["include"])
+    for s in ps.rules:
+        if s.emitted and not _already_in(s, present, have):
+            out.append(_comment(_evidence_line(s.evidence)))
+            out.append(s.rule)
+    n = len(out) // 2
+    if not n:
+        return "", 0
+    head = _comment(f"added by armorwatch suggest --merge: {n} rule(s) for profile {ps.profile}")
+    return "\n".join(["", head, *out]) + "\n", n
+
+
 def render_apparmor(ps: ProfileSuggestion, parser: str | None = None) -> str:
     """The text of ``/etc/apparmor.d/local/<file>`` for one profile (a comment per rule)."""
     out = [
@@ -906,6 +1122,12 @@ def render_apparmor(ps: ProfileSuggestion, parser: str | None = None) -> str:
         if inc["status"] == STATUS_REJECTED:
             out.append(_comment(f"rejected by the parser: {inc['parser_error']}"))
             out.append("# " + inc["include"])
+        elif not inc["active"]:
+            why = f"it also allows {inc['beyond']} rule(s) no denial needed"
+            if inc["grants_risky"]:
+                why += f", and {inc['grants_risky']}"
+            out.append(_comment(f"offered only: {why}; the rules stay below"))
+            out.append("# " + inc["include"])
         else:
             out.append(inc["include"])
     for s in ps.rules:
@@ -917,6 +1139,8 @@ def render_apparmor(ps: ProfileSuggestion, parser: str | None = None) -> str:
                 f"replay: allows {s.covers['events']} stored event(s) in "
                 f"{s.covers['groups']} group(s)"
             ))
+        if s.severity is not None:
+            out.append(_comment(f"severity {s.severity}/10 ({risky.SEVERITY_DB})"))
         if s.generalised:
             out.append(_comment("generalised: " + "; ".join(s.generalised)))
         if len(s.raw) and s.raw != [s.rule]:
@@ -951,9 +1175,22 @@ def render_apparmor(ps: ProfileSuggestion, parser: str | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_selinux(items: list[SELinuxSuggestion]) -> str:
-    """audit2allow-style ``allow`` lines, enforcing denials first, permissive ones apart."""
-    out: list[str] = []
+SELINUX_MODULE: Final = "armorwatch_local"
+"""Name of the SELinux policy module ``render_selinux`` writes."""
+
+
+def render_selinux(items: list[SELinuxSuggestion], module: str = SELINUX_MODULE) -> str:
+    """A loadable policy module (``checkmodule -M -m`` compiles it, as ``audit2allow -m``
+    writes one): ``module``, the ``require`` block of every type and class/permission
+    used, then the ``allow`` lines, enforcing denials first, permissive ones apart."""
+    types = sorted({t for s in items for t in (s.source_type, s.target_type)})
+    classes: dict[str, set[str]] = defaultdict(set)
+    for s in items:
+        classes[s.tclass].update(s.perms)
+    out = [f"module {module} 1.0;", "", "require {"]
+    out += [f"\ttype {t};" for t in types]
+    out += [f"\tclass {c} {{ {' '.join(sorted(p))} }};" for c, p in sorted(classes.items())]
+    out += ["}", ""]
     for permissive in (False, True):
         part = [s for s in items if s.permissive == permissive]
         if not part:
@@ -978,6 +1215,8 @@ def render_markdown(result: SuggestResult) -> str:
         out += ["", f"## {md(ps.profile)} → local/{md(ps.local_file)}", ""]
         out += [f"- {md(n)}" for n in ps.notes]
         out += [f"- include: {md(i['include'])} replaces {len(i['replaces'])} rules"
+                + ("" if i["active"] else
+                   f" (offered only: allows {i['beyond']} rule(s) no denial needed)")
                 for i in ps.includes]
         out += ["", "| rule | status | events | hosts | processes | last seen | review |",
                 "|---|---|---|---|---|---|---|"]

@@ -16,6 +16,8 @@ COMMANDS: tuple[str, ...] = (
     "parse",
     "query",
     "suggest",
+    "explain",
+    "review",
     "alerts",
     "report",
 )

@@ -8,6 +8,12 @@ risky rules and rules the installed parser cannot express are commented out with
 reason. ``--format json`` gives the same data for automation; ``--format markdown`` a
 summary. See ``jobs/suggest.py`` for the pipeline.
 
+``armorwatch suggest FILE...`` reads log files through a temporary store instead of
+``--db`` (aa-logprof's ``-f``). ``-o DIR`` never overwrites: an existing different file
+is kept and the suggestion written beside it as ``NAME.suggested``; ``--merge`` appends
+only the rules an existing local file lacks (after a ``NAME.bak`` copy); ``--diff``
+prints the unified diff of what would change and writes nothing.
+
 ``--since`` takes a duration (``30m``, ``24h``, ``7d``, ``2w``) counted back from the
 newest stored record (``--anchor latest``, the default, so old stores and the bundled
 samples work) or from the current time (``--anchor now``), or an ISO timestamp.
@@ -16,9 +22,14 @@ samples work) or from the current time (``--anchor now``), or an ISO timestamp.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
+import difflib
+import os
 import re
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +37,16 @@ import duckdb
 import orjson
 
 from armorwatch import logging as awlog
+from armorwatch import runner
+from ingest.collector import CollectorError
+from ingest.errors import IngestError
 from jobs import suggest as SG
 from jobs import window
+from jobs.abstractions import Policy
 from jobs.validate import ApparmorParser, ValidationError
 from parsers import sanitize
 from sinks.duckdb import StoreNotFoundError, open_reader
+from sinks.errors import SinkError
 
 DEFAULT_DB = Path("armorwatch.duckdb")
 FORMATS = ("apparmor", "json", "markdown")
@@ -48,8 +64,13 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    p.add_argument("files", nargs="*", type=Path, metavar="FILE",
+                   help="log files (audit.log, kern.log/syslog, journalctl -o json) to "
+                   "suggest from, through a temporary store, instead of --db (aa-logprof -f)")
     p.add_argument("--db", type=Path, default=DEFAULT_DB,
                    help=f"the armorwatch DuckDB store (default: {DEFAULT_DB})")
+    p.add_argument("--host", help="with FILE: host name for records that name none "
+                   "(default: this machine's)")
     p.add_argument("--profile", help="only this profile (full name, e.g. /usr/sbin/nginx "
                    "or a child /usr/sbin/apache2//phpsysinfo)")
     p.add_argument("--since", help="only records since: a duration (7d, 24h) or ISO time; "
@@ -61,6 +82,11 @@ def register(subparsers: Any) -> None:
                    "markdown: a summary")
     p.add_argument("-o", "--output", type=Path, metavar="DIR",
                    help="write files into DIR (one per profile for apparmor) instead of stdout")
+    p.add_argument("--merge", action="store_true",
+                   help="with -o: append only the missing rules to an existing file, its "
+                   "content kept byte-for-byte (a NAME.bak copy is made first)")
+    p.add_argument("--diff", action="store_true",
+                   help="with -o: print a unified diff of what would change; write nothing")
     p.add_argument("--no-validate", action="store_true",
                    help="do not run apparmor_parser (rules are then marked unchecked)")
     p.add_argument("--policy-dir", type=Path, default=Path("/etc/apparmor.d"),
@@ -94,15 +120,110 @@ def output_name(ps: SG.ProfileSuggestion) -> str:
     return name
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, data: bytes, mode_from: Path | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, "utf-8")
-    tmp.replace(path)
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if mode_from is not None:
+            shutil.copymode(mode_from, tmp)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _backup(path: Path) -> Path:
+    """Copy ``path`` to the first free ``NAME.bak``, ``NAME.bak.1``, … (never overwritten)."""
+    backup = path.with_name(path.name + ".bak")
+    n = 0
+    while backup.exists():
+        n += 1
+        backup = path.with_name(f"{path.name}.bak.{n}")
+    shutil.copy2(path, backup)
+    return backup
+
+
+def _show(data: bytes) -> list[str]:
+    return data.decode("utf-8", "replace").splitlines(keepends=True)
+
+
+class _Output:
+    """Writes into ``-o DIR`` without ever overwriting an existing file (see ``place``)."""
+
+    def __init__(self, out: Path, merge: bool, diff: bool, policy: Policy) -> None:
+        self.out, self.merge, self.diff, self.policy = out, merge, diff, policy
+
+    def place(self, rel: str, text: str, what: str,
+              ps: SG.ProfileSuggestion | None = None) -> None:
+        """Write ``text`` as ``DIR/rel``; an existing different file is kept: the text goes
+        to ``rel.suggested`` beside it, or with ``--merge`` (local files only) the missing
+        rules are appended after a backup. ``--diff`` prints the change instead."""
+        target = self.out / rel
+        new = text.encode("utf-8")
+        old = target.read_bytes() if target.is_file() else None
+        if old is not None and self.merge and ps is not None:
+            added, n = SG.render_additions(ps, old.decode("utf-8", "surrogateescape"),
+                                           self.policy)
+            sep = b"" if not old or old.endswith(b"\n") else b"\n"
+            new = old + sep + added.encode("utf-8") if n else old
+            what = f"{n} missing rule(s) appended"
+        if self.diff:
+            sys.stdout.writelines(difflib.unified_diff(
+                _show(old or b""), _show(new),
+                fromfile=str(target) if old is not None else "/dev/null", tofile=str(target)))
+            return
+        if old == new:
+            print(f"{target}  unchanged ({what})")
+        elif old is None:
+            _write(target, new)
+            print(f"{target}  ({what})")
+        elif self.merge and ps is not None:
+            backup = _backup(target)
+            _write(target, new, mode_from=target)
+            print(f"{target}  merged: {what}; the previous file is {backup}")
+        else:
+            side = target.with_name(target.name + ".suggested")
+            _write(side, new)
+            print(f"{target} exists and was left as it is: wrote {side}  ({what}; "
+                  "--merge appends the missing rules, --diff shows the change)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the command; 0 ok, 2 usage or I/O error."""
+    if (args.merge or args.diff) and not args.output:
+        print("armorwatch suggest: --merge and --diff need -o DIR", file=sys.stderr)
+        return 2
+    if args.files:
+        with tempfile.TemporaryDirectory(prefix="armorwatch-suggest-") as tmp:
+            rc = _parse_files(args, Path(tmp))
+            return rc if rc else _suggest(args)
+    return _suggest(args)
+
+
+def _parse_files(args: argparse.Namespace, tmp: Path) -> int:
+    """Parse ``args.files`` into a store under ``tmp`` and point ``args.db`` at it."""
+    inputs = tuple(runner.FileInput(p) for p in args.files)
+    db = tmp / "store.duckdb"
+    try:
+        outcome = asyncio.run(runner.run_files(inputs, db, tmp / "rejected.jsonl",
+                                               host=args.host))
+    except runner.InputError as exc:
+        print(f"armorwatch suggest: {exc}", file=sys.stderr)
+        return 2
+    except (CollectorError, IngestError, SinkError) as exc:
+        print(f"armorwatch suggest: {sanitize.for_terminal(str(exc))}", file=sys.stderr)
+        return 1
+    st = outcome.stored
+    print(f"armorwatch suggest: read {len(inputs)} file(s): {st.rows_received} MAC "
+          f"record(s), {outcome.collected.rejects} rejected line(s)", file=sys.stderr)
+    args.db = db
+    return 0
+
+
+def _suggest(args: argparse.Namespace) -> int:
     try:
         con, _ = open_reader(args.db)
     except (StoreNotFoundError, duckdb.Error, OSError) as exc:
@@ -135,18 +256,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _emit(result: SG.SuggestResult, args: argparse.Namespace) -> int:
-    out: Path | None = args.output
+    out = (_Output(args.output, args.merge, args.diff, Policy.load(args.policy_dir))
+           if args.output else None)
     if args.format == "json":
         data = orjson.dumps(result.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n"
         if out:
-            _write(out / "suggestions.json", data)
+            out.place("suggestions.json", data, f"{len(result.profiles)} profile(s)")
         else:
             sys.stdout.write(data)
         return 0
     if args.format == "markdown":
         text = SG.render_markdown(result)
         if out:
-            _write(out / "suggestions.md", text)
+            out.place("suggestions.md", text, f"{len(result.profiles)} profile(s)")
         else:
             sys.stdout.write(text)
         return 0
@@ -155,17 +277,15 @@ def _emit(result: SG.SuggestResult, args: argparse.Namespace) -> int:
     for ps in result.profiles:
         text = SG.render_apparmor(ps, result.parser)
         if out:
-            target = out / output_name(ps)
-            _write(target, text)
-            print(f"{target}  ({len(ps.rules)} rule(s), snippet {ps.snippet_status})")
+            out.place(output_name(ps), text,
+                      f"{len(ps.rules)} rule(s), snippet {ps.snippet_status}", ps)
         else:
             sys.stdout.write(f"### /etc/apparmor.d/local/{ps.local_file}"
                              f"  (profile {sanitize.for_terminal(ps.profile)})\n{text}\n")
     if result.selinux:
         text = SG.render_selinux(result.selinux)
         if out:
-            _write(out / "selinux-allow.te", text)
-            print(f"{out / 'selinux-allow.te'}  ({len(result.selinux)} rule(s))")
+            out.place("selinux-allow.te", text, f"{len(result.selinux)} rule(s)")
         else:
             sys.stdout.write("### SELinux (audit2allow style)\n" + text)
     return 0

@@ -1,0 +1,166 @@
+"""``armorwatch explain``: why one record was denied and what would allow it (audit2why).
+
+``armorwatch explain RID`` explains a stored record (its ``rid``, or a unique prefix of it,
+as ``armorwatch query`` shows); ``armorwatch explain --line 'RAW LINE'`` a pasted audit.log,
+kern.log/syslog or ``journalctl -o json`` line. It prints the profile and the installed
+policy file defining it, the installed allow or ``deny`` rule that matches (and which),
+the rule ``armorwatch suggest`` would write for it with its risk and severity rank, the
+abstractions that also allow it, the SELinux allow rule for an SELinux record, and how
+many stored records show the same access (from ``--db`` when that store exists).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+
+from armorwatch import logging as awlog
+from armorwatch import runner
+from ingest.collector import CollectorError
+from ingest.errors import IngestError
+from jobs import explain as EX
+from jobs import sqlfiles
+from jobs import suggest as SG
+from jobs.abstractions import Policy
+from jobs.validate import ApparmorParser
+from parsers import sanitize
+from parsers import schema as S
+from sinks.duckdb import StoreNotFoundError, open_reader
+from sinks.errors import SinkError
+
+DEFAULT_DB = Path("armorwatch.duckdb")
+# File names that make the runner read a raw line with the right framing.
+_FILE_FOR_SOURCE = {S.SOURCE_JOURNALD: "journal.json", S.SOURCE_AUDITLOG: "audit.log"}
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``explain`` subcommand."""
+    p = subparsers.add_parser(
+        "explain", help="why one record was denied and what rule would allow it (audit2why)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("rid", nargs="?", help="a stored record's rid (or a unique prefix)")
+    p.add_argument("--line", help="explain this raw log line instead of a stored record")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB,
+                   help=f"the armorwatch DuckDB store (default: {DEFAULT_DB})")
+    p.add_argument("--host", help="with --line: host name when the line names none")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+    p.add_argument("--no-validate", action="store_true",
+                   help="do not compile the proposed rule with apparmor_parser")
+    p.add_argument("--policy-dir", type=Path, default=Path("/etc/apparmor.d"),
+                   help="installed AppArmor policy (default: /etc/apparmor.d)")
+    awlog.add_arguments(p)
+    p.set_defaults(func=run)
+
+
+class _Failure(Exception):
+    """A message and an exit code."""
+
+    def __init__(self, msg: str, code: int) -> None:
+        super().__init__(msg)
+        self.code = code
+
+
+def _rows(con: duckdb.DuckDBPyConnection, job: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    cur = sqlfiles.load(job).execute(con, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
+
+
+def _stored(db: Path, rid: str) -> dict[str, Any]:
+    try:
+        con, _ = open_reader(db)
+    except (StoreNotFoundError, duckdb.Error, OSError) as exc:
+        raise _Failure(f"cannot open the store: {exc}", 2) from None
+    try:
+        rows = _rows(con, "suggest_record", {"rid": rid.lower().replace("-", "")})
+    finally:
+        con.close()
+    if not rows:
+        raise _Failure(f"no stored record has rid {rid!r}", 1)
+    if len(rows) > 1:
+        raise _Failure(f"rid {rid!r} is ambiguous: give more of it", 2)
+    return rows[0]
+
+
+def _source_of_line(line: str) -> str:
+    s = line.lstrip()
+    if s.startswith("{"):
+        return S.SOURCE_JOURNALD
+    return S.SOURCE_AUDITLOG if s.startswith(("type=", "node=")) else S.SOURCE_KERNLOG
+
+
+def _scratch(raw: bytes, source: str, host: str | None, tmp: Path) -> Path:
+    """A store holding only the record of ``raw`` (parsed as the real pipeline does)."""
+    log = tmp / _FILE_FOR_SOURCE.get(source, "kern.log")
+    log.write_bytes(raw if raw.endswith(b"\n") else raw + b"\n")
+    db = tmp / "scratch.duckdb"
+    outcome = asyncio.run(runner.run_files((runner.FileInput(log),), db,
+                                           tmp / "rejected.jsonl", host=host))
+    if outcome.stored.rows_received == 0:
+        raise _Failure("the line holds no AppArmor/SELinux record armorwatch can parse", 1)
+    return db
+
+
+def _similar(db: Path, rec: dict[str, Any]) -> dict[str, Any] | None:
+    if not db.is_file():
+        return None
+    try:
+        con, _ = open_reader(db)
+    except (StoreNotFoundError, duckdb.Error, OSError) as exc:
+        raise _Failure(f"cannot open the store: {exc}", 2) from None
+    try:
+        return _rows(con, "suggest_similar", {k: rec.get(k) for k in (
+            "profile", "operation", "class", "name", "capname", "denied_mask")})[0]
+    finally:
+        con.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the command; 0 ok, 1 nothing to explain, 2 usage or I/O error."""
+    if (args.rid is None) == (args.line is None):
+        print("armorwatch explain: give a record's RID or --line 'RAW LINE'", file=sys.stderr)
+        return 2
+    try:
+        if args.line is not None:
+            raw, source, host = args.line.encode("utf-8", "surrogateescape"), \
+                _source_of_line(args.line), args.host
+        else:
+            stored = _stored(args.db, args.rid)
+            raw, source, host = bytes(stored["raw"]), stored["source"], stored["host"]
+        parser = None if args.no_validate else ApparmorParser.find()
+        with tempfile.TemporaryDirectory(prefix="armorwatch-explain-") as tmp:
+            scratch = _scratch(raw, source, host, Path(tmp))
+            con, _ = open_reader(scratch)
+            try:
+                recs = _rows(con, "suggest_record", {"rid": ""})
+                if len(recs) != 1:
+                    raise _Failure("--line holds more than one record: give one line", 2)
+                rec = recs[0]
+                result = SG.suggest(con, validate=parser is not None, parser=parser,
+                                    policy_root=args.policy_dir)
+            finally:
+                con.close()
+        similar = _similar(args.db, rec)
+    except _Failure as exc:
+        print(f"armorwatch explain: {exc}", file=sys.stderr)
+        return exc.code
+    except runner.InputError as exc:
+        print(f"armorwatch explain: {sanitize.for_terminal(str(exc))}", file=sys.stderr)
+        return 2
+    except (CollectorError, IngestError, SinkError) as exc:
+        print(f"armorwatch explain: {sanitize.for_terminal(str(exc))}", file=sys.stderr)
+        return 1
+    ex = EX.explain(rec, result, Policy.load(args.policy_dir), similar)
+    if args.format == "json":
+        sys.stdout.write(orjson.dumps(ex, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        sys.stdout.write(EX.render_text(ex))
+    return 0
