@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import importlib.util
 import os
 import sys
 import traceback
@@ -17,8 +16,14 @@ from armorwatch.commands import COMMANDS, INTERNAL_ERROR
 from parsers import sanitize
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every subcommand registered."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The top-level parser.
+
+    Given ``argv``, only the command it names is imported and registered in full; the
+    others are listed with their help line, so `armorwatch --version` or `armorwatch
+    parse` never pays for DuckDB, aiokafka or the jobs. Without ``argv`` every command
+    is registered (tests and tools that inspect the whole CLI).
+    """
     parser = argparse.ArgumentParser(
         prog="armorwatch",
         description=(
@@ -30,18 +35,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"armorwatch {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
-        qualified = f"armorwatch.commands.{name}"
-        # A command exists when its module does; an import error inside one still raises.
-        if importlib.util.find_spec(qualified) is None:
-            continue
-        importlib.import_module(qualified).register(sub)
+    chosen = next((a for a in argv if not a.startswith("-")), None) if argv is not None else None
+    for name, text in COMMANDS.items():
+        if argv is None or name == chosen:
+            importlib.import_module(f"armorwatch.commands.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse arguments, run the subcommand, return its exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:

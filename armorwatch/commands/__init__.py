@@ -8,16 +8,17 @@ stderr (the traceback only with ``--log-level DEBUG``) and exits ``INTERNAL_ERRO
 
 INTERNAL_ERROR = 70  # EX_SOFTWARE of sysexits.h: distinct from a command's own failures
 
-# The order of `armorwatch --help`. The CLI registers the ones whose module exists.
-COMMANDS: tuple[str, ...] = (
-    "run",
-    "collect",
-    "process",
-    "parse",
-    "query",
-    "suggest",
-    "explain",
-    "review",
-    "alerts",
-    "report",
-)
+# The order of `armorwatch --help`, with each command's one-line help (its module uses
+# the same text). Only the command being run is imported: see armorwatch.cli.
+COMMANDS: dict[str, str] = {
+    "run": "run the whole pipeline in-process on log files (default: the bundled samples)",
+    "collect": "collect AppArmor/SELinux records from this host (audit.log, kern.log, journald)",
+    "process": "consume record batches from Kafka and store them in DuckDB",
+    "parse": "parse audit.log / kern.log / journald JSON files into MAC records",
+    "query": "run SQL or a saved query against the store (read-only)",
+    "suggest": "suggest AppArmor rules (validated by apparmor_parser) and SELinux allow rules",
+    "explain": "why one record was denied and what rule would allow it (audit2why)",
+    "review": "review suggested rules interactively (aa-logprof style) and write them",
+    "alerts": "evaluate alert rules on demand, or list them",
+    "report": "write the nightly profile-tightening report (HTML, Markdown, JSON)",
+}

@@ -22,6 +22,7 @@ import duckdb
 
 from armorwatch import logging as awlog
 from armorwatch.alerting import load_rules, plan
+from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError
 from jobs.alerts import Notification
 from parsers import sanitize
@@ -36,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``armorwatch alerts`` with its ``test`` and ``rules`` subcommands."""
     p = subparsers.add_parser(
         "alerts",
-        help="evaluate alert rules on demand, or list them",
+        help=COMMANDS["alerts"],
         description=(
             "Alert rules (thresholds, spikes, new denial signatures, sensitive accesses, "
             "profiles unloaded or switched to complain, lost records, silent hosts) are "

@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from armorwatch import logging as awlog
 from armorwatch import metrics
+from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from armorwatch.pipeline import InProcessConfig, InProcessTransport, ObservedSink
 from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
@@ -74,7 +75,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``collect``."""
     p = sub.add_parser(
         "collect",
-        help="collect AppArmor/SELinux records from this host (audit.log, kern.log, journald)",
+        help=COMMANDS["collect"],
         description=(
             "Tail audit.log / kern.log through rotation, follow journald by cursor, parse "
             "the records and store them (default: a local DuckDB file). The checkpoint "

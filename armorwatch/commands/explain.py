@@ -23,6 +23,7 @@ import orjson
 
 from armorwatch import logging as awlog
 from armorwatch import runner
+from armorwatch.commands import COMMANDS
 from ingest.collector import CollectorError
 from ingest.errors import IngestError
 from jobs import explain as EX
@@ -43,7 +44,7 @@ _FILE_FOR_SOURCE = {S.SOURCE_JOURNALD: "journal.json", S.SOURCE_AUDITLOG: "audit
 def register(subparsers: Any) -> None:
     """Add the ``explain`` subcommand."""
     p = subparsers.add_parser(
-        "explain", help="why one record was denied and what rule would allow it (audit2why)",
+        "explain", help=COMMANDS["explain"],
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("rid", nargs="?", help="a stored record's rid (or a unique prefix)")

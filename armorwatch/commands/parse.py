@@ -23,6 +23,7 @@ import orjson
 import pyarrow as pa
 
 from armorwatch import logging as awlog
+from armorwatch.commands import COMMANDS
 from parsers import sanitize
 from parsers import schema as S
 from parsers.result import HostInfo, ParseResult
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``parse``."""
     p = sub.add_parser(
         "parse",
-        help="parse audit.log / kern.log / journald JSON files into MAC records",
+        help=COMMANDS["parse"],
         description=(
             "Parse AppArmor and SELinux records from audit.log, kern.log/syslog/dmesg "
             "or `journalctl -o json` files (framing detected per line) and write one "

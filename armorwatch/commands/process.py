@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``process``."""
     p = sub.add_parser(
         "process",
-        help="consume record batches from Kafka and store them in DuckDB",
+        help=COMMANDS["process"],
         description=(
             "Join a Kafka consumer group, decode the Arrow IPC batches that "
             "`armorwatch collect --kafka` produces and store them in DuckDB. Offsets are "

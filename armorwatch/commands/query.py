@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from armorwatch import logging as awlog
+from armorwatch.commands import COMMANDS
 from jobs import window
 from parsers import sanitize
 from sinks.duckdb import StoreNotFoundError, open_reader
@@ -444,7 +445,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     """Add ``armorwatch query``."""
     p = subparsers.add_parser(
         "query",
-        help="run SQL or a saved query against the store (read-only)",
+        help=COMMANDS["query"],
         description=textwrap.fill(
             "Run one SELECT statement, or a saved query by name, against the armorwatch "
             "DuckDB store, read-only with file access disabled. Values go in as bound "

@@ -20,6 +20,7 @@ from typing import Any
 import duckdb
 
 from armorwatch import logging as awlog
+from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from jobs import report as R
 from jobs import window as timewindow
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
     """Add the ``report`` subcommand."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "report",
-        help="write the nightly profile-tightening report (HTML, Markdown, JSON)",
+        help=COMMANDS["report"],
         description=(
             "Write the nightly report: profiles ready to move from complain to enforce, "
             "profiles whose denials grew, new denial signatures, risky accesses, suggested "

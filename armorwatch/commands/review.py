@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from armorwatch import logging as awlog
+from armorwatch.commands import COMMANDS
 from armorwatch.commands import suggest as suggest_cmd
 from jobs import suggest as SG
 from jobs.abstractions import Policy
@@ -39,7 +40,7 @@ ALLOW, DENY, SKIP = "allow", "deny", "skip"
 def register(subparsers: Any) -> None:
     """Add the ``review`` subcommand."""
     p = subparsers.add_parser(
-        "review", help="review suggested rules interactively (aa-logprof style) and write them",
+        "review", help=COMMANDS["review"],
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--db", type=Path, default=suggest_cmd.DEFAULT_DB,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from armorwatch import logging as awlog
 from armorwatch import runner
+from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from armorwatch.pipeline import InProcessConfig
 from ingest.collector import CollectorError
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``run``."""
     p = sub.add_parser(
         "run",
-        help="run the whole pipeline in-process on log files (default: the bundled samples)",
+        help=COMMANDS["run"],
         description=(
             "Read log files once (audit.log, kern.log/syslog, journalctl -o json), parse them, "
             "store the records in DuckDB, then print what was found: records by profile and "

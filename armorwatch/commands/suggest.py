@@ -38,6 +38,7 @@ import orjson
 
 from armorwatch import logging as awlog
 from armorwatch import runner
+from armorwatch.commands import COMMANDS
 from ingest.collector import CollectorError
 from ingest.errors import IngestError
 from jobs import suggest as SG
@@ -60,7 +61,7 @@ def register(subparsers: Any) -> None:
     """Add the ``suggest`` subcommand."""
     p = subparsers.add_parser(
         "suggest",
-        help="suggest AppArmor rules (validated by apparmor_parser) and SELinux allow rules",
+        help=COMMANDS["suggest"],
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
