@@ -54,7 +54,6 @@ from parsers import schema as S
 
 log = logging.getLogger(__name__)
 
-_NUL_RUN = re.compile(rb"\x00+")
 _SIBLING = re.compile(r"^\.(\d+)(\.gz)?$")
 
 
@@ -534,20 +533,11 @@ class FileTailer:
     def _split_nul(self, data: bytes, offset: int, segment: int) -> list[Chunk]:
         if b"\x00" not in data:
             return [Chunk(data, offset, segment)]
-        out: list[Chunk] = []
-        pos = 0
-        for m in _NUL_RUN.finditer(data):
-            if m.start() > pos:
-                piece = data[pos : m.start()]
-                if piece.endswith(b"\n"):
-                    out.append(Chunk(piece, offset + pos, segment))
-                else:  # a line cut by a hole: a fragment of its own
-                    out.append(Chunk(piece + b"\n", offset + pos, segment, covers=len(piece)))
-            self.stats.nul_bytes_skipped += m.end() - m.start()
-            pos = m.end()
-        if pos < len(data):
-            out.append(Chunk(data[pos:], offset + pos, segment))
-        return out
+        # One chunk with every NUL turned into a newline: offsets stay exact, a line cut by
+        # a hole ends where the hole starts, and the hole itself is empty lines. (A chunk
+        # per NUL-separated fragment cost ~25 us each: 50 MB of random bytes ran at 8 MB/s.)
+        self.stats.nul_bytes_skipped += data.count(b"\x00")
+        return [Chunk(data.replace(b"\x00", b"\n"), offset, segment)]
 
     async def _drain(self, f: _Open) -> AsyncIterator[Chunk]:
         """Read ``f`` to its current end, yielding complete lines."""
