@@ -81,17 +81,24 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
     n = len(user)
     if n == 0 or not pc.any(pc.not_equal(user, 0)).as_py():
         return pa.nulls(n, pa.string())
-    flags = user.to_pylist()
-    cls = cols[S.CLASS].to_pylist()
-    tcls = cols[S.TCLASS].to_pylist()
-    ops = cols[S.OPERATION].to_pylist()
-    out = [
-        S.SUSPECT_FROM_USERSPACE
-        if u and R.kernel_mediated({S.CLASS: c, S.TCLASS: t, S.OPERATION: o})
-        else None
-        for u, c, t, o in zip(flags, cls, tcls, ops, strict=True)
-    ]
-    return pa.array(out, pa.string())
+    # each distinct (class, tclass, operation) among the USER_AVC rows is judged once;
+    # rows are matched by a key made of dictionary indices, never read one by one
+    parts = [cols[name] for name in (S.CLASS, S.TCLASS, S.OPERATION)]
+    values = [[None, *d.dictionary.to_pylist()] for d in parts]
+    key: Any = None
+    for d, v in zip(parts, values, strict=True):
+        i = pc.add(pc.fill_null(d.indices, -1).cast(pa.int64()), 1)
+        key = i if key is None else pc.add(pc.multiply(key, len(v)), i)
+    is_user = pc.not_equal(user, 0)
+    forged = []
+    for k in pc.unique(pc.filter(key, is_user)).to_pylist():
+        k, o = divmod(k, len(values[2]))
+        c, t = divmod(k, len(values[1]))
+        row = {S.CLASS: values[0][c], S.TCLASS: values[1][t], S.OPERATION: values[2][o]}
+        if R.kernel_mediated(row):
+            forged.append((c * len(values[1]) + t) * len(values[2]) + o)
+    mask = pc.and_(is_user, pc.is_in(key, value_set=pa.array(forged, pa.int64())))
+    return pc.if_else(mask, S.SUSPECT_FROM_USERSPACE, pa.scalar(None, pa.string()))
 
 
 def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
