@@ -10,6 +10,7 @@ as "slow" lines and go through the reference path (``parsers.records``).
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from typing import Any, Final
@@ -68,8 +69,15 @@ def _remap(arr: pa.DictionaryArray, fn: Callable[[str], str]) -> pa.DictionaryAr
 def _const(value: str | None, n: int) -> pa.Array:
     if value is None:
         return pa.nulls(n, _DICT)
-    indices = pc.fill_null(pa.nulls(n, pa.int32()), 0)
+    indices = pc.fill_null(pa.nulls(n, pa.int32()), _k(0, pa.int32()))
     return pa.DictionaryArray.from_arrays(indices, pa.array([value], pa.string()))
+
+
+@functools.lru_cache(maxsize=512)
+def _k(value: object, typ: pa.DataType = pa.int64()) -> pa.Scalar:
+    """A cached Arrow scalar. A Python literal given to pyarrow.compute costs ~40 us a call
+    (pyarrow tries to import numpy for it, and fails again each time without numpy)."""
+    return pa.scalar(value, typ)
 
 
 def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
@@ -79,7 +87,7 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
     them; ``records.kernel_mediated`` decides the class here too.)
     """
     n = len(user)
-    if n == 0 or not pc.any(pc.not_equal(user, 0)).as_py():
+    if n == 0 or not pc.any(pc.not_equal(user, _k(0))).as_py():
         return pa.nulls(n, pa.string())
     # each distinct (class, tclass, operation) among the USER_AVC rows is judged once;
     # rows are matched by a key made of dictionary indices, never read one by one
@@ -87,9 +95,9 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
     values = [[None, *d.dictionary.to_pylist()] for d in parts]
     key: Any = None
     for d, v in zip(parts, values, strict=True):
-        i = pc.add(pc.fill_null(d.indices, -1).cast(pa.int64()), 1)
-        key = i if key is None else pc.add(pc.multiply(key, len(v)), i)
-    is_user = pc.not_equal(user, 0)
+        i = pc.add(pc.fill_null(d.indices, _k(-1, pa.int32())).cast(pa.int64()), _k(1))
+        key = i if key is None else pc.add(pc.multiply(key, _k(len(v))), i)
+    is_user = pc.not_equal(user, _k(0))
     forged = []
     for k in pc.unique(pc.filter(key, is_user)).to_pylist():
         k, o = divmod(k, len(values[2]))
@@ -98,12 +106,15 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
         if R.kernel_mediated(row):
             forged.append((c * len(values[1]) + t) * len(values[2]) + o)
     mask = pc.and_(is_user, pc.is_in(key, value_set=pa.array(forged, pa.int64())))
-    return pc.if_else(mask, S.SUSPECT_FROM_USERSPACE, pa.scalar(None, pa.string()))
+    return pc.if_else(mask, _k(S.SUSPECT_FROM_USERSPACE, pa.string()), _k(None, pa.string()))
 
 
 def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
     """MEDIATION_CLASS of the scanned rows: class=, else tclass, else
     ``records.derive_class`` called once per distinct (operation, family, field bits)."""
+    given = pc.coalesce(cols[S.CLASS].cast(pa.string()), cols[S.TCLASS].cast(pa.string()))
+    if given.null_count == 0:  # every record says its class (today's kernels): nothing to derive
+        return pc.dictionary_encode(given)
     op: pa.DictionaryArray = cols[S.OPERATION]
     fam: pa.DictionaryArray = cols[S.FAMILY]
     bits: Any = None
@@ -111,12 +122,12 @@ def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
         present = pc.is_valid(cols[names[0]])
         for name in names[1:]:
             present = pc.or_(present, pc.is_valid(cols[name]))
-        term = pc.multiply(present.cast(pa.int64()), bit)
+        term = pc.multiply(present.cast(pa.int64()), _k(bit))
         bits = term if bits is None else pc.add(bits, term)
     nfam = len(fam.dictionary) + 1
-    opi = pc.add(pc.fill_null(op.indices, -1).cast(pa.int64()), 1)
-    fami = pc.add(pc.fill_null(fam.indices, -1).cast(pa.int64()), 1)
-    key = pc.add(pc.multiply(pc.add(pc.multiply(opi, nfam), fami), 64), bits)
+    opi = pc.add(pc.fill_null(op.indices, _k(-1, pa.int32())).cast(pa.int64()), _k(1))
+    fami = pc.add(pc.fill_null(fam.indices, _k(-1, pa.int32())).cast(pa.int64()), _k(1))
+    key = pc.add(pc.multiply(pc.add(pc.multiply(opi, _k(nfam)), fami), _k(64)), bits)
     uniq = pc.unique(key)
     ops = [None, *op.dictionary.to_pylist()]
     fams = [None, *fam.dictionary.to_pylist()]
@@ -124,14 +135,13 @@ def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
         R.derive_class(ops[k // 64 // nfam], fams[k // 64 % nfam], k % 64)
         for k in uniq.to_pylist()
     ]
-    lsm_aa = pc.equal(cols[S.LSM].indices, 0)  # dictionary [apparmor, selinux]
+    lsm_aa = pc.equal(cols[S.LSM].indices, _k(0, pa.int32()))  # dictionary [apparmor, selinux]
     derived_col = pc.if_else(
-        lsm_aa, pc.take(pa.array(derived, pa.string()), pc.index_in(key, uniq)), None
+        lsm_aa,
+        pc.take(pa.array(derived, pa.string()), pc.index_in(key, uniq)),
+        _k(None, pa.string()),
     )
-    out = pc.coalesce(
-        cols[S.CLASS].cast(pa.string()), cols[S.TCLASS].cast(pa.string()), derived_col
-    )
-    return pc.dictionary_encode(out)
+    return pc.dictionary_encode(pc.coalesce(given, derived_col))
 
 
 def to_batch(
@@ -260,7 +270,7 @@ def to_batch(
             col = cols[name]
             arrays.append(col if isinstance(col, pa.DictionaryArray) else pc.dictionary_encode(col))
         elif name == S.PERMISSIVE:
-            arrays.append(pc.not_equal(cols[name], 0))
+            arrays.append(pc.not_equal(cols[name], _k(0)))
         else:
             arrays.append(cols[name].cast(field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=S.MAC_SCHEMA), ordinals
