@@ -246,7 +246,8 @@ class TestJunk:
             ),
             max_size=12,
         ),
-        st.integers(min_value=1, max_value=300),
+        # chunks of at least 7 bytes: a 16 KiB line fed byte by byte costs minutes
+        st.integers(min_value=7, max_value=300),
     )
     def test_engines_agree_on_hostile_mixes(self, lines: list[bytes], size: int) -> None:
         """Mixes of junk, over-cap, empty and bad-hex lines: same result from both engines."""
