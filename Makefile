@@ -44,7 +44,8 @@ install:
 
 # Debian packages: apparmor_parser validates rules, systemd-journal-remote writes test
 # journals, libapparmor-dev builds the benchmark's C baseline, chromium renders the report
-# in a test, apparmor-utils has aa-logprof's severity.db (suggest's risk). Installed only when root.
+# in a test, apparmor-utils has aa-logprof's severity.db (suggest's risk), checkpolicy's
+# checkmodule compiles the SELinux module suggest writes. Installed only when root.
 apt:
 	@missing=""; \
 	command -v apparmor_parser >/dev/null 2>&1 || [ -x /sbin/apparmor_parser ] || missing="$$missing apparmor"; \
@@ -52,6 +53,7 @@ apt:
 	[ -f /usr/include/aalogparse/aalogparse.h ] || missing="$$missing libapparmor-dev"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -f /etc/apparmor/severity.db ] || missing="$$missing apparmor-utils"; \
+	command -v checkmodule >/dev/null 2>&1 || missing="$$missing checkpolicy"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
