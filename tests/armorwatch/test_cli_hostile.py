@@ -256,10 +256,14 @@ class TestBrokenPipe:
         db = tmp_path / "a.duckdb"
         log = str(SAMPLES / "local-audit.log")
         assert 0 == cli(tmp_path, "run", "--no-report", "--db", str(db), log).rc
+        # big enough that parse is still writing when the reader goes (else it ends
+        # normally and prints its summary)
+        big = tmp_path / "audit.log"
+        big.write_bytes((SAMPLES / "audit.log").read_bytes() * 300)
         for argv in (
             ("query", "--db", str(db), "--format", "csv", "SELECT * FROM range(300000)"),
             ("query", "--db", str(db), "SELECT * FROM range(300000)"),
-            ("parse", str(SAMPLES / "audit.log")),
+            ("parse", str(big)),
         ):
             proc = subprocess.Popen(
                 [str(ARMORWATCH), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
