@@ -384,7 +384,7 @@ class Parser:
             row[S.MACHINE_ID] = host.machine_id
             row[S.BOOT_ID] = host.boot_id
             row[S.SOURCE] = self.source
-            row[S.RAW] = line
+            row.setdefault(S.RAW, line)  # journald sets its canonical entry
             row[S.ORDINAL] = 0
             if ev >= 0:
                 for k, v in enrich.get(ev, {}).items():
@@ -687,6 +687,10 @@ class Parser:
         # journald's trusted fields win over anything the text says: a MESSAGE starting
         # "node=web-01 type=AVC …" from host h42 is h42's
         parsed.node = host.host if _str(entry.get("_HOSTNAME")) else parsed.node or host.host
+        if parsed.kind == R.MAC:
+            # journalctl prints an entry's fields in a different order on every run, so the
+            # entry with its keys sorted is the record's bytes (the store keys on them)
+            parsed.cols[S.RAW] = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
         return parsed, host
 
     # --- grouping -----------------------------------------------------------------------
@@ -728,7 +732,7 @@ class Parser:
             row[S.MACHINE_ID] = host.machine_id
             row[S.BOOT_ID] = host.boot_id
             row[S.SOURCE] = self.source
-            row[S.RAW] = raw
+            row.setdefault(S.RAW, raw)  # journald sets its canonical entry
             if p.serial is None or p.alone:  # no audit id, or no event to join (unproven)
                 row[S.ORDINAL] = 0
                 self._emit_row(row, {}, out)

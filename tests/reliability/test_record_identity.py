@@ -137,6 +137,36 @@ class TestThroughRun:
         assert 0 == run_cli(tmp_path, log).returncode  # a replay adds nothing
         assert (2,) == stored(tmp_path / "s.duckdb", "SELECT count(*) FROM records")
 
+    def test_journald_entries_reread_in_another_field_order_are_stored_once(
+        self, tmp_path: Path
+    ) -> None:
+        """journalctl prints fields in a new order on every run: a re-read adds nothing."""
+        import orjson
+
+        def entries(reverse: bool) -> bytes:
+            out = b""
+            for serial in range(1, 6):
+                entry = {
+                    "__CURSOR": f"s=1;i={serial}",
+                    "__REALTIME_TIMESTAMP": f"17000000{serial:02d}101000",
+                    "_BOOT_ID": "0123456789abcdef0123456789abcdef",
+                    "_HOSTNAME": "h1",
+                    "_TRANSPORT": "audit",
+                    "_AUDIT_TYPE": "1400",
+                    "_AUDIT_ID": str(serial),
+                    "MESSAGE": avc(1700000000.101, serial, "/etc/shadow").decode().strip(),
+                }
+                items = sorted(entry.items(), reverse=reverse)
+                out += orjson.dumps(dict(items)) + b"\n"
+            return out
+
+        log = tmp_path / "journal.json"
+        log.write_bytes(entries(reverse=False))
+        assert 0 == run_cli(tmp_path, log).returncode
+        log.write_bytes(entries(reverse=True))
+        assert 0 == run_cli(tmp_path, log).returncode
+        assert (5, 5) == stored(tmp_path / "s.duckdb")
+
     @pytest.mark.corpus
     def test_sepolgen_interleaved_log_stores_every_record(self, tmp_path: Path) -> None:
         """sepolgen's audit2allow test.log (hosts interleaved): stored == parsed."""
