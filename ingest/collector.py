@@ -194,15 +194,6 @@ class _Dedup:
         return batch.filter(pa.array(keep)), dropped
 
 
-def _concat(batches: Sequence[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
-    batches = [b for b in batches if b.num_rows]
-    if not batches:
-        return S.empty_batch(schema)
-    if len(batches) == 1:
-        return batches[0]
-    return pa.Table.from_batches(batches, schema=schema).combine_chunks().to_batches()[0]
-
-
 class Collector:
     """Runs sources into one sink; see the module docstring for the contract."""
 
@@ -428,13 +419,13 @@ class Collector:
         """Put the batch on the envelope queue (blocks when full: backpressure)."""
         if acc.empty():
             return
-        rejects = _concat(acc.rejects, S.REJECT_SCHEMA) if acc.rejects else None
+        rejects = S.concat_batches(acc.rejects, S.REJECT_SCHEMA) if acc.rejects else None
         envelope = None
         if acc.records or acc.loss or acc.notices or rejects is not None:
             envelope = self._envelope(
                 src,
-                _concat(acc.records, S.MAC_SCHEMA),
-                _concat(acc.loss, S.LOSS_SCHEMA),
+                S.concat_batches(acc.records, S.MAC_SCHEMA),
+                S.concat_batches(acc.loss, S.LOSS_SCHEMA),
                 notices=acc.notices,
                 rejects=rejects,
             )
@@ -485,7 +476,7 @@ class Collector:
         }
         return Envelope(
             records=records if records is not None else S.empty_batch(S.MAC_SCHEMA),
-            loss=_concat(parts, S.LOSS_SCHEMA),
+            loss=S.concat_batches(parts, S.LOSS_SCHEMA),
             meta={k: v for k, v in meta.items() if v},
         )
 

@@ -309,6 +309,16 @@ def empty_batch(schema: pa.Schema = MAC_SCHEMA) -> pa.RecordBatch:
     return batch
 
 
+def concat_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
+    """One batch of ``schema`` holding the rows of ``batches`` in order (empty ones skipped)."""
+    batches = [b for b in batches if b.num_rows]
+    if not batches:
+        return empty_batch(schema)
+    if len(batches) == 1:
+        return batches[0]
+    return pa.Table.from_batches(batches, schema=schema).combine_chunks().to_batches()[0]
+
+
 def batch_from_rows(
     rows: Iterable[Mapping[str, Any]], schema: pa.Schema = MAC_SCHEMA
 ) -> pa.RecordBatch:

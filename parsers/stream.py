@@ -848,11 +848,6 @@ class Parser:
         )
 
 
-_EMPTY: Final = {
-    id(sch): S.empty_batch(sch) for sch in (S.MAC_SCHEMA, S.REJECT_SCHEMA, S.LOSS_SCHEMA)
-}
-
-
 _DAEMON_START: Final = b"type=DAEMON_START msg=audit("
 
 
@@ -896,25 +891,16 @@ def _merge(parts: list[ParseResult]) -> ParseResult:
     if len(parts) == 1:
         return parts[0]
     return ParseResult(
-        records=_concat_all([p.records for p in parts], S.MAC_SCHEMA),
-        rejects=_concat_all([p.rejects for p in parts], S.REJECT_SCHEMA),
-        loss=_concat_all([p.loss for p in parts], S.LOSS_SCHEMA),
+        records=S.concat_batches((p.records for p in parts), S.MAC_SCHEMA),
+        rejects=S.concat_batches((p.rejects for p in parts), S.REJECT_SCHEMA),
+        loss=S.concat_batches((p.loss for p in parts), S.LOSS_SCHEMA),
         lines=sum(p.lines for p in parts),
         safe_offset=parts[-1].safe_offset,
     )
 
 
-def _concat_all(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
-    batches = [b for b in batches if b.num_rows]
-    if not batches:
-        return _EMPTY[id(schema)]
-    if len(batches) == 1:
-        return batches[0]
-    return pa.Table.from_batches(batches, schema=schema).combine_chunks().to_batches()[0]
-
-
 def _batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
-    return S.batch_from_rows(rows, schema) if rows else _EMPTY[id(schema)]
+    return S.batch_from_rows(rows, schema) if rows else S.empty_batch(schema)
 
 
 def _str(value: object) -> str | None:
@@ -945,8 +931,4 @@ def parse_bytes(
 
 
 def _concat(a: pa.RecordBatch, b: pa.RecordBatch) -> pa.RecordBatch:
-    if b.num_rows == 0:
-        return a
-    if a.num_rows == 0:
-        return b
-    return pa.Table.from_batches([a, b]).combine_chunks().to_batches()[0]
+    return S.concat_batches((a, b), a.schema)
