@@ -4,18 +4,17 @@
 -- jobs.alerts.evaluate runs this before the alert_*.sql jobs over a store (TEMP, so it also
 -- works on a read-only store or its snapshot). The continuous window fills tables of the
 -- same names and columns from alert_window_views.sql.
--- alert_profile_status: the store's profile_status (its derivation, not a copy of it)
--- with the suspect column of each record, so a forged profile_remove is recognised.
+-- alert_profile_status: the store's profile_status, whose suspect column marks a forged
+-- profile_remove.
 CREATE OR REPLACE TEMP VIEW alert_profile_status AS
 SELECT
-    p.ts,  -- when the kernel logged the change
-    p.host,  -- host name
-    p.operation,  -- profile_load | profile_replace | profile_remove
-    p.profile_name,  -- the profile loaded, replaced or removed
-    p.comm,  -- command that changed policy
-    r.suspect  -- why the record looks forged; null = nothing does
-FROM profile_status AS p
-JOIN records AS r ON r.rid = p.rid AND r.apparmor = 'STATUS';
+    ts,  -- when the kernel logged the change
+    host,  -- host name
+    operation,  -- profile_load | profile_replace | profile_remove
+    profile_name,  -- the profile loaded, replaced or removed
+    comm,  -- command that changed policy
+    suspect  -- why the record looks forged; null = nothing does
+FROM profile_status;
 
 -- alert_forged: every forged-looking record (suspect not null), with its bytes.
 CREATE OR REPLACE TEMP VIEW alert_forged AS
