@@ -32,9 +32,9 @@ $(STAMP): $(BIN)/python pyproject.toml parsers/_fastscan.c $(TESTLOCK)
 # lock for every supported Python). Kept pins stay unless LOCK_ARGS=--upgrade.
 lock: $(STAMP)
 	$(BIN)/pip install -q uv
-	$(BIN)/uv pip compile -q --universal --python-version 3.11 $(LOCK_ARGS) \
+	$(BIN)/uv pip compile -q --universal --python-version 3.11 --generate-hashes $(LOCK_ARGS) \
 	  pyproject.toml -o $(LOCK)
-	$(BIN)/uv pip compile -q --universal --python-version 3.11 $(LOCK_ARGS) \
+	$(BIN)/uv pip compile -q --universal --python-version 3.11 --generate-hashes $(LOCK_ARGS) \
 	  --extra test -c $(LOCK) pyproject.toml -o $(TESTLOCK)
 
 # A venv in PREFIX, systemd units, sysusers.d/tmpfiles.d files, the AppArmor profile and

@@ -80,6 +80,14 @@ class TestLock:
         """duckdb is locked to a 2.x release (1.4.5 segfaults, 1.5.6 fails a migration)."""
         assert pins(LOCK)["duckdb"].startswith("2.")
 
+    @pytest.mark.parametrize("lock", [LOCK, TESTLOCK], ids=["runtime", "test"])
+    def test_every_pin_carries_its_hashes(self, lock: Path) -> None:
+        """Each pin is followed by sha256 hashes, so pip installs only the files that were locked."""
+        text = lock.read_text()
+        entries = re.split(r"\n(?=[A-Za-z0-9_.\-]+==)", text.split("\n", 2)[2])
+        unhashed = [e.split()[0] for e in entries if "==" in e and "--hash=sha256:" not in e]
+        assert ([], True) == (unhashed, len(pins(lock)) > 10)
+
     def test_make_installs_from_the_lock(self) -> None:
         """make's venv, the installer and the image install the lock, then the package alone."""
         makefile = (ROOT / "Makefile").read_text()
@@ -126,6 +134,12 @@ def built_tag() -> str:
 
 
 class TestContainerfile:
+    def test_compose_builds_the_same_image(self) -> None:
+        """docker-compose.yml builds every armorwatch service from the Containerfile (locked deps)."""
+        compose = (ROOT / "docker-compose.yml").read_text()
+        dockerfiles = re.findall(r"^\s*dockerfile:\s*(\S+)", compose, re.M)
+        assert ["deploy/Containerfile"] * 2 == dockerfiles
+
     def test_only_known_instructions(self) -> None:
         """Every line is a Containerfile instruction (a typo would fail the build)."""
         known = {"FROM", "RUN", "COPY", "WORKDIR", "USER", "ENTRYPOINT", "CMD", "ENV"}
