@@ -15,15 +15,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from parsers.delivery import Observer, Sink
 from parsers.envelope import Envelope
-from sinks.base import Sink
 
 log = logging.getLogger(__name__)
-
-Observer = Callable[[Envelope], Awaitable[None]]
 
 
 class ObservedSink:

@@ -42,7 +42,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -51,6 +51,7 @@ from ingest.base import Chunk, LossNotice, Source
 from ingest.checkpoint import CheckpointStore
 from ingest.errors import CheckpointError
 from parsers import schema as S
+from parsers.delivery import DeliveryError, Sink
 from parsers.envelope import Envelope
 from parsers.result import HostInfo, ParseResult
 from parsers.stream import Parser
@@ -64,16 +65,6 @@ BOOT_KEY = "_boot"
 (audit.log has none: the parser derives one at each DAEMON_START, ``Parser.boot_id``)."""
 
 DeadLetter = Callable[[pa.RecordBatch], Awaitable[None]]
-
-
-class Delivery(Protocol):
-    """The sink contract of ``sinks.base.Sink`` (ingest does not import sinks):
-    ``send`` returns after durable delivery (the ack) or raises an error whose
-    ``retriable`` attribute says whether the same envelope may be retried."""
-
-    async def send(self, envelope: Envelope) -> None: ...
-
-    async def close(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -200,7 +191,7 @@ class Collector:
     def __init__(
         self,
         sources: Sequence[Source],
-        sink: Delivery,
+        sink: Sink,
         checkpoint: CheckpointStore | None,
         host: HostInfo,
         config: CollectorConfig | None = None,
@@ -515,10 +506,10 @@ class Collector:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                if getattr(e, "retriable", False) is not True:
+                if not isinstance(e, DeliveryError) or not e.retriable:
                     raise CollectorError(f"{what} failed terminally: {e}") from e
                 self.stats.send_retries += 1
-                wait = getattr(e, "retry_after", None) or delay
+                wait = e.retry_after or delay
                 log.warning("Delivery to the %s failed (%s); retrying in %.1f s.", what, e, wait)
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self.config.retry_max)

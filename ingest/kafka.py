@@ -20,9 +20,10 @@ Poison messages (not an Arrow IPC stream, unknown schema version, wrong columns)
 the dead-letter topic and/or file with their raw bytes, are counted in ``stats.poison``,
 and their offsets are committed with the batch; the consumer keeps going.
 
-Errors: ``ingest.errors.SourceError`` for an unusable configuration; sink errors
-(``sinks.errors``-style ``retriable`` attribute) are retried with backoff while
-``retriable`` is true and re-raised otherwise, without committing.
+Errors: ``ingest.errors.SourceError`` for an unusable configuration; a sink's
+``parsers.delivery.DeliveryError`` is retried with backoff while ``retriable`` is true
+and re-raised otherwise (as is any other error), without committing. The wire's header
+names and the TLS/SASL settings are ``parsers.kafka_wire``'s, shared with the sink.
 """
 
 from __future__ import annotations
@@ -33,115 +34,26 @@ import contextlib
 import json
 import logging
 import os
-import ssl
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pyarrow as pa
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener
 from aiokafka import errors as kerr
+from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
 from ingest.errors import SourceError
+from parsers import kafka_wire as wire
 from parsers import schema as S
+from parsers.delivery import DeliveryError, Observer, Sink
 from parsers.envelope import Envelope
+from parsers.kafka_wire import KafkaSecurity
 
 log = logging.getLogger(__name__)
-
-# Header names of the wire format (written by sinks.kafka; ingest may not import sinks).
-HEADER_SCHEMA_VERSION = S.SCHEMA_VERSION_KEY.decode()
-HEADER_META_PREFIX = "armorwatch.meta."
-HEADER_REASON = "armorwatch.dead_letter_reason"
-
-Observer = Callable[[Envelope], Awaitable[None]]
-
-
-class StoreSink(Protocol):
-    """What KafkaSource hands batches to (``sinks.base.Sink``)."""
-
-    async def send(self, envelope: Envelope) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-@dataclass(frozen=True)
-class KafkaSecurity:
-    """TLS and SASL settings handed to aiokafka; secrets come from files or env.
-
-    The same fields as ``sinks.kafka.KafkaSecurity`` (a test keeps them equal): ingest
-    and sinks may not import each other.
-    """
-
-    security_protocol: str = "PLAINTEXT"
-    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
-    ssl_cafile: Path | None = None
-    """CA bundle that signs the brokers' certificates (system CAs when unset)."""
-    ssl_certfile: Path | None = None
-    """Client certificate for mutual TLS."""
-    ssl_keyfile: Path | None = None
-    """Private key of the client certificate."""
-    ssl_keyfile_password_file: Path | None = field(default=None, repr=False)
-    """File holding the private key's password."""
-    ssl_keyfile_password_env: str | None = field(default=None, repr=False)
-    """Environment variable holding the private key's password."""
-    ssl_check_hostname: bool = True
-    """Verify that the broker certificate names the host we connected to."""
-    sasl_mechanism: str = "PLAIN"
-    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (used with SASL_* protocols)."""
-    sasl_username: str | None = None
-    """SASL user name."""
-    sasl_password_file: Path | None = field(default=None, repr=False)
-    """File holding the SASL password (e.g. a systemd credential)."""
-    sasl_password_env: str | None = field(default=None, repr=False)
-    """Environment variable holding the SASL password."""
-
-
-def _read_secret(path: Path | None, env: str | None, what: str) -> str | None:
-    if path is not None:
-        try:
-            return path.read_text().rstrip("\r\n")
-        except OSError as e:
-            raise SourceError(f"cannot read {what} file {path}: {e.strerror}") from None
-    if env is not None:
-        value = os.environ.get(env)
-        if value is None:
-            raise SourceError(f"{what} environment variable {env} is not set")
-        return value
-    return None
-
-
-def client_kwargs(sec: KafkaSecurity) -> dict[str, Any]:
-    """aiokafka keyword arguments for ``sec`` (builds the SSL context, reads secrets)."""
-    protocols = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-    if sec.security_protocol not in protocols:
-        raise SourceError(f"security_protocol must be one of {protocols}")
-    kw: dict[str, Any] = {"security_protocol": sec.security_protocol}
-    if sec.security_protocol in ("SSL", "SASL_SSL"):
-        ctx = ssl.create_default_context(cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None)
-        ctx.check_hostname = sec.ssl_check_hostname
-        if sec.ssl_certfile is not None:
-            password = _read_secret(
-                sec.ssl_keyfile_password_file, sec.ssl_keyfile_password_env, "ssl key password"
-            )
-            ctx.load_cert_chain(
-                str(sec.ssl_certfile),
-                str(sec.ssl_keyfile) if sec.ssl_keyfile else None,
-                password=password,
-            )
-        kw["ssl_context"] = ctx
-    if sec.security_protocol.startswith("SASL_"):
-        mechanisms = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-        if sec.sasl_mechanism not in mechanisms:
-            raise SourceError(f"sasl_mechanism must be one of {mechanisms}")
-        kw["sasl_mechanism"] = sec.sasl_mechanism
-        kw["sasl_plain_username"] = sec.sasl_username
-        kw["sasl_plain_password"] = _read_secret(
-            sec.sasl_password_file, sec.sasl_password_env, "SASL password"
-        )
-    return kw
 
 
 @dataclass(frozen=True)
@@ -259,7 +171,7 @@ class KafkaSource:
     def __init__(
         self,
         config: KafkaSourceConfig,
-        sink: StoreSink,
+        sink: Sink,
         observers: Sequence[Observer] = (),
     ) -> None:
         if config.dead_letter_topic is None and config.dead_letter_path is None:
@@ -282,7 +194,12 @@ class KafkaSource:
     async def start(self) -> None:
         """Join the group; while no broker answers, retry with backoff (never gives up)."""
         c = self.config
-        security = client_kwargs(c.security)
+        try:
+            security = wire.client_kwargs(
+                c.security, create_ssl_context, Path.read_text, os.environ
+            )
+        except wire.KafkaSettingsError as e:
+            raise SourceError(str(e)) from None
         delay = c.store_retry_initial_s
         while True:
             consumer = AIOKafkaConsumer(
@@ -384,7 +301,7 @@ class KafkaSource:
         try:
             if msg.value is None:
                 raise PoisonMessage("empty message")
-            version = _headers(msg).get(HEADER_SCHEMA_VERSION)
+            version = _headers(msg).get(wire.HEADER_SCHEMA_VERSION)
             if version is not None and version != str(S.SCHEMA_VERSION).encode():
                 # Cheap reject before decoding; decode checks the IPC metadata as well.
                 raise PoisonMessage(f"schema version header {version!r}")
@@ -397,7 +314,7 @@ class KafkaSource:
         else:
             self._loss.append(batch)
         self._rows += batch.num_rows
-        host = _headers(msg).get(HEADER_META_PREFIX + "host")
+        host = _headers(msg).get(wire.HEADER_META_PREFIX + "host")
         if host:
             self._hosts.add(host.decode(errors="replace"))
 
@@ -408,7 +325,7 @@ class KafkaSource:
         )
         c = self.config
         if self._dlq is not None and c.dead_letter_topic is not None:
-            headers = [*(msg.headers or ()), (HEADER_REASON, reason.encode())]
+            headers = [*(msg.headers or ()), (wire.HEADER_REASON, reason.encode())]
             await self._dlq.send_and_wait(
                 c.dead_letter_topic, value=msg.value, key=msg.key, headers=headers
             )
@@ -459,11 +376,11 @@ class KafkaSource:
             try:
                 await self._sink.send(envelope)
                 return
-            except Exception as e:
-                if not getattr(e, "retriable", False):
+            except DeliveryError as e:
+                if not e.retriable:
                     raise
                 self.stats.store_retries += 1
-                wait = max(delay, getattr(e, "retry_after", None) or 0.0)
+                wait = max(delay, e.retry_after or 0.0)
                 log.warning("Store failed (%s); retrying in %.1f s.", e, wait)
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self.config.store_retry_max_s)

@@ -1,36 +1,13 @@
-"""The sink contract.
+"""What every sink builds on: the contract (``parsers.delivery.Sink``) and ``SinkBase``.
 
-A sink is an async context manager with ``send(envelope)``. Contract:
-
-- ``send`` returns only after the envelope is durably delivered (committed to DuckDB,
-  acknowledged by the broker with the configured acks, accepted by the receiver or its
-  persistent outbox). Its return IS the acknowledgement: callers advance checkpoints
-  only after it returns. At least once: a retried envelope may arrive twice; stores
-  remove duplicates by ``parsers.schema.KEY_COLUMNS``.
-- ``send`` may block (backpressure); it never drops silently.
-- ``send`` raises ``sinks.errors.TransientSinkError`` or ``TerminalSinkError``.
-- ``send`` may not be called after ``close``.
+The contract (``send`` returns only after durable delivery, may block, never drops,
+raises ``sinks.errors.TransientSinkError`` or ``TerminalSinkError``, not after
+``close``) is declared once in ``parsers.delivery``, where ``ingest`` reads it too.
 """
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Protocol, runtime_checkable
-
-from parsers.envelope import Envelope
-
-
-@runtime_checkable
-class Sink(Protocol):
-    """Anything that takes envelopes and acknowledges them by returning."""
-
-    async def send(self, envelope: Envelope) -> None:
-        """Deliver durably, then return (the ack); raise a SinkError otherwise."""
-        ...
-
-    async def close(self) -> None:
-        """Flush what is buffered and release resources."""
-        ...
 
 
 class SinkBase:

@@ -1,17 +1,18 @@
 """Errors raised by sinks. Every one is transient (retry may succeed) or terminal.
 
-    SinkError
-    ├── TransientSinkError   retriable = True   broker down, timeout, 5xx, 429, lock busy
-    └── TerminalSinkError    retriable = False  bad config, 4xx, schema mismatch, 410 Gone
+    parsers.delivery.DeliveryError   the contract's base, caught by ingest too
+    └── SinkError
+        ├── TransientSinkError   retriable = True   broker down, timeout, 5xx, 429, lock busy
+        └── TerminalSinkError    retriable = False  bad config, 4xx, schema mismatch, 410 Gone
 """
 
 from __future__ import annotations
 
+from parsers.delivery import DeliveryError
 
-class SinkError(Exception):
+
+class SinkError(DeliveryError):
     """Base of all sink errors."""
-
-    retriable: bool = False
 
 
 class TransientSinkError(SinkError):
@@ -22,7 +23,6 @@ class TransientSinkError(SinkError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-        """Seconds the far side asked us to wait, when it said so."""
 
 
 class TerminalSinkError(SinkError):

@@ -8,7 +8,8 @@ Wire format (read by ``ingest.kafka.KafkaSource``):
 - key = the host (so one host's records stay ordered in one partition);
 - headers: ``armorwatch.schema_version``, ``armorwatch.kind``, ``armorwatch.part``
   (``i/n`` when a batch was split), ``armorwatch.rows`` and every ``Envelope.meta`` item
-  as ``armorwatch.meta.<key>`` (host, source, checkpoint description);
+  as ``armorwatch.meta.<key>`` (host, source, checkpoint description); the names,
+  and the TLS/SASL settings both ends share, are in ``parsers.kafka_wire``;
 - compression: Arrow IPC zstd buffers by default (``compression="arrow-zstd"``), chosen
   from ``bench/bench_e2e.py``; Kafka-level zstd via cramjam (``"kafka-zstd"``) and none
   are settings;
@@ -38,7 +39,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import ssl
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -50,101 +50,29 @@ import pyarrow.compute as pc
 from aiokafka import AIOKafkaProducer
 from aiokafka import errors as kerr
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.helpers import create_ssl_context
 
+from parsers import kafka_wire as wire
 from parsers import schema as S
 from parsers.envelope import Envelope
+from parsers.kafka_wire import KafkaSecurity
 from sinks.base import SinkBase
 from sinks.errors import TerminalSinkError, TransientSinkError
 
 log = logging.getLogger(__name__)
-
-HEADER_SCHEMA_VERSION = S.SCHEMA_VERSION_KEY.decode()
-HEADER_KIND = "armorwatch.kind"
-HEADER_PART = "armorwatch.part"
-HEADER_ROWS = "armorwatch.rows"
-HEADER_META_PREFIX = "armorwatch.meta."
-KIND_RECORDS = "records"
-KIND_LOSS = "loss"
 
 COMPRESSIONS = ("arrow-zstd", "arrow-lz4", "kafka-zstd", "none")
 # Room for the Kafka record/batch framing, key and headers inside max_message_bytes.
 _FRAMING_BYTES = 4096
 
 
-@dataclass(frozen=True)
-class KafkaSecurity:
-    """TLS and SASL settings handed to aiokafka; secrets come from files or env."""
-
-    security_protocol: str = "PLAINTEXT"
-    """PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."""
-    ssl_cafile: Path | None = None
-    """CA bundle that signs the brokers' certificates (system CAs when unset)."""
-    ssl_certfile: Path | None = None
-    """Client certificate for mutual TLS."""
-    ssl_keyfile: Path | None = None
-    """Private key of the client certificate."""
-    ssl_keyfile_password_file: Path | None = field(default=None, repr=False)
-    """File holding the private key's password."""
-    ssl_keyfile_password_env: str | None = field(default=None, repr=False)
-    """Environment variable holding the private key's password."""
-    ssl_check_hostname: bool = True
-    """Verify that the broker certificate names the host we connected to."""
-    sasl_mechanism: str = "PLAIN"
-    """PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (used with SASL_* protocols)."""
-    sasl_username: str | None = None
-    """SASL user name."""
-    sasl_password_file: Path | None = field(default=None, repr=False)
-    """File holding the SASL password (e.g. a systemd credential)."""
-    sasl_password_env: str | None = field(default=None, repr=False)
-    """Environment variable holding the SASL password."""
-
-
-def read_secret(path: Path | None, env: str | None, what: str) -> str | None:
-    """The secret from ``path`` (trailing newline stripped) or env ``env``; never logged."""
-    if path is not None:
-        try:
-            return path.read_text().rstrip("\r\n")
-        except OSError as e:
-            raise TerminalSinkError(f"cannot read {what} file {path}: {e.strerror}") from None
-    if env is not None:
-        value = os.environ.get(env)
-        if value is None:
-            raise TerminalSinkError(f"{what} environment variable {env} is not set")
-        return value
-    return None
-
-
 def client_kwargs(sec: KafkaSecurity) -> dict[str, Any]:
-    """aiokafka keyword arguments for ``sec`` (builds the SSL context, reads secrets)."""
-    protocols = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
-    if sec.security_protocol not in protocols:
-        raise TerminalSinkError(f"security_protocol must be one of {protocols}")
-    kw: dict[str, Any] = {"security_protocol": sec.security_protocol}
-    if sec.security_protocol in ("SSL", "SASL_SSL"):
-        ctx = ssl.create_default_context(
-            cafile=str(sec.ssl_cafile) if sec.ssl_cafile else None
-        )
-        ctx.check_hostname = sec.ssl_check_hostname
-        if sec.ssl_certfile is not None:
-            password = read_secret(
-                sec.ssl_keyfile_password_file, sec.ssl_keyfile_password_env, "ssl key password"
-            )
-            ctx.load_cert_chain(
-                str(sec.ssl_certfile),
-                str(sec.ssl_keyfile) if sec.ssl_keyfile else None,
-                password=password,
-            )
-        kw["ssl_context"] = ctx
-    if sec.security_protocol.startswith("SASL_"):
-        mechanisms = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
-        if sec.sasl_mechanism not in mechanisms:
-            raise TerminalSinkError(f"sasl_mechanism must be one of {mechanisms}")
-        kw["sasl_mechanism"] = sec.sasl_mechanism
-        kw["sasl_plain_username"] = sec.sasl_username
-        kw["sasl_plain_password"] = read_secret(
-            sec.sasl_password_file, sec.sasl_password_env, "SASL password"
-        )
-    return kw
+    """aiokafka keyword arguments for ``sec`` (builds the SSL context, reads secrets);
+    unusable settings or secrets are a TerminalSinkError."""
+    try:
+        return wire.client_kwargs(sec, create_ssl_context, Path.read_text, os.environ)
+    except wire.KafkaSettingsError as e:
+        raise TerminalSinkError(str(e)) from None
 
 
 @dataclass(frozen=True)
@@ -272,21 +200,21 @@ def encode_envelope(envelope: Envelope, config: KafkaConfig) -> tuple[list[Messa
     key = _host_key(envelope)
     limit = config.max_message_bytes - _FRAMING_BYTES - len(key or b"")
     meta = tuple(
-        (HEADER_META_PREFIX + k, v.encode()[:1024]) for k, v in sorted(envelope.meta.items())
+        (wire.HEADER_META_PREFIX + k, v.encode()[:1024]) for k, v in sorted(envelope.meta.items())
     )
     messages: list[Message] = []
     splits = 0
-    for kind, batch in ((KIND_RECORDS, envelope.records), (KIND_LOSS, envelope.loss)):
+    for kind, batch in ((wire.KIND_RECORDS, envelope.records), (wire.KIND_LOSS, envelope.loss)):
         if batch.num_rows == 0:
             continue
         pieces = list(split_encode(batch, limit, options))
         splits += len(pieces) > 1
         for i, (piece, data) in enumerate(pieces):
             headers = (
-                (HEADER_SCHEMA_VERSION, str(S.SCHEMA_VERSION).encode()),
-                (HEADER_KIND, kind.encode()),
-                (HEADER_PART, f"{i + 1}/{len(pieces)}".encode()),
-                (HEADER_ROWS, str(piece.num_rows).encode()),
+                (wire.HEADER_SCHEMA_VERSION, str(S.SCHEMA_VERSION).encode()),
+                (wire.HEADER_KIND, kind.encode()),
+                (wire.HEADER_PART, f"{i + 1}/{len(pieces)}".encode()),
+                (wire.HEADER_ROWS, str(piece.num_rows).encode()),
                 *meta,
             )
             messages.append(Message(key, data, headers, piece.num_rows))

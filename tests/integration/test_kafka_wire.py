@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
+import asyncio
 import os
+import typing
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from aiokafka.helpers import create_ssl_context
 
 from ingest import kafka as ik
+from ingest.errors import SourceError
+from parsers import kafka_wire as wire
 from parsers import schema as S
 from parsers.envelope import Envelope
 from sinks import kafka as sk
@@ -49,8 +54,8 @@ class TestEncode:
         assert loss.equals(decoded[1])
         headers = dict(messages[0].headers)
         assert str(S.SCHEMA_VERSION).encode() == headers[S.SCHEMA_VERSION_KEY.decode()]
-        assert b"records" == headers[sk.HEADER_KIND]
-        assert b"audit.log" == headers[sk.HEADER_META_PREFIX + "source"]
+        assert b"records" == headers[wire.HEADER_KIND]
+        assert b"audit.log" == headers[wire.HEADER_META_PREFIX + "source"]
 
     def test_oversize_batch_is_split_never_dropped(self) -> None:
         """A batch above max_message_bytes becomes several messages holding every row."""
@@ -62,7 +67,7 @@ class TestEncode:
         back = pa.Table.from_batches([ik.decode(m.value) for m in messages])
         assert batch.to_pylist() == back.to_pylist()
         assert [f"{i + 1}/{len(messages)}".encode() for i in range(len(messages))] == [
-            dict(m.headers)[sk.HEADER_PART] for m in messages
+            dict(m.headers)[wire.HEADER_PART] for m in messages
         ]
 
     def test_one_row_above_the_limit_is_a_terminal_error(self) -> None:
@@ -105,18 +110,19 @@ class TestDecode:
 
 
 class TestSecurity:
-    def test_both_sides_take_the_same_security_settings(self) -> None:
-        """ingest.kafka and sinks.kafka declare identical KafkaSecurity fields."""
-        names = [(f.name, str(f.type), f.default) for f in dataclasses.fields(sk.KafkaSecurity)]
-        assert names == [
-            (f.name, str(f.type), f.default) for f in dataclasses.fields(ik.KafkaSecurity)
-        ]
+    def test_both_sides_take_the_one_security_class(self) -> None:
+        """The producer's and the consumer's settings nest the shared KafkaSecurity."""
+        assert (
+            wire.KafkaSecurity
+            is typing.get_type_hints(sk.KafkaConfig)["security"]
+            is typing.get_type_hints(ik.KafkaSourceConfig)["security"]
+        )
 
     def test_sasl_password_from_file_reaches_aiokafka_not_repr(self, tmp_path) -> None:
         """The SASL password is read from its file, passed on, and absent from repr."""
         secret = tmp_path / "pw"
         secret.write_text("s3cr3t-value\n")
-        sec = sk.KafkaSecurity(
+        sec = wire.KafkaSecurity(
             security_protocol="SASL_PLAINTEXT",
             sasl_mechanism="SCRAM-SHA-512",
             sasl_username="aw",
@@ -130,21 +136,108 @@ class TestSecurity:
         assert "s3cr3t" not in repr(config)
         assert "pw" not in repr(config)
 
-    def test_sasl_password_from_env(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """The consumer reads the SASL password from the named environment variable."""
-        monkeypatch.setenv("AW_TEST_PW", "from-env")
-        sec = ik.KafkaSecurity(
+    def test_sasl_password_from_env(self) -> None:
+        """The SASL password comes from the named environment variable, over SASL_SSL."""
+        sec = wire.KafkaSecurity(
             security_protocol="SASL_SSL", sasl_username="aw", sasl_password_env="AW_TEST_PW"
         )
-        kw = ik.client_kwargs(sec)
+        kw = wire.client_kwargs(sec, create_ssl_context, Path.read_text, {"AW_TEST_PW": "from-env"})
         assert "from-env" == kw["sasl_plain_password"]
         assert kw["ssl_context"].check_hostname
 
     def test_missing_secret_env_is_an_error_naming_the_variable(self) -> None:
         """An unset password variable fails closed with the variable's name."""
-        sec = sk.KafkaSecurity(security_protocol="SASL_PLAINTEXT", sasl_password_env="AW_NOPE_X")
+        sec = wire.KafkaSecurity(security_protocol="SASL_PLAINTEXT", sasl_password_env="AW_NOPE_X")
         with pytest.raises(TerminalSinkError, match="AW_NOPE_X"):
             sk.client_kwargs(sec)
+
+
+    def test_repr_hides_every_secret_setting(self) -> None:
+        """Neither side's config repr shows a password file, variable or key password."""
+        sec = wire.KafkaSecurity(
+            security_protocol="SASL_SSL",
+            ssl_keyfile_password_file=Path("/run/keypw-file"),
+            ssl_keyfile_password_env="AW_KEYPW_VAR",
+            sasl_password_file=Path("/run/saslpw-file"),
+            sasl_password_env="AW_SASLPW_VAR",
+        )
+        for config in (sk.KafkaConfig(security=sec), ik.KafkaSourceConfig(security=sec)):
+            text = repr(config)
+            assert not any(s in text for s in ("keypw", "KEYPW", "saslpw", "SASLPW"))
+
+    def test_consumer_refuses_unusable_settings_as_a_source_error(self) -> None:
+        """KafkaSource.start turns a bad protocol into SourceError before any connection."""
+
+        class NoSink:
+            """A sink the refused consumer never reaches."""
+
+            async def send(self, envelope: Envelope) -> None:
+                raise AssertionError("not reached")
+
+            async def close(self) -> None:
+                pass
+
+        config = ik.KafkaSourceConfig(security=wire.KafkaSecurity(security_protocol="TLS"))
+        with pytest.raises(SourceError, match="security_protocol"):
+            asyncio.run(ik.KafkaSource(config, NoSink()).start())
+
+
+class TestSharedClientKwargs:
+    """parsers.kafka_wire.client_kwargs with fakes for its file, SSL and environment I/O."""
+
+    @staticmethod
+    def no_file(path: Path) -> str:
+        """A reader for secret files that do not exist."""
+        raise FileNotFoundError(2, "No such file or directory", str(path))
+
+    def test_unused_secrets_are_never_read(self) -> None:
+        """PLAINTEXT asks neither the file reader nor the environment for a secret."""
+        sec = wire.KafkaSecurity(sasl_password_file=Path("/nope"), sasl_password_env="AW_X")
+        assert {"security_protocol": "PLAINTEXT"} == wire.client_kwargs(
+            sec, create_ssl_context, self.no_file, {}
+        )
+
+    def test_unreadable_secret_file_names_the_file_not_the_secret(self) -> None:
+        """A missing SASL password file is a KafkaSettingsError naming what and where."""
+        sec = wire.KafkaSecurity(
+            security_protocol="SASL_PLAINTEXT", sasl_password_file=Path("/run/aw/pw")
+        )
+        with pytest.raises(wire.KafkaSettingsError, match="SASL password file /run/aw/pw"):
+            wire.client_kwargs(sec, create_ssl_context, self.no_file, {})
+
+    def test_ssl_context_gets_the_files_and_the_key_password(self) -> None:
+        """The SSL factory receives the paths and the key password; check_hostname follows."""
+        calls: list[dict[str, object]] = []
+
+        class Context:
+            """Stands in for ssl.SSLContext."""
+
+            check_hostname = True
+
+        def factory(**kw: object) -> Context:
+            calls.append(kw)
+            return Context()
+
+        sec = wire.KafkaSecurity(
+            security_protocol="SSL",
+            ssl_cafile=Path("/ca.pem"),
+            ssl_certfile=Path("/c.pem"),
+            ssl_keyfile=Path("/k.pem"),
+            ssl_keyfile_password_env="AW_KEYPW",
+            ssl_check_hostname=False,
+        )
+        kw = wire.client_kwargs(sec, factory, self.no_file, {"AW_KEYPW": "kp"})
+        assert [
+            {"cafile": "/ca.pem", "certfile": "/c.pem", "keyfile": "/k.pem", "password": "kp"}
+        ] == calls
+        assert kw["ssl_context"].check_hostname is False
+        assert "sasl_mechanism" not in kw
+
+    def test_unknown_mechanism_is_refused(self) -> None:
+        """A SASL mechanism outside PLAIN/SCRAM is a KafkaSettingsError."""
+        sec = wire.KafkaSecurity(security_protocol="SASL_PLAINTEXT", sasl_mechanism="GSSAPI")
+        with pytest.raises(wire.KafkaSettingsError, match="sasl_mechanism"):
+            wire.client_kwargs(sec, create_ssl_context, self.no_file, {})
 
 
 class TestProcessConfig:
