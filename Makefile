@@ -22,7 +22,7 @@ $(BIN)/python:
 
 # The locked versions, then the package itself. The C scanner is built by the editable
 # install: a changed source needs a reinstall.
-$(STAMP): $(BIN)/python pyproject.toml parsers/_fastscan.c $(TESTLOCK)
+$(STAMP): $(BIN)/python pyproject.toml parsers/_fastscan.c parsers/_fastscan_keys.h $(TESTLOCK)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r $(TESTLOCK)
 	$(BIN)/pip install -q --no-deps -e .

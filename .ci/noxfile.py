@@ -53,7 +53,7 @@ def _install(session: nox.Session) -> None:
     scanner imports: `make test` reuses the venv, and a reinstall recompiles the scanner.
     """
     stamp = Path(str(session.virtualenv.location)) / ".armorwatch-installed"
-    inputs = [LOCK, ROOT / "pyproject.toml", ROOT / "parsers" / "_fastscan.c"]
+    inputs = [LOCK, ROOT / "pyproject.toml", *(ROOT / "parsers").glob("_fastscan*.[ch]")]
     fresh = stamp.exists() and all(p.stat().st_mtime <= stamp.stat().st_mtime for p in inputs)
     if fresh:
         out = session.run("python", "-c", SCANNER, silent=True, success_codes=[0, 1])

@@ -22,7 +22,8 @@ What the tailer handles, polling the path every ``poll_interval``:
 - deletion: the open descriptor is drained, then the tailer waits for the path;
 - partial last lines are held until their newline arrives (emitted at the very end of
   a rotated or deleted file only); a line longer than ``max_line_bytes`` is cut and
-  counted, never a reason to stop reading the file;
+  counted, never a reason to stop reading the file (the framing is
+  ``parsers.framing``'s, as the parser's);
 - restart from a position: the file is searched among the live path and its rotated
   siblings (``path.1``, ``path.2.gz``, ...); the newer files are then read oldest first;
   when it is gone, the loss is reported (``rotated_away_unread``) and all remaining
@@ -51,6 +52,7 @@ from typing import Any
 from ingest.base import Chunk, Item, LossNotice
 from ingest.progress import Bar, progress_bar
 from parsers import schema as S
+from parsers.framing import MAX_LINE_BYTES, LineBuffer, line_pieces
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ class TailConfig:
     """Leading bytes hashed into a file's identity (with device and inode)."""
     read_bytes: int = 256 * 1024
     """Largest read; also bounds one chunk and so one parser feed."""
-    max_line_bytes: int = 1024 * 1024
+    max_line_bytes: int = MAX_LINE_BYTES
     """A line longer than this is cut into pieces (counted in ``long_lines``)."""
     poll_interval: float = 0.25
     """Seconds between checks for new data, rotation and truncation."""
@@ -245,10 +247,9 @@ class _Open:
             self.close()
             raise IsADirectoryError(f"{path} is a directory")
         self.dev, self.ino = st.st_dev, st.st_ino
-        self.offset = 0
-        """Segment position of the first byte not yet emitted (start of ``pending``)."""
-        self.pending = b""
-        """Bytes read after the last newline: a partial line."""
+        self.lines = LineBuffer()
+        """The partial line read after the last newline (``held``) and the segment
+        position of the first byte not yet emitted (``at``, its start)."""
         self.fp = b""
         self.fp_at = 0
         """Where ``fp`` was taken (see ``FileId.fp_at``)."""
@@ -265,7 +266,7 @@ class _Open:
         existed in this segment, so the ones never read are known lost if truncated."""
 
     def seek(self, offset: int) -> None:
-        self.offset = offset
+        self.lines.at = offset
         if self.gzf is not None:
             self.gzf.seek(offset)
 
@@ -273,7 +274,7 @@ class _Open:
         if self.gzf is not None:
             return self.gzf.read(n)
         assert self.fd is not None
-        return os.pread(self.fd, n, self.offset + len(self.pending))
+        return os.pread(self.fd, n, self.lines.end)
 
     def size(self) -> int:
         if self.fd is None:
@@ -448,11 +449,12 @@ class FileTailer:
         return f
 
     def _chunks(self, f: _Open, data: bytes) -> list[Chunk]:
-        """Append ``data`` to ``f``'s pending bytes and cut off the complete lines."""
+        """Append ``data`` to ``f``'s partial line and cut off the complete lines."""
         cfg = self.config
         out: list[Chunk] = []
-        if not f.pending and data.startswith(b"\x00"):
-            if f.live and f.offset > 0 and not f.in_hole:
+        lines = f.lines
+        if not lines.held and data.startswith(b"\x00"):
+            if f.live and lines.at > 0 and not f.in_hole:
                 # NUL where a line should start, after lines we read: the file was
                 # truncated and a stale writer left a hole. Stop; the caller recovers.
                 f.hole_seen = True
@@ -462,73 +464,34 @@ class FileTailer:
             f.in_hole = not stripped
             skipped = len(data) - len(stripped)
             self.stats.nul_bytes_skipped += skipped
-            f.offset += skipped
+            lines.at += skipped
             data = stripped
-        buf = f.pending + data
-        cut = buf.rfind(b"\n") + 1
-        start = f.offset
-        if cut:
-            for c in self._split_nul(buf[:cut], start, f.segment):
+        complete, start = lines.take(data, lines.end)
+        if complete:
+            for c in self._split_nul(complete, start, f.segment):
                 out.extend(self._cut_long(c))
-            buf = buf[cut:]
-            start += cut
-        while len(buf) >= cfg.max_line_bytes:
+        for piece, at in lines.cut(cfg.max_line_bytes):
             self.stats.long_lines += 1
-            out.append(
-                Chunk(
-                    buf[: cfg.max_line_bytes] + b"\n", start, f.segment, covers=cfg.max_line_bytes
-                )
-            )
-            buf = buf[cfg.max_line_bytes :]
-            start += cfg.max_line_bytes
-        f.pending = buf
-        f.offset = start
+            out.append(Chunk(piece + b"\n", at, f.segment, covers=cfg.max_line_bytes))
         if len(f.fp) < cfg.fingerprint_bytes and out:
             f.refresh_fp()
             self._segments[f.segment] = f.file_id()
         return out
 
     def _cut_long(self, c: Chunk) -> list[Chunk]:
-        """Cut lines longer than max_line_bytes into counted pieces of their own."""
+        """Cut lines longer than max_line_bytes into counted pieces of their own; runs of
+        ordinary lines stay one chunk (fewer parser calls)."""
         limit = self.config.max_line_bytes
         if len(c.data) <= limit:
             return [c]
         out: list[Chunk] = []
-        data, pos = c.data, 0
-        while pos < len(data):
-            nl = data.find(b"\n", pos, pos + limit + 1)
-            if nl >= 0:
-                end = nl + 1
-                piece = data[pos:end]
-            else:
+        for start, end, cut in line_pieces(c.data, limit):
+            piece = c.data[start:end]
+            if cut:
                 self.stats.long_lines += 1
-                end = min(pos + limit, len(data))
-                piece = data[pos:end]
-            out.append(
-                Chunk(
-                    piece if piece.endswith(b"\n") else piece + b"\n",
-                    c.offset + pos,
-                    c.segment,
-                    covers=end - pos,
-                )
-            )
-            pos = end
-        # Merge runs of ordinary lines back into one chunk: fewer parser calls.
-        merged: list[Chunk] = []
-        for p in out:
-            last = merged[-1] if merged else None
-            if (
-                last is not None
-                and last.covers == len(last.data)
-                and p.covers == len(p.data)
-                and last.end == p.offset
-            ):
-                merged[-1] = Chunk(
-                    last.data + p.data, last.offset, c.segment, covers=len(last.data) + len(p.data)
-                )
-            else:
-                merged.append(p)
-        return merged
+                piece += b"\n"
+            out.append(Chunk(piece, c.offset + start, c.segment, covers=end - start))
+        return out
 
     def _split_nul(self, data: bytes, offset: int, segment: int) -> list[Chunk]:
         if b"\x00" not in data:
@@ -552,10 +515,8 @@ class FileTailer:
 
     def _final(self, f: _Open) -> Chunk:
         """The end of a segment: its partial last line, if any, is emitted now."""
-        data, f.pending = f.pending, b""
-        c = Chunk(data, f.offset, f.segment, final=True)
-        f.offset += len(data)
-        return c
+        data, at = f.lines.take_all()
+        return Chunk(data, at, f.segment, final=True)
 
     def _ordered(self) -> list[tuple[int, Path, bool, os.stat_result]]:
         """The live file and its rotated siblings with their stats, newest first."""
@@ -837,12 +798,12 @@ class FileTailer:
                 hole = nxt._data_start() or None  # 0: no NUL run; None: only NULs
             except (OSError, EOFError, gzip.BadGzipFile):
                 hole = None
-        if hole is not None and hole < done.offset:
+        if hole is not None and hole < done.lines.at:
             hole = None  # not the continuation of ``done``'s writer
         if hole is None and not known:
             return None
         self.stats.truncations += 1
-        return self._truncation(done.offset, hole, done.path)
+        return self._truncation(done.lines.at, hole, done.path)
 
     def _live_is(self, fid: FileId) -> bool:
         """The live path is ``fid``'s inode."""
@@ -886,7 +847,7 @@ class FileTailer:
     def _live_state(self, f: _Open) -> str:
         """same | truncated | rotated | deleted, by comparing the path with our descriptor."""
         size = f.size()
-        if size < f.offset + len(f.pending):
+        if size < f.lines.end:
             return "truncated"
         if f.fp and f.fp_now() != f.fp:
             return "truncated"
@@ -936,7 +897,7 @@ class FileTailer:
         then one ``truncated`` notice counting the bytes known lost (``_truncation``)."""
         self.stats.truncations += 1
         fid = f.file_id()
-        read_end = f.offset + len(f.pending)
+        read_end = f.lines.end
         copy = None
         if f.fp:
             for _n, path, gz in self.siblings():
@@ -951,7 +912,7 @@ class FileTailer:
                 c = None
             if c is not None:
                 c.fp, c.fp_at = f.fp, f.fp_at
-                c.seek(f.offset)
+                c.seek(f.lines.at)
                 try:
                     async for chunk in self._drain(c):
                         yield chunk
@@ -959,7 +920,7 @@ class FileTailer:
                 finally:
                     c.close()
                 resume = await self._await_resume(f, follow)
-                yield self._truncation(max(read_end, c.offset), resume, copy[0], f.seen_size)
+                yield self._truncation(max(read_end, c.lines.at), resume, copy[0], f.seen_size)
                 return
         yield self._final(f)
         resume = await self._await_resume(f, follow)
@@ -983,8 +944,8 @@ class FileTailer:
         if first is not None:
             # Backfill or catch-up through rotated files: a bar on a terminal only.
             total = sum(st.st_size for _n, _p, _gz, st in self._ordered()[: self._age(first)])
-            bar = progress_bar(max(0, total - first.offset), f"catch-up {cfg.path.name}", "B")
-            yield Chunk(b"", first.offset, first.segment)
+            bar = progress_bar(max(0, total - first.lines.at), f"catch-up {cfg.path.name}", "B")
+            yield Chunk(b"", first.lines.at, first.segment)
         blind = False
         while not self._closed:
             if self._cur is None:
@@ -1013,7 +974,7 @@ class FileTailer:
                 # An empty chunk marks the segment's start: the collector can checkpoint
                 # "this file, from here" before any data, so a crash right after a first
                 # start still finds the file after it is rotated.
-                yield Chunk(b"", self._cur.offset, self._cur.segment)
+                yield Chunk(b"", self._cur.lines.at, self._cur.segment)
             f = self._cur
             try:
                 async for c in self._drain(f):
@@ -1026,10 +987,10 @@ class FileTailer:
                 yield LossNotice(
                     S.LOSS_ROTATED_AWAY,
                     1,
-                    f"Reading {f.path} failed at byte {f.offset}: {e}; the rest of that "
+                    f"Reading {f.path} failed at byte {f.lines.at}: {e}; the rest of that "
                     "file is lost.",
                 )
-                f.pending = b""
+                f.lines.held = b""
                 f.quiet_since = -1e9  # move on at once
             if self._is_live(f):
                 f.live = True  # reached through the rotation chain or a restore
@@ -1040,11 +1001,11 @@ class FileTailer:
                     bar.close()
                     bar = None
                 state = "truncated" if f.hole_seen else self._live_state(f)
-                self.stats.lag_bytes = max(0, f.size() - f.offset - len(f.pending))
+                self.stats.lag_bytes = max(0, f.size() - f.lines.end)
                 if state == "truncated":
                     async for item in self._recover_copy(f, follow):
                         yield item
-                    f.pending = b""
+                    f.lines.held = b""
                     f.fp, f.fp_at = b"", 0
                     f.seen_size = 0
                     f.hole_seen = f.in_hole = False

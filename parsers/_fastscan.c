@@ -50,8 +50,8 @@ static void buf_free(Buf *b) { free(b->p); b->p = NULL; b->n = b->cap = 0; }
 /* ------------------------------------------------------------------------ columns */
 enum {
     S_APPARMOR, S_OPERATION, S_CLASS, S_PROFILE, S_LABEL, S_PEER, S_PEER_LABEL, S_NAME,
-    S_NAME2, S_REQ, S_DEN, S_COMM, S_EXE, S_INFO, S_CAPNAME, S_FAMILY, S_SOCK_TYPE,
-    S_PROTOCOL, S_ADDR, S_PEER_ADDR, S_LADDR, S_FADDR, S_SIGNAL, S_BUS, S_PATH,
+    S_NAME2, S_REQUESTED_MASK, S_DENIED_MASK, S_COMM, S_EXE, S_INFO, S_CAPNAME, S_FAMILY,
+    S_SOCK_TYPE, S_PROTOCOL, S_ADDR, S_PEER_ADDR, S_LADDR, S_FADDR, S_SIGNAL, S_BUS, S_PATH,
     S_INTERFACE, S_MEMBER, S_FSTYPE, S_FLAGS, S_SRCNAME, S_NAMESPACE, S_EXECPATH,
     S_ATTRIBUTE, S_SCONTEXT, S_TCONTEXT, S_TCLASS, S_SERESULT, S_SYSCALL, S_CWD,
     S_PROCTITLE, S_HOST, S_RECORD_TYPE, S_RAW, S_NS, NSTR
@@ -228,149 +228,8 @@ static inline int eqn(const char *a, const char *b, size_t n) {
 }
 #define KEQ(k, n, lit) ((n) == sizeof(lit) - 1 && eqn((const char *)(k), (lit), (n)))
 
-/* code: >=0 string column, <=-2 int column (-(col+2)), -1 unknown */
-static int aa_key(const char *k, size_t n) {
-    switch (n) {
-    case 2:
-        if (KEQ(k, n, "ns")) return S_NS; /* STATUS: the namespace a profile was loaded into */
-        break;
-    case 3:
-        if (KEQ(k, n, "exe")) return S_EXE;
-        if (KEQ(k, n, "bus")) return S_BUS;
-        if (KEQ(k, n, "pid")) return -(I_PID + 2);
-        if (KEQ(k, n, "src")) return -(I_LPORT + 2);
-        break;
-    case 4:
-        if (KEQ(k, n, "name")) return S_NAME;
-        if (KEQ(k, n, "peer")) return S_PEER;
-        if (KEQ(k, n, "comm")) return S_COMM;
-        if (KEQ(k, n, "info")) return S_INFO;
-        if (KEQ(k, n, "addr")) return S_ADDR;
-        if (KEQ(k, n, "mask")) return S_DEN;
-        if (KEQ(k, n, "path")) return S_PATH;
-        if (KEQ(k, n, "ouid")) return -(I_OUID + 2);
-        if (KEQ(k, n, "task")) return -(I_TASK + 2);
-        if (KEQ(k, n, "dest")) return -(I_FPORT + 2);
-        break;
-    case 5:
-        if (KEQ(k, n, "class")) return S_CLASS;
-        if (KEQ(k, n, "label")) return S_PROFILE; /* + S_LABEL, see below */
-        if (KEQ(k, n, "name2")) return S_NAME2;
-        if (KEQ(k, n, "laddr")) return S_LADDR;
-        if (KEQ(k, n, "faddr")) return S_FADDR;
-        if (KEQ(k, n, "flags")) return S_FLAGS;
-        if (KEQ(k, n, "saddr")) return S_LADDR;
-        if (KEQ(k, n, "daddr")) return S_FADDR;
-        if (KEQ(k, n, "fsuid")) return -(I_FSUID + 2);
-        if (KEQ(k, n, "error")) return -(I_ERROR + 2);
-        if (KEQ(k, n, "lport")) return -(I_LPORT + 2);
-        if (KEQ(k, n, "fport")) return -(I_FPORT + 2);
-        break;
-    case 6:
-        if (KEQ(k, n, "target")) return S_NAME2;
-        if (KEQ(k, n, "denied")) return S_DEN;
-        if (KEQ(k, n, "family")) return S_FAMILY;
-        if (KEQ(k, n, "signal")) return S_SIGNAL;
-        if (KEQ(k, n, "member")) return S_MEMBER;
-        if (KEQ(k, n, "fstype")) return S_FSTYPE;
-        if (KEQ(k, n, "method")) return S_MEMBER;
-        if (KEQ(k, n, "parent")) return -(I_PARENT + 2);
-        break;
-    case 7:
-        if (KEQ(k, n, "profile")) return S_PROFILE;
-        if (KEQ(k, n, "capname")) return S_CAPNAME;
-        if (KEQ(k, n, "srcname")) return S_SRCNAME;
-        break;
-    case 8:
-        if (KEQ(k, n, "apparmor")) return S_APPARMOR;
-        if (KEQ(k, n, "protocol")) return S_PROTOCOL;
-        if (KEQ(k, n, "execpath")) return S_EXECPATH;
-        if (KEQ(k, n, "tcontext")) return S_PEER_LABEL;
-        if (KEQ(k, n, "peer_pid")) return -(I_PEER_PID + 2);
-        break;
-    case 9:
-        if (KEQ(k, n, "operation")) return S_OPERATION;
-        if (KEQ(k, n, "requested")) return S_REQ;
-        if (KEQ(k, n, "sock_type")) return S_SOCK_TYPE;
-        if (KEQ(k, n, "peer_addr")) return S_PEER_ADDR;
-        if (KEQ(k, n, "interface")) return S_INTERFACE;
-        if (KEQ(k, n, "namespace")) return S_NAMESPACE;
-        if (KEQ(k, n, "attribute")) return S_ATTRIBUTE;
-        break;
-    case 10:
-        if (KEQ(k, n, "peer_label")) return S_PEER_LABEL;
-        if (KEQ(k, n, "capability")) return -(I_CAPABILITY + 2);
-        break;
-    case 11:
-        if (KEQ(k, n, "denied_mask")) return S_DEN;
-        if (KEQ(k, n, "magic_token")) return -(I_MAGIC_TOKEN + 2);
-        break;
-    case 12:
-        if (KEQ(k, n, "peer_profile")) return S_PEER_LABEL;
-        break;
-    case 14:
-        if (KEQ(k, n, "requested_mask")) return S_REQ;
-        break;
-    }
-    return -1;
-}
-static int se_key(const char *k, size_t n) {
-    switch (n) {
-    case 3:
-        if (KEQ(k, n, "exe")) return S_EXE;
-        if (KEQ(k, n, "pid")) return -(I_PID + 2);
-        if (KEQ(k, n, "src")) return -(I_LPORT + 2);
-        break;
-    case 4:
-        if (KEQ(k, n, "comm")) return S_COMM;
-        if (KEQ(k, n, "name")) return S_NAME;
-        if (KEQ(k, n, "path")) return S_NAME;
-        if (KEQ(k, n, "dest")) return -(I_FPORT + 2);
-        break;
-    case 5:
-        if (KEQ(k, n, "laddr")) return S_LADDR;
-        if (KEQ(k, n, "faddr")) return S_FADDR;
-        if (KEQ(k, n, "saddr")) return S_LADDR;
-        if (KEQ(k, n, "daddr")) return S_FADDR;
-        if (KEQ(k, n, "lport")) return -(I_LPORT + 2);
-        if (KEQ(k, n, "fport")) return -(I_FPORT + 2);
-        break;
-    case 6:
-        if (KEQ(k, n, "tclass")) return S_TCLASS;
-        if (KEQ(k, n, "member")) return S_MEMBER;
-        break;
-    case 8:
-        if (KEQ(k, n, "scontext")) return S_SCONTEXT;
-        if (KEQ(k, n, "tcontext")) return S_TCONTEXT;
-        break;
-    case 9:
-        if (KEQ(k, n, "interface")) return S_INTERFACE;
-        break;
-    case 10:
-        if (KEQ(k, n, "capability")) return -(I_CAPABILITY + 2);
-        break;
-    }
-    return -1;
-}
-/* fields.HEX_KEYS */
-static int hex_key(const char *k, size_t n) {
-    switch (n) {
-    case 3: return KEQ(k, n, "exe") || KEQ(k, n, "cwd") || KEQ(k, n, "bus") || KEQ(k, n, "key");
-    case 4:
-        return KEQ(k, n, "name") || KEQ(k, n, "comm") || KEQ(k, n, "peer") || KEQ(k, n, "addr") ||
-               KEQ(k, n, "path") || KEQ(k, n, "info") || KEQ(k, n, "data");
-    case 5: return KEQ(k, n, "name2") || KEQ(k, n, "label");
-    case 6: return KEQ(k, n, "target") || KEQ(k, n, "fstype") || KEQ(k, n, "member");
-    case 7: return KEQ(k, n, "profile") || KEQ(k, n, "srcname");
-    case 8: return KEQ(k, n, "execpath");
-    case 9:
-        return KEQ(k, n, "namespace") || KEQ(k, n, "proctitle") || KEQ(k, n, "peer_addr") ||
-               KEQ(k, n, "interface") || KEQ(k, n, "attribute");
-    case 10: return KEQ(k, n, "peer_label");
-    case 12: return KEQ(k, n, "peer_profile");
-    }
-    return 0;
-}
+/* aa_key, se_key, hex_key: key -> column, generated from the Python tables */
+#include "_fastscan_keys.h"
 
 /* ------------------------------------------------------------------- tokeniser */
 /* byte classes: WS = field separators; KEYSTOP = what ends a key (= space quote) */
@@ -455,18 +314,18 @@ static int is_bad_hex(const unsigned char *v, size_t n) {
     return (n % 2 == 1) && all_upper_hex(v, n);
 }
 
-/* fields.decode_value: set r->s[col] to the (maybe hex-decoded) value */
-static int set_str(Row *r, int col, const char *k, size_t kn, const unsigned char *v,
-                   size_t vn, int quoted) {
-    SVal *sv = &r->s[col];
-    sv->set = 1;
-    sv->dec = 0;
-    sv->p = v;
-    sv->n = vn;
+/* fields.decode_value: set *out to the value, hex-decoded into scratch (out->dec set,
+ * out->dec_off its offset there) where the kernel hex-encoded it */
+static inline int decode_str(SVal *out, Buf *scratch, const char *k, size_t kn,
+                             const unsigned char *v, size_t vn, int quoted) {
+    out->set = 1;
+    out->dec = 0;
+    out->p = v;
+    out->n = vn;
     if (!quoted && vn >= 2 && vn % 2 == 0 && hex_key(k, kn) && all_upper_hex(v, vn)) {
-        size_t off = r->scratch.n;
-        if (buf_reserve(&r->scratch, vn / 2)) return -1;
-        unsigned char *d = (unsigned char *)r->scratch.p + off;
+        size_t off = scratch->n;
+        if (buf_reserve(scratch, vn / 2)) return -1;
+        unsigned char *d = (unsigned char *)scratch->p + off;
         int esc = 0;
         for (size_t i = 0; i < vn; i += 2) {
             unsigned char b = (unsigned char)(hexval(v[i]) * 16 + hexval(v[i + 1]));
@@ -474,13 +333,17 @@ static int set_str(Row *r, int col, const char *k, size_t kn, const unsigned cha
             if (b < 0x21 || b > 0x7E || b == 0x22) esc = 1;
         }
         if (esc) {
-            r->scratch.n += vn / 2;
-            sv->dec = 1;
-            sv->dec_off = off;
-            sv->n = vn / 2;
+            scratch->n += vn / 2;
+            out->dec = 1;
+            out->dec_off = off;
+            out->n = vn / 2;
         }
     }
     return 0;
+}
+static inline int set_str(Row *r, int col, const char *k, size_t kn, const unsigned char *v,
+                          size_t vn, int quoted) {
+    return decode_str(&r->s[col], &r->scratch, k, kn, v, vn, quoted);
 }
 static const unsigned char *sval_ptr(Row *r, int col) {
     SVal *sv = &r->s[col];
@@ -734,33 +597,6 @@ static const unsigned char *eptr(const SVal *v, const Buf *escr) {
     return v->dec ? (const unsigned char *)escr->p + v->dec_off : v->p;
 }
 
-/* decode_value into the enrichment scratch; v->dec set when decoded */
-static int enrich_str(SVal *out, Buf *escr, const char *k, size_t kn, const unsigned char *v,
-                      size_t vn, int quoted) {
-    out->set = 1;
-    out->dec = 0;
-    out->p = v;
-    out->n = vn;
-    if (!quoted && vn >= 2 && vn % 2 == 0 && hex_key(k, kn) && all_upper_hex(v, vn)) {
-        size_t off = escr->n;
-        if (buf_reserve(escr, vn / 2)) return -1;
-        unsigned char *d = (unsigned char *)escr->p + off;
-        int esc = 0;
-        for (size_t i = 0; i < vn; i += 2) {
-            unsigned char b = (unsigned char)(hexval(v[i]) * 16 + hexval(v[i + 1]));
-            d[i / 2] = b;
-            if (b < 0x21 || b > 0x7E || b == 0x22) esc = 1;
-        }
-        if (esc) {
-            escr->n += vn / 2;
-            out->dec = 1;
-            out->dec_off = off;
-            out->n = vn / 2;
-        }
-    }
-    return 0;
-}
-
 /* fields.decode_proctitle */
 static int enrich_proctitle(SVal *out, Buf *escr, const unsigned char *v, size_t vn, int quoted) {
     size_t off = escr->n;
@@ -805,7 +641,7 @@ static int aux_fields(Enrich *e, Buf *escr, int kind, const unsigned char *b, si
                 sc.set = 1; sc.dec = 0; sc.p = tk->v; sc.n = tk->vn;
             } else if (!exe_seen && KEQ(tk->k, tk->kn, "exe")) {
                 exe_seen = 1;
-                if (enrich_str(&exe, escr, tk->k, tk->kn, tk->v, tk->vn, tk->quoted)) return -1;
+                if (decode_str(&exe, escr, tk->k, tk->kn, tk->v, tk->vn, tk->quoted)) return -1;
             } else if (!uid_seen && KEQ(tk->k, tk->kn, "uid")) {
                 uid_seen = 1;
                 int64_t x;
@@ -834,7 +670,7 @@ static int aux_fields(Enrich *e, Buf *escr, int kind, const unsigned char *b, si
         for (int t = 0; t < nt; t++)
             if (KEQ(toks[t].k, toks[t].kn, "cwd")) {
                 if (!e->cwd.set &&
-                    enrich_str(&e->cwd, escr, toks[t].k, toks[t].kn, toks[t].v, toks[t].vn, toks[t].quoted))
+                    decode_str(&e->cwd, escr, toks[t].k, toks[t].kn, toks[t].v, toks[t].vn, toks[t].quoted))
                     return -1;
                 break;
             }

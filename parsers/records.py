@@ -31,6 +31,7 @@ from typing import Any, Final
 
 from parsers import fields as F
 from parsers import schema as S
+from parsers.framing import MAX_LINE_BYTES
 
 # --- line kinds --------------------------------------------------------------------
 MAC: Final = "mac"
@@ -61,9 +62,9 @@ MAX_LINE: Final = 16 << 10
 # (at most 4 characters a byte: 8,970 -> 35,880), plus journald's fields; for the audit
 # transport an _AUDIT_FIELD_* copy of each value (as long again) -- under 80 KiB.
 MAX_JSON_LINE: Final = 128 << 10
-# The most of a too-long line kept in the dead letter (the rest is skipped), and the most
-# the parser holds of a line that has not ended: memory stays bounded.
-MAX_KEEP: Final = 1 << 20
+# The most of a too-long line kept in the dead letter (the rest is skipped): the most a
+# reader holds of a line that has not ended (parsers.framing), so memory stays bounded.
+MAX_KEEP: Final = MAX_LINE_BYTES
 R_TOO_LONG: Final = (
     f"line longer than {MAX_LINE >> 10} KiB (an audit record is at most 8,970 bytes); "
     f"up to its first {MAX_KEEP >> 20} MiB kept"
@@ -203,7 +204,7 @@ _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
 
 # --- regular expressions (bytes) -------------------------------------------------------
 # audit header: optional node=, type=T, optional msg=, audit(SEC.MSEC:SERIAL):
-_AUDIT_HDR: Final = re.compile(
+AUDIT_HDR: Final = re.compile(
     rb"(?:(?:node|host)=(?P<node>\S+) +)?type=(?P<type>[A-Z_0-9]+(?:\[\d+\])?) +(?:msg=)?"
     rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?"
 )
@@ -218,7 +219,6 @@ _SE_AVC: Final = re.compile(
 )
 _LEGACY_TEXT: Final = re.compile(rb"(?:REJECTING|PERMITTING|AUDITING|LOGPROF-HINT) ")
 _CALLBACKS: Final = re.compile(rb"(?P<fn>[\w.]+): (?P<n>\d+) callbacks suppressed")
-_JOURNAL_SUPPRESSED: Final = re.compile(rb"Suppressed (?P<n>\d+) messages from (?P<what>.*)")
 _AUDIT_LOST: Final = re.compile(rb"audit_lost=(?P<n>\d+)")
 _AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")
 # record types a bare line may start with ("AVC apparmor=…", `journalctl -o cat`)
@@ -490,7 +490,7 @@ def classify_line(
         res.cols[S.ORIGIN] = S.ORIGIN_UNVERIFIED
         res.cols.setdefault(S.SUSPECT, S.SUSPECT_UNVERIFIED)
     if res.ts is None and line[:5] in (b"type=", b"node=", b"host="):
-        hm = _AUDIT_HDR.match(line)
+        hm = AUDIT_HDR.match(line)
         if hm is not None and len(hm.group("sec")) <= 11:
             res.ts = int(hm.group("sec")) * 1000 + int(hm.group("ms"))
     return res
@@ -620,7 +620,7 @@ def _record(
 
     # the audit header starts the record after the prefixes read; a record further in
     # (grep output, an unknown prefix) is looked for below and never trusted as kernel
-    hm = _AUDIT_HDR.match(rest)
+    hm = AUDIT_HDR.match(rest)
     if hm is not None:
         rtype = hm.group("type").decode("ascii")
         rtype = TYPE_NAMES.get(rtype, rtype)

@@ -1,4 +1,5 @@
-"""Parser inputs and outputs that other packages name: host identity and ParseResult."""
+"""Parser inputs and outputs that other packages name: host identity, ParseResult and the
+parser's counters."""
 
 from __future__ import annotations
 
@@ -38,3 +39,16 @@ class ParseResult:
     """Stream offset (as given to ``feed``) before which every line is fully accounted
     for in this or an earlier result. Lines after it are held to complete their event
     (SYSCALL/PROCTITLE come after the AVC); a checkpoint must not pass this offset."""
+
+
+@dataclass
+class ParserStats:
+    """Counters of one Parser, read by the metrics endpoint at scrape time."""
+
+    lines: int = 0
+    records: int = 0
+    rejects: int = 0
+    loss_reports: int = 0
+    events_timed_out: int = 0
+    junk_lines: int = 0
+    """Lines of binary data that are nothing else (reported as parse_reject loss)."""

@@ -1,16 +1,14 @@
 """Streaming parser: byte chunks of any log framing → MAC records as Arrow.
 
-``Parser(source, host, framing).feed(data, offset)`` takes whole or partial lines, holds
-a trailing partial line until it is completed, groups the records of one audit event
-(``audit(ts:serial)`` plus ``node=``/host) so that SYSCALL, CWD and PROCTITLE enrich the
-MAC record with ``exe``, ``syscall``, ``uid``/``auid``, ``cwd`` and ``proctitle``, and
-returns a ``ParseResult`` (records, rejects, loss, lines, safe_offset).
-
-Event boundaries follow auditd's rules: an event ends at its EOE or PROCTITLE record, a
-USER_AVC is a whole event by itself, and an event that has not ended once the stream has
-moved 2 s past it (record time), or when more than ``MAX_PENDING`` events are open, is
-emitted as it is. ``flush`` ends every open event; ``drain`` does the same but keeps a
-held partial line (for collectors that go idle mid-stream).
+``Parser(source, host, framing).feed(data, offset)`` takes whole or partial lines and
+returns a ``ParseResult`` (records, rejects, loss, lines, safe_offset). It is the façade
+over four parts: line framing (``parsers.framing``: the held partial line, the bound on
+a line that does not end), the line engines (the compiled scanner ``parsers._fastscan``
+via ``parsers.fast`` for audit.log framing, else the reference classifier
+``parsers.records``, with ``parsers.journald`` for ``journalctl -o json`` entries), and
+event grouping (``parsers.grouping``: SYSCALL, CWD and PROCTITLE enrich the MAC record).
+``flush`` ends every open event; ``drain`` does the same but keeps a held partial line
+(for collectors that go idle mid-stream).
 
 Error tree (module ``parsers``): the parser never raises on input. Malformed MAC-looking
 lines come back in ``ParseResult.rejects`` with their raw bytes and a reason; only
@@ -22,64 +20,30 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import heapq
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Final
 
-import orjson
 import pyarrow as pa
 
 from parsers import fast
 from parsers import records as R
 from parsers import schema as S
-from parsers.result import HostInfo, ParseResult
+from parsers.framing import LineBuffer
+from parsers.grouping import WINDOW_MS, Grouper, Out, loss_row, reject_row, stamp
+from parsers.journald import parse_entry
+from parsers.result import HostInfo, ParseResult, ParserStats
 
 # "dmesg" (dmesg, dmesg -T/-r, /dev/kmsg text) is read like "syslog": per line, by Python
 FRAMINGS: Final = ("auto", "audit", "syslog", "dmesg", "journald")
 ENGINES: Final = ("auto", "c", "python")
 _AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")
 _NO_TS: Final = -(1 << 62)
-WINDOW_MS: Final = 2000
-MAX_PENDING: Final = 4096
-# continuation lines of one msg='…' are joined up to the kernel's message size
-# (AUDIT_MESSAGE_TEXT_MAX)
-MAX_CONTINUATION: Final = 8560
 MAX_CARRY_BYTES: Final = 32 << 20  # C engine: lines of open events kept for the next chunk
 JUNK_REPORT_BYTES: Final = 1 << 20  # junk is reported per MiB (and at flush/drain)
 # what a line needs for the classifier to see it (records.may_matter; "\n{" a JSON entry)
 _KEYWORDS: Final = (b"audit", b"apparmor=", b"avc: ", b"APPARMOR", b"UNKNOWN[15", b"\n{")
-
-
-@dataclass
-class ParserStats:
-    """Counters of one Parser, read by the metrics endpoint at scrape time."""
-
-    lines: int = 0
-    records: int = 0
-    rejects: int = 0
-    loss_reports: int = 0
-    events_timed_out: int = 0
-    junk_lines: int = 0
-    """Lines of binary data that are nothing else (reported as parse_reject loss)."""
-
-
-@dataclass
-class _Event:
-    start: int
-    ts: int | None
-    macs: list[dict[str, Any]] = field(default_factory=list)
-    enrich: dict[str, Any] = field(default_factory=dict)
-    ended: bool = False
-    """Its EOE/PROCTITLE arrived before its MAC record (reordered input)."""
-
-
-@dataclass
-class _Out:
-    records: list[dict[str, Any]] = field(default_factory=list)
-    rejects: list[dict[str, Any]] = field(default_factory=list)
-    loss: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Parser:
@@ -118,8 +82,7 @@ class Parser:
             self._use_c = True
         self._carry = b""
         self._safe = 0
-        self._skip_to_newline = False
-        self._skip_junk = False  # the line being skipped is counted as junk
+        self._skip_junk = False  # the over-long line being skipped is counted as junk
         self._junk_lines = 0  # junk counted and not yet reported
         self._junk_bytes = 0
         self._carry_starts: list[int] = []
@@ -133,15 +96,9 @@ class Parser:
         # timestamp seen (kern.log lines carry both), so an old log is not dated today.
         self._infer_year = year is None
         self.stats = ParserStats()
-        self._held = b""
-        self._held_at = 0
+        self._lines = LineBuffer()
         self._next = 0  # stream offset just after the last byte seen
-        self._started = False
-        self._events: dict[tuple[Any, ...], _Event] = {}
-        self._orphans: dict[tuple[Any, ...], tuple[int | None, dict[str, Any], bool]] = {}
-        self._max_ts: int | None = None
-        self._by_ts: list[tuple[int, int, tuple[Any, ...], _Event]] = []
-        self._seq = 0
+        self._events = Grouper(source, self.stats)
 
     # --- public API ------------------------------------------------------------------
 
@@ -163,17 +120,17 @@ class Parser:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError("feed() takes bytes")
         data = bytes(data)
+        held = self._lines.held
         if self.framing == "journald" or (
-            _DAEMON_START not in data
-            and not (self._held and _DAEMON_START in self._held + data[:64])
+            _DAEMON_START not in data and not (held and _DAEMON_START in held + data[:64])
         ):
             return self._feed(data, offset)
         parts: list[ParseResult] = []
         pos = 0
-        for start, end in _daemon_starts(self._held, data):
+        for start, end in _daemon_starts(held, data):
             if start > pos:
                 parts.append(self._feed(data[pos:start], offset + pos))
-            line = (self._held if start == 0 else b"") + data[start:end]
+            line = (self._lines.held if start == 0 else b"") + data[start:end]
             parts.append(self.drain())  # the previous boot's events end here
             self.host = replace(self.host, boot_id=_boot_from(line))
             parts.append(self._feed(data[start:end], offset + start))
@@ -183,31 +140,25 @@ class Parser:
         return _merge(parts)
 
     def _feed(self, data: bytes, offset: int) -> ParseResult:
-        if self._skip_to_newline:
+        lb = self._lines
+        self._next = offset + len(data)
+        if lb.skipping:
             # the rest of a line already dead-lettered as too long
-            nl = data.find(b"\n")
-            self._next = offset + len(data)
+            skipped, data, offset = lb.skip(data, offset)
             if self._skip_junk:
-                self._junk_bytes += len(data) if nl < 0 else nl
-            if nl < 0:
-                self._held_at = offset + len(data)
-                return self._result(_Out(), 0, None, self._held_at)
-            data, offset = data[nl + 1 :], offset + nl + 1
-            self._skip_to_newline = False
-            self._held, self._held_at = b"", offset
-        if b"\n" not in data and len(self._held) + len(data) > R.MAX_KEEP:
+                self._junk_bytes += skipped
+            if lb.skipping:
+                return self._result(Out(), 0, None, lb.at)
+        over = lb.overflow(data, offset, R.MAX_KEEP)
+        if over is not None:
             # a line without end (a zeroed region after a crash, a binary file): judge its
             # first MAX_KEEP bytes as an over-cap line and skip to the next newline
             # instead of growing
-            out = _Out()
-            line = (self._held + data[: R.MAX_KEEP])[: R.MAX_KEEP]
-            self._skip_junk = self._over_cap(out, line, len(self._held) + len(data))
-            self._held, self._held_at = b"", offset + len(data)
-            self._skip_to_newline = True
-            self._next = offset + len(data)
-            return self._result(out, 0, None, self._held_at if not self._events else None)
+            out = Out()
+            self._skip_junk = self._over_cap(out, *over)
+            return self._result(out, 0, None, lb.at if not self._events else None)
         if self._use_c is None:
-            first = (self._held + data).lstrip(b"\r\n")[:5]
+            first = (lb.held + data).lstrip(b"\r\n")[:5]
             if len(first) < 5 and b"\n" not in data:
                 pass  # decide once a line is there
             else:
@@ -216,82 +167,58 @@ class Parser:
             return self._feed_nothing(data, offset)
         if self._use_c:
             return self._feed_c(data, offset)
-        out = _Out()
-        if self._held and offset != self._held_at + len(self._held):
-            # a discontinuity (rotation, seek): the held fragment can never complete
-            self._reject(out, self._held, R.R_UNTERMINATED, None)
-            self._held = b""
-        if self._held:
-            buf, base = self._held + data, self._held_at
-        else:
-            buf, base = data, offset
-        end = buf.rfind(b"\n") + 1
-        complete, self._held = buf[:end], buf[end:]
-        self._held_at = base + end
+        out = Out()
+        self._discontinuity(out, offset)
+        complete, base = lb.take(data, offset)
         lines = self._run(complete, base, out, final=False)
-        if self._held_more:
-            # a multi-line USER_AVC waits for its continuation
-            self._held = self._held_more + self._held
-            self._held_at -= len(self._held_more)
-            self._held_more = b""
-        self._next = offset + len(data)
         return self._result(out, lines)
 
     def flush(self) -> ParseResult:
         """End of stream: parse a held partial line and emit every open event."""
+        out = Out()
+        held, at = self._lines.take_all()
         if self._use_c:
-            out = _Out()
-            held, at = self._held, self._held_at
-            self._held = b""
-            self._held_at = at + len(held)
             fast_batch, _safe, lines = self._scan_c(held, at, b"", 0, 0, 0, True, out)
             self._finish_all(out)
-            return self._result(out, lines, fast_batch, self._held_at)
-        out = _Out()
-        held, at = self._held, self._held_at
-        self._held = b""
+            return self._result(out, lines, fast_batch, self._lines.at)
         lines = self._run(held, at, out, final=True) if held else 0
         self._finish_all(out)
-        self._held_at = at + len(held)
         return self._result(out, lines)
 
     def drain(self) -> ParseResult:
         """Emit every open event now (idle stream) but keep a held partial line."""
+        out = Out()
         if self._use_c:
-            out = _Out()
-            fast_batch, _safe, _ = self._scan_c(b"", self._held_at, b"", 0, 0, 0, True, out)
+            fast_batch, _safe, _ = self._scan_c(b"", self._lines.at, b"", 0, 0, 0, True, out)
             self._finish_all(out)
-            return self._result(out, 0, fast_batch, self._held_at)
-        out = _Out()
+            return self._result(out, 0, fast_batch, self._lines.at)
         self._finish_all(out)
         return self._result(out, 0)
+
+    def _discontinuity(self, out: Out, offset: int) -> None:
+        """A held fragment that ``offset`` does not continue (rotation, seek) can never
+        complete: rejected."""
+        stale = self._lines.stale(offset)
+        if stale:
+            self._reject(out, stale, R.R_UNTERMINATED, None)
 
     # --- C engine -------------------------------------------------------------------
 
     def _feed_c(self, data: bytes, offset: int) -> ParseResult:
-        out = _Out()
-        if self._held and offset != self._held_at + len(self._held):
-            self._reject(out, self._held, R.R_UNTERMINATED, None)
-            self._held = b""
-        self._next = offset + len(data)
-        first = data.find(b"\n") + 1
-        if first == 0:  # still no complete line
-            if not self._held:
-                self._held_at = offset
-            self._held += data
+        out = Out()
+        self._discontinuity(out, offset)
+        if b"\n" not in data:  # still no complete line
+            self._lines.hold(data, offset)
             return self._result(out, 0, None, self._safe)
-        end = data.rfind(b"\n") + 1
         forced = None
         if len(self._carry) > MAX_CARRY_BYTES:
             # too many events left open (records without SYSCALL/PROCTITLE at a high
             # rate): end them now rather than grow without bound
             self.stats.events_timed_out += len(self._carry_starts)
-            forced, _, _ = self._scan_c(b"", self._held_at, b"", 0, 0, 0, True, out)
+            forced, _, _ = self._scan_c(b"", self._lines.at, b"", 0, 0, 0, True, out)
         # the line completed across the chunk boundary goes into the small head; the
         # chunk itself is scanned in place
-        head_new = self._held + data[:first]
-        head_base = self._held_at if self._held else offset
-        self._held, self._held_at = data[end:], offset + end
+        head_new, head_base, first, end = self._lines.take_head(data, offset)
         if b"msg='" in head_new and head_new.count(b"'") % 2 == 1:
             # a multi-line USER_AVC across the boundary: scan it as one piece
             fast_batch, safe, lines = self._scan_c(
@@ -314,7 +241,7 @@ class Parser:
         end: int,
         data_base: int,
         final: bool,
-        out: _Out,
+        out: Out,
     ) -> tuple[pa.RecordBatch, int, int]:
         """Scan carried lines + ``head_new`` + ``data[start:end]``.
 
@@ -338,16 +265,16 @@ class Parser:
                 return head[rel : rel + n]
             return data[start + rel - nhead : start + rel - nhead + n]
 
-        prev = self._max_ts if self._max_ts is not None else _NO_TS
+        events = self._events
+        prev = events.max_ts if events.max_ts is not None else _NO_TS
         res = fast.scan(head, data, start, end, final, prev, WINDOW_MS)
         self._junk(res["junk_bytes"], res["junk_lines"])  # lines it ignored: nothing but junk
         if res["max_ts"] != _NO_TS:
-            self._max_ts = res["max_ts"]
+            events.max_ts = res["max_ts"]
         hold = res["hold_from"]
         if hold >= 0:
             # a USER_AVC whose msg='… may continue on the next line: wait for it
-            self._held = get(hold, nhead + end - start - hold) + self._held
-            self._held_at = where(hold)
+            self._lines.unread(get(hold, nhead + end - start - hold), where(hold))
         parts: list[bytes] = []
         new_starts: list[int] = []
         new_offs: list[int] = []
@@ -375,16 +302,9 @@ class Parser:
             if parsed.kind != R.MAC or ev < 0:
                 # no audit header the scanner knows (another framing inside the stream):
                 # the Python path's own grouping, as if the whole stream were Python's
-                self._handle(parsed, line, where(s), out, host)
+                events.handle(parsed, line, where(s), out, host)
                 continue
-            row = parsed.cols
-            row[S.TS] = parsed.ts
-            row[S.SERIAL] = parsed.serial
-            row[S.HOST] = parsed.node or host.host
-            row[S.MACHINE_ID] = host.machine_id
-            row[S.BOOT_ID] = host.boot_id
-            row[S.SOURCE] = self.source
-            row.setdefault(S.RAW, line)  # journald sets its canonical entry
+            row = stamp(parsed, line, host, self.source)
             row[S.ORDINAL] = 0
             if ev >= 0:
                 for k, v in enrich.get(ev, {}).items():
@@ -408,68 +328,28 @@ class Parser:
             out.records.append(row)
         self.stats.records += batch.num_rows
         firsts = [where(s) for s in res["carry_first"]]
-        firsts += [e.start for e in self._events.values()]
-        safe = min(firsts) if firsts else self._held_at
+        firsts += events.starts()
+        safe = min(firsts) if firsts else self._lines.at
         self._safe = safe
         return batch, safe, lines
 
     # --- line loop ----------------------------------------------------------------------
 
-    _held_more: bytes = b""
-
-    def _iter_lines(self, buf: bytes, base: int, final: bool) -> Iterator[tuple[int, bytes]]:
-        pos = 0
-        n = len(buf)
-        while pos < n:
-            nl = buf.find(b"\n", pos)
-            stop = n if nl < 0 else nl
-            line = buf[pos:stop]
-            nxt = n if nl < 0 else nl + 1
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            # a USER_AVC whose msg='…' continues on indented lines (libselinux/dbus bug);
-            # quotes counted once per line, and never more than the kernel's message size
-            if b"msg='" in line:
-                quotes = line.count(b"'")
-                parts = [line]
-                size = 0
-                while quotes % 2 == 1:
-                    if nxt >= n:
-                        if not final:
-                            self._held_more = buf[pos:]
-                            return
-                        break
-                    if buf[nxt : nxt + 1] not in (b" ", b"\t"):
-                        break
-                    nl2 = buf.find(b"\n", nxt)
-                    stop2 = n if nl2 < 0 else nl2
-                    if size + stop2 - nxt > MAX_CONTINUATION:
-                        break
-                    more = buf[nxt:stop2].rstrip(b"\r")
-                    size += stop2 - nxt
-                    quotes += more.count(b"'")
-                    parts.append(more)
-                    nxt = n if nl2 < 0 else nl2 + 1
-                if len(parts) > 1:
-                    line = b"\n".join(parts)
-            yield base + pos, line
-            pos = nxt
-
-    def _run(self, buf: bytes, base: int, out: _Out, final: bool) -> int:
+    def _run(self, buf: bytes, base: int, out: Out, final: bool) -> int:
         if self.framing != "journald" and b"msg='" not in buf:
             return self._run_plain(buf, base, out)
         count = 0
-        for at, line in self._iter_lines(buf, base, final):
+        for at, line in self._lines.iter_lines(buf, base, final):
             count += 1
             if not line:
                 continue
             parsed, host = self._parse_line(line, out)
             if parsed is not None:
-                self._handle(parsed, line, at, out, host)
+                self._events.handle(parsed, line, at, out, host)
         self.stats.lines += count
         return count
 
-    def _run_plain(self, buf: bytes, base: int, out: _Out) -> int:
+    def _run_plain(self, buf: bytes, base: int, out: Out) -> int:
         """``_run`` of lines without a USER_AVC continuation, as ``_run`` does it but fast on
         lines without a keyword: the keywords (``records.may_matter``, a JSON start) are
         found in the whole buffer at C speed, and only their lines reach the classifier;
@@ -497,7 +377,7 @@ class Parser:
                 continue
             parsed, host = self._parse_line(line, out)
             if parsed is not None:
-                self._handle(parsed, line, base + at, out, host)
+                self._events.handle(parsed, line, base + at, out, host)
         self.stats.lines += len(parts)
         return len(parts)
 
@@ -510,7 +390,7 @@ class Parser:
         a USER_AVC continuation and a journald entry take the full path."""
         return (
             len(data) <= 64 << 10  # a big chunk has its keyword or JSON line: full path
-            and not self._held
+            and not self._lines.held
             and not self._carry
             and not self._events
             and self.framing != "journald"
@@ -528,8 +408,9 @@ class Parser:
         """``feed`` of data without a record (``_nothing_here``): count lines and junk only.
 
         Gives what either engine gives on such data, without building anything."""
-        out = _Out()
-        end = data.rfind(b"\n") + 1
+        out = Out()
+        complete, _base = self._lines.take(data, offset)
+        end = len(complete)
         lines = data.count(b"\n", 0, end)
         if end > R.MAX_LINE or R.is_binary(data[:end]):
             for line in data[: end - 1].split(b"\n") if end else ():
@@ -538,16 +419,14 @@ class Parser:
                     self._over_cap(out, line, len(line))
                 elif R.is_binary(line):
                     self._junk(len(line))
-        self._held, self._held_at = data[end:], offset + end
-        self._next = offset + len(data)
         self.stats.lines += lines
         if not self._use_c:
             return self._result(out, lines)
         if end:  # as _feed_c: no open event, so everything read is accounted for
-            self._safe = self._held_at
+            self._safe = self._lines.at
         return self._result(out, lines, None, self._safe)
 
-    def _parse_line(self, line: bytes, out: _Out) -> tuple[R.Line | None, HostInfo]:
+    def _parse_line(self, line: bytes, out: Out) -> tuple[R.Line | None, HostInfo]:
         """One line of any framing as a Line (None: nothing to group), with the identity
         it carries. Lines over their framing's cap are rejected or counted here, and a line
         that is nothing and holds binary bytes is counted as junk (both engines call this)."""
@@ -556,9 +435,8 @@ class Parser:
             self._over_cap(out, line, len(line))
             return None, self.host
         if json:
-            n = len(out.rejects)
-            parsed, host = self._journal_parse(line, out)
-            if parsed is None and len(out.rejects) == n and R.is_binary(line):
+            parsed, host = parse_entry(line, self.year, self.host)
+            if parsed is None and R.is_binary(line):
                 self._junk(len(line))
             return parsed, host
         if R.may_matter(line):  # most lines of other programs, and junk, skip the classifier
@@ -569,7 +447,7 @@ class Parser:
             self._junk(len(line))
         return None, self.host
 
-    def _over_cap(self, out: _Out, line: bytes, size: int) -> bool:
+    def _over_cap(self, out: Out, line: bytes, size: int) -> bool:
         """A line longer than its framing's cap (``size`` bytes, ``line`` at least its first
         MAX_KEEP): a reject keeping its first MAX_KEEP bytes when it looks like a record,
         else junk when binary, else nothing. True when it was counted as junk."""
@@ -589,29 +467,30 @@ class Parser:
         self._junk_lines += lines
         self._junk_bytes += nbytes
 
-    def _junk_loss(self, out: _Out, now: bool) -> None:
+    def _junk_loss(self, out: Out, now: bool) -> None:
         """Report the junk counted since the last report as one ``parse_reject`` loss row:
         at flush/drain (``now``) or once a MiB has gathered, so 50 MB of random bytes give
         some 50 rows, never a row (or a dead letter) per line."""
         if not self._junk_bytes or not (now or self._junk_bytes >= JUNK_REPORT_BYTES):
             return
-        if not now and self._skip_to_newline and self._skip_junk:
+        if not now and self._lines.skipping and self._skip_junk:
             return  # the junk line being skipped is reported whole, once it ends
+        # the offset makes the row distinct (the store de-duplicates loss rows)
+        detail = (
+            f"{self._junk_lines} line(s), {self._junk_bytes} bytes of binary data "
+            f"(control bytes no log text has) before byte {self._next} of the stream: "
+            "not log records; counted, not kept in the dead letter"
+        )
         out.loss.append(
-            {
-                S.TS: self._max_ts,
-                S.HOST: self.host.host,
-                S.BOOT_ID: self.host.boot_id,
-                S.SOURCE: self.source,
-                S.KIND: S.LOSS_PARSE_REJECT,
-                S.COUNT: self._junk_lines,
-                # the offset makes the row distinct (the store de-duplicates loss rows)
-                S.DETAIL: (
-                    f"{self._junk_lines} line(s), {self._junk_bytes} bytes of binary data "
-                    f"(control bytes no log text has) before byte {self._next} of the stream: "
-                    "not log records; counted, not kept in the dead letter"
-                ),
-            }
+            loss_row(
+                self._events.max_ts,
+                self.host.host,
+                self.host.boot_id,
+                self.source,
+                S.LOSS_PARSE_REJECT,
+                self._junk_lines,
+                detail,
+            )
         )
         self._junk_lines = self._junk_bytes = 0
 
@@ -622,211 +501,17 @@ class Parser:
             self.year = time.gmtime(parsed.ts // 1000).tm_year
         return parsed
 
-    def _journal_parse(self, line: bytes, out: _Out) -> tuple[R.Line | None, HostInfo]:
-        """One ``journalctl -o json`` entry as a Line, with the identity it carries."""
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            if b"apparmor=" in line or b"avc:" in line:
-                self._reject(out, line, R.R_BAD_JSON, self.host.host)
-            return None, self.host
-        if not isinstance(entry, dict):
-            return None, self.host
-        msg = entry.get("MESSAGE")
-        if isinstance(msg, list):  # journalctl renders non-UTF-8 messages as byte arrays
-            try:
-                msg_b = bytes(msg)
-            except (ValueError, TypeError):
-                return None, self.host
-        elif isinstance(msg, str):
-            msg_b = msg.encode("utf-8", "surrogateescape")
-        else:
-            return None, self.host
-        host = HostInfo(
-            host=_str(entry.get("_HOSTNAME")) or self.host.host,
-            machine_id=_str(entry.get("_MACHINE_ID")) or self.host.machine_id,
-            boot_id=_str(entry.get("_BOOT_ID")) or self.host.boot_id,
-        )
-        src_us = entry.get("_SOURCE_REALTIME_TIMESTAMP") or entry.get("__REALTIME_TIMESTAMP")
-        ts = int(src_us) // 1000 if isinstance(src_us, str) and src_us.isdigit() else None
-        transport = entry.get("_TRANSPORT")
-        ident = entry.get("SYSLOG_IDENTIFIER")
-        if ident == "systemd-journald" and transport in ("journal", "driver", None):
-            sm = R._JOURNAL_SUPPRESSED.match(msg_b)
-            if sm is not None:
-                parsed = R.Line(
-                    kind=R.LOSS,
-                    reason=S.LOSS_JOURNALD_SUPPRESSED,
-                    count=int(sm.group("n")),
-                    detail=sm.group("what").decode("utf-8", "backslashreplace"),
-                    ts=ts,
-                )
-                return parsed, host
-            return None, host
-        if transport == "audit":
-            rtype = _str(entry.get("_AUDIT_TYPE_NAME"))
-            if rtype is None:
-                rtype = R.TYPE_NAMES.get(str(entry.get("_AUDIT_TYPE")), "UNKNOWN")
-            serial_s = _str(entry.get("_AUDIT_ID"))
-            serial = int(serial_s) if serial_s and serial_s.isdigit() else None
-            body = msg_b
-            if body.startswith(rtype.encode() + b" "):
-                body = body[len(rtype) + 1 :]
-            hm = R._AUDIT_HDR.match(body)
-            if hm is not None:  # some journald versions keep the whole audit line
-                parsed = R.classify_line(body, self.year, trusted_kernel=True)
-            else:
-                parsed = R.audit_record(rtype, body, ts, serial, None, True)
-        else:
-            parsed = R.classify_line(msg_b, self.year, trusted_kernel=transport == "kernel")
-        if parsed.ts is None or (
-            ts is not None and parsed.kind == R.MAC and parsed.cols.get(S.SUSPECT) is not None
-        ):
-            # a forged record's audit(…) time is the forger's choice; journald's is not
-            parsed.ts = ts
-        # journald's trusted fields win over anything the text says: a MESSAGE starting
-        # "node=web-01 type=AVC …" from host h42 is h42's
-        parsed.node = host.host if _str(entry.get("_HOSTNAME")) else parsed.node or host.host
-        if parsed.kind == R.MAC:
-            # journalctl prints an entry's fields in a different order on every run, so the
-            # entry with its keys sorted is the record's bytes (the store keys on them)
-            parsed.cols[S.RAW] = orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
-        return parsed, host
-
-    # --- grouping -----------------------------------------------------------------------
-
-    def _stale(self, ts: int | None, max_before: int | None) -> bool:
-        """Whether enrichment kept at record time ``ts`` is past the event window."""
-        return ts is not None and max_before is not None and ts < max_before - WINDOW_MS
-
-    def _handle(self, p: R.Line, raw: bytes, at: int, out: _Out, host: HostInfo) -> None:
-        max_before = self._max_ts
-        if p.ts is not None and (self._max_ts is None or p.ts > self._max_ts):
-            self._max_ts = p.ts
-            # events the clock has moved past are over before this line is looked up
-            self._expire(out)
-        if p.kind is None and p.serial is None:
-            return
-        if p.kind == R.REJECT:
-            self._reject(out, raw, p.reason or "", p.node or host.host)
-            return
-        if p.kind == R.LOSS:
-            self.stats.loss_reports += 1
-            out.loss.append(
-                {
-                    S.TS: p.ts,
-                    S.HOST: p.node or host.host,
-                    S.BOOT_ID: host.boot_id,
-                    S.SOURCE: self.source,
-                    S.KIND: p.reason,
-                    S.COUNT: p.count,
-                    S.DETAIL: p.detail,
-                }
-            )
-            return
-        if p.kind == R.MAC:
-            row = p.cols
-            row[S.TS] = p.ts
-            row[S.SERIAL] = p.serial
-            row[S.HOST] = p.node or host.host
-            row[S.MACHINE_ID] = host.machine_id
-            row[S.BOOT_ID] = host.boot_id
-            row[S.SOURCE] = self.source
-            row.setdefault(S.RAW, raw)  # journald sets its canonical entry
-            if p.serial is None or p.alone:  # no audit id, or no event to join (unproven)
-                row[S.ORDINAL] = 0
-                self._emit_row(row, {}, out)
-            else:
-                key = (row[S.HOST], host.boot_id, p.serial)
-                ev = self._events.get(key)
-                if ev is None:
-                    ev = self._events[key] = _Event(start=at, ts=p.ts)
-                    if p.ts is not None:
-                        heapq.heappush(self._by_ts, (p.ts, self._seq, key, ev))
-                        self._seq += 1
-                    orphan = self._orphans.pop(key, None)
-                    if orphan is not None and not self._stale(orphan[0], max_before):
-                        ev.enrich.update(orphan[1])
-                        ev.ended = orphan[2]
-                ev.macs.append(row)
-                if p.record_type in R.SINGLE_TYPES or ev.ended:
-                    self._finish(key, out)
-        elif p.serial is not None:
-            key = (p.node or host.host, host.boot_id, p.serial)
-            ev = self._events.get(key)
-            done = p.record_type in ("EOE", "PROCTITLE")
-            if ev is not None:
-                for k, v in p.cols.items():
-                    if v is not None:
-                        ev.enrich.setdefault(k, v)
-                if done:
-                    self._finish(key, out)
-            elif p.kind == R.AUX and done:
-                # an event that ended without a MAC record: nothing to enrich
-                self._orphans.pop(key, None)
-            elif p.kind == R.AUX:
-                # enrichment seen before its MAC record (reordered by auditd): keep briefly
-                prev = self._orphans.get(key)
-                if prev is not None and self._stale(prev[0], max_before):
-                    prev = None
-                merged = dict(prev[1]) if prev else {}
-                for k, v in p.cols.items():
-                    if v is not None:
-                        merged.setdefault(k, v)
-                self._orphans[key] = (p.ts, merged, done or bool(prev and prev[2]))
-                if len(self._orphans) > MAX_PENDING:
-                    self._orphans.pop(next(iter(self._orphans)))
-        self._expire(out)
-
-    def _expire(self, out: _Out) -> None:
-        if self._max_ts is None:
-            return
-        limit = self._max_ts - WINDOW_MS
-        # oldest record time first (a heap, so out-of-order times expire correctly)
-        while self._by_ts and self._by_ts[0][0] < limit:
-            _ts, _seq, key, ev = heapq.heappop(self._by_ts)
-            if self._events.get(key) is ev:
-                self.stats.events_timed_out += 1
-                self._finish(key, out)
-        while len(self._events) > MAX_PENDING:
-            self.stats.events_timed_out += 1
-            self._finish(next(iter(self._events)), out)
-        while self._orphans:
-            key, orphan = next(iter(self._orphans.items()))
-            if orphan[0] is not None and orphan[0] < limit:
-                del self._orphans[key]
-            else:
-                break
-
-    def _finish(self, key: tuple[Any, ...], out: _Out) -> None:
-        ev = self._events.pop(key)
-        for i, row in enumerate(ev.macs):
-            row[S.ORDINAL] = i
-            self._emit_row(row, ev.enrich, out)
-
-    def _finish_all(self, out: _Out) -> None:
-        for key in list(self._events):
-            self._finish(key, out)
-        self._by_ts.clear()
-        self._orphans.clear()
+    def _finish_all(self, out: Out) -> None:
+        self._events.finish_all(out)
         self._junk_loss(out, True)  # flush/drain: the junk counted so far is reported
 
-    def _emit_row(self, row: dict[str, Any], enrich: dict[str, Any], out: _Out) -> None:
-        for k, v in enrich.items():
-            if row.get(k) is None:
-                row[k] = v
-        self.stats.records += 1
-        out.records.append(row)
-
-    def _reject(self, out: _Out, raw: bytes, reason: str, host: str | None) -> None:
+    def _reject(self, out: Out, raw: bytes, reason: str, host: str | None) -> None:
         self.stats.rejects += 1
-        out.rejects.append(
-            {S.SOURCE: self.source, S.HOST: host or self.host.host, S.REASON: reason, S.RAW: raw}
-        )
+        out.rejects.append(reject_row(self.source, host or self.host.host, reason, raw))
 
     def _result(
         self,
-        out: _Out,
+        out: Out,
         lines: int,
         fast_batch: pa.RecordBatch | None = None,
         safe_offset: int | None = None,
@@ -834,7 +519,7 @@ class Parser:
         if safe_offset is not None:
             safe = safe_offset
         else:
-            safe = min(ev.start for ev in self._events.values()) if self._events else self._held_at
+            safe = min(self._events.starts(), default=self._lines.at)
         self._junk_loss(out, False)
         records = _batch(out.records, S.MAC_SCHEMA)
         if fast_batch is not None and fast_batch.num_rows:
@@ -901,10 +586,6 @@ def _merge(parts: list[ParseResult]) -> ParseResult:
 
 def _batch(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.RecordBatch:
     return S.batch_from_rows(rows, schema) if rows else S.empty_batch(schema)
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
 
 
 def parse_bytes(
