@@ -7,6 +7,10 @@ constants below and to tables through ``MAC_SCHEMA`` / ``LOSS_SCHEMA`` /
 Column names follow the kernel / libapparmor field names so analysts recognise them.
 Low-cardinality strings are dictionary-encoded. Bump ``SCHEMA_VERSION`` whenever a
 column is added, removed or retyped; sinks key their migrations on it.
+
+Each column's description is written once too, beside its type (``MAC_FIELDS``,
+``LOSS_FIELDS``, ``REJECT_FIELDS``): ``described`` gives a schema with them as Arrow field
+metadata and ``descriptions`` renders them; the store's column comments come from there.
 """
 
 from __future__ import annotations
@@ -20,38 +24,37 @@ import pyarrow as pa
 SCHEMA_VERSION: Final = 4
 SCHEMA_VERSION_KEY: Final = b"armorwatch.schema_version"
 
-# --- column names -----------------------------------------------------------------
+# --- column names (each described once, in MAC_FIELDS below) --------------------------
 # identity and position of the record
-TS: Final = "ts"  # event time from audit(SEC.MSEC:SERIAL) or the log framing, UTC, ms
-SERIAL: Final = "serial"  # audit serial, per boot; null when the framing carries none
-ORDINAL: Final = "ordinal"  # index of this MAC record among those of one event (0-based)
+TS: Final = "ts"
+SERIAL: Final = "serial"
+ORDINAL: Final = "ordinal"
 HOST: Final = "host"
 MACHINE_ID: Final = "machine_id"
 BOOT_ID: Final = "boot_id"
-SOURCE: Final = "source"  # audit.log | kern.log | syslog | dmesg | journald | ...
-RECORD_TYPE: Final = "record_type"  # AVC, USER_AVC, APPARMOR_DENIED, ...
-ORIGIN: Final = "origin"  # kernel | userspace | unverified (see ORIGIN_* below)
-SUSPECT: Final = "suspect"  # why the record looks forged (SUSPECT_* below); null = nothing
-LSM: Final = "lsm"  # apparmor | selinux
+SOURCE: Final = "source"
+RECORD_TYPE: Final = "record_type"
+ORIGIN: Final = "origin"
+SUSPECT: Final = "suspect"
+LSM: Final = "lsm"
 # AppArmor
-APPARMOR: Final = "apparmor"  # DENIED | ALLOWED | AUDIT | STATUS | HINT | ERROR | KILL
+APPARMOR: Final = "apparmor"
 OPERATION: Final = "operation"
 CLASS: Final = "class"
-# the AppArmor mediation class: class= when logged, else derived from operation and fields
-# the way libapparmor/aa-logprof do (records.derive_class); SELinux: tclass. Never null
-# for a permission decision, so summaries and reports show no blank class.
+# derived by records.derive_class when class= is not logged: never null for a permission
+# decision, so summaries and reports show no blank class
 MEDIATION_CLASS: Final = "mediation_class"
 PROFILE: Final = "profile"
 LABEL: Final = "label"
-PROFILE_NS: Final = "profile_ns"  # namespace part of a ':ns:profile' label
-PROFILE_STACK: Final = "profile_stack"  # the parts of a stacked label 'a//&b'
-PROFILE_PARENT: Final = "profile_parent"  # 'a' of a hat/child 'a//b'
-PROFILE_CHILD: Final = "profile_child"  # 'b' of a hat/child 'a//b' (innermost)
+PROFILE_NS: Final = "profile_ns"
+PROFILE_STACK: Final = "profile_stack"
+PROFILE_PARENT: Final = "profile_parent"
+PROFILE_CHILD: Final = "profile_child"
 PEER: Final = "peer"
 PEER_LABEL: Final = "peer_label"
 PEER_PID: Final = "peer_pid"
 NAME: Final = "name"
-NAME2: Final = "name2"  # target= (exec, change_hat/profile, link)
+NAME2: Final = "name2"
 REQUESTED_MASK: Final = "requested_mask"
 DENIED_MASK: Final = "denied_mask"
 FSUID: Final = "fsuid"
@@ -83,13 +86,13 @@ SRCNAME: Final = "srcname"
 NAMESPACE: Final = "namespace"
 EXECPATH: Final = "execpath"
 ATTRIBUTE: Final = "attribute"
-NS: Final = "ns"  # ns= of a STATUS record: the policy namespace a profile was loaded into
+NS: Final = "ns"
 # SELinux
 SCONTEXT: Final = "scontext"
 TCONTEXT: Final = "tcontext"
 TCLASS: Final = "tclass"
 PERMS: Final = "perms"
-SERESULT: Final = "seresult"  # denied | granted
+SERESULT: Final = "seresult"
 PERMISSIVE: Final = "permissive"
 # USER_AVC: the kernel-written prefix identifies the real sender
 SENDER_PID: Final = "sender_pid"
@@ -102,10 +105,10 @@ AUID: Final = "auid"
 CWD: Final = "cwd"
 PROCTITLE: Final = "proctitle"
 # v2: fields libapparmor reports (test_multi) and SELinux extended permissions
-PARENT: Final = "parent"  # parent= (pid of the parent task)
-TASK: Final = "task"  # task= (legacy change_hat records)
-MAGIC_TOKEN: Final = "magic_token"  # magic_token= (legacy change_hat token)
-IOCTLCMD: Final = "ioctlcmd"  # SELinux xperm ioctl command (ioctlcmd=0x42 -> 66)
+PARENT: Final = "parent"
+TASK: Final = "task"
+MAGIC_TOKEN: Final = "magic_token"
+IOCTLCMD: Final = "ioctlcmd"
 # the original line(s), byte-exact
 RAW: Final = "raw"
 
@@ -156,90 +159,156 @@ SE_GRANTED: Final = "granted"
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _TS = pa.timestamp("ms", tz="UTC")
 
-MAC_FIELDS: Final[tuple[tuple[str, pa.DataType], ...]] = (
-    (TS, _TS),
-    (SERIAL, pa.uint64()),
-    (ORDINAL, pa.uint16()),
-    (HOST, _DICT),
-    (MACHINE_ID, _DICT),
-    (BOOT_ID, _DICT),
-    (SOURCE, _DICT),
-    (RECORD_TYPE, _DICT),
-    (ORIGIN, _DICT),
-    (SUSPECT, _DICT),
-    (LSM, _DICT),
-    (APPARMOR, _DICT),
-    (OPERATION, _DICT),
-    (CLASS, _DICT),
-    (MEDIATION_CLASS, _DICT),
-    (PROFILE, _DICT),
-    (LABEL, _DICT),
-    (PROFILE_NS, _DICT),
-    (PROFILE_STACK, pa.list_(pa.string())),
-    (PROFILE_PARENT, _DICT),
-    (PROFILE_CHILD, _DICT),
-    (PEER, _DICT),
-    (PEER_LABEL, _DICT),
-    (PEER_PID, pa.int64()),
-    (NAME, pa.string()),
-    (NAME2, pa.string()),
-    (REQUESTED_MASK, _DICT),
-    (DENIED_MASK, _DICT),
-    (FSUID, pa.int64()),
-    (OUID, pa.int64()),
-    (PID, pa.int64()),
-    (COMM, _DICT),
-    (EXE, _DICT),
-    (INFO, _DICT),
-    (ERROR, pa.int32()),
-    (CAPABILITY, pa.int32()),
-    (CAPNAME, _DICT),
-    (FAMILY, _DICT),
-    (SOCK_TYPE, _DICT),
-    (PROTOCOL, _DICT),
-    (ADDR, pa.string()),
-    (PEER_ADDR, pa.string()),
-    (LADDR, pa.string()),
-    (LPORT, pa.int32()),
-    (FADDR, pa.string()),
-    (FPORT, pa.int32()),
-    (SIGNAL, _DICT),
-    (BUS, _DICT),
-    (PATH, pa.string()),
-    (INTERFACE, _DICT),
-    (MEMBER, _DICT),
-    (FSTYPE, _DICT),
-    (FLAGS, pa.string()),
-    (SRCNAME, pa.string()),
-    (NAMESPACE, _DICT),
-    (EXECPATH, pa.string()),
-    (ATTRIBUTE, pa.string()),
-    (NS, _DICT),
-    (SCONTEXT, _DICT),
-    (TCONTEXT, _DICT),
-    (TCLASS, _DICT),
-    (PERMS, pa.list_(pa.string())),
-    (SERESULT, _DICT),
-    (PERMISSIVE, pa.bool_()),
-    (SENDER_PID, pa.int64()),
-    (SENDER_UID, pa.int64()),
-    (SENDER_AUID, pa.int64()),
-    (SYSCALL, _DICT),
-    (UID, pa.int64()),
-    (AUID, pa.int64()),
-    (CWD, pa.string()),
-    (PROCTITLE, pa.string()),
-    (PARENT, pa.int64()),
-    (TASK, pa.int64()),
-    (MAGIC_TOKEN, pa.int64()),
-    (IOCTLCMD, pa.int64()),
-    (RAW, pa.binary()),
+MAC_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
+    (TS, _TS, "event time from audit(SEC.MSEC:SERIAL) or the log framing, UTC"),
+    (
+        SERIAL,
+        pa.uint64(),
+        "audit serial, restarts at each boot; null when the framing carries none",
+    ),
+    (
+        ORDINAL,
+        pa.uint16(),
+        "index of this MAC record among those the parser grouped into one audit event "
+        "(0-based; informational, not part of the key)",
+    ),
+    (HOST, _DICT, "host name (node= or the collector's host)"),
+    (MACHINE_ID, _DICT, "/etc/machine-id of the host"),
+    (BOOT_ID, _DICT, "boot id of the host; audit serials restart at each boot"),
+    (
+        SOURCE,
+        _DICT,
+        "log the record came from: audit.log, kern.log, syslog, dmesg, journald, sample",
+    ),
+    (RECORD_TYPE, _DICT, "audit record type: AVC, USER_AVC, APPARMOR_DENIED, ..."),
+    (
+        ORIGIN,
+        _DICT,
+        "kernel (written by the kernel), userspace (USER_AVC text, journald entries of a "
+        "non-kernel transport) or unverified (a kernel: line of a general syslog file, a "
+        "record behind a prefix that proves nothing: grep -H output, unknown text, bare "
+        "AVC lines)",
+    ),
+    (
+        SUSPECT,
+        _DICT,
+        "why the record looks forged (a kernel-mediated class from userspace, a repeated "
+        "field, a NUL in a path, an unverified kernel: line); null when nothing does. "
+        "Alerts, reports and suggestions use only rows where it is null",
+    ),
+    (LSM, _DICT, "apparmor or selinux"),
+    (
+        APPARMOR,
+        _DICT,
+        "AppArmor outcome: DENIED, ALLOWED (complain mode), AUDIT, STATUS, HINT, ERROR, KILL",
+    ),
+    (OPERATION, _DICT, "AppArmor operation= (open, exec, connect, profile_load, ...)"),
+    (
+        CLASS,
+        _DICT,
+        "AppArmor class= (file, net, unix, signal, ptrace, dbus, capability, mount, ...)",
+    ),
+    (
+        MEDIATION_CLASS,
+        _DICT,
+        "mediation class: class= when logged, else derived from operation and fields as "
+        "libapparmor/aa-logprof do (file, cap, net, unix, signal, ptrace, mount, dbus, "
+        "namespace, io_uring, rlimits); SELinux: tclass. Null only for policy loads "
+        "(STATUS) and records without a hint (schema v4)",
+    ),
+    (PROFILE, _DICT, "AppArmor profile= (the confined subject)"),
+    (LABEL, _DICT, "AppArmor label= (newer kernels)"),
+    (PROFILE_NS, _DICT, "namespace part of a :ns:profile label"),
+    (PROFILE_STACK, pa.list_(pa.string()), "the parts of a stacked label a//&b"),
+    (PROFILE_PARENT, _DICT, "a of a hat or child profile a//b"),
+    (PROFILE_CHILD, _DICT, "b of a hat or child profile a//b (innermost)"),
+    (PEER, _DICT, "AppArmor peer= (signal, ptrace, unix peer profile)"),
+    (PEER_LABEL, _DICT, "AppArmor peer_label="),
+    (PEER_PID, pa.int64(), "AppArmor peer_pid="),
+    (
+        NAME,
+        pa.string(),
+        "object name= (path, mount point, profile name for STATUS), byte-exact after hex decoding",
+    ),
+    (NAME2, pa.string(), "target= (exec, change_hat/change_profile, link target)"),
+    (REQUESTED_MASK, _DICT, "AppArmor requested_mask= (r, w, x, ...)"),
+    (DENIED_MASK, _DICT, "AppArmor denied_mask="),
+    (FSUID, pa.int64(), "filesystem uid of the subject"),
+    (OUID, pa.int64(), "owner uid of the object"),
+    (PID, pa.int64(), "process id of the subject"),
+    (COMM, _DICT, "command name of the subject (comm=)"),
+    (EXE, _DICT, "executable of the subject (from SYSCALL or the AVC)"),
+    (INFO, _DICT, "AppArmor info= text"),
+    (ERROR, pa.int32(), "AppArmor error= (negative errno)"),
+    (CAPABILITY, pa.int32(), "capability number"),
+    (CAPNAME, _DICT, "capability name (sys_admin, net_raw, ...)"),
+    (FAMILY, _DICT, "network family (inet, unix, ...)"),
+    (SOCK_TYPE, _DICT, "socket type (stream, dgram, ...)"),
+    (PROTOCOL, _DICT, "network protocol"),
+    (ADDR, pa.string(), "unix socket address"),
+    (PEER_ADDR, pa.string(), "peer unix socket address"),
+    (LADDR, pa.string(), "local IP address"),
+    (LPORT, pa.int32(), "local port"),
+    (FADDR, pa.string(), "foreign IP address"),
+    (FPORT, pa.int32(), "foreign port"),
+    (SIGNAL, _DICT, "signal name (signal class)"),
+    (BUS, _DICT, "D-Bus bus (system, session)"),
+    (PATH, pa.string(), "D-Bus object path, or the SELinux path="),
+    (INTERFACE, _DICT, "D-Bus interface"),
+    (MEMBER, _DICT, "D-Bus member"),
+    (FSTYPE, _DICT, "filesystem type (mount class)"),
+    (FLAGS, pa.string(), "mount flags"),
+    (SRCNAME, pa.string(), "mount source"),
+    (NAMESPACE, _DICT, "AppArmor policy namespace"),
+    (EXECPATH, pa.string(), "AppArmor execpath="),
+    (ATTRIBUTE, pa.string(), "AppArmor attribute= (change_onexec, ...)"),
+    (
+        NS,
+        _DICT,
+        "ns= of an AppArmor STATUS record: the policy namespace a profile was loaded into"
+        " (schema v4)",
+    ),
+    (SCONTEXT, _DICT, "SELinux source context"),
+    (TCONTEXT, _DICT, "SELinux target context"),
+    (TCLASS, _DICT, "SELinux target class"),
+    (PERMS, pa.list_(pa.string()), "SELinux permissions of the AVC ({ read write })"),
+    (SERESULT, _DICT, "SELinux result: denied or granted"),
+    (PERMISSIVE, pa.bool_(), "SELinux permissive=1 (logged, not enforced)"),
+    (SENDER_PID, pa.int64(), "USER_AVC: pid of the real sender (kernel-written prefix)"),
+    (SENDER_UID, pa.int64(), "USER_AVC: uid of the real sender"),
+    (SENDER_AUID, pa.int64(), "USER_AVC: login uid of the real sender"),
+    (SYSCALL, _DICT, "syscall of the event (from its SYSCALL record)"),
+    (UID, pa.int64(), "uid of the subject (from SYSCALL)"),
+    (AUID, pa.int64(), "login uid of the subject (from SYSCALL)"),
+    (CWD, pa.string(), "working directory (from the CWD record)"),
+    (PROCTITLE, pa.string(), "command line (from PROCTITLE, decoded)"),
+    (PARENT, pa.int64(), "parent= (pid of the parent task)"),
+    (TASK, pa.int64(), "task= (legacy change_hat records)"),
+    (MAGIC_TOKEN, pa.int64(), "magic_token= (legacy change_hat token)"),
+    (IOCTLCMD, pa.int64(), "SELinux extended-permission ioctl command (ioctlcmd=0x42 is 66)"),
+    (RAW, pa.binary(), "the original line(s), byte-exact"),
 )
 
 _META = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()}
 
-MAC_SCHEMA: Final = pa.schema([pa.field(n, t) for n, t in MAC_FIELDS], metadata=_META)
-COLUMNS: Final[tuple[str, ...]] = tuple(n for n, _ in MAC_FIELDS)
+# Arrow field-metadata key of a column's description (the store's column comment).
+DESCRIPTION_KEY: Final = b"description"
+
+
+def _schema(fields: Iterable[tuple[str, pa.DataType, str]], described: bool) -> pa.Schema:
+    return pa.schema(
+        [
+            pa.field(n, t, metadata={DESCRIPTION_KEY: d.encode()} if described else None)
+            for n, t, d in fields
+        ],
+        metadata=_META,
+    )
+
+
+# The schemas batches travel in carry no descriptions: every Kafka message and IPC stream
+# repeats its schema, and ~7 KB of prose in each would tell a consumer nothing new.
+MAC_SCHEMA: Final = _schema(MAC_FIELDS, described=False)
+COLUMNS: Final[tuple[str, ...]] = tuple(n for n, _, _ in MAC_FIELDS)
 
 # (host, boot_id, ts, serial, record_type, raw) identifies one MAC record fleet-wide: the
 # record's own bytes inside its audit(ts:serial), never its position in the event, so an
@@ -249,18 +318,27 @@ KEY_COLUMNS: Final = (HOST, BOOT_ID, TS, SERIAL, RECORD_TYPE, RAW)
 
 # Counted loss the pipeline could not prevent (kernel lost=, rotated away unread,
 # journald suppression, parser rejects, opt-in drops): a record, alertable.
-LOSS_SCHEMA: Final = pa.schema(
-    [
-        pa.field(TS, _TS),
-        pa.field(HOST, pa.string()),
-        pa.field(BOOT_ID, pa.string()),
-        pa.field(SOURCE, pa.string()),
-        pa.field(KIND, pa.string()),
-        pa.field(COUNT, pa.int64()),
-        pa.field(DETAIL, pa.string()),
-    ],
-    metadata=_META,
+LOSS_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
+    (TS, _TS, "when the loss was observed, UTC"),
+    (HOST, pa.string(), "host that lost records"),
+    (BOOT_ID, pa.string(), "boot of that host"),
+    (SOURCE, pa.string(), "log the loss was counted in"),
+    (
+        KIND,
+        pa.string(),
+        "kernel_lost, callbacks_suppressed, journald_suppressed, journal_cursor_gap, "
+        "rotated_away_unread, truncated, parse_reject, dropped, source_blind",
+    ),
+    (
+        COUNT,
+        pa.int64(),
+        "records (or lines) lost; for kind truncated: bytes known destroyed unread (exact "
+        "under a writer without O_APPEND, else a lower bound; detail says whether lines "
+        "are countable)",
+    ),
+    (DETAIL, pa.string(), "free text: file, cursor, reason"),
 )
+LOSS_SCHEMA: Final = _schema(LOSS_FIELDS, described=False)
 
 # Loss kinds, written once.
 LOSS_KERNEL_LOST: Final = "kernel_lost"
@@ -274,15 +352,33 @@ LOSS_DROPPED: Final = "dropped"
 LOSS_SOURCE_BLIND: Final = "source_blind"
 
 # Lines the parser could not use, kept byte-exact for the dead-letter file.
-REJECT_SCHEMA: Final = pa.schema(
-    [
-        pa.field(SOURCE, pa.string()),
-        pa.field(HOST, pa.string()),
-        pa.field(REASON, pa.string()),
-        pa.field(RAW, pa.binary()),
-    ],
-    metadata=_META,
+REJECT_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
+    (SOURCE, pa.string(), "log the line came from"),
+    (HOST, pa.string(), "host the line came from"),
+    (REASON, pa.string(), "why the parser rejected it"),
+    (RAW, pa.binary(), "the line, byte-exact"),
 )
+REJECT_SCHEMA: Final = _schema(REJECT_FIELDS, described=False)
+
+# The same schemas with each column's description as Arrow field metadata
+# (DESCRIPTION_KEY), by column names: what documents a table built from one of them.
+_DESCRIBED: Final = {
+    tuple(n for n, _, _ in fields): _schema(fields, described=True)
+    for fields in (MAC_FIELDS, LOSS_FIELDS, REJECT_FIELDS)
+}
+
+
+def described(schema: pa.Schema) -> pa.Schema:
+    """``schema`` (MAC, LOSS or REJECT) with each column's description as field metadata."""
+    try:
+        return _DESCRIBED[tuple(schema.names)]
+    except KeyError:
+        raise ValueError(f"no descriptions for columns {schema.names}") from None
+
+
+def descriptions(schema: pa.Schema) -> dict[str, str]:
+    """Column name -> description, rendered from the field metadata of ``described(schema)``."""
+    return {f.name: (f.metadata or {})[DESCRIPTION_KEY].decode() for f in described(schema)}
 
 
 def schema_version(schema: pa.Schema) -> int | None:

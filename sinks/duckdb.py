@@ -70,6 +70,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from parsers import schema as S
+from parsers import sqlfile
 from parsers.envelope import Envelope
 from sinks.base import SinkBase
 from sinks.errors import SinkError, TerminalSinkError, TransientSinkError
@@ -107,8 +108,9 @@ READER_CONFIG: dict[str, Any] = {
 
 
 def sql_text(name: str) -> str:
-    """The text of ``sinks/sql/<name>`` (package data)."""
-    return resources.files("sinks").joinpath("sql", name).read_text(encoding="utf-8")
+    """What to run for ``sinks/sql/<name>`` (package data, header grammar of
+    ``parsers.sqlfile``): the shared files it includes, then its own text."""
+    return sqlfile.read("sinks", "sql", name.removesuffix(".sql")).text
 
 
 def duckdb_type(t: pa.DataType) -> str:
@@ -552,6 +554,14 @@ def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
     return int(rows[0][0]) if rows else None
 
 
+# The tables that hold one Arrow schema's columns (after the ingest metadata columns).
+_TABLE_SCHEMAS: tuple[tuple[str, pa.Schema], ...] = (
+    (RECORDS, S.MAC_SCHEMA),
+    (LOSS, S.LOSS_SCHEMA),
+    (REJECTS, S.REJECT_SCHEMA),
+)
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
     """Create or upgrade tables, views and comments to SCHEMA_VERSION; return the old version.
 
@@ -574,16 +584,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
         if old is not None:
             con.execute(sql_text("macros.sql"))  # migration scripts recompute rids
             for version in range(old + 1, S.SCHEMA_VERSION + 1):
-                script = resources.files("sinks").joinpath("sql", f"migrate_{version}.sql")
-                if script.is_file():
-                    con.execute(script.read_text(encoding="utf-8"))
-            for table, sch in (
-                (RECORDS, S.MAC_SCHEMA),
-                (LOSS, S.LOSS_SCHEMA),
-                (REJECTS, S.REJECT_SCHEMA),
-            ):
+                if resources.files("sinks").joinpath("sql", f"migrate_{version}.sql").is_file():
+                    con.execute(sql_text(f"migrate_{version}"))
+            for table, sch in _TABLE_SCHEMAS:
                 _add_missing_columns(con, table, sch)
-        con.execute(sql_text("views.sql"))
+        con.execute(sql_text("views.sql"))  # and the macros of parsers/sql/derived.sql
         con.execute(
             f"INSERT OR REPLACE INTO {META} VALUES ('schema_version', ?)", [str(S.SCHEMA_VERSION)]
         )
@@ -596,11 +601,22 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     return old or 0
 
 
+def _comment_statements() -> list[str]:
+    """COMMENT ON statements documenting the store: comments.sql (tables, ingest metadata
+    columns), then one per schema column, from its description in ``parsers.schema``."""
+    statements = [st.query for st in duckdb.extract_statements(sql_text("comments.sql"))]
+    for table, sch in _TABLE_SCHEMAS:
+        for column, text in S.descriptions(sch).items():
+            literal = "'" + text.replace("'", "''") + "'"
+            statements.append(f"COMMENT ON COLUMN {_quote(table)}.{_quote(column)} IS {literal}")
+    return statements
+
+
 def _apply_comments(con: duckdb.DuckDBPyConnection) -> None:
     # One autocommit statement at a time, after the migration: a comment on a column a
     # newer schema dropped must not stop the store from opening (an error would abort
     # the migration's transaction).
-    for statement in duckdb.extract_statements(sql_text("comments.sql")):
+    for statement in _comment_statements():
         try:
             con.execute(statement)
         except (duckdb.CatalogException, duckdb.BinderException) as e:

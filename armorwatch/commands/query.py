@@ -28,7 +28,6 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,7 +39,7 @@ import pyarrow.parquet as pq
 from armorwatch import logging as awlog
 from armorwatch.commands import COMMANDS
 from jobs import window
-from parsers import sanitize
+from parsers import sanitize, sqlfile
 from sinks.duckdb import StoreNotFoundError, open_reader
 
 DEFAULT_DB = Path("armorwatch.duckdb")
@@ -49,26 +48,14 @@ PARAM_TYPES = ("timestamp", "integer", "text")
 CELL_WIDTH = 60  # table cells are cut beyond this many characters unless --wide
 
 _EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:(ANALY[SZ]E)\s+)?", re.IGNORECASE)
-_HEADER = re.compile(r"^--\s*(name|grain):\s*(.+?)\s*$")
-_PARAM = re.compile(r"^--\s*param\s+(\w+)\s*:\s*(\w+)\s*(?:=\s*(\S+))?\s*(?:--\s*(.*?))?\s*$")
 
 
 class UsageError(ValueError):
     """Bad arguments: unknown saved query or parameter, bad value (exit code 2)."""
 
 
-@dataclass(frozen=True)
-class SavedParam:
-    """One parameter a saved query declares in its header."""
-
-    name: str
-    """Bound as ``$name``."""
-    type: str
-    """timestamp | integer | text."""
-    default: str | None
-    """Default value as written (``24h``, ``50``); None = null."""
-    help: str = ""
-    """What it does."""
+SavedParam = sqlfile.Param
+"""One parameter a saved query declares in its header (type: timestamp | integer | text)."""
 
 
 @dataclass(frozen=True)
@@ -85,45 +72,14 @@ class SavedQuery:
     """Declared parameters."""
 
 
-def parse_saved(text: str, fallback_name: str) -> SavedQuery:
-    """Parse a saved query's header comments (name, grain, params)."""
-    name, grain = fallback_name, ""
-    params: list[SavedParam] = []
-    for line in text.splitlines():
-        if not line.startswith("--"):
-            break
-        m = _HEADER.match(line)
-        if m:
-            if m.group(1) == "name":
-                name = m.group(2)
-            else:
-                grain = m.group(2)
-            continue
-        p = _PARAM.match(line)
-        if p:
-            ptype = p.group(2)
-            if ptype not in PARAM_TYPES:
-                raise ValueError(f"saved query {name}: parameter type {ptype!r} unknown")
-            default = p.group(3)
-            params.append(
-                SavedParam(
-                    p.group(1),
-                    ptype,
-                    None if default in (None, "null") else default,
-                    p.group(4) or "",
-                )
-            )
-    return SavedQuery(name=name, grain=grain, sql=text, params=tuple(params))
-
-
 def saved_queries() -> dict[str, SavedQuery]:
     """Every saved query shipped in armorwatch/queries, by name."""
     out: dict[str, SavedQuery] = {}
-    folder = resources.files("armorwatch").joinpath("queries")
-    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
-        if entry.name.endswith(".sql"):
-            q = parse_saved(entry.read_text(encoding="utf-8"), entry.name[:-4])
-            out[q.name] = q
+    for f in sqlfile.read_all("armorwatch", "queries").values():
+        for p in f.params:
+            if p.type not in PARAM_TYPES:
+                raise ValueError(f"saved query {f.name}: parameter type {p.type!r} unknown")
+        out[f.name] = SavedQuery(name=f.name, grain=f.grain or "", sql=f.text, params=f.params)
     return out
 
 

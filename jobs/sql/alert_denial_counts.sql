@@ -1,6 +1,8 @@
 -- name: alert_denial_counts
 -- grain: one row per (host, lsm, origin, profile, class) with a denial in [baseline_since, until)
--- parameters: baseline_since (TIMESTAMPTZ, start of the baseline, inclusive), since (TIMESTAMPTZ, start of the alert window, inclusive), until (TIMESTAMPTZ, end of the window, exclusive)
+-- param baseline_since: timestamptz  -- start of the baseline, inclusive
+-- param since: timestamptz  -- start of the alert window, inclusive
+-- param until: timestamptz  -- end of the window, exclusive
 -- Used by the threshold and spike rules; jobs.alerts rolls rows up to each rule's keys.
 SELECT
     host,  -- host name

@@ -1,6 +1,7 @@
 -- name: alert_forged
 -- grain: one row per (host, suspect reason) with forged-looking records in [since, until)
--- parameters: since (TIMESTAMPTZ, start of the window, inclusive), until (TIMESTAMPTZ, end of the window, exclusive)
+-- param since: timestamptz  -- start of the window, inclusive
+-- param until: timestamptz  -- end of the window, exclusive
 -- Records that claim to come from the kernel but look written from userspace (`logger -t
 -- kernel`, USER_AVC class="file", a repeated field, a NUL in a path, an unverified kernel:
 -- line): they drive no other alert; jobs.alerts merges these rows into one alert per host.

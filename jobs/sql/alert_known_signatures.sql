@@ -1,6 +1,5 @@
 -- name: alert_known_signatures
 -- grain: one row per denial signature (lsm, profile, class, object_pattern) ever stored
--- parameters: none
 -- Seeds the continuous path's memory of signatures from the store, so a processor that
 -- starts with an empty alert state does not report every old signature as new.
 SELECT

@@ -1,6 +1,7 @@
 -- name: alert_loss
 -- grain: one row per (host, source, kind) of counted loss in [since, until)
--- parameters: since (TIMESTAMPTZ, start of the window, inclusive), until (TIMESTAMPTZ, end of the window, exclusive)
+-- param since: timestamptz  -- start of the window, inclusive
+-- param until: timestamptz  -- end of the window, exclusive
 SELECT
     host,  -- host that lost records
     source,  -- log the loss was counted in

@@ -1,6 +1,7 @@
 -- name: alert_new_signatures
 -- grain: one row per denial signature (lsm, profile, class, object_pattern) whose first denial anywhere in the fleet is in [since, until)
--- parameters: since (TIMESTAMPTZ, start of the window, inclusive), until (TIMESTAMPTZ, end of the window, exclusive)
+-- param since: timestamptz  -- start of the window, inclusive
+-- param until: timestamptz  -- end of the window, exclusive
 SELECT
     lsm,  -- apparmor | selinux
     subject AS profile,  -- AppArmor profile, else SELinux scontext

@@ -1,6 +1,7 @@
 -- name: alert_profile_changes
 -- grain: one row per (host, profile, change) where a profile was unloaded, or started logging complain-mode ALLOWED records after having denied, in [since, until)
--- parameters: since (TIMESTAMPTZ, start of the window, inclusive), until (TIMESTAMPTZ, end of the window, exclusive)
+-- param since: timestamptz  -- start of the window, inclusive
+-- param until: timestamptz  -- end of the window, exclusive
 -- Only records with suspect IS NULL count: `logger -t kernel "apparmor=STATUS
 -- operation=profile_remove ..."` must not raise "profile unloaded". alert_profile_status is
 -- the store's profile_status with its records' suspect column (alert_store_views.sql; in

@@ -1,6 +1,7 @@
 -- name: alert_sensitive
 -- grain: one row per (host, decision, origin, profile, class, name, capname, object) denied or allowed-in-complain-mode in [since, until)
--- parameters: since (TIMESTAMPTZ, start of the window, inclusive), until (TIMESTAMPTZ, end of the window, exclusive)
+-- param since: timestamptz  -- start of the window, inclusive
+-- param until: timestamptz  -- end of the window, exclusive
 -- jobs.alerts applies jobs.risky.match(class, name, capname) to each row.
 -- Forged-looking records (suspect not null) never count: they raise alert_forged instead.
 WITH hits AS (

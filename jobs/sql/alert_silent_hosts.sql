@@ -1,6 +1,7 @@
 -- name: alert_silent_hosts
 -- grain: one row per host that sent something in [lookback_since, silent_since) and nothing since
--- parameters: lookback_since (TIMESTAMPTZ, hosts older than this are forgotten), silent_since (TIMESTAMPTZ, a host whose last record is before this is silent)
+-- param lookback_since: timestamptz  -- hosts older than this are forgotten
+-- param silent_since: timestamptz  -- a host whose last record is before this is silent
 -- A forged-looking record (suspect not null) is no sign of life: anyone can write one.
 WITH seen AS (
     SELECT host, min(ts) AS first_ts, max(ts) AS last_ts FROM records

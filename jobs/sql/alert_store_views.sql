@@ -1,6 +1,5 @@
 -- name: alert_store_views
 -- grain: DDL: TEMP views over the store that give the alert jobs the names the continuous window has
--- parameters: none
 -- jobs.alerts.evaluate runs this before the alert_*.sql jobs over a store (TEMP, so it also
 -- works on a read-only store or its snapshot). The continuous window fills tables of the
 -- same names and columns from alert_window_views.sql.

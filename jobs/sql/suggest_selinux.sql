@@ -1,6 +1,6 @@
 -- name: suggest_selinux
 -- grain: one row per (source type, target type, tclass, permissive) of SELinux denials
--- parameters: since (TIMESTAMP in UTC or NULL, inclusive lower bound of ts)
+-- param since: timestamp  -- in UTC or NULL; inclusive lower bound of ts
 SELECT
     split_part(scontext, ':', 3) AS source_type,  -- type of the denied subject (scontext)
     split_part(tcontext, ':', 3) AS target_type,  -- type of the object (tcontext)

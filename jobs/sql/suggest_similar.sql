@@ -1,6 +1,11 @@
 -- name: suggest_similar
 -- grain: one row: the stored records of the same access (label, operation, class, object, mask) as one record
--- parameters: profile (VARCHAR), operation (VARCHAR), class (VARCHAR), name (VARCHAR or NULL), capname (VARCHAR or NULL), denied_mask (VARCHAR or NULL)
+-- param profile: varchar
+-- param operation: varchar
+-- param class: varchar
+-- param name: varchar  -- or NULL
+-- param capname: varchar  -- or NULL
+-- param denied_mask: varchar  -- or NULL
 -- NULL equals NULL here: a capability record has no name, a file record no capname.
 SELECT
     count(*) AS events,

@@ -1,6 +1,5 @@
 -- name: window_newest
 -- grain: one row
--- parameters: none
 -- The default end of a time window (report, query, suggest): the newest record, or a loss record logged just
 -- after it (journald's "Suppressed N" often is the last line). Loss records more than a
 -- day after every MAC record are ignored here: that is a bad clock or a year-less syslog

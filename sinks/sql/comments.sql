@@ -1,109 +1,24 @@
--- Column documentation of the armorwatch store, applied with COMMENT ON on every open
--- (read them back with: SELECT table_name, column_name, comment FROM duckdb_columns()).
--- records has every MAC_SCHEMA column (parsers/schema.py) under the same name, plus the
--- ingest metadata rid, ingested_at, batch_id. loss and rejects likewise.
+-- name: comments
+-- grain: DDL: the comments of the store's tables and of the columns no Arrow schema has
+-- Applied with COMMENT ON on every open (read them back with: SELECT table_name,
+-- column_name, comment FROM duckdb_columns()). Every MAC_SCHEMA, LOSS_SCHEMA and
+-- REJECT_SCHEMA column's comment is generated from its description in parsers/schema.py
+-- (sinks.duckdb._apply_comments); here are only the tables and the ingest metadata
+-- columns rid, ingested_at, batch_id.
 
 COMMENT ON TABLE records IS 'every MAC record parsed (AppArmor and SELinux), one row per record, duplicates removed on rid';
 COMMENT ON COLUMN records.rid IS 'record id (UUID form of an md5): md5 of the key (host, boot_id, ts, serial, record_type, md5(raw); nulls marked explicitly): the record''s own bytes, not its position in the event; the de-duplication key';
 COMMENT ON COLUMN records.ingested_at IS 'when the store committed the row (UTC)';
 COMMENT ON COLUMN records.batch_id IS 'the store transaction that committed the row (meta.last_batch_id counts them)';
-COMMENT ON COLUMN records.ts IS 'event time from audit(SEC.MSEC:SERIAL) or the log framing, UTC';
-COMMENT ON COLUMN records.serial IS 'audit serial, restarts at each boot; null when the framing carries none';
-COMMENT ON COLUMN records.ordinal IS 'index of this MAC record among those the parser grouped into one audit event (0-based; informational, not part of the key)';
-COMMENT ON COLUMN records.host IS 'host name (node= or the collector''s host)';
-COMMENT ON COLUMN records.machine_id IS '/etc/machine-id of the host';
-COMMENT ON COLUMN records.boot_id IS 'boot id of the host; audit serials restart at each boot';
-COMMENT ON COLUMN records.source IS 'log the record came from: audit.log, kern.log, syslog, dmesg, journald, sample';
-COMMENT ON COLUMN records.record_type IS 'audit record type: AVC, USER_AVC, APPARMOR_DENIED, ...';
-COMMENT ON COLUMN records.origin IS 'kernel (written by the kernel), userspace (USER_AVC text, journald entries of a non-kernel transport) or unverified (a kernel: line of a general syslog file, a record behind a prefix that proves nothing: grep -H output, unknown text, bare AVC lines)';
-COMMENT ON COLUMN records.suspect IS 'why the record looks forged (a kernel-mediated class from userspace, a repeated field, a NUL in a path, an unverified kernel: line); null when nothing does. Alerts, reports and suggestions use only rows where it is null';
-COMMENT ON COLUMN records.lsm IS 'apparmor or selinux';
-COMMENT ON COLUMN records.apparmor IS 'AppArmor outcome: DENIED, ALLOWED (complain mode), AUDIT, STATUS, HINT, ERROR, KILL';
-COMMENT ON COLUMN records.operation IS 'AppArmor operation= (open, exec, connect, profile_load, ...)';
-COMMENT ON COLUMN records.class IS 'AppArmor class= (file, net, unix, signal, ptrace, dbus, capability, mount, ...)';
-COMMENT ON COLUMN records.mediation_class IS 'mediation class: class= when logged, else derived from operation and fields as libapparmor/aa-logprof do (file, cap, net, unix, signal, ptrace, mount, dbus, namespace, io_uring, rlimits); SELinux: tclass. Null only for policy loads (STATUS) and records without a hint (schema v4)';
-COMMENT ON COLUMN records.profile IS 'AppArmor profile= (the confined subject)';
-COMMENT ON COLUMN records.label IS 'AppArmor label= (newer kernels)';
-COMMENT ON COLUMN records.profile_ns IS 'namespace part of a :ns:profile label';
-COMMENT ON COLUMN records.profile_stack IS 'the parts of a stacked label a//&b';
-COMMENT ON COLUMN records.profile_parent IS 'a of a hat or child profile a//b';
-COMMENT ON COLUMN records.profile_child IS 'b of a hat or child profile a//b (innermost)';
-COMMENT ON COLUMN records.peer IS 'AppArmor peer= (signal, ptrace, unix peer profile)';
-COMMENT ON COLUMN records.peer_label IS 'AppArmor peer_label=';
-COMMENT ON COLUMN records.peer_pid IS 'AppArmor peer_pid=';
-COMMENT ON COLUMN records.name IS 'object name= (path, mount point, profile name for STATUS), byte-exact after hex decoding';
-COMMENT ON COLUMN records.name2 IS 'target= (exec, change_hat/change_profile, link target)';
-COMMENT ON COLUMN records.requested_mask IS 'AppArmor requested_mask= (r, w, x, ...)';
-COMMENT ON COLUMN records.denied_mask IS 'AppArmor denied_mask=';
-COMMENT ON COLUMN records.fsuid IS 'filesystem uid of the subject';
-COMMENT ON COLUMN records.ouid IS 'owner uid of the object';
-COMMENT ON COLUMN records.pid IS 'process id of the subject';
-COMMENT ON COLUMN records.comm IS 'command name of the subject (comm=)';
-COMMENT ON COLUMN records.exe IS 'executable of the subject (from SYSCALL or the AVC)';
-COMMENT ON COLUMN records.info IS 'AppArmor info= text';
-COMMENT ON COLUMN records.error IS 'AppArmor error= (negative errno)';
-COMMENT ON COLUMN records.capability IS 'capability number';
-COMMENT ON COLUMN records.capname IS 'capability name (sys_admin, net_raw, ...)';
-COMMENT ON COLUMN records.family IS 'network family (inet, unix, ...)';
-COMMENT ON COLUMN records.sock_type IS 'socket type (stream, dgram, ...)';
-COMMENT ON COLUMN records.protocol IS 'network protocol';
-COMMENT ON COLUMN records.addr IS 'unix socket address';
-COMMENT ON COLUMN records.peer_addr IS 'peer unix socket address';
-COMMENT ON COLUMN records.laddr IS 'local IP address';
-COMMENT ON COLUMN records.lport IS 'local port';
-COMMENT ON COLUMN records.faddr IS 'foreign IP address';
-COMMENT ON COLUMN records.fport IS 'foreign port';
-COMMENT ON COLUMN records.signal IS 'signal name (signal class)';
-COMMENT ON COLUMN records.bus IS 'D-Bus bus (system, session)';
-COMMENT ON COLUMN records.path IS 'D-Bus object path, or the SELinux path=';
-COMMENT ON COLUMN records.interface IS 'D-Bus interface';
-COMMENT ON COLUMN records.member IS 'D-Bus member';
-COMMENT ON COLUMN records.fstype IS 'filesystem type (mount class)';
-COMMENT ON COLUMN records.flags IS 'mount flags';
-COMMENT ON COLUMN records.srcname IS 'mount source';
-COMMENT ON COLUMN records.namespace IS 'AppArmor policy namespace';
-COMMENT ON COLUMN records.execpath IS 'AppArmor execpath=';
-COMMENT ON COLUMN records.attribute IS 'AppArmor attribute= (change_onexec, ...)';
-COMMENT ON COLUMN records.ns IS 'ns= of an AppArmor STATUS record: the policy namespace a profile was loaded into (schema v4)';
-COMMENT ON COLUMN records.scontext IS 'SELinux source context';
-COMMENT ON COLUMN records.tcontext IS 'SELinux target context';
-COMMENT ON COLUMN records.tclass IS 'SELinux target class';
-COMMENT ON COLUMN records.perms IS 'SELinux permissions of the AVC ({ read write })';
-COMMENT ON COLUMN records.seresult IS 'SELinux result: denied or granted';
-COMMENT ON COLUMN records.permissive IS 'SELinux permissive=1 (logged, not enforced)';
-COMMENT ON COLUMN records.sender_pid IS 'USER_AVC: pid of the real sender (kernel-written prefix)';
-COMMENT ON COLUMN records.sender_uid IS 'USER_AVC: uid of the real sender';
-COMMENT ON COLUMN records.sender_auid IS 'USER_AVC: login uid of the real sender';
-COMMENT ON COLUMN records.syscall IS 'syscall of the event (from its SYSCALL record)';
-COMMENT ON COLUMN records.uid IS 'uid of the subject (from SYSCALL)';
-COMMENT ON COLUMN records.auid IS 'login uid of the subject (from SYSCALL)';
-COMMENT ON COLUMN records.cwd IS 'working directory (from the CWD record)';
-COMMENT ON COLUMN records.proctitle IS 'command line (from PROCTITLE, decoded)';
-COMMENT ON COLUMN records.parent IS 'parent= (pid of the parent task)';
-COMMENT ON COLUMN records.task IS 'task= (legacy change_hat records)';
-COMMENT ON COLUMN records.magic_token IS 'magic_token= (legacy change_hat token)';
-COMMENT ON COLUMN records.ioctlcmd IS 'SELinux extended-permission ioctl command (ioctlcmd=0x42 is 66)';
-COMMENT ON COLUMN records.raw IS 'the original line(s), byte-exact';
 
 COMMENT ON TABLE loss IS 'every counted loss: kernel lost=, callbacks suppressed, journald suppression, rotated away unread, parser rejects, opt-in drops';
 COMMENT ON COLUMN loss.rid IS 'md5 of every other loss column (nulls marked): a replayed loss row is stored once';
 COMMENT ON COLUMN loss.ingested_at IS 'when the store committed the row (UTC)';
 COMMENT ON COLUMN loss.batch_id IS 'the store transaction that committed the row';
-COMMENT ON COLUMN loss.ts IS 'when the loss was observed, UTC';
-COMMENT ON COLUMN loss.host IS 'host that lost records';
-COMMENT ON COLUMN loss.boot_id IS 'boot of that host';
-COMMENT ON COLUMN loss.source IS 'log the loss was counted in';
-COMMENT ON COLUMN loss.kind IS 'kernel_lost, callbacks_suppressed, journald_suppressed, journal_cursor_gap, rotated_away_unread, truncated, parse_reject, dropped, source_blind';
-COMMENT ON COLUMN loss.count IS 'records (or lines) lost; for kind truncated: bytes known destroyed unread (exact under a writer without O_APPEND, else a lower bound; detail says whether lines are countable)';
-COMMENT ON COLUMN loss.detail IS 'free text: file, cursor, reason';
 
 COMMENT ON TABLE rejects IS 'lines the parser could not use, byte-exact (also in the dead-letter file)';
 COMMENT ON COLUMN rejects.rid IS 'md5 of source, host, reason and raw (nulls marked): a replayed reject is stored once';
 COMMENT ON COLUMN rejects.ingested_at IS 'when the store committed the row (UTC)';
 COMMENT ON COLUMN rejects.batch_id IS 'the store transaction that committed the row';
-COMMENT ON COLUMN rejects.source IS 'log the line came from';
-COMMENT ON COLUMN rejects.host IS 'host the line came from';
-COMMENT ON COLUMN rejects.reason IS 'why the parser rejected it';
-COMMENT ON COLUMN rejects.raw IS 'the line, byte-exact';
 
 COMMENT ON TABLE meta IS 'store metadata: schema_version (MAC_SCHEMA version of the tables), last_batch_id';

@@ -1,5 +1,7 @@
--- Insert the staged LOSS_SCHEMA batch _stage into loss, once per distinct row.
--- Parameters: $ingested_at (TIMESTAMPTZ), $batch_id (BIGINT).
+-- name: insert_loss
+-- grain: DML: insert the staged LOSS_SCHEMA batch _stage into loss, once per distinct row
+-- param ingested_at: timestamptz  -- when the store commits the row
+-- param batch_id: bigint  -- the store transaction that commits it
 INSERT OR IGNORE INTO loss BY NAME
 SELECT
     CAST(md5(concat(

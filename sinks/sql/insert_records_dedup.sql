@@ -1,6 +1,11 @@
--- insert_records.sql for a batch that repeats a rid: keeps the first row of each rid.
+-- name: insert_records_dedup
+-- grain: DML: insert_records.sql for a batch that repeats a rid, keeping the first row of each
+-- param ingested_at: timestamptz  -- when the store commits the row
+-- param batch_id: bigint  -- the store transaction that commits it
+-- param lo: timestamptz  -- the batch's min ts
+-- param hi: timestamptz  -- the batch's max ts
+-- param null_ts: boolean  -- the batch has rows without ts
 -- Slower (the DISTINCT ON carries every column), so only used when needed.
--- Parameters: as insert_records.sql.
 INSERT INTO records BY NAME
 WITH s AS (
     SELECT DISTINCT ON (rid) *

@@ -1,5 +1,7 @@
--- Insert the staged REJECT_SCHEMA batch _stage into rejects, once per distinct row.
--- Parameters: $ingested_at (TIMESTAMPTZ), $batch_id (BIGINT).
+-- name: insert_rejects
+-- grain: DML: insert the staged REJECT_SCHEMA batch _stage into rejects, once per distinct row
+-- param ingested_at: timestamptz  -- when the store commits the row
+-- param batch_id: bigint  -- the store transaction that commits it
 INSERT OR IGNORE INTO rejects BY NAME
 SELECT
     CAST(md5(concat(

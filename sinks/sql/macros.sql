@@ -1,3 +1,5 @@
+-- name: macros
+-- grain: DDL: the writer connection's TEMP macros computing rid
 -- Temporary macros of the writer connection: how rows get their de-duplication id (rid).
 -- Key equality treats NULL as a value of its own: each part is written as
 -- '<byte length>:<text>' or '~' for NULL, so (NULL, 'a'), ('', 'a') and ('a', '') never

@@ -1,78 +1,39 @@
+-- name: views
+-- grain: DDL: the views over the armorwatch store, with the macros they call
+-- include: derived
 -- Views over the armorwatch store (DuckDB). Recreated on every open of a writer, so a
 -- new armorwatch version can change them without a migration. Jobs, saved queries and
 -- analysts read these names; every output column carries a comment.
 --
--- Shared derived columns (denials, complain_events):
---   subject       who was denied/allowed: the AppArmor profile, else the SELinux scontext
---   object_class  what kind of object: mediation_class (AppArmor class=, else SELinux
---                 tclass, else derived from the operation and fields present)
---   object        the object, by class: file/mount/exec name, capability name, unix
---                 socket address, signal or ptrace peer, D-Bus 'destination path
---                 interface member', network
---                 family/type/protocol, else SELinux path/name/tcontext
---   object_pattern  object with every all-digit path component replaced by '*'
---                 (/proc/1234/fd/7 -> /proc/*/fd/*): the grain of "new" denials
+-- The columns denials and complain_events derive (subject, object_class, object,
+-- object_pattern) are the macros of parsers/sql/derived.sql, included above, which the
+-- continuous alert window (jobs/sql/alert_window_views.sql) runs too.
 
 -- view: denials
 -- grain: one row per denied access (AppArmor apparmor DENIED or KILL, SELinux seresult
 -- denied), kernel and userspace (USER_AVC) alike, forged-looking ones too: filter
 -- suspect IS NULL for the records alerts, reports and suggestions use.
 CREATE OR REPLACE VIEW denials AS
-WITH d AS (
-    SELECT
-        *,  -- every column of records
-        coalesce(profile, scontext) AS subject,  -- AppArmor profile, else SELinux scontext
-        coalesce(mediation_class, class, tclass) AS object_class,  -- class=, else tclass, else derived (records.mediation_class)
-        CASE  -- the denied object, by class (see the header)
-            WHEN capname IS NOT NULL THEN capname
-            WHEN coalesce(mediation_class, class) = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
-            WHEN coalesce(mediation_class, class) = 'ptrace' THEN coalesce(peer, name)
-            WHEN coalesce(mediation_class, class) = 'dbus' OR bus IS NOT NULL
-                THEN concat_ws(' ', name, path, interface, member)
-            WHEN coalesce(mediation_class, class) IN ('unix') THEN coalesce(addr, peer_addr, name)
-            WHEN coalesce(mediation_class, class) IN ('net', 'network') AND name IS NULL
-                THEN concat_ws(' ', family, sock_type, protocol)
-            ELSE coalesce(name, path, name2, addr, peer, tcontext)
-        END AS object
-    FROM records
-    WHERE apparmor IN ('DENIED', 'KILL') OR seresult = 'denied'
-)
 SELECT
-    *,
-    -- object with all-digit path components as '*' (two passes: adjacent components)
-    regexp_replace(regexp_replace(object, '/[0-9]+(/|$)', '/*\1', 'g'),
-                   '/[0-9]+(/|$)', '/*\1', 'g') AS object_pattern
-FROM d;
+    *,  -- every column of records
+    -- subject (AppArmor profile, else SELinux scontext), object_class (class=, else tclass,
+    -- else derived: records.mediation_class), object (the denied object, by class),
+    -- object_pattern (object with all-digit path components as '*')
+    unnest(aw_derived_columns(records))
+FROM records
+WHERE aw_is_denial(records);
 
 -- view: complain_events
 -- grain: one row per access a complain-mode AppArmor profile allowed but would deny
 -- (apparmor ALLOWED); same derived columns as denials.
 CREATE OR REPLACE VIEW complain_events AS
-WITH c AS (
-    SELECT
-        *,  -- every column of records
-        profile AS subject,  -- the AppArmor profile in complain mode
-        coalesce(mediation_class, class) AS object_class,  -- AppArmor class=, else derived from the operation
-        CASE  -- the object, by class (see the header)
-            WHEN capname IS NOT NULL THEN capname
-            WHEN coalesce(mediation_class, class) = 'signal' THEN coalesce(signal, '?') || ' -> ' || coalesce(peer, '?')
-            WHEN coalesce(mediation_class, class) = 'ptrace' THEN coalesce(peer, name)
-            WHEN coalesce(mediation_class, class) = 'dbus' OR bus IS NOT NULL
-                THEN concat_ws(' ', name, path, interface, member)
-            WHEN coalesce(mediation_class, class) IN ('unix') THEN coalesce(addr, peer_addr, name)
-            WHEN coalesce(mediation_class, class) IN ('net', 'network') AND name IS NULL
-                THEN concat_ws(' ', family, sock_type, protocol)
-            ELSE coalesce(name, path, name2, addr, peer)
-        END AS object
-    FROM records
-    WHERE apparmor = 'ALLOWED'
-)
 SELECT
-    *,
-    -- object with all-digit path components as '*'
-    regexp_replace(regexp_replace(object, '/[0-9]+(/|$)', '/*\1', 'g'),
-                   '/[0-9]+(/|$)', '/*\1', 'g') AS object_pattern
-FROM c;
+    *,  -- every column of records
+    -- subject (the AppArmor profile in complain mode), object_class (AppArmor class=, else
+    -- derived from the operation), object, object_pattern: as in denials
+    unnest(aw_derived_columns(records, selinux := false))
+FROM records
+WHERE aw_is_complain(records);
 
 -- view: profile_status
 -- grain: one row per AppArmor policy change (apparmor STATUS, operation profile_load,
@@ -97,8 +58,7 @@ SELECT
     suspect,  -- why the record looks forged, null when nothing does (see records.suspect)
     rid  -- record id (see records.rid)
 FROM records
-WHERE apparmor = 'STATUS'
-  AND operation IN ('profile_load', 'profile_replace', 'profile_remove');
+WHERE aw_is_policy_change(records);
 
 -- view: denials_by_profile_hour
 -- grain: one row per (hour, host, lsm, profile, class) with at least one denial.
@@ -125,7 +85,7 @@ SELECT
     subject AS profile,  -- AppArmor profile, else SELinux scontext
     object_class AS class,  -- AppArmor class, else SELinux tclass
     operation,  -- AppArmor operation (open, exec, connect, ...); null for SELinux
-    object,  -- the denied object (see the header)
+    object,  -- the denied object (parsers/sql/derived.sql)
     coalesce(denied_mask, array_to_string(perms, ' ')) AS denied,  -- AppArmor denied_mask or SELinux permissions
     count(*) AS denials,  -- number of denials
     count(DISTINCT host) AS hosts,  -- hosts it happened on

@@ -11,7 +11,7 @@ from jobs import sqlfiles
 
 GOOD = """-- name: demo
 -- grain: one row per n
--- parameters: low (INTEGER; inclusive lower bound)
+-- param low: integer  -- inclusive lower bound
 SELECT n FROM range(5) t(n) WHERE n >= $low
 """
 
@@ -25,7 +25,7 @@ class TestParse:
     def test_undeclared_parameter_is_rejected(self) -> None:
         """A $name used in the text but missing from the header is an error."""
         with pytest.raises(sqlfiles.SqlJobError, match="declares"):
-            sqlfiles.parse("demo", GOOD.replace("low (INTEGER; inclusive lower bound)", "none"))
+            sqlfiles.parse("demo", "\n".join(ln for ln in GOOD.split("\n") if "param" not in ln))
 
     def test_name_must_match_file(self) -> None:
         """A header naming another job is an error, so files cannot be swapped silently."""
@@ -36,6 +36,11 @@ class TestParse:
         """A file without the grain line is an error."""
         with pytest.raises(sqlfiles.SqlJobError, match="grain"):
             sqlfiles.parse("demo", GOOD.replace("-- grain: one row per n\n", ""))
+
+    def test_included_macros_run_first(self) -> None:
+        """A job that includes parsers/sql/derived.sql carries its macros before its text."""
+        job = sqlfiles.load("alert_window_views")
+        assert job.text.index("MACRO aw_object(") < job.text.index("-- name: alert_window_views")
 
 
 class TestExecute:

@@ -21,6 +21,7 @@ from sinks.duckdb import (
     DuckDBSink,
     migrate,
     open_reader,
+    sql_text,
 )
 from sinks.errors import TerminalSinkError, TransientSinkError
 
@@ -148,6 +149,26 @@ class TestTables:
             .fetchall()
         )
         assert [] == missing
+
+    async def test_column_comments_are_the_schema_descriptions(self, db: Path, reader: Any) -> None:
+        """Each schema column's comment is its description in parsers.schema, typed once."""
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            pass
+        con = reader()
+        for table, sch in (
+            ("records", S.MAC_SCHEMA),
+            ("loss", S.LOSS_SCHEMA),
+            ("rejects", S.REJECT_SCHEMA),
+        ):
+            comments = dict(
+                con.execute(
+                    "SELECT column_name, comment FROM duckdb_columns() WHERE table_name = ?",
+                    [table],
+                ).fetchall()
+            )
+            assert S.descriptions(sch) == {n: comments[n] for n in sch.names}
+        hand_written = sql_text("comments.sql")
+        assert all(f".{n} IS" not in hand_written for n in S.COLUMNS), "typed twice"
 
     async def test_views_exist(self, db: Path, reader: Any) -> None:
         """Every documented view exists and can be queried on an empty store."""
@@ -413,6 +434,21 @@ class TestViews:
             "SELECT object_pattern, first_host, hosts, denials FROM new_denials"
         ).fetchall()
 
+    async def test_read_only_reader_runs_the_stored_macros(self, db: Path, reader: Any) -> None:
+        """The views call persistent macros, so a READ_ONLY, locked-down reader derives too."""
+        rows = [denial(1, **{S.CLASS: "cap", S.CAPNAME: "sys_admin"}), denial(2)]
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(batch(rows)))
+        con = reader()
+        assert [
+            ("cap", "sys_admin", "sys_admin"),
+            ("file", "/proc/2/status", "/proc/*/status"),
+        ] == (
+            con.execute(
+                "SELECT class, object, object_pattern FROM denials ORDER BY serial"
+            ).fetchall()
+        )
+
 
 class TestMigrations:
     async def test_older_db_gains_missing_columns(self, db: Path, reader: Any) -> None:
@@ -463,9 +499,7 @@ class TestMigrations:
         con, opened = open_reader(db)
         try:
             assert db == opened
-            assert [(1, None)] == con.execute(
-                f"SELECT serial, {S.SUSPECT} FROM denials"
-            ).fetchall()
+            assert [(1, None)] == con.execute(f"SELECT serial, {S.SUSPECT} FROM denials").fetchall()
         finally:
             con.close()
 

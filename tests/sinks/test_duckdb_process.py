@@ -127,7 +127,9 @@ class TestReadersDuringWrites:
             # The CLI reads the snapshot too, and says so.
             from armorwatch.cli import main
 
-            assert 0 == main(["query", "SELECT count(*) FROM records", "--db", str(db)])
+            # ... and the views' derived columns, through the macros stored in the file.
+            sql = "SELECT count(*), count(object_pattern) FROM denials"
+            assert 0 == main(["query", sql, "--db", str(db)])
             assert "read its snapshot" in capsys.readouterr().err
             # Publishing snapshots must not have released the writer's lock (B6).
             with pytest.raises(duckdb.IOException):
