@@ -1,7 +1,8 @@
 """Wiring of continuous alerting: stored envelopes → ``jobs.alerts`` → ``sinks.webhook``.
 
 ``AlertingObserver`` is an observer for ``armorwatch.pipeline.InProcessTransport``
-(``observers=[observer]``) and for the Kafka processor: it is awaited with each envelope
+(``observers=[observer]``), the collector's sink and the Kafka processor (wired by
+``armorwatch.assembly.daemons.observing``): it is awaited with each envelope
 *after* the store acknowledged it, evaluates the rules on that batch, and hands every
 notification due to the ``WebhookSink`` outbox (durable) before recording it as sent in
 the alert state. A background task checks dead-man timers every ``tick_s``.
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class AlertingConfig:
-    """The ``[alerts]`` table of a pipeline config."""
+    """Continuous alerting: the ``[collect.alerts]`` or ``[process.alerts]`` table."""
 
     rules_file: Path | None = None
     """TOML rules file; None uses the bundled jobs/alert_rules.toml."""

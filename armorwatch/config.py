@@ -1,9 +1,12 @@
 """TOML configuration → the frozen dataclasses that live beside each component.
 
 The file describes the pipeline; CLI flags describe the run. Unknown keys are errors,
-named with their full dotted path. Secrets never sit in config values: a config names
-a file or an environment variable (``*_file`` / ``*_env``) and the component reads it
-when it opens, so printing a config never prints a secret.
+named with their full dotted path, at every level (a file's top-level tables are keys
+too). A dataclass may name shorthand keys in ``CONFIG_ALIASES`` (``{"db": "store.path"}``):
+the short key is moved to its dotted place before the keys are checked, so one setting
+has one shape in the model however the file spells it. Secrets never sit in config
+values: a config names a file or an environment variable (``*_file`` / ``*_env``) and
+the component reads it when it opens, so printing a config never prints a secret.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
         raise TypeError(f"{cls!r} is not a dataclass")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    data = _expand_aliases(data, getattr(cls, "CONFIG_ALIASES", {}), hints, where)
     unknown = sorted(set(data) - set(fields))
     if unknown:
         keys = ", ".join(f"{where}{k}" for k in unknown)
@@ -50,6 +54,30 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     if missing:
         raise ConfigError(f"missing required key(s): {', '.join(where + m for m in missing)}")
     return cls(**kwargs)
+
+
+def _expand_aliases(
+    data: Mapping[str, Any], aliases: Mapping[str, str], hints: Mapping[str, Any], where: str
+) -> Mapping[str, Any]:
+    """``data`` with each shorthand key moved to its dotted place (``db`` → ``store.path``).
+
+    The value is checked first under the name the file used, so an error names that key.
+    """
+    out = dict(data)
+    for short, dotted in aliases.items():
+        if short not in out:
+            continue
+        table, key = dotted.split(".")
+        _coerce(typing.get_type_hints(hints[table])[key], out[short], f"{where}{short}")
+        inner = out.get(table, {})
+        if not isinstance(inner, Mapping):
+            continue  # the table's own check says it must be a table
+        if key in inner:
+            raise ConfigError(
+                f"{where}{short} and {where}{dotted} both set; {short} is short for {dotted}"
+            )
+        out[table] = {**inner, key: out.pop(short)}
+    return out
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

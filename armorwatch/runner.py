@@ -1,153 +1,27 @@
-"""Wiring of ``armorwatch run``: files read once → parser → in-process transport → DuckDB.
+"""What ``armorwatch run`` prints: the run's outcome, the store's summary, the report.
 
-The collector daemon (``armorwatch collect``) follows files forever and checkpoints;
-``run`` reads each input from its start to its end once. Re-running is harmless: the
-store removes duplicates by ``parsers.schema.KEY_COLUMNS``.
+The run itself is assembled in ``armorwatch.assembly.oneshot``.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TextIO
 
 import duckdb
-import pyarrow as pa
 
 from armorwatch.alerting import load_rules, plan
-from armorwatch.pipeline import InProcessConfig, InProcessTransport
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.base import Source
-from ingest.collector import Collector, CollectorStats
-from ingest.hostid import host_info
-from ingest.journal_json import JournalJsonFileConfig, JournalJsonFileSource
-from ingest.kernlog import KernLogConfig, KernLogSource
+from armorwatch.assembly.oneshot import RunOutcome
 from jobs import report
 from jobs import window as timewindow
 from jobs.summary import Table, summarize
-from parsers.result import HostInfo
 from parsers.sanitize import for_terminal
-from sinks.deadletter import DeadLetterConfig, DeadLetterSink
-from sinks.duckdb import DuckDBConfig, DuckDBSink, DuckDBStats, open_reader
+from sinks.duckdb import open_reader
 
 
-class InputError(OSError):
-    """An input file cannot be read."""
-
-
-@dataclass(frozen=True)
-class FileInput:
-    """One log file read once (TOML: ``[[run.inputs]]``)."""
-
-    path: Path
-    """The file: audit.log, kern.log/syslog/messages, dmesg output or journalctl -o json."""
-    kind: str = "auto"
-    """audit | syslog | journal-json | auto (decided from the file name)."""
-
-
-_KIND_BY_NAME = (
-    ("journal", "journal-json"),
-    ("json", "journal-json"),
-    ("kern", "syslog"),
-    ("syslog", "syslog"),
-    ("messages", "syslog"),
-    ("dmesg", "syslog"),
-)
-
-
-def kind_of(item: FileInput) -> str:
-    """audit | syslog | journal-json: explicit setting wins, else the file name decides."""
-    if item.kind != "auto":
-        return item.kind
-    name = item.path.name.lower()
-    return next((kind for needle, kind in _KIND_BY_NAME if needle in name), "audit")
-
-
-def source_for(item: FileInput, name: str) -> Source:
-    """The ingest source that reads ``item`` from its beginning, once."""
-    kind = kind_of(item)
-    if kind == "audit":
-        return AuditdFileSource(AuditdFileConfig(path=item.path), name=name)
-    if kind == "syslog":
-        return KernLogSource(KernLogConfig(path=item.path), name=name)
-    if kind == "journal-json":
-        return JournalJsonFileSource(JournalJsonFileConfig(path=item.path), name=name)
-    raise InputError(f"{item.path}: unknown input kind {kind!r} (audit, syslog, journal-json)")
-
-
-def sample_inputs() -> tuple[FileInput, ...]:
-    """The bundled sample logs (package data), in a stable order."""
-    root = resources.files("armorwatch").joinpath("samples")
-    # local-audit.log has no node=: its records get the host `run` runs on (or --host).
-    names = ("audit.log", "kern.log", "journal.json", "local-audit.log")
-    return tuple(FileInput(path=Path(str(root.joinpath(n)))) for n in names)
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    """What one ``run_files`` call read and what the store made of it."""
-
-    collected: CollectorStats
-    """The collector's counters: bytes, records acknowledged, rejects, loss by kind."""
-    stored: DuckDBStats
-    """The store's counters: records newly inserted and duplicates skipped."""
-    host: str
-    """The host name given to records whose framing names none."""
-
-
-def default_host(host: str | None = None) -> str:
-    """``host`` if given, else this machine's host name (``ingest.hostid``)."""
-    name = host or host_info().host
-    if not name:
-        raise InputError("this machine has no host name: give one with --host NAME")
-    return name
-
-
-async def run_files(
-    inputs: tuple[FileInput, ...],
-    db: Path,
-    dead_letter: Path,
-    transport: InProcessConfig | None = None,
-    host: str | None = None,
-) -> RunOutcome:
-    """Read every input once through the collector into the DuckDB file ``db``.
-
-    No checkpoint is kept (each run reads the files whole; the store's key removes what
-    an earlier run stored). Each record keeps the host its framing names (``node=``, the
-    syslog host, ``_HOSTNAME``); one that names none (an audit.log written with auditd's
-    ``name_format = NONE``) gets ``host`` (default: this machine's name), never NULL.
-    Only the name is stamped: machine-id and boot_id of this machine would be wrong for
-    a file copied from elsewhere or written before the last boot.
-    """
-    name = default_host(host)
-    for item in inputs:
-        if not item.path.is_file() or not os.access(item.path, os.R_OK):
-            raise InputError(f"cannot read {item.path}")
-    sources = [source_for(item, f"input{i}") for i, item in enumerate(inputs)]
-    # No reader runs beside a one-shot run, so no snapshot file for readers is needed.
-    store = DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0))
-    await store.open()
-    rejected = DeadLetterSink(DeadLetterConfig(path=dead_letter))
-
-    async def keep(rejects: pa.RecordBatch) -> None:
-        await rejected.write(rejects)
-        await store.send_rejects(rejects)
-
-    async with rejected, InProcessTransport(store, transport) as channel:  # closes the store
-        collector = Collector(
-            sources, channel, None, HostInfo(host=name), dead_letter=keep, dedup=False
-        )
-        await collector.run(follow=False)
-    return RunOutcome(collected=collector.stats, stored=store.stats, host=name)
-
-
-def print_outcome(
-    inputs: tuple[FileInput, ...], outcome: RunOutcome, dead_letter: Path, out: TextIO
-) -> None:
+def print_outcome(outcome: RunOutcome, dead_letter: Path, out: TextIO) -> None:
     """What was read, what the store holds new and already had, and what was unusable."""
-    stats, stored = outcome.collected, outcome.stored
+    stats, stored, inputs = outcome.collected, outcome.stored, outcome.inputs
     names = ", ".join(str(i.path.name) for i in inputs)
     losses = ", ".join(f"{k} {v}" for k, v in sorted(stats.by_kind.items())) or "none"
     out.write(

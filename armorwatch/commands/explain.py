@@ -22,7 +22,8 @@ import duckdb
 import orjson
 
 from armorwatch import logging as awlog
-from armorwatch import runner
+from armorwatch.assembly.oneshot import InputError, run_once
+from armorwatch.assembly.settings import FileInput, RunConfig
 from armorwatch.commands import COMMANDS
 from ingest.collector import CollectorError
 from ingest.errors import IngestError
@@ -33,7 +34,7 @@ from jobs.abstractions import Policy
 from jobs.validate import ApparmorParser
 from parsers import sanitize
 from parsers import schema as S
-from sinks.duckdb import StoreNotFoundError, open_reader
+from sinks.duckdb import DuckDBConfig, StoreNotFoundError, open_reader
 from sinks.errors import SinkError
 
 DEFAULT_DB = Path("armorwatch.duckdb")
@@ -103,8 +104,9 @@ def _scratch(raw: bytes, source: str, host: str | None, tmp: Path) -> Path:
     log = tmp / _FILE_FOR_SOURCE.get(source, "kern.log")
     log.write_bytes(raw if raw.endswith(b"\n") else raw + b"\n")
     db = tmp / "scratch.duckdb"
-    outcome = asyncio.run(runner.run_files((runner.FileInput(log),), db,
-                                           tmp / "rejected.jsonl", host=host))
+    config = RunConfig(inputs=(FileInput(log),), store=DuckDBConfig(path=db),
+                       dead_letter=tmp / "rejected.jsonl", host=host)
+    outcome = asyncio.run(run_once(config))
     if outcome.stored.rows_received == 0:
         raise _Failure("the line holds no AppArmor/SELinux record armorwatch can parse", 1)
     return db
@@ -153,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     except _Failure as exc:
         print(f"armorwatch explain: {exc}", file=sys.stderr)
         return exc.code
-    except runner.InputError as exc:
+    except InputError as exc:
         print(f"armorwatch explain: {sanitize.for_terminal(str(exc))}", file=sys.stderr)
         return 2
     except (CollectorError, IngestError, SinkError) as exc:

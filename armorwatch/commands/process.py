@@ -7,19 +7,17 @@ DuckDB allows one writer per file, so each needs its own ``--db``.
 
 Alerting: with a ``[process.alerts]`` table (``armorwatch.alerting.AlertingConfig``),
 the alerting observer sees every stored batch (after the DuckDB commit, never before)
-and hands notifications to the webhook sink's durable outbox.
+and hands notifications to the webhook sink's durable outbox. The assembly is
+``armorwatch.assembly.daemons.process``; this module turns arguments into a
+``[process]`` table and prints the outcome.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
-import logging
-import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,27 +25,13 @@ from aiokafka.errors import KafkaError
 
 from armorwatch import logging as awlog
 from armorwatch import metrics
-from armorwatch.alerting import AlertingConfig, AlertingObserver, open_alerting
+from armorwatch.assembly import settings
+from armorwatch.assembly.daemons import process
+from armorwatch.assembly.settings import ProcessConfig
 from armorwatch.commands import COMMANDS
-from armorwatch.config import ConfigError, from_mapping, load_toml
+from armorwatch.config import ConfigError
 from ingest.errors import IngestError
-from ingest.kafka import KafkaSource, KafkaSourceConfig, Observer
-from sinks.duckdb import DuckDBConfig, DuckDBSink
 from sinks.errors import SinkError
-
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ProcessConfig:
-    """What ``armorwatch process`` consumes and where it stores (TOML table ``[process]``)."""
-
-    kafka: KafkaSourceConfig = field(default_factory=KafkaSourceConfig)
-    """Consumer settings (``[process.kafka]``, TLS/SASL under ``[process.kafka.security]``)."""
-    store: DuckDBConfig = field(default_factory=DuckDBConfig)
-    """DuckDB store settings (``[process.store]``)."""
-    alerts: AlertingConfig | None = None
-    """Continuous alerting on each stored batch (``[process.alerts]``); None: off."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,17 +67,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=main)
 
 
-def load_config(args: argparse.Namespace) -> tuple[ProcessConfig, dict[str, Any]]:
-    """The [process] table of --config (if any) overridden by flags, and the whole file."""
-    data: dict[str, Any] = {}
-    config = ProcessConfig()
-    if args.config is not None:
-        data = load_toml(args.config)
-        # One file may configure several commands; anything else is a typo.
-        unknown = sorted(set(data) - set(COMMANDS))
-        if unknown:
-            raise ConfigError(f"unknown table(s) {', '.join(unknown)} in {args.config}")
-        config = from_mapping(ProcessConfig, data.get("process", {}), "process.")
+def load_config(args: argparse.Namespace) -> ProcessConfig:
+    """The [process] table of --config (the whole file checked), overridden by flags."""
+    config = settings.load(args.config).process
     kafka: dict[str, Any] = {}
     if args.kafka:
         kafka["bootstrap_servers"] = args.kafka
@@ -104,58 +80,18 @@ def load_config(args: argparse.Namespace) -> tuple[ProcessConfig, dict[str, Any]
     if args.dead_letter_file is not None:
         kafka["dead_letter_path"] = args.dead_letter_file
     store = {"path": args.db} if args.db is not None else {}
-    config = dataclasses.replace(
+    return dataclasses.replace(
         config,
         kafka=dataclasses.replace(config.kafka, **kafka),
         store=dataclasses.replace(config.store, **store),
     )
-    return config, data
-
-
-async def process(
-    config: ProcessConfig,
-    observers: list[Observer],
-    exit_when_idle_s: float | None = None,
-    stop: asyncio.Event | None = None,
-    endpoint: metrics.MetricsServer | None = None,
-) -> KafkaSource:
-    """Consume until stopped (SIGTERM/SIGINT, ``stop`` or idle); returns the source."""
-    stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        # Not possible outside the main thread (tests run it in a task): stop= instead.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-    sink = DuckDBSink(config.store)
-    await sink.open()
-    alerting: AlertingObserver | None = None
-    try:
-        if config.alerts is not None:
-            # Seeded from the store so a first start does not alert on all history.
-            alerting = await open_alerting(config.alerts, store=sink.connection())
-            observers = [*observers, alerting]
-        if endpoint is not None:
-            observers = [*observers, endpoint.records.observe]
-        source = KafkaSource(config.kafka, sink, observers)
-        if endpoint is not None:
-            endpoint.add("store", sink, path=str(config.store.path))
-            endpoint.add("kafka_source", source)
-            if alerting is not None and alerting.sink is not None:
-                endpoint.add("webhook", alerting.sink)
-        async with source:
-            await source.run(stop, exit_when_idle_s)
-    finally:
-        if alerting is not None:
-            await alerting.close()
-        await sink.close()
-    return source
 
 
 def main(args: argparse.Namespace) -> int:
     """Run the processor; 2 for a bad config, 1 when the store or Kafka fails for good."""
     awlog.from_args(args)
     try:
-        config, _ = load_config(args)
+        config = load_config(args)
         endpoint = metrics.from_args(args)
     except (ConfigError, OSError, metrics.MetricsError) as e:
         print(f"armorwatch process: {e}", file=sys.stderr)
@@ -165,6 +101,9 @@ def main(args: argparse.Namespace) -> int:
     except (IngestError, SinkError, KafkaError) as e:
         print(f"armorwatch process: {e}", file=sys.stderr)
         return 1
+    except ConfigError as e:  # the [process.alerts] rules file, read when alerting opens
+        print(f"armorwatch process: {e}", file=sys.stderr)
+        return 2
     finally:
         if endpoint is not None:
             endpoint.close()

@@ -2,7 +2,8 @@
 
 With no arguments and no config it processes the bundled sample logs (the embedded
 default): parse → in-process transport → DuckDB, then prints a summary, writes the
-rule suggestions and the report, and says where everything is.
+rule suggestions and the report, and says where everything is. The assembly is
+``armorwatch.assembly.oneshot.run_once``; the output is ``armorwatch.runner``'s.
 """
 
 from __future__ import annotations
@@ -10,37 +11,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 
 from armorwatch import logging as awlog
 from armorwatch import runner
+from armorwatch.assembly import oneshot, settings
+from armorwatch.assembly.settings import FileInput, RunConfig
 from armorwatch.commands import COMMANDS
-from armorwatch.config import ConfigError, from_mapping, load_toml
-from armorwatch.pipeline import InProcessConfig
+from armorwatch.config import ConfigError
 from ingest.collector import CollectorError
 from ingest.errors import IngestError
 from parsers.sanitize import for_terminal
 from sinks.errors import SinkError
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """What ``armorwatch run`` reads and where it writes (TOML table ``[run]``)."""
-
-    inputs: tuple[runner.FileInput, ...] = ()
-    """Log files to read once; empty means the bundled sample logs."""
-    db: Path = Path("armorwatch.duckdb")
-    """The DuckDB file records are stored in (re-running is idempotent)."""
-    report_dir: Path = Path("armorwatch-report")
-    """Where the report (HTML, Markdown, JSON) and suggested rules are written."""
-    dead_letter: Path = Path("armorwatch-deadletter.jsonl")
-    """Where lines the parser rejected are kept, raw bytes included."""
-    transport: InProcessConfig = field(default_factory=InProcessConfig)
-    """In-process transport settings."""
-    host: str | None = None
-    """Host name for records whose framing names none (audit.log without node=);
-    None = this machine's host name."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,24 +53,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def load_config(args: argparse.Namespace) -> RunConfig:
-    """The [run] table of --config (if any), overridden by flags."""
-    config = RunConfig()
-    if args.config is not None:
-        data = load_toml(args.config)
-        unknown = sorted(set(data) - {"run"})
-        if unknown:
-            raise ConfigError(f"unknown table(s) {', '.join(unknown)} in {args.config}")
-        config = from_mapping(RunConfig, data.get("run", {}), "run.")
-    overrides: dict[str, object] = {}
+    """The [run] table of --config (the whole file checked), overridden by flags."""
+    config = settings.load(args.config).run
     if args.files:
-        overrides["inputs"] = tuple(runner.FileInput(path=f) for f in args.files)
+        config = replace(config, inputs=tuple(FileInput(path=f) for f in args.files))
     if args.db is not None:
-        overrides["db"] = args.db
+        config = replace(config, store=replace(config.store, path=args.db))
     if args.report_dir is not None:
-        overrides["report_dir"] = args.report_dir
+        config = replace(config, report_dir=args.report_dir)
     if args.host:
-        overrides["host"] = args.host
-    return RunConfig(**{**config.__dict__, **overrides})
+        config = replace(config, host=args.host)
+    return config
 
 
 def main(args: argparse.Namespace) -> int:
@@ -98,21 +74,19 @@ def main(args: argparse.Namespace) -> int:
     except (ConfigError, OSError) as e:
         print(f"armorwatch run: {e}", file=sys.stderr)
         return 2
-    inputs = config.inputs or runner.sample_inputs()
     try:
-        outcome = asyncio.run(
-            runner.run_files(inputs, config.db, config.dead_letter, config.transport, config.host)
-        )
-    except runner.InputError as e:
+        outcome = asyncio.run(oneshot.run_once(config))
+    except oneshot.InputError as e:
         print(f"armorwatch run: {e}", file=sys.stderr)
         return 2
     except (CollectorError, IngestError, SinkError) as e:
         # The store refused (a newer schema, a held lock) or a source failed: say which.
         print(f"armorwatch run: {for_terminal(str(e))}", file=sys.stderr)
         return 1
-    runner.print_outcome(inputs, outcome, config.dead_letter, sys.stdout)
+    runner.print_outcome(outcome, config.dead_letter, sys.stdout)
     if outcome.stored.rows_received == 0:
-        names = ", ".join(str(i.path) for i in inputs)
+        names = ", ".join(str(i.path) for i in outcome.inputs)
         print(f"no AppArmor/SELinux records in {for_terminal(names)}")
-    runner.finish(config.db, config.report_dir, sys.stdout, with_report=not args.no_report)
+    db = config.store.path
+    runner.finish(db, config.report_dir, sys.stdout, with_report=not args.no_report)
     return 0

@@ -6,7 +6,7 @@ counts, first/last seen, a sanitised example line, what the rule would allow on 
 the narrower and broader options). Every rule was compiled with ``apparmor_parser -Q -K``;
 risky rules and rules the installed parser cannot express are commented out with the
 reason. ``--format json`` gives the same data for automation; ``--format markdown`` a
-summary. See ``jobs/suggest.py`` for the pipeline.
+summary. See ``jobs/suggest/__init__.py`` for the pipeline.
 
 ``armorwatch suggest FILE...`` reads log files through a temporary store instead of
 ``--db`` (aa-logprof's ``-f``). ``-o DIR`` never overwrites: an existing different file
@@ -37,7 +37,8 @@ import duckdb
 import orjson
 
 from armorwatch import logging as awlog
-from armorwatch import runner
+from armorwatch.assembly.oneshot import InputError, run_once
+from armorwatch.assembly.settings import FileInput, RunConfig
 from armorwatch.commands import COMMANDS
 from ingest.collector import CollectorError
 from ingest.errors import IngestError
@@ -46,7 +47,7 @@ from jobs import window
 from jobs.abstractions import Policy
 from jobs.validate import ApparmorParser, ValidationError
 from parsers import sanitize
-from sinks.duckdb import StoreNotFoundError, open_reader
+from sinks.duckdb import DuckDBConfig, StoreNotFoundError, open_reader
 from sinks.errors import SinkError
 
 DEFAULT_DB = Path("armorwatch.duckdb")
@@ -206,12 +207,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _parse_files(args: argparse.Namespace, tmp: Path) -> int:
     """Parse ``args.files`` into a store under ``tmp`` and point ``args.db`` at it."""
-    inputs = tuple(runner.FileInput(p) for p in args.files)
+    inputs = tuple(FileInput(p) for p in args.files)
     db = tmp / "store.duckdb"
+    config = RunConfig(inputs=inputs, store=DuckDBConfig(path=db),
+                       dead_letter=tmp / "rejected.jsonl", host=args.host)
     try:
-        outcome = asyncio.run(runner.run_files(inputs, db, tmp / "rejected.jsonl",
-                                               host=args.host))
-    except runner.InputError as exc:
+        outcome = asyncio.run(run_once(config))
+    except InputError as exc:
         print(f"armorwatch suggest: {exc}", file=sys.stderr)
         return 2
     except (CollectorError, IngestError, SinkError) as exc:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from armorwatch import metrics
+from armorwatch.assembly.daemons import collect
 from armorwatch.cli import build_parser
-from armorwatch.commands.collect import _collect, load_config
+from armorwatch.commands.collect import load_config, summary
 from tests.armorwatch.test_metrics import scrape
 
 SAMPLE = Path(__file__).resolve().parents[2] / "armorwatch" / "samples" / "audit.log"
@@ -29,12 +30,12 @@ class TestCollectMetrics:
         config = load_config(args)
         endpoint = metrics.MetricsServer("127.0.0.1:0")
         try:
-            summary = await _collect(args, config, config.sources, endpoint)
+            stats = await collect(config, config.sources, follow=False, endpoint=endpoint)
             got = scrape(endpoint)
         finally:
             endpoint.close()
         stored = sum(v for (name, _), v in got.items() if name == "armorwatch_records_total")
-        assert "collected 74 MAC records" in summary
+        assert "collected 74 MAC records" in summary(stats, config.sources)
         assert 74.0 == stored
         assert 1.0 == sum(v for (n, _), v in got.items() if n == "armorwatch_rejects_total")
         assert "node-7" == config.host

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
+import time
 from pathlib import Path
 
 import duckdb
@@ -101,3 +103,31 @@ class TestCollectCommand:
         """--detect prints the findings and the source it would read."""
         assert 0 == main(["collect", "--detect"])
         assert "authoritative source:" in capsys.readouterr().out
+
+    def test_collect_alerts_like_process(self, tmp_path: Path) -> None:
+        """[collect.alerts] evaluates the rules on each delivered envelope, as process does."""
+        now = time.time()
+        log = tmp_path / "audit.log"
+        log.write_text(
+            "".join(
+                f"node=web-01 type=AVC msg=audit({now + i:.3f}:{70 + i}): "
+                'apparmor="DENIED" operation="ptrace" class="ptrace" profile="/usr/bin/gdb" '
+                'pid=4242 comm="gdb" requested_mask="read" denied_mask="read" '
+                'peer="/usr/sbin/sshd"\n'
+                for i in range(3)
+            )
+        )
+        alerts = tmp_path / "alerts"
+        cfg = write_config(
+            tmp_path,
+            f'[collect]\nsources = ["audit"]\ndb = "{tmp_path / "a.duckdb"}"\n'
+            f'[collect.auditd]\npath = "{log}"\n[collect.alerts]\nstate_dir = "{alerts}"\n',
+        )
+        argv = ["collect", "--config", str(cfg), "--once", "--state-dir", str(tmp_path / "s")]
+        assert 0 == main(argv)
+        con = sqlite3.connect(alerts / "alerts.sqlite")
+        try:
+            groups = con.execute("SELECT count(*) FROM groups").fetchone()[0]
+        finally:
+            con.close()
+        assert groups > 0

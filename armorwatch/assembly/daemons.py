@@ -1,0 +1,163 @@
+"""The two long-running halves, built from their config tables.
+
+``collect``: followed sources → parser → collector → the local DuckDB store through the
+in-process transport, or Kafka; the checkpoint advances only after delivery was
+acknowledged. ``process``: Kafka consumer group → DuckDB, offsets committed after the
+DuckDB commit (``ingest.kafka``). Both show every acknowledged envelope to the same
+observers (``observing``): alerting when the table has ``alerts``, and the metrics
+endpoint's record counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+
+import duckdb
+import pyarrow as pa
+
+from armorwatch import metrics
+from armorwatch.alerting import AlertingConfig, AlertingObserver, open_alerting
+from armorwatch.assembly.settings import CollectConfig, ProcessConfig
+from armorwatch.assembly.sources import follow_source
+from armorwatch.pipeline import InProcessTransport, ObservedSink, Observer
+from ingest.checkpoint import CheckpointStore
+from ingest.collector import Collector, CollectorStats, DeadLetter
+from ingest.detect import detect
+from ingest.hostid import host_info
+from ingest.kafka import KafkaSource
+from parsers.delivery import Sink
+from sinks.deadletter import DeadLetterConfig, DeadLetterSink
+from sinks.duckdb import DuckDBSink
+from sinks.kafka import KafkaSink
+
+CHECKPOINT_FILE = "collect.checkpoint.json"
+
+
+@contextlib.asynccontextmanager
+async def observing(
+    alerts: AlertingConfig | None,
+    store: duckdb.DuckDBPyConnection | None,
+    endpoint: metrics.MetricsServer | None,
+) -> AsyncIterator[list[Observer]]:
+    """The observers of acknowledged envelopes: alerting (if configured), then metrics.
+
+    ``store`` seeds the known denial signatures, so a first start does not alert on all
+    history (None when the records go to Kafka: nothing local to seed from).
+    """
+    alerting: AlertingObserver | None = None
+    try:
+        observers: list[Observer] = []
+        if alerts is not None:
+            alerting = await open_alerting(alerts, store=store)
+            observers.append(alerting)
+        if endpoint is not None:
+            observers.append(endpoint.records.observe)
+            if alerting is not None and alerting.sink is not None:
+                endpoint.add("webhook", alerting.sink)
+        yield observers
+    finally:
+        if alerting is not None:
+            await alerting.close()
+
+
+def source_names(config: CollectConfig) -> tuple[str, ...]:
+    """The configured sources, or the one ``--detect`` finds authoritative on this host."""
+    return config.sources or detect(audit_log=config.auditd.path).recommended
+
+
+@contextlib.asynccontextmanager
+async def _delivery(
+    config: CollectConfig,
+) -> AsyncIterator[tuple[Sink, duckdb.DuckDBPyConnection | None, DeadLetter]]:
+    """Where envelopes and rejects go, and the store alerting seeds from (None for Kafka);
+    the one place to add another transport."""
+    dead_path = config.dead_letter or config.state_dir / "deadletter.jsonl"
+    dead = DeadLetterSink(DeadLetterConfig(path=dead_path))
+    async with dead:
+
+        async def dead_letter(rejects: pa.RecordBatch) -> None:
+            await dead.write(rejects)
+
+        if config.kafka is not None:
+            # Blocks while the broker is down: the log file is the spool (sinks.kafka).
+            producer = KafkaSink(config.kafka)
+            await producer.open()
+            try:
+                yield producer, None, dead_letter
+            finally:
+                await producer.close()
+            return
+        store = DuckDBSink(config.store)
+        await store.open()
+        async with InProcessTransport(store, config.transport) as channel:  # closes store
+            yield channel, store.connection(), dead_letter
+
+
+async def collect(
+    config: CollectConfig,
+    names: tuple[str, ...],
+    *,
+    follow: bool = True,
+    endpoint: metrics.MetricsServer | None = None,
+) -> CollectorStats:
+    """Read the sources ``names`` until SIGTERM/SIGINT (or, without ``follow``, to the
+    end of what is there) and deliver them; returns the collector's counters."""
+    sources = [follow_source(n, config.source_settings(n)) for n in names]
+    checkpoints = CheckpointStore(config.state_dir / CHECKPOINT_FILE)
+    async with (
+        _delivery(config) as (sink, store, dead_letter),
+        observing(config.alerts, store, endpoint) as observers,
+    ):
+        if observers:
+            # Observed after the sink acknowledged: alerts and counts see only what is kept.
+            sink = ObservedSink(sink, observers)
+        collector = Collector(
+            sources, sink, checkpoints, host_info(config.host), config.collector,
+            dead_letter=dead_letter,
+        )  # fmt: skip
+        if endpoint is not None:
+            endpoint.add("collector", collector)
+            for src in sources:
+                endpoint.add("source", src, name=src.name)
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, task.cancel)
+        # A signal cancels the run; the collector saved what was acknowledged.
+        with contextlib.suppress(asyncio.CancelledError):
+            await collector.run(follow=follow)
+    return collector.stats
+
+
+async def process(
+    config: ProcessConfig,
+    observers: list[Observer],
+    exit_when_idle_s: float | None = None,
+    stop: asyncio.Event | None = None,
+    endpoint: metrics.MetricsServer | None = None,
+) -> KafkaSource:
+    """Consume until stopped (SIGTERM/SIGINT, ``stop`` or idle); returns the source."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        # Not possible outside the main thread (tests run it in a task): stop= instead.
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    sink = DuckDBSink(config.store)
+    await sink.open()
+    try:
+        async with observing(config.alerts, sink.connection(), endpoint) as more:
+            source = KafkaSource(config.kafka, sink, [*observers, *more])
+            if endpoint is not None:
+                endpoint.add("store", sink, path=str(config.store.path))
+                endpoint.add("kafka_source", source)
+            async with source:
+                await source.run(stop, exit_when_idle_s)
+    finally:
+        await sink.close()
+    return source
