@@ -15,13 +15,14 @@ from typing import Final
 import duckdb
 
 from jobs import sqlfiles
+from jobs.errors import JobsError
 
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 ANCHORS: Final = ("latest", "now")
 
 
-class WindowError(ValueError):
+class WindowError(JobsError, ValueError):
     """Not a duration, not a time, or an unknown anchor."""
 
 

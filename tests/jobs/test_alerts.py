@@ -12,14 +12,18 @@ import pytest
 from armorwatch.alerting import load_rules
 from armorwatch.config import ConfigError
 from jobs.alerts import (
+    KINDS,
     Alert,
     AlertEngine,
+    AlertError,
     AlertRule,
     AlertRules,
     AlertState,
     evaluate,
     newest,
 )
+from jobs.errors import JobsError
+from jobs.window import WindowError
 from parsers import schema as S
 from tests.jobs.alert_data import loss, record, status, store
 
@@ -37,18 +41,7 @@ def fired(alerts: list[Alert]) -> list[tuple[str, dict[str, str], int]]:
 class TestRulesFile:
     def test_defaults_load(self) -> None:
         """The bundled default rules load and cover every kind."""
-        loaded = load_rules()
-        expected = {
-            "threshold",
-            "spike",
-            "first_seen",
-            "sensitive",
-            "profile_change",
-            "loss",
-            "deadman",
-            "forged",
-        }
-        assert expected == {r.kind for r in loaded.rule}
+        assert set(KINDS) == {r.kind for r in load_rules().rule}
 
     def test_unknown_key_is_an_error(self, tmp_path: Path) -> None:
         """A typo in a rule is reported with the rule's key."""
@@ -218,6 +211,18 @@ class TestProfileChange:
         alerts = evaluate(con, rules(AlertRule("p", "profile_change", window_s=300)))
         got = sorted((a.labels["profile"], a.labels["change"]) for a in alerts)
         assert [("/usr/bin/evince", "complain"), ("/usr/sbin/cupsd", "unloaded")] == got
+
+    def test_stream_remembers_enforcing(self) -> None:
+        """The engine fires 'complain' when the DENIED that proved enforcing left the window."""
+        engine = AlertEngine(rules(AlertRule("p", "profile_change", window_s=300)), AlertState())
+        engine.add(S.batch_from_rows([record(0, profile="/usr/bin/evince")]), None, now=0.0)
+        assert [] == engine.current_alerts()
+        later = record(3600, profile="/usr/bin/evince", apparmor=S.AA_ALLOWED)
+        engine.add(S.batch_from_rows([later]), None, now=3600.0)
+        [alert] = engine.current_alerts()
+        assert {"host": "web-01", "profile": "/usr/bin/evince", "change": "complain"} == dict(
+            alert.labels
+        )
 
 
 class TestLoss:
@@ -404,3 +409,31 @@ class TestSamples:
         got = {(a.rule, a.labels.get("host")) for a in evaluate(sample_store, load_rules())}
         expected = {("sensitive-access", "db-01"), ("host-silent", "web-01")}
         assert expected <= got
+
+
+class TestAlertOf:
+    def test_takes_name_kind_and_severity_from_rule(self) -> None:
+        """Alert.of copies the rule's name, kind and severity and keeps the facts it is given."""
+        rule = AlertRule("burst", "threshold", severity="critical")
+        alert = Alert.of(
+            rule, {"host": "h"}, count=3, first_ms=1, last_ms=2, summary="s", detail={"x": 1}
+        )
+        expected = Alert("burst", "threshold", "critical", {"host": "h"}, 3, 1, 2, "s", {"x": 1})
+        assert expected == alert
+
+    def test_severity_override(self) -> None:
+        """An explicit severity replaces the rule's."""
+        rule = AlertRule("dead", "deadman", severity="critical")
+        alert = Alert.of(
+            rule, {}, count=0, first_ms=None, last_ms=None, summary="", detail={}, severity="info"
+        )
+        assert "info" == alert.severity
+
+
+class TestErrors:
+    def test_one_error_base(self) -> None:
+        """Rule and window errors are JobsErrors and still ValueErrors (callers catch either)."""
+        assert issubclass(AlertError, JobsError) and issubclass(AlertError, ValueError)
+        assert issubclass(WindowError, JobsError) and issubclass(WindowError, ValueError)
+        with pytest.raises(JobsError, match="min_count"):
+            AlertRule("x", "threshold", min_count=0)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import shlex
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +37,36 @@ def hostile_store(tmp_path: Path) -> Path:
     return tmp_path / "store.duckdb"
 
 
+def dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, str]:
+    """(stdout, stderr) of `alerts test --webhook URL --dry-run` over the hostile store."""
+    db = hostile_store(tmp_path)
+    url = "http://127.0.0.1:9/never"
+    assert 0 == main(["alerts", "test", "--db", str(db), "--webhook", url, "--dry-run"])
+    out, err = capsys.readouterr()
+    return out, err
+
+
+@contextlib.asynccontextmanager
+async def alerting_pipeline(
+    tmp_path: Path, url: str
+) -> AsyncIterator[tuple[WebhookSink, AlertingObserver, InProcessTransport]]:
+    """An in-process store pipeline whose alerting observer notifies the receiver at ``url``."""
+    sink = WebhookSink(
+        WebhookConfig(
+            url=url,
+            state_dir=tmp_path / "wh",
+            allow_cidrs=("127.0.0.1/32",),
+            secret_env=None,
+        )
+    )
+    await sink.open()
+    engine = AlertEngine(load_rules(), AlertState(tmp_path / "alerts.sqlite"))
+    observer = AlertingObserver(engine, sink)
+    store_sink = DuckDBSink(DuckDBConfig(path=tmp_path / "db.duckdb", snapshot_interval_s=0))
+    async with InProcessTransport(store_sink, observers=[observer]) as transport:
+        yield sink, observer, transport
+
+
 class TestAlertsRules:
     def test_lists_rules(self, capsys: pytest.CaptureFixture[str]) -> None:
         """`alerts rules` prints the grouping line and one line per bundled rule."""
@@ -63,10 +95,8 @@ class TestAlertsTest:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """--dry-run prints the JSON bodies that would be sent, and sends nothing."""
-        db = hostile_store(tmp_path)
-        url = "http://127.0.0.1:9/never"
-        assert 0 == main(["alerts", "test", "--db", str(db), "--webhook", url, "--dry-run"])
-        lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+        out, _ = dry_run(tmp_path, capsys)
+        lines = [ln for ln in out.splitlines() if ln.startswith("{")]
         messages = [orjson.loads(ln) for ln in lines]
         assert messages and all(m["schema"] == "armorwatch.alert/1" for m in messages)
 
@@ -74,10 +104,7 @@ class TestAlertsTest:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """With --dry-run every stdout line is a JSON body (`| jq` works); the text is on stderr."""
-        db = hostile_store(tmp_path)
-        url = "http://127.0.0.1:9/never"
-        assert 0 == main(["alerts", "test", "--db", str(db), "--webhook", url, "--dry-run"])
-        out, err = capsys.readouterr()
+        out, err = dry_run(tmp_path, capsys)
         assert out.strip() and all(orjson.loads(ln) for ln in out.splitlines())
         assert "notification(s)" in err and "sensitive-access" in err
 
@@ -184,21 +211,7 @@ class TestPipelineAlerting:
     async def test_storm_to_one_webhook(self, tmp_path: Path) -> None:
         """A 5,000-denial ptrace loop through the in-process pipeline reaches the receiver once."""
         with receiver() as rx:
-            sink = WebhookSink(
-                WebhookConfig(
-                    url=rx.url,
-                    state_dir=tmp_path / "wh",
-                    allow_cidrs=("127.0.0.1/32",),
-                    secret_env=None,
-                )
-            )
-            await sink.open()
-            engine = AlertEngine(load_rules(), AlertState(tmp_path / "alerts.sqlite"))
-            observer = AlertingObserver(engine, sink)
-            store_sink = DuckDBSink(
-                DuckDBConfig(path=tmp_path / "db.duckdb", snapshot_interval_s=0)
-            )
-            async with InProcessTransport(store_sink, observers=[observer]) as transport:
+            async with alerting_pipeline(tmp_path, rx.url) as (sink, observer, transport):
                 for b in range(50):
                     rows = [
                         record((b * 100 + i) * 0.01, profile="/usr/bin/gdb", class_="ptrace",
@@ -220,21 +233,7 @@ class TestResolved:
     async def test_group_that_stops_firing_is_resolved(self, tmp_path: Path) -> None:
         """A group whose denials stop gets a "resolved" notification at the real receiver."""
         with receiver() as rx:
-            sink = WebhookSink(
-                WebhookConfig(
-                    url=rx.url,
-                    state_dir=tmp_path / "wh",
-                    allow_cidrs=("127.0.0.1/32",),
-                    secret_env=None,
-                )
-            )
-            await sink.open()
-            engine = AlertEngine(load_rules(), AlertState(tmp_path / "alerts.sqlite"))
-            observer = AlertingObserver(engine, sink)
-            store_sink = DuckDBSink(
-                DuckDBConfig(path=tmp_path / "db.duckdb", snapshot_interval_s=0)
-            )
-            async with InProcessTransport(store_sink, observers=[observer]) as transport:
+            async with alerting_pipeline(tmp_path, rx.url) as (sink, observer, transport):
                 rows = [
                     record(i * 0.01, profile="/usr/bin/gdb", class_="ptrace", name=None,
                            **{S.PEER: "/usr/sbin/sshd"})
