@@ -55,6 +55,9 @@ USERNS: Final = "userns"
 IO_URING: Final = "io_uring"
 MQUEUE: Final = "mqueue"
 HAT: Final = "change_hat"
+# Rule classes AppArmor 3.0.8's parser does not know at all (rule-suggestion.md §2
+# "version gap").
+NEWER_CLASSES: Final = frozenset({USERNS, IO_URING, MQUEUE})
 
 # aa-logprof's file permission letters, in its rendering order.
 FILE_PERMS: Final = "mrwalk"

@@ -20,6 +20,7 @@ from jobs import apparmor_rules as R
 from jobs import suggest as SG
 from jobs.abstractions import Policy
 from jobs.installed import Installed
+from jobs.suggest.evidence import iso_utc
 from parsers import sanitize
 
 
@@ -28,9 +29,9 @@ def _installed_rules(blk: Any, sug: SG.Suggestion) -> tuple[list[str], list[str]
     if blk is None:
         return [], []
     if sug.kind == R.FILE:
-        perms, owner = frozenset(sug._perms), sug._owner
-        allow = sorted({t for p in sug._paths for t in blk.allow.file_rules(p, perms, owner)})
-        deny = sorted({t for p in sug._paths for t in blk.deny.file_rules(p, perms, owner)})
+        perms, owner = sug.perms, sug.owner
+        allow = sorted({t for p in sug.paths for t in blk.allow.file_rules(p, perms, owner)})
+        deny = sorted({t for p in sug.paths for t in blk.deny.file_rules(p, perms, owner)})
         return allow, deny
     if sug.kind == R.CAPABILITY:
         cap = sug.rule.removeprefix("capability ").rstrip(",")
@@ -89,10 +90,10 @@ def explain(
     rec = {k: record.get(k) for k in ("rid", "host", "source", "lsm", "apparmor", "seresult",
                                        "profile", "operation", "class", "name", "capname",
                                        "denied_mask", "comm", "pid", "suspect")}
-    rec["ts"] = SG._iso(record.get("ts"))
+    rec["ts"] = iso_utc(record.get("ts"))
     if similar is not None:
-        similar = {**similar, "first_seen": SG._iso(similar.get("first_seen")),
-                   "last_seen": SG._iso(similar.get("last_seen"))}
+        similar = {**similar, "first_seen": iso_utc(similar.get("first_seen")),
+                   "last_seen": iso_utc(similar.get("last_seen"))}
     return {
         "record": rec,
         "profiles": profiles,

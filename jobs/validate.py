@@ -9,8 +9,8 @@ call fails the batch is bisected to find exactly the snippets that do not compil
 ``ApparmorParser.find()`` returns None when no parser is installed; callers then mark
 suggestions "unchecked" instead of claiming they compile.
 
-Errors (one tree): ``ValidationError`` — the parser could not be run at all
-(timeout, missing binary after discovery).
+Errors (the ``jobs.errors.JobsError`` tree): ``ValidationError`` — the parser could not
+be run at all (timeout, missing binary after discovery).
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from jobs.errors import JobsError
+
 _NOISE: Final = ("Cache read/write disabled", "Warning: unable to find a suitable fs")
 
 
-class ValidationError(RuntimeError):
-    """apparmor_parser could not be run."""
+class ValidationError(JobsError, RuntimeError):
+    """apparmor_parser could not be run (a ``RuntimeError`` too, for older callers)."""
 
 
 @dataclass

@@ -82,7 +82,7 @@ def render(ps: SG.ProfileSuggestion, choices: list[Choice]) -> str:
     for c in choices:
         ln = c.line()
         if ln:
-            out.append(SG._comment(SG._evidence_line(c.sug.evidence)))
+            out.append(SG.comment(SG.evidence_line(c.sug.evidence)))
             out.append(ln)
     return "\n".join(out) + "\n"
 

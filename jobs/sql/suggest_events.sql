@@ -1,6 +1,7 @@
 -- name: suggest_events
 -- grain: one row per distinct rule-relevant AppArmor event shape (decision, label, operation, class, object fields, masks, fsuid/ouid) among DENIED/KILL and complain-mode ALLOWED records
--- parameters: since (TIMESTAMP in UTC or NULL, inclusive lower bound of ts)
+-- param since: timestamp  -- in UTC or NULL; inclusive lower bound of ts
+-- param labels: varchar[]  -- only events of these labels as logged (NULL: every label)
 -- Only records nothing marks as forged-looking (suspect IS NULL) may suggest a rule.
 -- name_token keeps records whose name text is the same but whose bytes differ apart:
 -- the name column shows undecodable bytes as \xNN text, so for a name holding a
@@ -15,6 +16,7 @@ WITH ev AS (
         flags, srcname, tcontext, info
     FROM denials
     WHERE lsm = 'apparmor' AND suspect IS NULL
+      AND ($labels IS NULL OR list_contains($labels, coalesce(profile, label)))
     UNION ALL
     SELECT
         'ALLOWED' AS decision, ts, host, boot_id, serial, pid, comm, raw, origin,
@@ -24,6 +26,7 @@ WITH ev AS (
         flags, srcname, tcontext, info
     FROM complain_events
     WHERE suspect IS NULL
+      AND ($labels IS NULL OR list_contains($labels, coalesce(profile, label)))
 )
 SELECT
     decision,  -- DENIED (enforce) or ALLOWED (complain mode)
@@ -69,9 +72,11 @@ SELECT
     list(DISTINCT comm ORDER BY comm) AS comms,  -- distinct command names
     timezone('UTC', min(ts)) AS first_seen,  -- earliest event time (UTC)
     timezone('UTC', max(ts)) AS last_seen,  -- latest event time (UTC)
-    arg_max(raw, ts) AS example,  -- the newest original line(s), byte-exact
-    list({'host': host, 'ts': timezone('UTC', ts), 'serial': serial} ORDER BY ts)[1:5] AS sample_keys  -- up to 5 record keys
+    arg_max(raw, (ts, serial, raw)) AS example,  -- the newest original line(s), byte-exact (ties: the higher serial, then the bytes)
+    list({'host': host, 'ts': timezone('UTC', ts), 'serial': serial} ORDER BY ts, host, serial)[1:5] AS sample_keys  -- up to 5 record keys
 FROM ev
 WHERE ts >= coalesce(timezone('UTC', CAST($since AS TIMESTAMP)), '-infinity'::TIMESTAMPTZ)
 GROUP BY ALL
-ORDER BY events DESC
+-- Ties broken by the group's own values, so the output is the same on every run (DuckDB
+-- groups in parallel, in no fixed order).
+ORDER BY events DESC, last_seen DESC, example
