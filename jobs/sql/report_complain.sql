@@ -1,6 +1,6 @@
 -- name: report_complain
 -- grain: one row per complain-mode (ALLOWED) signature of each profile, whole history
--- parameters: until (TIMESTAMPTZ, inclusive upper bound of ts; history is everything before)
+-- param until: timestamptz  -- inclusive upper bound of ts; history is everything before
 -- A profile is ready to enforce when none of its signatures is newer than N days:
 -- the report decides that from first_seen; these rows are also the rules still missing.
 SELECT

@@ -1,6 +1,5 @@
 -- name: report_events
 -- grain: one row per denial (store view denials) or complain-mode ALLOWED record (complain_events)
--- parameters: none
 -- Creates TEMP VIEW report_events, the one shape every other report_*.sql reads; TEMP so
 -- it also works on a read-only store. subject / object_class / object_pattern come from
 -- the store's views, so the report, alerts and rule suggestion agree on what an access is.

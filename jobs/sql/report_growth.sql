@@ -1,6 +1,8 @@
 -- name: report_growth
 -- grain: one row per subject with denials in the window or the window before it
--- parameters: prev_since (TIMESTAMPTZ, start of the previous window of the same length), since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+-- param prev_since: timestamptz  -- start of the previous window of the same length
+-- param since: timestamptz  -- exclusive lower bound of ts
+-- param until: timestamptz  -- inclusive upper bound of ts
 SELECT
     subject,                                                        -- profile / domain
     count(*) FILTER (WHERE ts > $since) AS current,                 -- denials in the window

@@ -1,6 +1,7 @@
 -- name: report_hosts
 -- grain: one row per host that ever reported (up to $until)
--- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+-- param since: timestamptz  -- exclusive lower bound of ts
+-- param until: timestamptz  -- inclusive upper bound of ts
 -- A forged-looking record (suspect not null) is no sign of life: a host that sent only
 -- those is blind; they are counted in forged (with their reasons) and nowhere else.
 -- last_heard also counts loss reports, as the host-silent alert does (alert_silent_hosts.sql).

@@ -1,6 +1,7 @@
 -- name: report_loss
 -- grain: one row per (host, source, kind) of counted loss in the window
--- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+-- param since: timestamptz  -- exclusive lower bound of ts
+-- param until: timestamptz  -- inclusive upper bound of ts
 SELECT
     host,                             -- host that lost records
     source,                           -- where: audit.log, journald, ...

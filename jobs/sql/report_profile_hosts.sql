@@ -1,10 +1,13 @@
 -- name: report_profile_hosts
--- grain: one row per subject (profile / domain) with events in the window
--- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+-- grain: one row per subject (profile / domain) of $subjects with events in the window
+-- param since: timestamptz  -- exclusive lower bound of ts
+-- param until: timestamptz  -- inclusive upper bound of ts
+-- param subjects: varchar[]  -- the profiles whose pages are written
 SELECT
     subject,                                            -- profile / domain
     count(DISTINCT host) AS hosts,                      -- hosts with its events in the window
     list(DISTINCT host ORDER BY host)[1:20] AS host_sample  -- the first twenty, by name
 FROM report_events
 WHERE ts > $since AND ts <= $until
+  AND list_contains(CAST($subjects AS VARCHAR[]), subject)  -- only the pages written
 GROUP BY subject;

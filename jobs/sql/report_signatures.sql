@@ -1,6 +1,7 @@
 -- name: report_signatures
 -- grain: one row per (decision, subject, class, operation, object, mask) seen in the window
--- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+-- param since: timestamptz  -- exclusive lower bound of ts
+-- param until: timestamptz  -- inclusive upper bound of ts
 WITH hist AS (
     SELECT decision, subject, class, operation, object, mask, min(ts) AS first_seen
     FROM report_events

@@ -1,6 +1,7 @@
 -- name: report_summary
 -- grain: one row for the report window
--- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts)
+-- param since: timestamptz  -- exclusive lower bound of ts
+-- param until: timestamptz  -- inclusive upper bound of ts
 SELECT
     (SELECT count(*) FROM records WHERE ts > $since AND ts <= $until AND suspect IS NULL)
         AS records,                                               -- every trustworthy MAC record

@@ -1,6 +1,8 @@
 -- name: report_timeline
 -- grain: one row per (subject, decision, time bucket) with events in the window
--- parameters: since (TIMESTAMPTZ, exclusive lower bound of ts), until (TIMESTAMPTZ, inclusive upper bound of ts), bucket_s (INTEGER, bucket width in seconds; buckets are aligned on the epoch)
+-- param since: timestamptz  -- exclusive lower bound of ts
+-- param until: timestamptz  -- inclusive upper bound of ts
+-- param bucket_s: integer  -- bucket width in seconds; buckets are aligned on the epoch
 SELECT
     subject,                                                         -- profile / domain
     decision,                                                        -- 'denied' | 'allowed'

@@ -1,6 +1,6 @@
 -- name: summary_by_profile
 -- grain: one row per (lsm, subject, class, decision) among records with ts >= $since
--- parameters: since (TIMESTAMP WITH TIME ZONE; inclusive lower bound of ts)
+-- param since: timestamptz  -- inclusive lower bound of ts
 SELECT
     lsm,                                        -- apparmor | selinux
     coalesce(profile, scontext) AS subject,     -- AppArmor profile, or SELinux source context

@@ -1,6 +1,6 @@
 -- name: summary_forged
 -- grain: one row per (host, suspect reason) among forged-looking records with ts >= $since
--- parameters: since (TIMESTAMP WITH TIME ZONE; inclusive lower bound of ts)
+-- param since: timestamptz  -- inclusive lower bound of ts
 -- Records that claim the kernel but look written from userspace (parsers/schema.py
 -- SUSPECT_*): left out of every other summary, counted here.
 SELECT

@@ -1,6 +1,7 @@
 -- name: summary_top_denials
 -- grain: one row per (lsm, subject, operation, object, mask) among denials with ts >= $since, top $top
--- parameters: since (TIMESTAMP WITH TIME ZONE; inclusive lower bound of ts), top (INTEGER; rows kept)
+-- param since: timestamptz  -- inclusive lower bound of ts
+-- param top: integer  -- rows kept
 SELECT
     lsm,                                                   -- apparmor | selinux
     coalesce(profile, scontext) AS subject,                -- AppArmor profile, or SELinux source context

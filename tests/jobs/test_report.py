@@ -7,13 +7,14 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import duckdb
 import orjson
 import pytest
 
 from jobs import report as R
+from jobs.report import suggestions
 from parsers import schema as S
 from parsers.envelope import Envelope
 
@@ -252,11 +253,16 @@ class TestSections:
     def test_suggestions_section_says_when_unavailable(
         self, store: duckdb.DuckDBPyConnection, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Without the suggestion module the section says so rather than inventing rules."""
-        monkeypatch.setattr(R, "SUGGEST_MODULE", "jobs.no_such_module")
+        """When the suggestion engine fails the section says so rather than inventing rules."""
+
+        def broken(*args: object, **kwargs: object) -> NoReturn:
+            raise RuntimeError("engine down")
+
+        monkeypatch.setattr(suggestions, "suggest", broken)
         section = R.suggested_rules(store, END)
         assert (False, ()) == (section.available, section.snippets)
-        assert "not part of this installation" in section.note
+        assert "Rule suggestion failed (RuntimeError: engine down)" in section.note
+        assert {} == R.rules_to_enforce(store, ["myapp"])
 
     def test_suggested_rules_per_profile(self, report: R.Report) -> None:
         """With jobs.suggest installed, nginx gets a local/ snippet naming the new path."""

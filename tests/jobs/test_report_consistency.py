@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from armorwatch.cli import main
-from jobs import report as R
+from jobs.report import charts
 from tests.jobs.test_report import END, LOSS_ROWS, aa, build_store, scenario
 
 
@@ -118,7 +118,7 @@ class TestChartsAndLists:
         """A 24-hour axis names the date at its start and where the day changes."""
         start = datetime(2025, 11, 22, 12, 0, tzinfo=UTC)
         buckets = [start + timedelta(hours=i) for i in range(25)]
-        labels = dict(R._time_labels(buckets, 3600, 3))
+        labels = dict(charts.time_labels(buckets, 3600, 3))
         assert "Nov 22 12:00" == labels[0]
         assert "Nov 23 00:00" == labels[12]
         assert "15:00" == labels[3]

@@ -1,0 +1,133 @@
+"""Data gathering: the ``jobs/sql/report_*.sql`` jobs over the store, bound to the window.
+
+``open_window`` creates the TEMP view every job reads (``report_events.sql``) and fixes
+the window; ``fetch`` runs each window-wide job once; ``profile_hosts`` runs for the
+profiles whose pages are written only, their list bound as a parameter. Rows are dicts
+keyed by the jobs' column names; ``signature`` and ``host_name`` turn row values into
+the model's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import duckdb
+
+from jobs import risky, sqlfiles
+from jobs import window as timewindow
+from jobs.report.config import ReportError
+from jobs.report.model import Signature, utc
+from jobs.summary import UNKNOWN_HOST
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Window:
+    """The report's time window: ``since`` (exclusive) to ``until`` (inclusive), UTC."""
+
+    since: datetime
+    until: datetime
+    length: timedelta
+
+    @property
+    def params(self) -> dict[str, datetime]:
+        """The ``$since`` / ``$until`` parameters of the window's jobs."""
+        return {"since": self.since, "until": self.until}
+
+
+@dataclass(frozen=True)
+class WindowRows:
+    """What the window-wide jobs return, each run once."""
+
+    summary: Row
+    signatures: list[Signature]
+    """Every signature seen in the window, busiest first."""
+    timeline: list[Row]
+    growth: list[Row]
+    complain: list[Row]
+    hosts: list[Row]
+    loss: list[Row]
+
+
+def _rows(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, Any] | None = None
+) -> list[Row]:
+    cur = sqlfiles.load(name).execute(con, params)
+    if cur.description is None:
+        return []
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+
+def open_window(
+    con: duckdb.DuckDBPyConnection, length: timedelta, until: datetime | None
+) -> Window:
+    """Create the jobs' ``report_events`` view; the window of ``length`` ending at ``until``.
+
+    ``until`` defaults to the newest record (a store replayed from old logs has no
+    records "now"); ReportError when the store holds none.
+    """
+    sqlfiles.load("report_events").execute(con)
+    if until is None:
+        until = timewindow.newest_record(con)
+        if until is None:
+            raise ReportError("the store holds no records: nothing to report")
+    until = utc(until)
+    return Window(since=until - length, until=until, length=length)
+
+
+def fetch(con: duckdb.DuckDBPyConnection, w: Window, bucket_s: int) -> WindowRows:
+    """Run every window-wide job once (timeline buckets ``bucket_s`` seconds wide)."""
+    p = w.params
+    return WindowRows(
+        summary=_rows(con, "report_summary", p)[0],
+        signatures=[signature(r) for r in _rows(con, "report_signatures", p)],
+        timeline=_rows(con, "report_timeline", {**p, "bucket_s": bucket_s}),
+        growth=_rows(con, "report_growth", {**p, "prev_since": w.since - w.length}),
+        complain=_rows(con, "report_complain", {"until": w.until}),
+        hosts=_rows(con, "report_hosts", p),
+        loss=_rows(con, "report_loss", p),
+    )
+
+
+def profile_hosts(
+    con: duckdb.DuckDBPyConnection, w: Window, subjects: Sequence[str]
+) -> dict[str, Row]:
+    """``{subject: row}`` of hosts per profile in the window, for ``subjects`` only."""
+    rows = _rows(con, "report_profile_hosts", {**w.params, "subjects": list(subjects)})
+    return {r["subject"]: r for r in rows}
+
+
+def host_name(value: str | None) -> str:
+    """A host name to show: stores written by older versions hold records without one."""
+    return UNKNOWN_HOST if value is None else value
+
+
+def host_names(values: Iterable[str | None] | None) -> tuple[str, ...]:
+    """``host_name`` of each (none for a null list)."""
+    return tuple(host_name(h) for h in values or ())
+
+
+def signature(row: Mapping[str, Any], decision: str | None = None) -> Signature:
+    """A signature row (report_signatures / report_complain) as the model's ``Signature``."""
+    risk = risky.match(row["class"], row.get("name"), row.get("capname"))
+    return Signature(
+        decision=decision or row["decision"],
+        subject=row["subject"],
+        klass=row["class"],
+        operation=row["operation"],
+        object=row["object"],
+        mask=row["mask"],
+        events=int(row["events"]),
+        hosts=int(row["hosts"]),
+        host_sample=host_names(row.get("host_sample")),
+        first_seen=utc(row["first_seen"]),
+        last_seen=utc(row["last_seen"]),
+        is_new=bool(row.get("is_new", False)),
+        risk=risk.reason if risk else "",
+        severity=risk.severity if risk else "",
+    )
