@@ -82,7 +82,7 @@ class TestLock:
 
     @pytest.mark.parametrize("lock", [LOCK, TESTLOCK], ids=["runtime", "test"])
     def test_every_pin_carries_its_hashes(self, lock: Path) -> None:
-        """Each pin is followed by sha256 hashes, so pip installs only the files that were locked."""
+        """Each pin is followed by sha256 hashes: pip installs only the files that were locked."""
         text = lock.read_text()
         entries = re.split(r"\n(?=[A-Za-z0-9_.\-]+==)", text.split("\n", 2)[2])
         unhashed = [e.split()[0] for e in entries if "==" in e and "--hash=sha256:" not in e]
@@ -135,7 +135,7 @@ def built_tag() -> str:
 
 class TestContainerfile:
     def test_compose_builds_the_same_image(self) -> None:
-        """docker-compose.yml builds every armorwatch service from the Containerfile (locked deps)."""
+        """docker-compose.yml builds every armorwatch service from the Containerfile (the lock)."""
         compose = (ROOT / "docker-compose.yml").read_text()
         dockerfiles = re.findall(r"^\s*dockerfile:\s*(\S+)", compose, re.M)
         assert ["deploy/Containerfile"] * 2 == dockerfiles
