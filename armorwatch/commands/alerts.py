@@ -22,15 +22,13 @@ import duckdb
 
 from armorwatch import logging as awlog
 from armorwatch.alerting import load_rules, plan
-from armorwatch.commands import COMMANDS
+from armorwatch.commands import COMMANDS, options
 from armorwatch.config import ConfigError
 from jobs.alerts import Notification
 from parsers import sanitize
 from sinks.duckdb import StoreNotFoundError, open_reader
 from sinks.errors import SinkError
 from sinks.webhook import PRESETS, WebhookConfig, WebhookSink, render
-
-DEFAULT_DB = Path("armorwatch.duckdb")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,7 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "request bodies instead. Exit 0 when everything was printed or delivered."
         ),
     )
-    t.add_argument("--db", type=Path, default=DEFAULT_DB, help="the store (default: %(default)s)")
+    options.add_store(t)
     t.add_argument("--rules", type=Path, help="rules TOML file (default: the bundled rules)")
     t.add_argument("--until", help="ISO time the windows end at (default: the newest record)")
     t.add_argument("--webhook", metavar="URL", help="send the notifications to this URL")

@@ -24,7 +24,7 @@ import orjson
 from armorwatch import logging as awlog
 from armorwatch.assembly.oneshot import InputError, run_once
 from armorwatch.assembly.settings import FileInput, RunConfig
-from armorwatch.commands import COMMANDS
+from armorwatch.commands import COMMANDS, options
 from ingest.collector import CollectorError
 from ingest.errors import IngestError
 from jobs import explain as EX
@@ -37,7 +37,6 @@ from parsers import schema as S
 from sinks.duckdb import DuckDBConfig, StoreNotFoundError, open_reader
 from sinks.errors import SinkError
 
-DEFAULT_DB = Path("armorwatch.duckdb")
 # File names that make the runner read a raw line with the right framing.
 _FILE_FOR_SOURCE = {S.SOURCE_JOURNALD: "journal.json", S.SOURCE_AUDITLOG: "audit.log"}
 
@@ -50,14 +49,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("rid", nargs="?", help="a stored record's rid (or a unique prefix)")
     p.add_argument("--line", help="explain this raw log line instead of a stored record")
-    p.add_argument("--db", type=Path, default=DEFAULT_DB,
-                   help=f"the armorwatch DuckDB store (default: {DEFAULT_DB})")
+    options.add_store(p)
     p.add_argument("--host", help="with --line: host name when the line names none")
     p.add_argument("--format", choices=("text", "json"), default="text")
-    p.add_argument("--no-validate", action="store_true",
-                   help="do not compile the proposed rule with apparmor_parser")
-    p.add_argument("--policy-dir", type=Path, default=Path("/etc/apparmor.d"),
-                   help="installed AppArmor policy (default: /etc/apparmor.d)")
+    options.add_policy(p)
     awlog.add_arguments(p)
     p.set_defaults(func=run)
 

@@ -37,12 +37,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from armorwatch import logging as awlog
-from armorwatch.commands import COMMANDS
+from armorwatch.commands import COMMANDS, options
 from jobs import window
 from parsers import sanitize, sqlfile
 from sinks.duckdb import StoreNotFoundError, open_reader
 
-DEFAULT_DB = Path("armorwatch.duckdb")
 FORMATS = ("table", "csv", "json", "parquet")
 PARAM_TYPES = ("timestamp", "integer", "text")
 CELL_WIDTH = 60  # table cells are cut beyond this many characters unless --wide
@@ -419,7 +418,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         " --param since=24h --format csv",
     )
     p.add_argument("query", nargs="?", help="a saved query name (see --list) or one SQL SELECT")
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="the store (default: %(default)s)")
+    options.add_store(p)
     p.add_argument("--format", choices=FORMATS, default="table", help="output format")
     p.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
     p.add_argument(

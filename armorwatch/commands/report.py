@@ -20,8 +20,9 @@ from typing import Any
 import duckdb
 
 from armorwatch import logging as awlog
-from armorwatch.commands import COMMANDS
-from armorwatch.config import ConfigError, from_mapping, load_toml
+from armorwatch.assembly import settings
+from armorwatch.commands import COMMANDS, options
+from armorwatch.config import ConfigError
 from jobs import report as R
 from jobs import window as timewindow
 from parsers import sanitize
@@ -29,7 +30,6 @@ from sinks.duckdb import StoreNotFoundError, open_reader
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DB = Path("armorwatch.duckdb")
 DEFAULT_OUT = Path("armorwatch-report")
 
 
@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
             "newest record in the store unless --anchor now or --until is given."
         ),
     )
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"store file (default {DEFAULT_DB})")
+    options.add_store(p)
     p.add_argument(
         "--since", default=None, help="window length before its end: 24h, 7d, 90m (default 24h)"
     )
@@ -90,10 +90,8 @@ def _until(args: argparse.Namespace) -> datetime | None:
 
 
 def _config(args: argparse.Namespace) -> R.ReportConfig:
-    config = R.ReportConfig()
-    if args.config is not None:
-        data = load_toml(args.config)
-        config = from_mapping(R.ReportConfig, data.get("report", {}), "report.")
+    # The one loader: the whole file is checked, as for every command (unknown tables too).
+    config = settings.load(args.config).report
     if args.since is not None:
         config = replace(config, since=args.since)
     if args.quiet_days is not None:

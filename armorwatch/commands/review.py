@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 
 from armorwatch import logging as awlog
-from armorwatch.commands import COMMANDS
+from armorwatch.commands import COMMANDS, options
 from armorwatch.commands import suggest as suggest_cmd
 from jobs import suggest as SG
 from jobs.abstractions import Policy
@@ -43,15 +43,11 @@ def register(subparsers: Any) -> None:
         "review", help=COMMANDS["review"],
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--db", type=Path, default=suggest_cmd.DEFAULT_DB,
-                   help=f"the armorwatch DuckDB store (default: {suggest_cmd.DEFAULT_DB})")
+    options.add_store(p)
     p.add_argument("--profile", help="only this profile")
     p.add_argument("-o", "--output", type=Path, metavar="DIR", required=True,
                    help="directory for the local/ files (e.g. /etc/apparmor.d/local)")
-    p.add_argument("--no-validate", action="store_true",
-                   help="do not run apparmor_parser on the suggestions")
-    p.add_argument("--policy-dir", type=Path, default=Path("/etc/apparmor.d"),
-                   help="installed AppArmor policy (default: /etc/apparmor.d)")
+    options.add_policy(p)
     awlog.add_arguments(p)
     p.set_defaults(func=run)
 

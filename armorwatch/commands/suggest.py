@@ -39,7 +39,7 @@ import orjson
 from armorwatch import logging as awlog
 from armorwatch.assembly.oneshot import InputError, run_once
 from armorwatch.assembly.settings import FileInput, RunConfig
-from armorwatch.commands import COMMANDS
+from armorwatch.commands import COMMANDS, options
 from ingest.collector import CollectorError
 from ingest.errors import IngestError
 from jobs import suggest as SG
@@ -50,7 +50,6 @@ from parsers import sanitize
 from sinks.duckdb import DuckDBConfig, StoreNotFoundError, open_reader
 from sinks.errors import SinkError
 
-DEFAULT_DB = Path("armorwatch.duckdb")
 FORMATS = ("apparmor", "json", "markdown")
 
 
@@ -69,8 +68,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("files", nargs="*", type=Path, metavar="FILE",
                    help="log files (audit.log, kern.log/syslog, journalctl -o json) to "
                    "suggest from, through a temporary store, instead of --db (aa-logprof -f)")
-    p.add_argument("--db", type=Path, default=DEFAULT_DB,
-                   help=f"the armorwatch DuckDB store (default: {DEFAULT_DB})")
+    options.add_store(p)
     p.add_argument("--host", help="with FILE: host name for records that name none "
                    "(default: this machine's)")
     p.add_argument("--profile", help="only this profile (full name, e.g. /usr/sbin/nginx "
@@ -89,10 +87,7 @@ def register(subparsers: Any) -> None:
                    "content kept byte-for-byte (a NAME.bak copy is made first)")
     p.add_argument("--diff", action="store_true",
                    help="with -o: print a unified diff of what would change; write nothing")
-    p.add_argument("--no-validate", action="store_true",
-                   help="do not run apparmor_parser (rules are then marked unchecked)")
-    p.add_argument("--policy-dir", type=Path, default=Path("/etc/apparmor.d"),
-                   help="AppArmor policy for tunables and abstractions (default: /etc/apparmor.d)")
+    options.add_policy(p)
     awlog.add_arguments(p)
     p.set_defaults(func=run)
 
