@@ -107,11 +107,12 @@ class CollectorStats:
     dedup_dropped: int = 0
     """Records dropped because another source already emitted their event."""
     send_retries: int = 0
+    """Failed sends (sink or dead letter) that were retried."""
     checkpoints: int = 0
     checkpoint_errors: int = 0
     """Checkpoint writes that failed (disk full, permissions); retried after the next ack."""
     queue_depth: int = 0
-    """Envelopes waiting for the sink at the last send."""
+    """Envelopes waiting for the sink, the one being sent included (current value)."""
     by_kind: dict[str, int] = field(default_factory=dict)
     """Loss counted by kind (sum of the rows' counts)."""
 
@@ -198,6 +199,7 @@ class Collector:
         *,
         dead_letter: DeadLetter | None = None,
         dedup: bool | None = None,
+        sink_name: str | None = None,
     ) -> None:
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
@@ -215,6 +217,15 @@ class Collector:
         self._dirty = False
         self._last_save = 0.0
         self._queue: asyncio.Queue[_Item | None] | None = None
+        self._sending = 0
+        self._sink_name = sink_name or type(sink).__name__
+        """How the start line names the sink (``Kafka 10.0.0.5:9092 topic ...``)."""
+
+    def refresh_stats(self) -> None:
+        """Make ``stats.queue_depth`` current (called by the metrics endpoint's thread:
+        it only reads the queue's length, so it moves while a send is blocked)."""
+        q = self._queue
+        self.stats.queue_depth = (q.qsize() if q is not None else 0) + self._sending
 
     # --- public ----------------------------------------------------------------------
     async def run(self, follow: bool = True) -> None:
@@ -223,6 +234,13 @@ class Collector:
             self._positions = await asyncio.to_thread(self.checkpoint.load)
         for src in self.sources:
             src.restore(self._positions.get(src.name))
+        log.info(
+            "Collecting %s into %s%s (%s).",
+            "; ".join(self._describe(src) for src in self.sources),
+            self._sink_name,
+            f"; checkpoint {self.checkpoint.path}" if self.checkpoint is not None else "",
+            "following" if follow else "once",
+        )
         self._queue = asyncio.Queue(maxsize=self.config.envelope_queue)
         sender = asyncio.create_task(self._send_loop(self._queue), name="collector-send")
         procs = [
@@ -254,6 +272,14 @@ class Collector:
             for src in self.sources:
                 with contextlib.suppress(Exception):
                     await src.aclose()
+
+    def _describe(self, src: Source) -> str:
+        """One source for the start line: its own description (path, where it resumes)."""
+        describe = getattr(src, "describe", None)
+        position = self._positions.get(src.name)
+        if callable(describe):
+            return f"{src.name} ({describe(position)})"
+        return f"{src.name} ({'from its checkpoint' if position else 'no checkpoint'})"
 
     # --- reading and parsing ---------------------------------------------------------
     async def _read(self, src: Source, q: asyncio.Queue[Any], follow: bool) -> None:
@@ -299,6 +325,7 @@ class Collector:
                 if item is None:
                     break
                 if isinstance(item, Exception):
+                    log.error("Source %s failed: %s", src.name, item)
                     raise CollectorError(f"source {src.name} failed: {item}") from item
                 if isinstance(item, LossNotice) and item.kind == S.LOSS_ROTATED_AWAY:
                     # Held until the next record: the audit serial distance bounds the
@@ -316,9 +343,7 @@ class Collector:
                         if parser is not None:
                             self._add(acc, src, seg, parser.flush(), end, parser.boot_id)
                             host = replace(host, boot_id=parser.boot_id)
-                        parser = Parser(
-                            src.source, host, src.framing, kernel_tag=src.kernel_tag
-                        )
+                        parser = Parser(src.source, host, src.framing, kernel_tag=src.kernel_tag)
                         seg = chunk.segment
                     assert parser is not None
                     end = chunk.end
@@ -477,25 +502,34 @@ class Collector:
             item = await q.get()
             if item is None:
                 return
+            self.stats.queue_depth = q.qsize() + 1
+            self._sending = 1
+            try:
+                await self._deliver(item)
+            finally:
+                self._sending = 0
             self.stats.queue_depth = q.qsize()
-            if item.rejects is not None and self._dead_letter is not None:
-                await self._retry(lambda r=item.rejects: self._dead_letter(r), "dead letter")  # type: ignore[misc]
-                self.stats.rejects += item.rejects.num_rows
-            if item.envelope is not None and item.envelope.num_rows:
-                env = item.envelope
-                await self._retry(lambda e=env: self.sink.send(e), "sink")  # type: ignore[misc]
-                self.stats.envelopes += 1
-                self.stats.records += env.records.num_rows
-                self.stats.loss_rows += env.loss.num_rows
-                if env.loss.num_rows:
-                    kinds = env.loss.column(S.KIND).to_pylist()
-                    counts = env.loss.column(S.COUNT).to_pylist()
-                    for k, c in zip(kinds, counts, strict=True):
-                        self.stats.by_kind[k] = self.stats.by_kind.get(k, 0) + int(c or 0)
-            if item.position is not None:
-                self._positions[item.source] = item.position
-                self._dirty = True
-                await self._save()
+
+    async def _deliver(self, item: _Item) -> None:
+        """Dead letter, sink, then the checkpoint of one queue item."""
+        if item.rejects is not None and self._dead_letter is not None:
+            await self._retry(lambda r=item.rejects: self._dead_letter(r), "dead letter")  # type: ignore[misc]
+            self.stats.rejects += item.rejects.num_rows
+        if item.envelope is not None and item.envelope.num_rows:
+            env = item.envelope
+            await self._retry(lambda e=env: self.sink.send(e), "sink")  # type: ignore[misc]
+            self.stats.envelopes += 1
+            self.stats.records += env.records.num_rows
+            self.stats.loss_rows += env.loss.num_rows
+            if env.loss.num_rows:
+                kinds = env.loss.column(S.KIND).to_pylist()
+                counts = env.loss.column(S.COUNT).to_pylist()
+                for k, c in zip(kinds, counts, strict=True):
+                    self.stats.by_kind[k] = self.stats.by_kind.get(k, 0) + int(c or 0)
+        if item.position is not None:
+            self._positions[item.source] = item.position
+            self._dirty = True
+            await self._save()
 
     async def _retry(self, call: Callable[[], Awaitable[None]], what: str) -> None:
         delay = self.config.retry_initial
@@ -510,7 +544,13 @@ class Collector:
                     raise CollectorError(f"{what} failed terminally: {e}") from e
                 self.stats.send_retries += 1
                 wait = e.retry_after or delay
-                log.warning("Delivery to the %s failed (%s); retrying in %.1f s.", what, e, wait)
+                log.warning(
+                    "Delivery to the %s failed (%s); retrying in %.1f s.",
+                    what,
+                    e,
+                    wait,
+                    extra={"_ratelimit": True},  # one line a minute while the sink is down
+                )
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self.config.retry_max)
 

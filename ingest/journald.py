@@ -130,6 +130,21 @@ class JournaldSource:
         cursor = position.get("cursor") if position else None
         self._cursor = cursor if isinstance(cursor, str) and cursor else None
 
+    def describe(self, position: Mapping[str, Any] | None) -> str:
+        """Where a run with ``position`` starts, for the collector's start line."""
+        cfg = self.config
+        where = (
+            f"files {', '.join(map(str, cfg.files))}"
+            if cfg.files
+            else f"directory {cfg.directory}"
+            if cfg.directory is not None
+            else "system journal"
+        )
+        cursor = position.get("cursor") if position else None
+        if isinstance(cursor, str) and cursor:
+            return f"{where}: resumes after its checkpointed cursor"
+        return f"{where}: no checkpoint, start at the {cfg.start_at}"
+
     def position(self, segment: int, safe_offset: int) -> dict[str, Any] | None:
         """The cursor of the last entry that ends at or before ``safe_offset``."""
         seg = self._segments.get(segment)
@@ -224,6 +239,7 @@ class JournaldSource:
                         # The checkpointed entry itself: delivered before, skip it.
                         complete = complete[nl:]
                         start += nl
+                        log.info("Resumed the journal after its checkpointed cursor.")
                     else:
                         assert check is not None
                         yield self._gap(check, got)
@@ -247,6 +263,9 @@ class JournaldSource:
             self._proc = None
         if rc != 0 and check is not None and not seg.ends and "cursor" in err.lower():
             # journalctl refused the cursor: report, then re-read from the oldest entry.
+            log.warning(
+                "journalctl refused the stored cursor (%s); re-reading from the oldest entry.", err
+            )
             self.stats.cursor_gaps += 1
             self._cursor = None
             yield LossNotice(
@@ -267,6 +286,7 @@ class JournaldSource:
         self.stats.cursor_gaps += 1
         n = _seqnum_gap(old, new) if new else None
         how = f"at most {n} entries" if n is not None else "an unknown number of entries"
+        log.warning("The stored journal cursor is gone; %s were never read.", how)
         return LossNotice(
             S.LOSS_JOURNAL_CURSOR_GAP,
             n if n is not None else 1,

@@ -121,6 +121,9 @@ class KafkaSourceStats:
     """Partition revocations handled."""
     observer_errors: int = 0
     """Observer calls that raised after their batch was stored."""
+    lag_messages: dict[str, int] = field(default_factory=dict)
+    """Consumer lag per assigned ``topic/partition``: highwater minus position (messages
+    on the broker not consumed yet); replaced as a whole after every fetch."""
 
 
 class PoisonMessage(ValueError):
@@ -157,6 +160,8 @@ class _Listener(ConsumerRebalanceListener):
         self._source = source
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
+        if revoked:
+            log.info("Revoked partitions: %s.", sorted(f"{t.topic}/{t.partition}" for t in revoked))
         await self._source._on_revoked(set(revoked))
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
@@ -233,10 +238,21 @@ class KafkaSource:
                     if client is not None:
                         with contextlib.suppress(Exception):
                             await client.stop()
-                log.warning("Kafka is not reachable (%s); retrying in %.1f s.", e, delay)
+                log.warning(
+                    "Kafka is not reachable (%s); retrying in %.1f s.",
+                    e,
+                    delay,
+                    extra={"_ratelimit": True},
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, c.store_retry_max_s)
         consumer.subscribe(list(c.topics), listener=_Listener(self))
+        log.info(
+            "Consuming %s from %s as group %s.",
+            ", ".join(c.topics),
+            c.bootstrap_servers,
+            c.group_id,
+        )
         self._consumer = consumer
         self._dlq = dlq
 
@@ -268,6 +284,7 @@ class KafkaSource:
                 timeout_ms=int(min(c.max_batch_wait_s, 0.5) * 1000),
                 max_records=c.fetch_max_records,
             )
+            await self._update_lag(consumer)  # before a store that may block on the sink
             async with self._lock:
                 owned = consumer.assignment()
                 for tp, msgs in data.items():
@@ -291,6 +308,21 @@ class KafkaSource:
                 break
         async with self._lock:
             await self._flush()
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        """``stats.lag_messages``: highwater - position of each assigned partition whose
+        highwater is known (a fetch answered; the position is then valid, no wait)."""
+        lag: dict[str, int] = {}
+        for tp in consumer.assignment():
+            try:
+                high = consumer.highwater(tp)
+                if high is None:
+                    continue
+                pos = await asyncio.wait_for(consumer.position(tp), 1.0)
+            except (kerr.KafkaError, AssertionError, TimeoutError):
+                continue  # revoked meanwhile, or no position yet
+            lag[f"{tp.topic}/{tp.partition}"] = max(0, high - pos)
+        self.stats.lag_messages = lag
 
     async def _take(self, tp: TopicPartition, msg: ConsumerRecord[Any, Any]) -> None:
         self.stats.messages += 1
@@ -381,7 +413,9 @@ class KafkaSource:
                     raise
                 self.stats.store_retries += 1
                 wait = max(delay, e.retry_after or 0.0)
-                log.warning("Store failed (%s); retrying in %.1f s.", e, wait)
+                log.warning(
+                    "Store failed (%s); retrying in %.1f s.", e, wait, extra={"_ratelimit": True}
+                )
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self.config.store_retry_max_s)
 

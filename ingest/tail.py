@@ -138,7 +138,8 @@ class TailStats:
     blind: int = 0
     """Episodes in which the file could not be opened (permissions)."""
     lag_bytes: int = 0
-    """Bytes of the current file not yet read, at the last check."""
+    """Bytes written to the tailed file (and newer files) but not read yet; recomputed
+    on every scrape (``refresh_stats``), so it grows while delivery is blocked."""
 
 
 def _sha(data: bytes) -> str:
@@ -613,6 +614,10 @@ class FileTailer:
                     self.stats.copies_recovered += 1
                     f.seek(offset)
                     self._restart_truncations(fid, f, path)
+                    log.info(
+                        "Resumed %s at offset %d (inode %d) in its copy %s (copytruncate "
+                        "while stopped).", cfg.path, offset, fid.ino, path,
+                    )  # fmt: skip
                     return f, 0, []
                 if gz or (f.dev, f.ino) == (fid.dev, fid.ino) or self._matches_open(f, fid):
                     f.seek(offset)
@@ -622,6 +627,10 @@ class FileTailer:
                         # the copy was made, or the copy was compressed).
                         self.stats.copies_recovered += 1
                         self._restart_truncations(fid, f, path)
+                    where = "" if path == cfg.path else f", now {path}"
+                    log.info(
+                        "Resumed %s at offset %d (inode %d%s).", cfg.path, offset, fid.ino, where
+                    )
                     return f, 0, []
                 f.close()
             stale = self._stale_truncation(fid, offset)
@@ -631,6 +640,10 @@ class FileTailer:
                 self.stats.truncations += 1
                 return None, 0, [stale]
             self.stats.rotated_away += 1
+            log.warning(
+                "%s (inode %d) was rotated away before it was read past byte %d; reading "
+                "the rotated files still present, then the live file.", cfg.path, fid.ino, offset,
+            )  # fmt: skip
             notice = LossNotice(
                 S.LOSS_ROTATED_AWAY,
                 1,
@@ -732,6 +745,13 @@ class FileTailer:
                 f"{head}: {path} was truncated {how}; {seen_unread}lines written after byte "
                 f"{known} and before the truncation, if any, are lost too and cannot be measured."
             )
+        log.log(
+            logging.WARNING if lost else logging.INFO,
+            "Truncation detected (%s): %s%d bytes lost.",
+            "copytruncate" if copy is not None else "in place",
+            "" if exact else "at least ",
+            lost,
+        )
         return LossNotice(S.LOSS_TRUNCATED, lost, detail)
 
     def _truncated_in_place(self, fid: FileId) -> bool:
@@ -960,6 +980,10 @@ class FileTailer:
                     if not blind:
                         blind = True
                         self.stats.blind += 1
+                        log.warning(
+                            "Cannot read %s: %s; retrying every %s s.", cfg.path, e,
+                            cfg.poll_interval,
+                        )  # fmt: skip
                         yield LossNotice(
                             S.LOSS_SOURCE_BLIND,
                             1,
@@ -984,6 +1008,7 @@ class FileTailer:
                         bar.update(c.end - c.offset)
                     yield c
             except (OSError, EOFError, gzip.BadGzipFile) as e:
+                log.warning("Reading %s failed at byte %d: %s.", f.path, f.lines.at, e)
                 yield LossNotice(
                     S.LOSS_ROTATED_AWAY,
                     1,
@@ -1042,8 +1067,16 @@ class FileTailer:
                     break
             if os.path.exists(cfg.path):
                 self.stats.rotations += 1
+                log.info(
+                    "Rotation detected: %s (inode %d) read to byte %d; next %s.",
+                    cfg.path, f.ino, f.lines.at, nxt.path if nxt is not None else "none yet",
+                )  # fmt: skip
             else:
                 self.stats.deletions += 1
+                log.info(
+                    "%s was deleted; read its inode %d to byte %d; waiting for the path.",
+                    cfg.path, f.ino, f.lines.at,
+                )  # fmt: skip
             notice = None
             if nxt is not None:
                 notice = await self._link_notice(f, nxt, follow)
@@ -1062,6 +1095,47 @@ class FileTailer:
                     # comes after the notice is stored.
                     yield notice
                 yield Chunk(b"", 0, nxt.segment)
+
+    def current_lag(self) -> int | None:
+        """Bytes not read yet: the rest of the open file, plus the live file when the open
+        one is a rotated file; None when unknown (not started, gzip). Reads only (stat),
+        so the metrics thread may call it while the reader is blocked."""
+        f = self._cur
+        if f is None or f.gz:
+            return None
+        read = f.lines.end
+        try:
+            live = os.stat(self.config.path)
+        except OSError:
+            live = None
+        if live is not None and (live.st_dev, live.st_ino) == (f.dev, f.ino):
+            return max(0, live.st_size - read)
+        fd = f.fd
+        if fd is None:
+            return None
+        try:
+            size = os.fstat(fd).st_size
+        except OSError:
+            return None
+        return max(0, size - read) + (live.st_size if live is not None else 0)
+
+    def describe(self, position: Mapping[str, Any] | None) -> str:
+        """Where a run with ``position`` starts, for the collector's start line."""
+        cfg = self.config
+        if position is None:
+            how = (
+                "backfill of the rotated files, oldest first"
+                if cfg.backfill
+                else f"start at the {cfg.start_at}"
+            )
+            return f"{cfg.path}: no checkpoint, {how}"
+        try:
+            return (
+                f"{cfg.path}: checkpoint offset {int(position['offset'])} "
+                f"(inode {int(position['ino'])})"
+            )
+        except (KeyError, ValueError, TypeError):
+            return f"{cfg.path}: malformed checkpoint, re-reads its files"
 
     async def aclose(self) -> None:
         """Stop following and close the open file."""
@@ -1098,6 +1172,16 @@ class TailedFileSource:
     def position(self, segment: int, safe_offset: int) -> dict[str, Any] | None:
         """Checkpoint form of a parser's safe offset."""
         return self._tail.position(segment, safe_offset)
+
+    def describe(self, position: Mapping[str, Any] | None) -> str:
+        """Path and where reading resumes (the collector's start line)."""
+        return self._tail.describe(position)
+
+    def refresh_stats(self) -> None:
+        """Recompute ``stats.lag_bytes`` from the file size now (the metrics endpoint)."""
+        lag = self._tail.current_lag()
+        if lag is not None:
+            self.stats.lag_bytes = lag
 
     async def aclose(self) -> None:
         """Close the open file."""

@@ -8,6 +8,7 @@ raises ``sinks.errors.TransientSinkError`` or ``TerminalSinkError``, not after
 from __future__ import annotations
 
 from types import TracebackType
+from typing import Self
 
 
 class SinkBase:
@@ -19,7 +20,7 @@ class SinkBase:
     async def close(self) -> None:
         """Flush and release resources; idempotent."""
 
-    async def __aenter__(self) -> SinkBase:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 

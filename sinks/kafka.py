@@ -133,6 +133,10 @@ class KafkaSinkStats:
     """Delivery attempts that failed and were retried."""
     reconnects: int = 0
     """Producers recreated after a failure."""
+    pending_messages: int = 0
+    """Messages of the envelope being delivered not acknowledged yet (current value)."""
+    connected: int = 0
+    """1 when the last delivery attempt succeeded, 0 while the broker fails."""
 
 
 @dataclass(frozen=True)
@@ -274,6 +278,11 @@ class KafkaSink(SinkBase):
             await self._connect()
         except (kerr.KafkaError, OSError) as e:
             log.warning("Kafka is not reachable yet (%s); send will retry.", type(e).__name__)
+        else:
+            self.stats.connected = 1
+            log.info(
+                "Connected to Kafka %s, topic %s.", self.config.bootstrap_servers, self.config.topic
+            )
 
     async def _connect(self) -> AIOKafkaProducer:
         if self._producer is not None:
@@ -343,13 +352,13 @@ class KafkaSink(SinkBase):
         pending = messages
         delay = c.retry_backoff_initial_s
         started = time.monotonic()
+        failures = 0
         while pending:
+            self.stats.pending_messages = len(pending)
             try:
                 producer = await self._connect()
                 futures = [
-                    await producer.send(
-                        c.topic, value=m.value, key=m.key, headers=list(m.headers)
-                    )
+                    await producer.send(c.topic, value=m.value, key=m.key, headers=list(m.headers))
                     for m in pending
                 ]
                 results = await asyncio.gather(*futures, return_exceptions=True)
@@ -370,8 +379,18 @@ class KafkaSink(SinkBase):
                     self.stats.rows += m.rows
                     self.stats.bytes += len(m.value)
             if not failed:
+                self.stats.pending_messages = 0
+                self.stats.connected = 1
+                if failures:
+                    log.info(
+                        "Kafka delivery resumed after %.1f s and %d failed attempt(s).",
+                        time.monotonic() - started,
+                        failures,
+                    )
                 return
             pending = [m for m, _ in failed]
+            failures += 1
+            self.stats.connected = 0
             self.stats.retries += 1
             waited = time.monotonic() - started
             if c.delivery_timeout_s is not None and waited >= c.delivery_timeout_s:
@@ -384,6 +403,7 @@ class KafkaSink(SinkBase):
                 type(failed[0][1]).__name__,
                 len(pending),
                 delay,
+                extra={"_ratelimit": True},  # one line a minute while the broker is down
             )
             # A fresh producer after a failure: clean metadata and connections, and no
             # half-failed idempotence sequence state.
@@ -398,4 +418,3 @@ class KafkaSink(SinkBase):
         self._closed = True
         async with self._lock:
             await self._drop_producer()
-

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from collections.abc import AsyncIterator
 
 import duckdb
 import pyarrow as pa
 
-from armorwatch import metrics
+from armorwatch import metrics, profile_state
 from armorwatch.alerting import AlertingConfig, AlertingObserver, open_alerting
 from armorwatch.assembly.settings import CollectConfig, ProcessConfig
 from armorwatch.assembly.sources import follow_source
@@ -32,6 +33,8 @@ from parsers.delivery import Sink
 from sinks.deadletter import DeadLetterConfig, DeadLetterSink
 from sinks.duckdb import DuckDBSink
 from sinks.kafka import KafkaSink
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "collect.checkpoint.json"
 
@@ -68,12 +71,20 @@ def source_names(config: CollectConfig) -> tuple[str, ...]:
     return config.sources or detect(audit_log=config.auditd.path).recommended
 
 
+def sink_description(config: CollectConfig) -> str:
+    """Where ``collect`` delivers, for its start line (no secrets: addresses only)."""
+    if config.kafka is not None:
+        return f"Kafka {config.kafka.bootstrap_servers} topic {config.kafka.topic}"
+    return f"DuckDB {config.store.path}"
+
+
 @contextlib.asynccontextmanager
 async def _delivery(
     config: CollectConfig,
+    endpoint: metrics.MetricsServer | None = None,
 ) -> AsyncIterator[tuple[Sink, duckdb.DuckDBPyConnection | None, DeadLetter]]:
     """Where envelopes and rejects go, and the store alerting seeds from (None for Kafka);
-    the one place to add another transport."""
+    the one place to add another transport. The sink's counters go to ``endpoint``."""
     dead_path = config.dead_letter or config.state_dir / "deadletter.jsonl"
     dead = DeadLetterSink(DeadLetterConfig(path=dead_path))
     async with dead:
@@ -84,6 +95,8 @@ async def _delivery(
         if config.kafka is not None:
             # Blocks while the broker is down: the log file is the spool (sinks.kafka).
             producer = KafkaSink(config.kafka)
+            if endpoint is not None:
+                endpoint.add("kafka_sink", producer, topic=config.kafka.topic)
             await producer.open()
             try:
                 yield producer, None, dead_letter
@@ -92,6 +105,8 @@ async def _delivery(
             return
         store = DuckDBSink(config.store)
         await store.open()
+        if endpoint is not None:
+            endpoint.add("store", store, path=str(config.store.path))
         async with InProcessTransport(store, config.transport) as channel:  # closes store
             yield channel, store.connection(), dead_letter
 
@@ -108,15 +123,16 @@ async def collect(
     sources = [follow_source(n, config.source_settings(n)) for n in names]
     checkpoints = CheckpointStore(config.state_dir / CHECKPOINT_FILE)
     async with (
-        _delivery(config) as (sink, store, dead_letter),
+        _delivery(config, endpoint) as (sink, store, dead_letter),
         observing(config.alerts, store, endpoint) as observers,
+        profile_state.polling(endpoint, config.profile_state),
     ):
         if observers:
             # Observed after the sink acknowledged: alerts and counts see only what is kept.
             sink = ObservedSink(sink, observers)
         collector = Collector(
             sources, sink, checkpoints, host_info(config.host), config.collector,
-            dead_letter=dead_letter,
+            dead_letter=dead_letter, sink_name=sink_description(config),
         )  # fmt: skip
         if endpoint is not None:
             endpoint.add("collector", collector)
@@ -150,6 +166,12 @@ async def process(
             loop.add_signal_handler(sig, stop.set)
     sink = DuckDBSink(config.store)
     await sink.open()
+    k = config.kafka
+    log.info(
+        "Processing %s from Kafka %s (group %s) into DuckDB %s; poison to %s.",
+        ", ".join(k.topics), k.bootstrap_servers, k.group_id, config.store.path,
+        " and ".join(str(x) for x in (k.dead_letter_topic, k.dead_letter_path) if x),
+    )  # fmt: skip
     try:
         async with observing(config.alerts, sink.connection(), endpoint) as more:
             source = KafkaSource(config.kafka, sink, [*observers, *more])

@@ -105,6 +105,18 @@ def summary(stats: CollectorStats, names: tuple[str, ...]) -> str:
     )
 
 
+def summary_fields(stats: CollectorStats, names: tuple[str, ...]) -> dict[str, object]:
+    """The summary's figures, for the JSON form (``--log-format json``)."""
+    return {
+        "sources": list(names),
+        "records": stats.records,
+        "envelopes": stats.envelopes,
+        "rejected_lines": stats.rejects,
+        "loss": dict(sorted(stats.by_kind.items())),
+        "send_retries": stats.send_retries,
+    }
+
+
 def main(args: argparse.Namespace) -> int:
     """Collect until stopped (or once); 1 when delivery failed, 2 for config/I-O errors."""
     awlog.from_args(args)
@@ -123,9 +135,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"armorwatch collect: {e}", file=sys.stderr)
         return 2
     try:
-        stats = asyncio.run(
-            daemons.collect(config, names, follow=not args.once, endpoint=endpoint)
-        )
+        stats = asyncio.run(daemons.collect(config, names, follow=not args.once, endpoint=endpoint))
     except (CollectorError, IngestError) as e:
         print(f"armorwatch collect: {e}", file=sys.stderr)
         return 1
@@ -135,5 +145,5 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if endpoint is not None:
             endpoint.close()
-    print(summary(stats, names))
+    awlog.print_summary(args, summary(stats, names), summary_fields(stats, names))
     return 0

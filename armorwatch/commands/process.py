@@ -108,9 +108,17 @@ def main(args: argparse.Namespace) -> int:
         if endpoint is not None:
             endpoint.close()
     s = source.stats
-    print(
+    awlog.print_summary(
+        args,
         f"armorwatch process: {s.messages} messages, {s.records} records and "
         f"{s.loss_rows} loss rows stored in {config.store.path}, {s.poison} dead-lettered",
-        file=sys.stderr,
+        {
+            "messages": s.messages,
+            "records": s.records,
+            "loss_rows": s.loss_rows,
+            "dead_lettered": s.poison,
+            "store": str(config.store.path),
+        },
+        stream=sys.stderr,
     )
     return 0

@@ -48,7 +48,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="host name for records that name none (audit.log without node=); "
         "default: this machine's",
     )
-    awlog.add_arguments(p)
+    # run prints its own summary; the collector's INFO lines are for daemons' logs.
+    awlog.add_arguments(p, default_level="WARNING")
     p.set_defaults(func=main)
 
 

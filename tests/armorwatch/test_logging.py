@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import io
 import logging
 from collections.abc import Iterator
@@ -113,3 +114,97 @@ class TestProgress:
         bar.update(50)
         bar.close()
         assert ("", True) == (quiet.getvalue(), "bytes" in loud.getvalue())
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        """The current time."""
+        return self.now
+
+
+def json_lines(stream: io.StringIO) -> list[dict[str, object]]:
+    """Every JSON log line written to ``stream``."""
+    return [orjson.loads(x) for x in stream.getvalue().splitlines()]
+
+
+def repeat_logging(stream: io.StringIO, clock: Clock) -> awlog.RepeatFilter:
+    """JSON logging to ``stream`` with the repeat filter on the fake ``clock``."""
+    handler = awlog.setup_logging("INFO", "json", stream)
+    (repeats,) = [f for f in handler.filters if isinstance(f, awlog.RepeatFilter)]
+    repeats.clock = clock
+    return repeats
+
+
+class TestRepeats:
+    def test_aiokafka_flood_is_one_line_then_a_summary(self, restore_root: None) -> None:
+        """900 aiokafka errors in 50 s are written once, then one "repeated 899 times" line."""
+        stream, clock = io.StringIO(), Clock()
+        repeats = repeat_logging(stream, clock)
+        kafka = logging.getLogger("aiokafka.conn")
+        for i in range(900):
+            kafka.error("Unable connect to node with id %d: [Errno 111] port %d", 1, 9000 + i)
+            clock.now += 50 / 900
+        assert 1 == len(json_lines(stream))
+        clock.now += 11  # the window is over: the next line brings the summary
+        logging.getLogger("armorwatch.x").info("Still here.")
+        lines = json_lines(stream)
+        assert (899, "aiokafka.conn", "ERROR") == (
+            lines[1]["repeated"],
+            lines[1]["logger"],
+            lines[1]["level"],
+        )
+        assert "repeated 899 times in the last 60 s" in str(lines[1]["msg"])
+        assert "Still here." == lines[2]["msg"]
+        assert 899 == repeats.suppressed
+
+    def test_own_retry_warnings_are_limited_and_flushed_at_exit(self, restore_root: None) -> None:
+        """A warning logged with _ratelimit repeats once; flush_repeats writes the count."""
+        stream, clock = io.StringIO(), Clock()
+        repeat_logging(stream, clock)
+        log = logging.getLogger("ingest.collector")
+        for wait in (0.5, 1.0, 2.0):
+            log.warning("Retrying in %.1f s.", wait, extra={"_ratelimit": True})
+            clock.now += 1
+        awlog.flush_repeats()
+        lines = json_lines(stream)
+        assert ["Retrying in 0.5 s.", 2] == [lines[0]["msg"], lines[1]["repeated"]]
+        assert "_ratelimit" not in lines[0]
+
+    def test_other_warnings_and_info_lines_are_never_limited(self, restore_root: None) -> None:
+        """Our own warnings without _ratelimit, and INFO lines of aiokafka, all pass."""
+        stream, clock = io.StringIO(), Clock()
+        repeat_logging(stream, clock)
+        for _ in range(3):
+            logging.getLogger("ingest.tail").warning("Truncation detected (in place).")
+            logging.getLogger("aiokafka").info("Joined group.")
+        assert 6 == len(json_lines(stream))
+
+    def test_window_zero_turns_it_off(self, restore_root: None) -> None:
+        """--log-repeat-window 0 writes every line."""
+        stream = io.StringIO()
+        awlog.setup_logging("INFO", "json", stream, repeat_window=0)
+        for _ in range(5):
+            logging.getLogger("aiokafka").error("Unable to connect.")
+        assert 5 == len(json_lines(stream))
+
+
+class TestSummary:
+    def test_json_object_under_log_format_json(self) -> None:
+        """With --log-format json the exit summary is one JSON object with its figures."""
+        out = io.StringIO()
+        args = argparse.Namespace(log_format="json")
+        awlog.print_summary(args, "collected 3 MAC records", {"records": 3}, stream=out)
+        assert {"summary": "collected 3 MAC records", "records": 3} == orjson.loads(out.getvalue())
+
+    def test_plain_text_otherwise(self) -> None:
+        """Without --log-format json the summary stays the plain sentence."""
+        out = io.StringIO()
+        for fmt in ("plain", "auto"):
+            args = argparse.Namespace(log_format=fmt)
+            awlog.print_summary(args, "collected 3 MAC records", {"records": 3}, stream=out)
+        assert "collected 3 MAC records\n" * 2 == out.getvalue()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from types import SimpleNamespace
@@ -12,9 +14,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from armorwatch import metrics as M
 from ingest.collector import CollectorStats
+from ingest.journald import JournaldStats
+from ingest.kafka import KafkaSourceStats
 from ingest.tail import TailStats
 from parsers import schema as S
 from parsers.envelope import Envelope
+from sinks.duckdb import DuckDBStats
+from sinks.kafka import KafkaSinkStats
 from sinks.webhook import WebhookStats
 
 TS = datetime(2025, 11, 23, 12, 0, tzinfo=UTC)
@@ -193,3 +199,94 @@ class TestAddress:
         """An address without a port is refused with an example."""
         with pytest.raises(M.MetricsError, match="HOST:PORT"):
             M.parse_addr("localhost")
+
+
+def documented(srv: M.MetricsServer) -> dict[str, str]:
+    """{family name: help text} of one scrape."""
+    text = httpx.get(f"http://127.0.0.1:{srv.port}/metrics", timeout=10).text
+    return {f.name: f.documentation for f in text_string_to_metric_families(text)}
+
+
+class Refreshing:
+    """A component whose figure is only current after refresh_stats (like a tailer)."""
+
+    def __init__(self) -> None:
+        self.stats = TailStats()
+        self.file_size = 0
+
+    def refresh_stats(self) -> None:
+        """Recompute the lag from the 'file size' now."""
+        self.stats.lag_bytes = self.file_size
+
+
+@pytest.mark.integration
+class TestObservability:
+    def test_every_family_of_the_real_components_has_a_real_help_text(
+        self, server: M.MetricsServer
+    ) -> None:
+        """No "collector stats.chunks."-style placeholder: docstrings or FIELD_HELP for all."""
+        for kind, stats in (
+            ("collector", CollectorStats()),
+            ("source", TailStats()),
+            ("source", JournaldStats()),
+            ("kafka_sink", KafkaSinkStats()),
+            ("kafka_source", KafkaSourceStats(lag_messages={"t/0": 1})),
+            ("store", DuckDBStats()),
+            ("webhook", WebhookStats()),
+        ):
+            server.add(kind, SimpleNamespace(stats=stats), type=type(stats).__name__)
+        helps = documented(server)
+        generic = re.compile(r"^[A-Z][a-z0-9 ]* of the [a-z ]+\.$")
+        bad = {n: h for n, h in helps.items() if "stats." in h or generic.match(h) or not h}
+        assert {} == bad
+        assert helps["armorwatch_collector_chunks"].startswith("Chunks")
+
+    def test_refresh_stats_runs_on_every_scrape(self, server: M.MetricsServer) -> None:
+        """A blocked reader's lag is recomputed at scrape time, not frozen at its last read."""
+        comp = Refreshing()
+        server.add("source", comp, name="auditd")
+        labels = (("component", "source"), ("name", "auditd"))
+        comp.file_size = 10
+        first = scrape(server)[("armorwatch_lag_bytes", labels)]
+        comp.file_size = 4_300_000
+        assert (10.0, 4_300_000.0) == (first, scrape(server)[("armorwatch_lag_bytes", labels)])
+
+    def test_send_retries_of_collector_and_kafka_sink_share_one_family(
+        self, server: M.MetricsServer
+    ) -> None:
+        """Collector send_retries and the Kafka sink's retries are armorwatch_send_retries."""
+        server.add("collector", SimpleNamespace(stats=CollectorStats(send_retries=2)))
+        server.add("kafka_sink", SimpleNamespace(stats=KafkaSinkStats(retries=7, messages=3)))
+        got = scrape(server)
+        assert (2.0, 7.0, 3.0) == (
+            got[("armorwatch_send_retries_total", (("component", "collector"),))],
+            got[("armorwatch_send_retries_total", (("component", "kafka_sink"),))],
+            got[("armorwatch_kafka_sink_messages_total", (("component", "kafka_sink"),))],
+        )
+
+    def test_consumer_lag_per_partition(self, server: M.MetricsServer) -> None:
+        """The processor's lag_messages dict is a gauge with a partition label."""
+        stats = KafkaSourceStats(lag_messages={"aw/0": 40, "aw/1": 0})
+        server.add("kafka_source", SimpleNamespace(stats=stats))
+        got = scrape(server)
+        comp = ("component", "kafka_source")
+        assert (40.0, 0.0) == (
+            got[("armorwatch_lag_messages", (comp, ("partition", "aw/0")))],
+            got[("armorwatch_lag_messages", (comp, ("partition", "aw/1")))],
+        )
+
+    async def test_last_record_timestamp_per_host_and_source(self, server: M.MetricsServer) -> None:
+        """The newest stored record's event time is exported per host and source."""
+        await server.records.observe(envelope())
+        got = scrape(server)
+        name = "armorwatch_last_record_timestamp_seconds"
+        assert TS.timestamp() == got[(name, (("host", "web-01"), ("source", "audit.log")))]
+        assert TS.timestamp() == got[(name, (("host", "web-01"), ("source", "kern.log")))]
+
+    def test_future_timestamps_are_clamped_to_now(self) -> None:
+        """A forged record from next year cannot make a silent host look fresh later."""
+        counter = M.RecordCounter()
+        future = record(S.AA_DENIED, "/p")
+        future[S.TS] = datetime(2999, 1, 1, tzinfo=UTC)
+        counter.count(S.batch_from_rows([future]))
+        assert counter.last_ts[("web-01", "audit.log")] <= time.time()
