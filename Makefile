@@ -62,6 +62,16 @@ apt:
 	  else echo "not root: please install$$missing (tests that need them will skip)"; fi; \
 	fi
 
+# promtool (tests/deploy/test_monitoring.py checks and unit-tests deploy/monitoring's rules
+# with it): taken out of Debian's prometheus package, so no Prometheus server is installed.
+# Without the package index it is skipped and those tests skip.
+$(BIN)/promtool: | $(BIN)/python
+	@d=$$(mktemp -d) && (cd $$d && apt-get download -qq prometheus >/dev/null 2>&1 \
+	  && dpkg-deb --fsys-tarfile prometheus_*.deb | tar -xO ./usr/bin/promtool > promtool \
+	  && chmod 755 promtool && mv promtool $(abspath $(BIN))/promtool) \
+	  || echo "promtool unavailable (apt-get download prometheus failed): its tests skip"; \
+	rm -rf "$$d"
+
 run: setup
 	$(BIN)/armorwatch run
 
@@ -69,7 +79,7 @@ run: setup
 # (.ci/noxfile.py says which): both spend most of their time waiting on processes and
 # sockets, so together they fit in 2 cores. 3.13's output is shown when both are done.
 NOXLOG := $(VENV)/nox/compat-3.13.log
-test: setup
+test: setup $(BIN)/promtool
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	@test -n "$(PY313)" || { echo "make test: no python3.13 (pyenv install 3.13, or PY313=PATH)" >&2; exit 1; }

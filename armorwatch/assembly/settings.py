@@ -17,6 +17,7 @@ from armorwatch.alerting import AlertingConfig
 from armorwatch.assembly import sources
 from armorwatch.config import ConfigError, from_mapping, load_toml
 from armorwatch.pipeline import InProcessConfig
+from armorwatch.profile_state import ProfileStateConfig
 from ingest.auditd_file import AuditdFileConfig
 from ingest.collector import CollectorConfig
 from ingest.journald import JournaldConfig
@@ -60,6 +61,8 @@ class CollectConfig:
     """Ship to Kafka (``[collect.kafka]`` or --kafka) instead of the local DuckDB file."""
     alerts: AlertingConfig | None = None
     """Continuous alerting on each delivered envelope (``[collect.alerts]``); None: off."""
+    profile_state: ProfileStateConfig = field(default_factory=ProfileStateConfig)
+    """Loaded AppArmor profiles as metrics (``[collect.profile_state]``); off by default."""
 
     def __post_init__(self) -> None:
         # Aliases become canonical names here, so everything after speaks one vocabulary.

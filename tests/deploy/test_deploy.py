@@ -224,6 +224,19 @@ class TestKubernetes:
         """Container args parse with armorwatch's own CLI parser."""
         assert command == parses(pod(manifests()[name])["containers"][0]["args"])
 
+    @pytest.mark.parametrize(
+        "name", ["DaemonSet/armorwatch-collector", "Deployment/armorwatch-processor"]
+    )
+    def test_metrics_port_is_the_one_scraped(self, name: str) -> None:
+        """--metrics-addr, the metrics containerPort and the scrape annotation name one port."""
+        obj = manifests()[name]
+        container = pod(obj)["containers"][0]
+        args = container["args"]
+        listen = int(args[args.index("--metrics-addr") + 1].rsplit(":", 1)[1])
+        (port,) = [p["containerPort"] for p in container["ports"] if p["name"] == "metrics"]
+        annotated = int(obj["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
+        assert (listen, listen) == (port, annotated)
+
     def test_single_writer_and_no_overlapping_reports(self) -> None:
         """One processor replica recreated (DuckDB has one writer); reports never overlap."""
         objs = manifests()
