@@ -56,6 +56,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import re
 import subprocess
 import time
 from collections.abc import Sequence
@@ -612,15 +613,69 @@ def _comment_statements() -> list[str]:
     return statements
 
 
+# A select-list line of views.sql, `expr [AS name],  -- text`, and a field line of the
+# derived-columns struct in parsers/sql/derived.sql, `'name': expr,  -- text`.
+_VIEW_COLUMN = re.compile(r"^\s+(?:.*\sAS\s+)?(\w+),?\s+--\s+(.+?)\s*$", re.IGNORECASE)
+_DERIVED_FIELD = re.compile(r"^\s+'(\w+)':.*\s--\s+(.+?)\s*$")
+_VIEW_START = re.compile(r"^CREATE OR REPLACE VIEW (\w+) AS$")
+
+
+def view_column_docs() -> dict[tuple[str, str], str]:
+    """(view, column) -> the comment its definition carries: the select-list lines of
+    views.sql, and the derived columns' fields in parsers/sql/derived.sql for the views
+    that unnest them. Columns a view takes with ``*`` are documented by their table."""
+    lines = sqlfile.shared("derived").splitlines()
+    derived = {m[1]: m[2] for ln in lines if (m := _DERIVED_FIELD.match(ln))}
+    docs: dict[tuple[str, str], str] = {}
+    view = None
+    for line in sql_text("views.sql").splitlines():
+        if m := _VIEW_START.match(line):
+            view = m[1]
+        elif view and line.startswith("FROM "):  # the select list is over
+            view = None
+        elif view and "aw_derived_columns(" in line:
+            docs.update({(view, col): text for col, text in derived.items()})
+        elif view and (m := _VIEW_COLUMN.match(line)):
+            docs[(view, m[1])] = m[2]
+    return docs
+
+
+def _view_comment_statements(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """A COMMENT ON every view column (views are recreated on each open, which drops
+    them): its own doc, else that of the table column it passes through."""
+    docs = view_column_docs()
+    rows = con.execute(
+        "SELECT c.table_name, c.column_name FROM duckdb_columns() c"
+        " JOIN duckdb_views() v ON v.view_name = c.table_name AND v.schema_name = c.schema_name"
+        " WHERE c.schema_name = 'main' AND NOT v.internal ORDER BY c.table_name, c.column_index"
+    ).fetchall()
+    table_docs = dict(
+        con.execute(
+            "SELECT column_name, comment FROM duckdb_columns()"
+            " WHERE schema_name = 'main' AND table_name = ? AND comment IS NOT NULL",
+            [RECORDS],
+        ).fetchall()
+    )
+    out = []
+    for view, column in rows:
+        text = docs.get((view, column)) or table_docs.get(column)
+        if text:
+            literal = "'" + text.replace("'", "''") + "'"
+            out.append(f"COMMENT ON COLUMN {_quote(view)}.{_quote(column)} IS {literal}")
+    return out
+
+
 def _apply_comments(con: duckdb.DuckDBPyConnection) -> None:
     # One autocommit statement at a time, after the migration: a comment on a column a
     # newer schema dropped must not stop the store from opening (an error would abort
-    # the migration's transaction).
+    # the migration's transaction). Table columns first: views pass their docs on.
     for statement in _comment_statements():
         try:
             con.execute(statement)
         except (duckdb.CatalogException, duckdb.BinderException) as e:
             log.warning("column comment not applied: %s", e)
+    for statement in _view_comment_statements(con):
+        con.execute(statement)
 
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, sch: pa.Schema) -> None:

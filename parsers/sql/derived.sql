@@ -58,8 +58,8 @@ CREATE OR REPLACE MACRO aw_object_pattern(object) AS
 -- `SELECT *, unnest(aw_derived_columns(records))`: the columns denials and
 -- complain_events add to a record, in that order
 CREATE OR REPLACE MACRO aw_derived_columns(r, selinux := true) AS {
-    'subject': coalesce(r.profile, CASE WHEN selinux THEN r.scontext END),
-    'object_class': aw_object_class(r, selinux := selinux),
-    'object': aw_object(r, selinux := selinux),
-    'object_pattern': aw_object_pattern(aw_object(r, selinux := selinux))
+    'subject': coalesce(r.profile, CASE WHEN selinux THEN r.scontext END),  -- who was denied or allowed: the AppArmor profile, else the SELinux scontext
+    'object_class': aw_object_class(r, selinux := selinux),  -- what kind of object: mediation_class (AppArmor class=, else SELinux tclass, else derived from the operation)
+    'object': aw_object(r, selinux := selinux),  -- the object, by class: file/mount/exec name, capability, unix address, signal/ptrace peer, D-Bus destination path interface member, network family/type/protocol, else SELinux path/name/tcontext
+    'object_pattern': aw_object_pattern(aw_object(r, selinux := selinux))  -- object with every all-digit path component as '*' (/proc/1234/fd/7 -> /proc/*/fd/*): the grain of new denials
 };

@@ -170,6 +170,26 @@ class TestTables:
         hand_written = sql_text("comments.sql")
         assert all(f".{n} IS" not in hand_written for n in S.COLUMNS), "typed twice"
 
+    async def test_every_view_column_is_documented_in_the_catalog(
+        self, db: Path, reader: Any
+    ) -> None:
+        """Every view column has a catalog comment: its own doc, else its table column's."""
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            pass
+        con = reader()
+        rows = con.execute(
+            "SELECT c.table_name, c.column_name, c.comment FROM duckdb_columns() c"
+            " JOIN duckdb_views() v ON v.view_name = c.table_name AND NOT v.internal"
+        ).fetchall()
+        docs = {(t, c): text for t, c, text in rows}
+        assert (set(VIEWS), []) == (
+            {t for t, _ in docs},
+            [key for key, text in docs.items() if not text],
+        )
+        assert docs[("new_denials", "first_seen")].startswith("first denial of this pattern")
+        assert docs[("denials", "subject")].startswith("who was denied or allowed")
+        assert docs[("denials", "ts")] == S.descriptions(S.MAC_SCHEMA)[S.TS]
+
     async def test_views_exist(self, db: Path, reader: Any) -> None:
         """Every documented view exists and can be queried on an empty store."""
         async with DuckDBSink(DuckDBConfig(path=db)):
