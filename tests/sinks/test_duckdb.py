@@ -190,6 +190,21 @@ class TestTables:
         assert docs[("denials", "subject")].startswith("who was denied or allowed")
         assert docs[("denials", "ts")] == S.descriptions(S.MAC_SCHEMA)[S.TS]
 
+    def test_views_are_recreated_only_when_their_definition_changed(self, db: Path) -> None:
+        """A reopen keeps the catalog as it is; another version's fingerprint rebuilds it."""
+        con = duckdb.connect(str(db))
+        migrate(con)
+        con.execute("DROP VIEW new_denials")
+        migrate(con)  # same version, same definitions: nothing recreated
+        kept = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'new_denials'")
+        assert (0,) == kept.fetchone()
+        con.execute("UPDATE meta SET value = 'an older armorwatch' WHERE key = 'catalog'")
+        migrate(con)
+        rebuilt = con.execute(
+            "SELECT count(*), count(comment) FROM duckdb_columns() WHERE table_name = 'new_denials'"
+        ).fetchone()
+        assert rebuilt is not None and rebuilt[0] > 0 and rebuilt[0] == rebuilt[1]
+
     async def test_views_exist(self, db: Path, reader: Any) -> None:
         """Every documented view exists and can be queried on an empty store."""
         async with DuckDBSink(DuckDBConfig(path=db)):
