@@ -253,7 +253,6 @@ class RepeatFilter(logging.Filter):
 
 
 _FILTERS: list[RepeatFilter] = []
-_FORMAT: list[str] = ["plain"]
 
 
 def flush_repeats() -> None:
@@ -279,7 +278,6 @@ def setup_logging(
     stream = stream if stream is not None else sys.stderr
     if fmt == "auto":
         fmt = "plain" if on_terminal(stream) else "json"
-    _FORMAT[0] = fmt
     flush_repeats()
     _FILTERS.clear()
     handler = logging.StreamHandler(stream)
@@ -331,9 +329,10 @@ def from_args(args: argparse.Namespace) -> logging.Handler:
 def print_summary(
     args: argparse.Namespace, text: str, fields: dict[str, Any], stream: IO[str] | None = None
 ) -> None:
-    """A command's exit summary on ``stream`` (stdout): under ``--log-format json`` one
-    JSON object (``fields`` plus ``summary``: ``text``), else ``text``. Pending repeat
-    summaries are written first, so the summary is the last line."""
+    """A command's exit summary on ``stream`` (stdout): under an explicit ``--log-format
+    json`` one JSON object (``fields`` plus ``summary``: ``text``), else ``text`` (``auto``
+    too: stdout is read by people and scripts that parse the line, whatever stderr is).
+    Pending repeat summaries are written first, so the summary is the last line."""
     flush_repeats()
     out = stream if stream is not None else sys.stdout
     if getattr(args, "log_format", "auto") == "json":

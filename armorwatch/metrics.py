@@ -168,11 +168,15 @@ class RecordCounter:
             table = pa.Table.from_batches([records])
             for key, n in _groups(table, (S.SOURCE, S.LSM, S.APPARMOR)):
                 updates.append((self.records, key, n))
-            denied = pc.equal(table[S.APPARMOR].cast(pa.string()), S.AA_DENIED)
-            den = table.filter(pc.fill_null(denied, False))
+            # Only trusted records drive the denial families (alerted on) and the
+            # staleness gauge: a forged-looking one (`logger -t kernel`, a USER_AVC of an
+            # unprivileged process) must neither page nor make a silent host look alive.
+            trusted = table.filter(pc.is_null(table[S.SUSPECT]))
+            denied = pc.equal(trusted[S.APPARMOR].cast(pa.string()), S.AA_DENIED)
+            den = trusted.filter(pc.fill_null(denied, False))
             for key, n in _groups(den, (S.PROFILE, S.CLASS)):
                 updates.append((self.denials, key, n))
-            newest = _newest(table)
+            newest = _newest(trusted)
         else:
             newest = []
         if loss is not None and loss.num_rows:

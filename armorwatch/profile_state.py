@@ -212,6 +212,11 @@ async def polling(
     """Poll and export on ``endpoint`` while the block runs; a no-op (None) without an
     endpoint or with ``interval_s`` 0, since the reading has nowhere else to go yet."""
     if endpoint is None or config.interval_s == 0:
+        if config.interval_s > 0:  # set, but would silently do nothing
+            log.warning(
+                "[collect.profile_state] interval_s is set but --metrics-addr is not: "
+                "the loaded profiles are not read."
+            )
         yield None
         return
     poller = ProfileStatePoller(config.root, config.max_series)

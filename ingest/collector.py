@@ -545,8 +545,9 @@ class Collector:
                 self.stats.send_retries += 1
                 wait = e.retry_after or delay
                 log.warning(
-                    "Delivery to the %s failed (%s); retrying in %.1f s.",
-                    what,
+                    # `what` in the template: the rate limit folds lines by template, and
+                    # a dead-letter failure must not hide inside a sink outage's run.
+                    f"Delivery to the {what} failed (%s); retrying in %.1f s.",
                     e,
                     wait,
                     extra={"_ratelimit": True},  # one line a minute while the sink is down

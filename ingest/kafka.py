@@ -186,6 +186,10 @@ class KafkaSource:
         self._sink = sink
         self._observers = tuple(observers)
         self._consumer: AIOKafkaConsumer | None = None
+        self._unstored: dict[TopicPartition, int] = {}
+        """Per partition, the oldest offset taken but not yet stored: where the lag starts."""
+        self._stored: dict[TopicPartition, int] = {}
+        """Per partition, the next offset after what was stored and committed."""
         self._dlq: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
         self._records: list[pa.RecordBatch] = []
@@ -284,7 +288,6 @@ class KafkaSource:
                 timeout_ms=int(min(c.max_batch_wait_s, 0.5) * 1000),
                 max_records=c.fetch_max_records,
             )
-            await self._update_lag(consumer)  # before a store that may block on the sink
             async with self._lock:
                 owned = consumer.assignment()
                 for tp, msgs in data.items():
@@ -309,19 +312,20 @@ class KafkaSource:
         async with self._lock:
             await self._flush()
 
-    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
-        """``stats.lag_messages``: highwater - position of each assigned partition whose
-        highwater is known (a fetch answered; the position is then valid, no wait)."""
+    def refresh_stats(self) -> None:
+        """``stats.lag_messages`` (the metrics endpoint calls this at scrape time, so the
+        consume loop does no metrics work): highwater minus the oldest offset not yet
+        stored (taken messages waiting for a blocked store are lag too), for each assigned
+        partition whose highwater and position are both known."""
+        consumer = self._consumer
+        if consumer is None:
+            return
         lag: dict[str, int] = {}
         for tp in consumer.assignment():
-            try:
-                high = consumer.highwater(tp)
-                if high is None:
-                    continue
-                pos = await asyncio.wait_for(consumer.position(tp), 1.0)
-            except (kerr.KafkaError, AssertionError, TimeoutError):
-                continue  # revoked meanwhile, or no position yet
-            lag[f"{tp.topic}/{tp.partition}"] = max(0, high - pos)
+            high = consumer.highwater(tp)
+            base = self._unstored.get(tp, self._stored.get(tp))
+            if high is not None and base is not None:
+                lag[f"{tp.topic}/{tp.partition}"] = max(0, high - base)
         self.stats.lag_messages = lag
 
     async def _take(self, tp: TopicPartition, msg: ConsumerRecord[Any, Any]) -> None:
@@ -330,6 +334,7 @@ class KafkaSource:
         if self._first_at is None:
             self._first_at = self._last_message_at
         self._offsets[tp] = msg.offset + 1
+        self._unstored.setdefault(tp, msg.offset)
         try:
             if msg.value is None:
                 raise PoisonMessage("empty message")
@@ -391,6 +396,9 @@ class KafkaSource:
         self._records, self._loss, self._offsets = [], [], {}
         self._rows, self._first_at, self._hosts = 0, None, set()
         await self._commit(offsets)
+        self._stored.update(offsets)
+        for tp in offsets:
+            self._unstored.pop(tp, None)
         if envelope.num_rows:
             self.stats.records += records.num_rows
             self.stats.loss_rows += loss.num_rows
@@ -441,6 +449,8 @@ class KafkaSource:
         self.stats.rebalances += 1
         async with self._lock:
             await self._flush()
+        for tp in revoked:  # another consumer moves them on now: our figure would go stale
+            self._stored.pop(tp, None)
 
     async def close(self) -> None:
         """Store and commit what was gathered, then leave the group."""

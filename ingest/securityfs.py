@@ -128,4 +128,7 @@ def read_profiles(root: Path = DEFAULT_ROOT) -> tuple[list[LoadedProfile], int]:
     merged: dict[tuple[str, str], LoadedProfile] = {}
     for p in (*tree, *found):
         merged[(p.namespace, p.name)] = p
-    return sorted(merged.values())[:MAX_PROFILES], bad
+    # The host's own namespace first: any cut (here, or the exporter's series cap) drops
+    # container namespaces' profiles, never the host's, whatever their names sort as.
+    ordered = sorted(merged.values(), key=lambda p: (p.namespace != ROOT_NAMESPACE, p))
+    return ordered[:MAX_PROFILES], bad

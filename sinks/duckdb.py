@@ -31,8 +31,9 @@ there rid (of all columns) is a PRIMARY KEY with INSERT OR IGNORE.
 Migrations. Table ``meta`` holds ``schema_version`` (``parsers.schema.SCHEMA_VERSION``
 of the tables). Opening an older DB runs ``sql/migrate_<version>.sql`` for each newer
 version when such a file exists, then adds any MAC_SCHEMA column the table lacks; a DB
-newer than the code is refused (TerminalSinkError). Views and column comments are
-recreated on every open.
+newer than the code is refused (TerminalSinkError). Views, macros and column comments
+are recreated on an open whenever this version defines them differently from what the
+catalog holds (``meta.catalog``: a hash of their definitions and of the views stored).
 
 Readers. DuckDB lets one process open a DB file read-write, and while it does, no other
 process can open it at all (not even READ_ONLY). So the writer publishes a snapshot:
@@ -592,9 +593,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
                 _add_missing_columns(con, table, sch)
         # Views, macros and comments are recreated only when this version defines them
         # differently: ~300 COMMENT statements cost ~0.3 s on every writer open otherwise.
+        # The catalog's own view text is part of the key: an older armorwatch that
+        # rewrote the views (and knows nothing of this key) is noticed at the next open.
         fingerprint = _catalog_fingerprint()
         row = con.execute(f"SELECT value FROM {META} WHERE key = 'catalog'").fetchone()
-        fresh = old == S.SCHEMA_VERSION and row is not None and row[0] == fingerprint
+        fresh = old == S.SCHEMA_VERSION and row is not None and row[0] == _stamp(con, fingerprint)
         if not fresh:
             con.execute(sql_text("views.sql"))  # and the macros of parsers/sql/derived.sql
         con.execute(
@@ -608,8 +611,19 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
     if not fresh:
         _apply_comments(con)
         # Recorded last: a crash before this line recreates everything at the next open.
-        con.execute(f"INSERT OR REPLACE INTO {META} VALUES ('catalog', ?)", [fingerprint])
+        stamp = _stamp(con, fingerprint)
+        con.execute(f"INSERT OR REPLACE INTO {META} VALUES ('catalog', ?)", [stamp])
     return old or 0
+
+
+def _stamp(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str:
+    """``fingerprint`` bound to the views the catalog holds now."""
+    row = con.execute(
+        "SELECT string_agg(view_name || ':' || sql, '\n' ORDER BY view_name)"
+        " FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal"
+    ).fetchone()
+    held = (row[0] if row else None) or ""
+    return hashlib.sha256(f"{fingerprint}\n{held}".encode()).hexdigest()
 
 
 def _catalog_fingerprint() -> str:
@@ -691,7 +705,10 @@ def _apply_comments(con: duckdb.DuckDBPyConnection) -> None:
         except (duckdb.CatalogException, duckdb.BinderException) as e:
             log.warning("column comment not applied: %s", e)
     for statement in _view_comment_statements(con):
-        con.execute(statement)
+        try:
+            con.execute(statement)
+        except (duckdb.CatalogException, duckdb.BinderException) as e:
+            log.warning("view column comment not applied: %s", e)
 
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, sch: pa.Schema) -> None:

@@ -23,7 +23,9 @@ from armorwatch.config import ConfigError
 from ingest.collector import CollectorError, CollectorStats
 from ingest.detect import describe, detect
 from ingest.errors import IngestError
+from parsers import sanitize
 from parsers import schema as S
+from sinks.errors import SinkError
 from sinks.kafka import KafkaConfig
 
 
@@ -136,8 +138,10 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         stats = asyncio.run(daemons.collect(config, names, follow=not args.once, endpoint=endpoint))
-    except (CollectorError, IngestError) as e:
-        print(f"armorwatch collect: {e}", file=sys.stderr)
+    except (CollectorError, IngestError, SinkError) as e:
+        # SinkError: the store locked by another writer or newer than this version, a
+        # Kafka sink that cannot start (a missing SASL secret): a failure, not a bug.
+        print(f"armorwatch collect: {sanitize.for_terminal(str(e))}", file=sys.stderr)
         return 1
     except (ConfigError, OSError) as e:  # ConfigError: [collect.alerts] rules
         print(f"armorwatch collect: {e}", file=sys.stderr)

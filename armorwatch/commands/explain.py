@@ -22,8 +22,6 @@ import duckdb
 import orjson
 
 from armorwatch import logging as awlog
-from armorwatch.assembly.oneshot import InputError, run_once
-from armorwatch.assembly.settings import FileInput, RunConfig
 from armorwatch.commands import COMMANDS, options
 from ingest.collector import CollectorError
 from ingest.errors import IngestError
@@ -99,9 +97,16 @@ def _scratch(raw: bytes, source: str, host: str | None, tmp: Path) -> Path:
     log = tmp / _FILE_FOR_SOURCE.get(source, "kern.log")
     log.write_bytes(raw if raw.endswith(b"\n") else raw + b"\n")
     db = tmp / "scratch.duckdb"
+    # Imported here: the assembly pulls in the whole pipeline, which only --line needs.
+    from armorwatch.assembly.oneshot import InputError, run_once
+    from armorwatch.assembly.settings import FileInput, RunConfig
+
     config = RunConfig(inputs=(FileInput(log),), store=DuckDBConfig(path=db),
                        dead_letter=tmp / "rejected.jsonl", host=host)
-    outcome = asyncio.run(run_once(config))
+    try:
+        outcome = asyncio.run(run_once(config))
+    except InputError as exc:
+        raise _Failure(sanitize.for_terminal(str(exc)), 2) from None
     if outcome.stored.rows_received == 0:
         raise _Failure("the line holds no AppArmor/SELinux record armorwatch can parse", 1)
     return db
@@ -150,9 +155,6 @@ def run(args: argparse.Namespace) -> int:
     except _Failure as exc:
         print(f"armorwatch explain: {exc}", file=sys.stderr)
         return exc.code
-    except InputError as exc:
-        print(f"armorwatch explain: {sanitize.for_terminal(str(exc))}", file=sys.stderr)
-        return 2
     except (CollectorError, IngestError, SinkError) as exc:
         print(f"armorwatch explain: {sanitize.for_terminal(str(exc))}", file=sys.stderr)
         return 1

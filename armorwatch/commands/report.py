@@ -20,7 +20,6 @@ from typing import Any
 import duckdb
 
 from armorwatch import logging as awlog
-from armorwatch.assembly import settings
 from armorwatch.commands import COMMANDS, options
 from armorwatch.config import ConfigError
 from jobs import report as R
@@ -91,6 +90,9 @@ def _until(args: argparse.Namespace) -> datetime | None:
 
 def _config(args: argparse.Namespace) -> R.ReportConfig:
     # The one loader: the whole file is checked, as for every command (unknown tables too).
+    # Imported here: it knows every command's settings, which only --config needs.
+    from armorwatch.assembly import settings
+
     config = settings.load(args.config).report
     if args.since is not None:
         config = replace(config, since=args.since)

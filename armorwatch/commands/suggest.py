@@ -37,8 +37,6 @@ import duckdb
 import orjson
 
 from armorwatch import logging as awlog
-from armorwatch.assembly.oneshot import InputError, run_once
-from armorwatch.assembly.settings import FileInput, RunConfig
 from armorwatch.commands import COMMANDS, options
 from ingest.collector import CollectorError
 from ingest.errors import IngestError
@@ -202,6 +200,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _parse_files(args: argparse.Namespace, tmp: Path) -> int:
     """Parse ``args.files`` into a store under ``tmp`` and point ``args.db`` at it."""
+    # Imported here: the assembly pulls in the whole pipeline, which only FILE needs.
+    from armorwatch.assembly.oneshot import InputError, run_once
+    from armorwatch.assembly.settings import FileInput, RunConfig
+
     inputs = tuple(FileInput(p) for p in args.files)
     db = tmp / "store.duckdb"
     config = RunConfig(inputs=inputs, store=DuckDBConfig(path=db),

@@ -24,20 +24,50 @@ Errors::
     ReportError            bad settings, or nothing to report on (a jobs.errors.JobsError)
 """
 
-from jobs.report.build import BUILD_STEPS, build_report, query_command
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# Only the settings load eagerly: the config loader (armorwatch.assembly.settings) needs
+# ReportConfig for every command, and the rest pulls in jobs.suggest and jinja2.
 from jobs.report.config import ReportConfig, ReportError, parse_duration
-from jobs.report.model import Report
-from jobs.report.rendering import (
-    FORMATS,
-    html_environment,
-    markdown_environment,
-    render,
-    render_html,
-    render_json,
-    render_markdown,
-)
-from jobs.report.suggestions import MAX_READY_RULES, rules_to_enforce, suggested_rules
-from jobs.report.write import write_report
+
+if TYPE_CHECKING:
+    from jobs.report.build import BUILD_STEPS, build_report, query_command
+    from jobs.report.model import Report
+    from jobs.report.rendering import (
+        FORMATS,
+        html_environment,
+        markdown_environment,
+        render,
+        render_html,
+        render_json,
+        render_markdown,
+    )
+    from jobs.report.suggestions import MAX_READY_RULES, rules_to_enforce, suggested_rules
+    from jobs.report.write import write_report
+
+_LAZY = {
+    **dict.fromkeys(("BUILD_STEPS", "build_report", "query_command"), "build"),
+    "Report": "model",
+    **dict.fromkeys(
+        ("FORMATS", "html_environment", "markdown_environment", "render", "render_html",
+         "render_json", "render_markdown"),
+        "rendering",
+    ),
+    **dict.fromkeys(("MAX_READY_RULES", "rules_to_enforce", "suggested_rules"), "suggestions"),
+    "write_report": "write",
+}  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    """The report's heavier parts, imported on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"jobs.report.{module}"), name)
+
 
 __all__ = [
     "BUILD_STEPS",

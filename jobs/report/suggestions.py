@@ -73,7 +73,7 @@ def rules_to_enforce(con: duckdb.DuckDBPyConnection, profiles: Sequence[str]) ->
     is left out when the engine fails for it or has nothing for it.
     """
     out: dict[str, Snippet] = {}
-    # jobs.suggest takes one profile a call and filters it after reading the whole store.
+    # One call a profile: jobs.suggest binds the labels that profile needs in its SQL.
     for profile in profiles[:MAX_READY_RULES]:
         try:
             found = _snippets(suggest(con, since=None, profile=profile))

@@ -1,8 +1,9 @@
 -- name: views
 -- grain: DDL: the views over the armorwatch store, with the macros they call
 -- include: derived
--- Views over the armorwatch store (DuckDB). Recreated on every open of a writer, so a
--- new armorwatch version can change them without a migration. Jobs, saved queries and
+-- Views over the armorwatch store (DuckDB). Recreated when a writer opens a store whose
+-- views another definition made, so a new armorwatch version can change them without a
+-- migration. Jobs, saved queries and
 -- analysts read these names; every output column carries a comment.
 --
 -- The columns denials and complain_events derive (subject, object_class, object,

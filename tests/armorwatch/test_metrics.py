@@ -170,6 +170,14 @@ class TestRecordCounter:
             counter.series_dropped,
         )
 
+    def test_forged_records_neither_count_as_denials_nor_as_signs_of_life(self) -> None:
+        """A suspect record adds to records_total only: no denial series, no staleness time."""
+        counter = M.RecordCounter()
+        forged = record(S.AA_DENIED, "/usr/sbin/sshd")
+        forged[S.SUSPECT] = S.SUSPECT_FROM_USERSPACE
+        counter.count(S.batch_from_rows([forged]))
+        assert (1, {}, {}) == (sum(counter.records.values()), counter.denials, counter.last_ts)
+
     def test_empty_batches_count_nothing(self) -> None:
         """An envelope with no rows adds no series."""
         counter = M.RecordCounter()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -54,6 +56,30 @@ class TestCollectCommand:
             con.close()
         assert (state / "collect.checkpoint.json").is_file()
         assert 1 == len((state / "deadletter.jsonl").read_text().splitlines())
+
+    def test_store_held_by_another_writer_is_a_failure_not_a_crash(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A store another process writes: exit 1 with one line, not 70 'internal error'."""
+        log = tmp_path / "audit.log"
+        shutil.copy(SAMPLES / "audit.log", log)
+        db = tmp_path / "x.duckdb"
+        holder = subprocess.Popen(
+            [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
+             " print('held', flush=True); time.sleep(60)", str(db)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and "held" in holder.stdout.readline()
+            cfg = write_config(tmp_path, f'[collect.auditd]\npath = "{log}"\n')
+            code = main(["collect", "--config", str(cfg), "--once", "--source", "auditd",
+                         "--db", str(db), "--state-dir", str(tmp_path / "state"),
+                         "--log-level", "ERROR"])  # fmt: skip
+        finally:
+            holder.kill()
+            holder.wait()
+        err = capsys.readouterr().err
+        assert (1, 1, True) == (code, len(err.strip().splitlines()), "cannot open" in err), err
 
     def test_source_flag_overrides_config(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -84,13 +84,13 @@ def test_names_with_spaces_and_parentheses_keep_the_last_group_as_mode() -> None
 
 
 def test_read_merges_flat_file_and_namespace_tree(tmp_path: Path) -> None:
-    """Both views are read; each (namespace, profile) appears once, nested namespaces too."""
+    """Both views are read; each (namespace, profile) appears once, the host's namespace first."""
     profiles, bad = read_profiles(write_tree(tmp_path / "apparmor"))
     assert 1 == bad
     assert 9 == len(profiles)
     assert LoadedProfile("lxd-web_<var-lib-lxd>//inner", "/usr/sbin/sshd", "complain") in profiles
     assert 1 == sum(p.name == "/usr/bin/nginx" for p in profiles)
-    assert profiles == sorted(profiles)
+    assert profiles == sorted(profiles, key=lambda p: (p.namespace != ROOT_NAMESPACE, p))
 
 
 def test_tree_only_when_the_flat_file_is_absent(tmp_path: Path) -> None:
@@ -160,6 +160,19 @@ def test_series_are_capped_but_counted(tmp_path: Path) -> None:
     assert 10 == len(fams["apparmor_profile_loaded"].samples)
     assert [50] == [s.value for s in fams["apparmor_profiles_loaded"].samples]
     assert 40 == fams["armorwatch_profile_state_not_exported"].samples[0].value
+
+
+def test_the_cap_keeps_the_hosts_own_profiles(tmp_path: Path) -> None:
+    """Container namespaces' profiles are the ones cut, though their names sort first."""
+    root = tmp_path / "apparmor"
+    root.mkdir()
+    containers = "".join(f":lxd-c{i}:p{i} (enforce)\n" for i in range(5))
+    (root / "profiles").write_text(containers + "sshd (enforce)\n/usr/sbin/cupsd (complain)\n")
+    poller = ProfileStatePoller(root, max_series=2)
+    poller.poll()
+    fams = {f.name: f for f in poller.families()}
+    kept = sorted(s.labels["profile"] for s in fams["apparmor_profile_loaded"].samples)
+    assert ["/usr/sbin/cupsd", "sshd"] == kept
 
 
 def test_failure_sets_up_zero_logs_once_and_recovers(

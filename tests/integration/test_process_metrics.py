@@ -111,12 +111,16 @@ class TestConsumerLag:
                 if name == "armorwatch_lag_messages"
             }
 
+        def lag_now() -> int:
+            source.refresh_stats()  # what a scrape does
+            return sum(source.stats.lag_messages.values())
+
         try:
-            await until(lambda: sum(source.stats.lag_messages.values()) > 0)
+            await until(lambda: lag_now() > 0)
             blocked = await asyncio.to_thread(lag)
             store.gate.set()
             await until(lambda: store.rows == 200 and not source._offsets)
-            await until(lambda: sum(source.stats.lag_messages.values()) == 0)
+            await until(lambda: lag_now() == 0)
             drained = await asyncio.to_thread(lag)
         finally:
             stop.set()

@@ -191,15 +191,24 @@ class TestTables:
         assert docs[("denials", "ts")] == S.descriptions(S.MAC_SCHEMA)[S.TS]
 
     def test_views_are_recreated_only_when_their_definition_changed(self, db: Path) -> None:
-        """A reopen keeps the catalog as it is; another version's fingerprint rebuilds it."""
+        """A reopen keeps the catalog; a dropped or rewritten view or version rebuilds it."""
         con = duckdb.connect(str(db))
         migrate(con)
-        con.execute("DROP VIEW new_denials")
+        con.execute("COMMENT ON COLUMN new_denials.hosts IS 'an analyst note'")
         migrate(con)  # same version, same definitions: nothing recreated
-        kept = con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = 'new_denials'")
-        assert (0,) == kept.fetchone()
+        note = (
+            "SELECT comment FROM duckdb_columns()"
+            " WHERE table_name = 'new_denials' AND column_name = 'hosts'"
+        )
+        assert ("an analyst note",) == con.execute(note).fetchone()
+        con.execute("DROP VIEW new_denials")
+        migrate(con)
+        assert ("an analyst note",) != con.execute(note).fetchone()
         con.execute("UPDATE meta SET value = 'an older armorwatch' WHERE key = 'catalog'")
         migrate(con)
+        con.execute("CREATE OR REPLACE VIEW denials AS SELECT 1 AS older_view")  # a rollback
+        migrate(con)
+        assert 1 < len(con.execute("SELECT * FROM denials LIMIT 0").description)
         rebuilt = con.execute(
             "SELECT count(*), count(comment) FROM duckdb_columns() WHERE table_name = 'new_denials'"
         ).fetchone()
