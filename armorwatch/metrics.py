@@ -212,24 +212,16 @@ class RecordCounter:
         for key, n in sorted(records.items()):
             fam.add_metric(list(key), n)
         yield fam
-        fam = CounterMetricFamily(
-            "apparmor_denials",
-            "AppArmor DENIED records stored, by profile and class.",
-            labels=("profile", "class"),
-        )
-        for dkey, n in sorted(denials.items()):
-            fam.add_metric(list(dkey), n)
-        yield fam
-        # The same counts under the name the container world's PrometheusRules use
-        # (deploy/monitoring alerts on it).
-        fam = CounterMetricFamily(
-            "apparmor_violations",
-            "AppArmor DENIED records stored, by profile and class (= apparmor_denials_total).",
-            labels=("profile", "class"),
-        )
-        for dkey, n in sorted(denials.items()):
-            fam.add_metric(list(dkey), n)
-        yield fam
+        # apparmor_violations: the same counts under the name the container world's
+        # PrometheusRules use (deploy/monitoring alerts on it).
+        for name, help_ in (
+            ("apparmor_denials", "AppArmor DENIED records stored, by profile and class."),
+            ("apparmor_violations", "The same as apparmor_denials_total (a common name)."),
+        ):
+            fam = CounterMetricFamily(name, help_, labels=("profile", "class"))
+            for dkey, n in sorted(denials.items()):
+                fam.add_metric(list(dkey), n)
+            yield fam
         fam = CounterMetricFamily(
             "armorwatch_loss", "Records lost, by source and kind.", labels=("source", "kind")
         )
