@@ -9,8 +9,7 @@ import json
 import logging
 import os
 import shutil
-import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import cast
 
@@ -29,6 +28,7 @@ from ingest.journald import JournaldConfig, JournaldSource
 from ingest.tail import FileTailer, TailConfig
 from parsers.envelope import Envelope
 from tests.armorwatch.test_metrics import scrape
+from tests.harness.poll import until
 
 SAMPLE = Path(__file__).resolve().parents[2] / "armorwatch" / "samples" / "audit.log"
 
@@ -89,12 +89,6 @@ class GateSink:
         """Nothing to release."""
 
 
-async def until(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    """Poll ``check`` on the event loop until it is true (fails after ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
 
 
 async def ascrape(
@@ -124,7 +118,7 @@ class TestBlockedSink:
         depth_key = ("armorwatch_queue_depth", (("component", "collector"),))
         run = asyncio.create_task(collector.run(follow=True))
         try:
-            await until(lambda: sink.calls >= 1)
+            await until(lambda: sink.calls >= 1, timeout=20.0)
             serial = 11
             lags = []
             for _ in range(2):
@@ -138,7 +132,7 @@ class TestBlockedSink:
                 assert got[depth_key] >= 1
             assert 150_000 < lags[0] < lags[1]
             sink.gate.set()
-            await until(lambda: sink.records == serial - 1)
+            await until(lambda: sink.records == serial - 1, timeout=20.0)
             got = await ascrape(endpoint)
             assert 0.0 == got[lag_key]
         finally:

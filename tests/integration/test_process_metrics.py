@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +20,7 @@ from sinks.duckdb import DuckDBConfig
 from sinks.kafka import KafkaSink
 from tests.armorwatch.test_metrics import scrape
 from tests.conftest import Broker
+from tests.harness.poll import until
 from tests.integration.test_kafka import records, sink_config, source_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -71,12 +70,6 @@ class GateStore:
         """Nothing to release."""
 
 
-async def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``check`` until it holds (fails after ``timeout``)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "condition not reached"
-        await asyncio.sleep(0.05)
 
 
 class TestConsumerLag:
@@ -116,11 +109,11 @@ class TestConsumerLag:
             return sum(source.stats.lag_messages.values())
 
         try:
-            await until(lambda: lag_now() > 0)
+            await until(lambda: lag_now() > 0, timeout=30.0)
             blocked = await asyncio.to_thread(lag)
             store.gate.set()
-            await until(lambda: store.rows == 200 and not source._offsets)
-            await until(lambda: lag_now() == 0)
+            await until(lambda: store.rows == 200 and not source._offsets, timeout=30.0)
+            await until(lambda: lag_now() == 0, timeout=30.0)
             drained = await asyncio.to_thread(lag)
         finally:
             stop.set()
