@@ -18,6 +18,34 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 
+# Tests that kill processes, pace writers against deadlines or run the broker: under
+# pytest-xdist (`make test` runs `-n 3 --dist loadgroup`) they share one worker and run
+# one at a time, since two of them side by side on 2 cores starve each other's deadlines.
+SERIAL = (
+    "tests/reliability/",
+    "tests/integration/",
+    "tests/ingest/test_crash.py",
+    "tests/ingest/test_kill9_stale_writer.py",
+    "tests/ingest/test_truncation_loss.py",
+    "tests/sinks/test_duckdb_process.py",
+)
+# Tests that build the package from this checkout (setuptools writes ./build): one at a time.
+SOURCE_BUILDS = ("tests/deploy/test_install.py", "tests/deploy/test_packaging.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Give every test an xdist group: ``serial`` or ``source-build`` for the ones above,
+    else its file (so a module's fixtures are set up in one worker only)."""
+    for item in items:
+        path = item.nodeid.split("::", 1)[0]
+        group = path
+        if path.startswith(SERIAL) or "kafka_broker" in getattr(item, "fixturenames", ()):
+            group = "serial"
+        elif path.startswith(SOURCE_BUILDS):
+            group = "source-build"
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",
