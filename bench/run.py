@@ -10,7 +10,16 @@ of ``--runs`` rounds and interleaved so machine drift hits every row alike:
 * **ours, 1 core**: ``parsers.stream.Parser.feed`` on raw chunks (``--chunk-mib``, never
   the whole file) plus ``flush``, in one process;
 * **ours, 2 cores**: two such processes over the two halves of the file (split at a line
-  boundary), started together; time = the slower half.
+  boundary), started together; time = the slower half;
+* with ``--framing kern`` (the kernel's kern.log rendering of the same records) or
+  ``--framing journald`` (``journalctl -o json`` entries of journald's audit transport,
+  ``to_journal``), also C and ours on one core over the audit.log rendering, in the same
+  rounds, so the path is compared with the audit.log path per MAC record on the same
+  machine state (for journald the C row reads the audit.log rendering: libapparmor reads
+  no JSON);
+* with ``--cli`` (audit.log framing), whole processes on one core (``taskset -c 0``),
+  start-up included: ``armorwatch parse --format arrow -o /dev/null FILE`` against the C
+  harness over the same file (its process wall time: start, read, ``parse_record``).
 
 Every measured program runs in its own process: it loads, reports ready, and starts the
 clock only when told to go, so interpreter start and imports are not in the time (the C
@@ -49,6 +58,53 @@ HEADER = "/usr/include/aalogparse/aalogparse.h"
 MIB = 1 << 20
 
 
+# --- the journald rendering -------------------------------------------------------------
+JOURNAL_HOST = {
+    "_HOSTNAME": "web-01",
+    "_MACHINE_ID": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    "_BOOT_ID": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+}
+
+
+def to_journal(line: str, n: int) -> str:
+    """An audit.log line as ``journalctl -o json`` prints the entry journald's audit
+    transport stored for it (``n``: the entry's number, for the cursor): the record type
+    and id as fields, MESSAGE the type and body; the ENRICHED tail is auditd's, so dropped."""
+    rtype, _, rest = line[5:].partition(" msg=")
+    rest = rest.split(gen_auditlog.GS, 1)[0]
+    stamp, _, body = rest[6:].partition("): ")
+    sec_ms, serial = stamp.split(":")
+    us = str(int(sec_ms.replace(".", "")) * 1000)
+    entry = {
+        "__CURSOR": f"s=6d1c3c0a;i={n:x};b={JOURNAL_HOST['_BOOT_ID']};m={n:x};t={us};x=0",
+        "__REALTIME_TIMESTAMP": us,
+        "__MONOTONIC_TIMESTAMP": str(int(us) - gen_auditlog.BOOT_TS * 1_000_000),
+        **JOURNAL_HOST,
+        "_TRANSPORT": "audit",
+        "SYSLOG_FACILITY": "4",
+        "SYSLOG_IDENTIFIER": "audit",
+        "_AUDIT_TYPE": str(gen_auditlog.TYPE_NUMS[rtype]),
+        "_AUDIT_TYPE_NAME": rtype,
+        "_AUDIT_ID": serial,
+        "_SOURCE_REALTIME_TIMESTAMP": us,
+        "MESSAGE": f"{rtype} {body}",
+    }
+    return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+
+def ensure_journal(audit_path: Path) -> Path:
+    """The journald rendering of a generated audit.log, written next to it once."""
+    path = audit_path.with_name(audit_path.stem.replace("audit", "journal", 1) + ".json")
+    if path.is_file() and path.stat().st_mtime >= audit_path.stat().st_mtime:
+        return path
+    tmp = path.with_suffix(".tmp")
+    with open(audit_path, encoding="latin-1") as src, open(tmp, "w", encoding="utf-8") as out:
+        for n, line in enumerate(src):
+            out.write(to_journal(line.rstrip("\n"), n) + "\n")
+    tmp.replace(path)
+    return path
+
+
 # --- the measured child processes ------------------------------------------------------
 def _vm_hwm_kib() -> int:
     """Peak RSS of this process image in KiB (VmHWM).
@@ -76,6 +132,8 @@ def _child(args: argparse.Namespace) -> int:
 
         if args.framing == "kern":
             parser = Parser(S.SOURCE_KERNLOG, framing="syslog", year=2025)
+        elif args.framing == "journald":
+            parser = Parser(S.SOURCE_JOURNALD, framing="journald", year=2025)
         else:
             parser = Parser(S.SOURCE_AUDITLOG, framing="audit")
     print("ready", flush=True)
@@ -223,6 +281,25 @@ def run_c(binary: Path, path: Path) -> Sample:
     )
 
 
+def _one_core() -> list[str]:
+    """``taskset -c 0`` when there is one (the whole-process rows run on one core)."""
+    return ["taskset", "-c", "0"] if shutil.which("taskset") else []
+
+
+def run_process(argv: list[str]) -> Sample:
+    """One whole process, start-up included: wall time from spawn to exit, and its CPU time
+    (user + system) from the kernel's accounting. No peak RSS: ru_maxrss would count the
+    memory this parent shared with the child before exec (see ``_vm_hwm_kib``)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{argv!r} exited with {proc.returncode}")
+    return Sample(wall, usage.ru_utime + usage.ru_stime, wall, float("nan"))
+
+
 def build_c(build_dir: Path) -> Path | None:
     """Compile bench/c/aa_parse.c against libapparmor; None when it cannot be built."""
     src = HERE / "c" / "aa_parse.c"
@@ -277,6 +354,12 @@ ROWS = {
     "floor": "Python read floor: {chunk} MiB chunks, count lines",
     "ours1": "**armorwatch `parsers.stream`, 1 core**",
     "ours2": "**armorwatch `parsers.stream`, 2 processes**",
+    # --framing kern: the audit.log rendering of the same records, in the same rounds
+    "audit_c": "libapparmor C `parse_record`, audit.log rendering",
+    "audit1": "armorwatch `parsers.stream`, 1 core, audit.log rendering",
+    # --cli: whole processes on one core, start-up included
+    "cli_c": "libapparmor C harness, whole process (1 core)",
+    "cli": "**`armorwatch parse --format arrow`, whole process (1 core)**",
 }
 
 
@@ -326,9 +409,10 @@ def table(rows: list[dict[str, Any]], chunk_mib: int) -> str:
         rej = "—" if r["rejects"] is None else f"{r['rejects']:,}"
         ratio = "—" if r["ratio"] is None else f"{r['ratio']:.2f}×"
         ratio_cpu = "—" if r["ratio_cpu"] is None else f"{r['ratio_cpu']:.2f}×"
+        rss = "—" if r["rss_mib"] != r["rss_mib"] else f"{r['rss_mib']:.0f}"  # NaN: not known
         out.append(
             f"| {label} | {r['seconds']:.3f} | {r['cpu']:.3f} | {r['mlines_s']:.3f} | "
-            f"{r['mb_s']:.1f} | {r['aa_k_s']:.1f} | {rec} | {rej} | {r['rss_mib']:.0f} | "
+            f"{r['mb_s']:.1f} | {r['aa_k_s']:.1f} | {rec} | {rej} | {rss} | "
             f"{ratio} | {ratio_cpu} |"
         )
     return "\n".join(out)
@@ -343,16 +427,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-mib", type=int, default=16, help="read size of our parser")
     ap.add_argument(
         "--framing",
-        choices=["audit", "kern"],
+        choices=["audit", "kern", "journald"],
         default="audit",
-        help="audit.log (default) or the kernel's kern.log rendering of the same records",
+        help="audit.log (default), the kernel's kern.log rendering of the same records or "
+        "journald's JSON entries of them (then the audit.log rendering is measured in the "
+        "same rounds too)",
+    )
+    ap.add_argument(
+        "--cli",
+        action="store_true",
+        help="also time `armorwatch parse --format arrow` and the C harness as whole "
+        "processes on one core (start-up included)",
     )
     ap.add_argument("--file", type=Path, help="benchmark this file instead of a generated one")
     ap.add_argument(
         "--data-dir", type=Path, default=gen_auditlog.DATA_DIR, help="cache of generated logs"
     )
     ap.add_argument("--build-dir", type=Path, default=HERE / ".build", help="C build dir")
-    ap.add_argument("--only", default="c,floor,ours1,ours2", help="rows to run (comma list)")
+    ap.add_argument(
+        "--only",
+        default="c,floor,ours1,ours2,audit_c,audit1,cli_c,cli",
+        help="rows to run (comma list; audit_c/audit1 need --framing kern, cli_c/cli --cli)",
+    )
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
     # the measured child (internal)
     ap.add_argument("--child", choices=["ours", "floor"], help=argparse.SUPPRESS)
@@ -372,13 +468,29 @@ def main(argv: list[str] | None = None) -> int:
         size = path.stat().st_size
     else:
         t0 = time.perf_counter()
-        name = gen_auditlog.default_path(args.lines, args.seed, args.framing).name
-        path, stats = gen_auditlog.ensure(args.lines, args.seed, args.data_dir / name, args.framing)
+        gen_framing = "audit" if args.framing == "journald" else args.framing
+        name = gen_auditlog.default_path(args.lines, args.seed, gen_framing).name
+        path, stats = gen_auditlog.ensure(args.lines, args.seed, args.data_dir / name, gen_framing)
+        if args.framing == "journald":
+            path = ensure_journal(path)
         print(f"# data: {path} ({time.perf_counter() - t0:.1f} s to ensure)", file=sys.stderr)
         expected = stats.apparmor + stats.selinux
-        size = stats.bytes
+        size = path.stat().st_size
     with open(path, "rb") as f:  # warm the page cache and count lines once
         lines = sum(block.count(b"\n") for block in iter(lambda: f.read(chunk), b""))
+    # the audit.log rendering of the same records, for the kern.log comparison
+    audit_path: Path | None = None
+    if args.framing != "audit" and not args.file and {"c", "audit_c", "audit1"} & only:
+        audit_path, _ = gen_auditlog.ensure(
+            args.lines,
+            args.seed,
+            args.data_dir / gen_auditlog.default_path(args.lines, args.seed).name,
+        )
+        with open(audit_path, "rb") as f:
+            for _block in iter(lambda: f.read(chunk), b""):
+                pass
+    cli = args.cli and args.framing == "audit"
+    exe = str(Path(sys.executable).with_name("armorwatch"))
 
     binary = build_c(args.build_dir) if "c" in only else None
     if "c" in only and binary is None:
@@ -390,7 +502,25 @@ def main(argv: list[str] | None = None) -> int:
     whole = [(0, size)]
     for i in range(args.runs):
         if binary is not None:
-            samples["c"].append(run_c(binary, path))
+            # libapparmor reads no JSON: for journald, C reads the audit.log rendering
+            samples["c"].append(
+                run_c(binary, audit_path if args.framing == "journald" and audit_path else path)
+            )
+        if audit_path is not None:
+            if binary is not None and "audit_c" in only:
+                samples["audit_c"].append(run_c(binary, audit_path))
+            if "audit1" in only and "audit1" not in errors:
+                s = run_children("ours", audit_path, [(0, audit_path.stat().st_size)], chunk)
+                if "error" in s.result:
+                    errors["audit1"] = s.result["error"]
+                else:
+                    samples["audit1"].append(s)
+        if cli:
+            if binary is not None and "cli_c" in only:
+                samples["cli_c"].append(run_process([*_one_core(), str(binary), str(path)]))
+            if "cli" in only:
+                argv = [exe, "parse", "--format", "arrow", "-o", os.devnull, str(path)]
+                samples["cli"].append(run_process([*_one_core(), *argv]))
         for key, impl, ranges in (
             ("floor", "floor", whole),
             ("ours1", "ours", whole),
@@ -409,9 +539,27 @@ def main(argv: list[str] | None = None) -> int:
     aa_lines = samples["c"][-1].result["candidates"] if samples["c"] else None
     if aa_lines is None:
         aa_lines = stats.apparmor if not args.file else 0
-    c_time = statistics.median(s.seconds for s in samples["c"]) if samples["c"] else None
-    c_cpu = statistics.median(s.cpu for s in samples["c"]) if samples["c"] else None
-    rows = [summarize(k, v, lines, size, aa_lines, c_time, c_cpu) for k, v in samples.items() if v]
+
+    def med(key: str, attr: str) -> float | None:
+        return statistics.median(getattr(s, attr) for s in samples[key]) if samples[key] else None
+
+    c_time, c_cpu = med("c", "seconds"), med("c", "cpu")
+    # each row against C over the same file (the audit.log rows against C on audit.log)
+    anchor = {"audit_c": "audit_c", "audit1": "audit_c", "cli_c": "cli_c", "cli": "cli_c"}
+    a_lines, a_size = lines, size
+    if audit_path is not None:
+        a_size = audit_path.stat().st_size
+        with open(audit_path, "rb") as f:
+            a_lines = sum(block.count(b"\n") for block in iter(lambda: f.read(chunk), b""))
+    rows = []
+    for k, v in samples.items():
+        if not v:
+            continue
+        ref = anchor.get(k)
+        rt, rc = (med(ref, "seconds"), med(ref, "cpu")) if ref else (c_time, c_cpu)
+        audit_file = k.startswith("audit") or (k == "c" and args.framing == "journald")
+        n, sz = (a_lines, a_size) if audit_file else (lines, size)
+        rows.append(summarize(k, v, n, sz, aa_lines, rt, rc))
 
     print(
         f"\nFile ({args.framing} framing): {lines:,} lines, {size / 1e6:.1f} MB, "
@@ -422,6 +570,22 @@ def main(argv: list[str] | None = None) -> int:
         f"libapparmor {libapparmor_version()}.\n"
     )
     print(table(rows, args.chunk_mib))
+    by_row = {r["row"]: r for r in rows}
+    if "ours1" in by_row and "audit1" in by_row and expected:
+        # per MAC record, CPU time (the same records in both files)
+        kern_us = by_row["ours1"]["cpu"] / expected * 1e6
+        audit_us = by_row["audit1"]["cpu"] / expected * 1e6
+        print(
+            f"\nPer MAC record, 1 core, CPU: {args.framing} {kern_us:.2f} µs, audit.log "
+            f"{audit_us:.2f} µs: the {args.framing} path runs at {audit_us / kern_us:.2f}× the "
+            "audit.log path's speed (wall: "
+            f"{by_row['audit1']['seconds'] / by_row['ours1']['seconds']:.2f}×)."
+        )
+    if "cli" in by_row:
+        print(
+            "\nWhole processes (cli rows): time = spawn to exit, start-up included; "
+            "their ratios are against the C harness's whole process."
+        )
     load_after = os.getloadavg()[0]
     print(
         "\nEvery run (s): "

@@ -1,15 +1,19 @@
 /*
  * parsers._fastscan: the hot loop of the audit.log parser, in C.
  *
- * scan(buf, final, prev_max_ts, window_ms) makes ONE pass over a buffer of complete
- * audit.log lines. It splits lines, parses the audit header, tokenises key=value bodies
+ * scan(head, data, start, end, final, prev_max_ts, window_ms[, flags]) makes ONE pass over
+ * a buffer of complete lines: audit.log lines, or the kernel's renderings of the same
+ * records in kern.log / syslog / dmesg / journalctl short output (kern_prefix: the record
+ * is found behind a syslog date + host + "kernel:" tag, [uptime] and "audit: ", and the
+ * host is taken from the prefix). It splits lines, parses the audit header, tokenises key=value bodies
  * of AppArmor (AVC, USER_AVC) and SELinux (avc: denied/granted) records, groups the
  * records of one event by (node, serial) and appends each MAC record's values to
  * per-column Arrow buffers (data + int32 offsets + validity bitmaps) that Python wraps
  * without copying (pa.Array.from_buffers). It implements exactly the rules of the
  * pure-Python reference (parsers/records.py, parsers/fields.py); anything it does not
- * handle with certainty -- other framings, legacy formats, every line that must be
- * rejected -- it hands back as a "slow" line for the Python path.
+ * handle with certainty -- other framings and prefixes, legacy formats, every line that
+ * must be rejected -- it hands back as a "slow" line for the Python path, with the
+ * newest audit time before it (RFC 3164 dates take their year from it).
  *
  * The interpreter lock is held throughout (the buffers are Python objects); the 2-core
  * path runs one process per core.
@@ -771,6 +775,105 @@ static int parse_header(const unsigned char *s, size_t n, Hdr *h) {
     return 1;
 }
 
+/* ------------------------------------------------------------- kernel-log prefixes */
+/* The kernel's own renderings of an audit record in kern.log / syslog / dmesg / journalctl
+ * short output, in the order records._classify reads them:
+ *   [<L>] [DATE HOST kernel: | kernel: ] [[ uptime] ] [audit: ] type=…|node=…|host=…
+ * DATE: RFC 3164 "Mmm dd hh:mm:ss[.frac][tz] " or ISO 8601 "yyyy-mm-dd[T ]hh:mm:ss[.frac][tz] ".
+ * Only this strict subset is read here; for it, the Python regexes (_PRI, _RFC3164/_ISO
+ * with _HOST_TAG, _BARE_TAG, _DMESG) match the same way on their first attempt, so both
+ * engines see the same host and tag. Any other shape is judged by the Python path.
+ * Returns 1 with off at the record, host + host_n the syslog host (NULL: none) and
+ * framed set when a "kernel:" tag was read; 0 when the line has none of these shapes. */
+#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
+static const unsigned char *digits(const unsigned char *p, const unsigned char *end, int n) {
+    for (int i = 0; i < n; i++, p++)
+        if (p >= end || !IS_DIGIT(*p)) return NULL;
+    return p;
+}
+/* hh:mm:ss(\.\d+)?(Z|[+-]\d\d:?\d\d)? +  -> after the spaces, or NULL */
+static const unsigned char *clock_tail(const unsigned char *p, const unsigned char *end) {
+    if (!(p = digits(p, end, 2)) || p >= end || *p++ != ':') return NULL;
+    if (!(p = digits(p, end, 2)) || p >= end || *p++ != ':') return NULL;
+    if (!(p = digits(p, end, 2))) return NULL;
+    if (p < end && *p == '.') {
+        const unsigned char *q = p + 1;
+        while (q < end && IS_DIGIT(*q)) q++;
+        if (q == p + 1) return NULL;
+        p = q;
+    }
+    if (p < end && *p == 'Z') p++;
+    else if (p < end && (*p == '+' || *p == '-')) {
+        if (!(p = digits(p + 1, end, 2))) return NULL;
+        if (p < end && *p == ':') p++;
+        if (!(p = digits(p, end, 2))) return NULL;
+    }
+    if (p >= end || *p != ' ') return NULL;
+    while (p < end && *p == ' ') p++;
+    return p;
+}
+static int kern_prefix(const unsigned char *s, size_t n, size_t *off, const unsigned char **host,
+                       size_t *host_n, int *framed) {
+    const unsigned char *p = s, *end = s + n;
+    *host = NULL;
+    *host_n = 0;
+    *framed = 0;
+    if (p < end && *p == '<') { /* printk level: facility 0 only (>= 8 is user space) */
+        const unsigned char *q = p + 1;
+        int v = 0, d = 0;
+        while (q < end && IS_DIGIT(*q) && d < 4) { v = v * 10 + (*q - '0'); q++; d++; }
+        if (d == 0 || d > 3 || q >= end || *q != '>' || v >= 8) return 0;
+        p = q + 1;
+    }
+    const unsigned char *t = NULL; /* after the date */
+    if (end - p >= 4 && p[0] >= 'A' && p[0] <= 'Z' && p[1] >= 'a' && p[1] <= 'z' &&
+        p[2] >= 'a' && p[2] <= 'z' && p[3] == ' ') {
+        const unsigned char *q = p + 3;
+        while (q < end && *q == ' ') q++;
+        const unsigned char *d = q;
+        while (q < end && IS_DIGIT(*q) && q - d < 3) q++;
+        if (q - d >= 1 && q - d <= 2 && q < end && *q == ' ') t = clock_tail(q + 1, end);
+        if (!t) return 0;
+    } else if (end - p >= 11 && IS_DIGIT(p[0])) {
+        const unsigned char *q = digits(p, end, 4);
+        if (!q || q >= end || *q != '-' || !(q = digits(q + 1, end, 2)) || q >= end || *q != '-' ||
+            !(q = digits(q + 1, end, 2)) || q >= end || (*q != 'T' && *q != ' '))
+            return 0;
+        if (!(t = clock_tail(q + 1, end))) return 0;
+    }
+    if (t) { /* HOST +kernel: (the host is \S+, the tag exactly "kernel") */
+        const unsigned char *h = t;
+        while (t < end && !IS_PYSPACE(*t)) t++;
+        if (t == h || t >= end || *t != ' ') return 0;
+        *host = h;
+        *host_n = (size_t)(t - h);
+        while (t < end && *t == ' ') t++;
+        if (end - t < 8 || memcmp(t, "kernel: ", 8) != 0) return 0;
+        p = t + 8;
+        *framed = 1;
+    } else if (end - p >= 8 && memcmp(p, "kernel: ", 8) == 0) {
+        p += 8;
+        *framed = 1;
+    }
+    if (p < end && *p == '[') { /* [ *\d+\.\d+] */
+        const unsigned char *q = p + 1;
+        while (q < end && *q == ' ') q++;
+        const unsigned char *d = q;
+        while (q < end && IS_DIGIT(*q)) q++;
+        if (q == d || q >= end || *q != '.') return 0;
+        d = ++q;
+        while (q < end && IS_DIGIT(*q)) q++;
+        if (q == d || end - q < 2 || q[0] != ']' || q[1] != ' ') return 0;
+        p = q + 2;
+    }
+    if (end - p >= 7 && memcmp(p, "audit: ", 7) == 0) p += 7;
+    if (p == s || end - p < 5 ||
+        (memcmp(p, "type=", 5) != 0 && memcmp(p, "node=", 5) != 0 && memcmp(p, "host=", 5) != 0))
+        return 0;
+    *off = (size_t)(p - s);
+    return 1;
+}
+
 enum { T_OTHER, T_AVC, T_USER_AVC, T_SYSCALL, T_CWD, T_PROCTITLE, T_EOE, T_PATH };
 
 /* records.TYPE_NAMES for the types the scanner handles; UNKNOWN[n] as n */
@@ -846,6 +949,8 @@ typedef struct {
     size_t exe_n;
     int exe_quoted, has_exe;
     int aux; /* 1 SYSCALL, 2 CWD, 3 PROCTITLE, 4 EOE */
+    int hdr;    /* an audit header was read (behind a kernel-log prefix or not) */
+    int framed; /* behind a syslog "kernel:" tag (Parser kernel_tag applies) */
     Hdr h;
 } LineInfo;
 
@@ -1105,6 +1210,8 @@ static PyObject *bytes_of(Buf *b) {
 
 /* -------------------------------------------------------------------- scan() */
 #define MAX_LINE (16 << 10) /* records.MAX_LINE */
+#define NO_TS (-(1LL << 62))  /* stream._NO_TS: no time */
+#define SCAN_UNTRUSTED_TAG 1  /* Parser(kernel_tag=False): "kernel:" proves no origin */
 
 /* records.is_binary: a C0 control byte other than \t \n \r ESC GS */
 static int is_binary(const unsigned char *s, size_t n) {
@@ -1215,13 +1322,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     int final;
     long long prev_max;
     long long window;
-    if (!PyArg_ParseTuple(args, "y*y*nnpLL", &hview, &view, &dstart, &dend, &final, &prev_max,
-                          &window))
+    int flags = 0; /* SCAN_UNTRUSTED_TAG */
+    if (!PyArg_ParseTuple(args, "y*y*nnpLL|i", &hview, &view, &dstart, &dend, &final, &prev_max,
+                          &window, &flags))
         return NULL;
     if (dstart < 0 || dend < dstart || dend > view.len) {
         PyBuffer_Release(&hview);
         PyBuffer_Release(&view);
-    PyBuffer_Release(&hview);
         PyErr_SetString(PyExc_ValueError, "bad data range");
         return NULL;
     }
@@ -1249,6 +1356,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     int64_t max_ts = prev_max;
     long long hold_from = -1;
     long long junk_lines = 0, junk_bytes = 0; /* binary lines that are nothing else */
+    int64_t yr_ts = NO_TS; /* newest header time since the last slow line (year inference) */
     int err = 0;
 
     /* pass 1: lines, headers, kinds, events, enrichment */
@@ -1305,6 +1413,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         li->ptr = s;
         li->len = len;
         li->event = -1;
+        li->hdr = li->framed = 0;
         pos = next;
         if (len == 0) { nl++; continue; }
         if (force_slow) { li->kind = K_SLOW; nl++; continue; }
@@ -1313,7 +1422,27 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (len > MAX_LINE) { li->kind = K_SLOW; nl++; continue; }
         int hr = parse_header(s, len, &li->h);
         if (hr == 0) {
-            li->kind = interesting(s, len) ? K_SLOW : K_IGNORE;
+            /* a kernel-log prefix (kern.log, syslog, dmesg, journalctl): the record after it */
+            size_t off;
+            const unsigned char *host;
+            size_t host_n;
+            int framed;
+            if (kern_prefix(s, len, &off, &host, &host_n, &framed)) {
+                hr = parse_header(s + off, len - off, &li->h);
+                if (hr == 1) {
+                    if (!li->h.node) { /* records._record: node= wins over the syslog host */
+                        li->h.node = host;
+                        li->h.node_n = host_n;
+                    }
+                    li->framed = framed;
+                } else {
+                    hr = -1; /* a header the Python path must judge */
+                }
+            }
+        }
+        if (hr == 0) {
+            /* what records.may_matter or the audit.log rules look at */
+            li->kind = interesting(s, len) || memmem(s, len, "audit", 5) ? K_SLOW : K_IGNORE;
             if (li->kind == K_IGNORE && is_binary(s, len)) {
                 junk_lines++;
                 junk_bytes += (long long)len;
@@ -1322,6 +1451,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             continue;
         }
         if (hr < 0) { li->kind = K_SLOW; nl++; continue; }
+        li->hdr = 1;
         li->ts = li->h.ts;
         int64_t max_before = max_ts;
         if (li->h.ts > max_ts) max_ts = li->h.ts;
@@ -1411,6 +1541,7 @@ pass1_done:
         LineInfo *li = &L[i];
         Event *ev = li->event >= 0 ? &E.ev[li->event] : NULL;
         if (ev && !ev->complete) {
+            if (li->hdr) yr_ts = li->ts;
             if (li->kind != K_IGNORE) {
                 PyObject *t = Py_BuildValue("(nn)", (Py_ssize_t)li->start, (Py_ssize_t)li->len);
                 if (!t || PyList_Append(carry, t)) { Py_XDECREF(t); goto done; }
@@ -1457,7 +1588,10 @@ pass1_done:
                 row.i[I_TS].v = li->ts; row.i[I_TS].set = 1;
                 row.i[I_SERIAL].v = (int64_t)li->h.serial; row.i[I_SERIAL].set = 1;
                 row.i[I_ORDINAL].v = li->member; row.i[I_ORDINAL].set = 1;
-                row.i[I_USER].v = li->user; row.i[I_USER].set = 1;
+                /* 2: a kernel record behind a "kernel:" tag that proves nothing here
+                 * (records.classify_line: origin unverified) */
+                row.i[I_USER].v = li->user ? 1 : li->framed && (flags & SCAN_UNTRUSTED_TAG) ? 2 : 0;
+                row.i[I_USER].set = 1;
                 if (!row.i[I_SELINUX].set) { row.i[I_SELINUX].v = 0; row.i[I_SELINUX].set = 1; }
                 row.i[I_EVENT].v = li->event; row.i[I_EVENT].set = 1;
                 row.i[I_MEMBER].v = li->member; row.i[I_MEMBER].set = 1;
@@ -1467,14 +1601,19 @@ pass1_done:
                         row.i[I_SENDER_PID + w].set = 1;
                     }
                 if (append_row(&C, &row, ev && ev->en >= 0 ? &ENR.v[ev->en] : NULL, &escr)) { err = 1; goto done; }
+                yr_ts = li->ts;
                 continue;
             }
         }
         if (li->kind == K_SLOW) {
-            PyObject *t = Py_BuildValue("(nnLi)", (Py_ssize_t)li->start, (Py_ssize_t)li->len,
-                                        (long long)li->event, li->member);
+            /* with the newest header time before it that the Python path does not see */
+            PyObject *t = Py_BuildValue("(nnLiL)", (Py_ssize_t)li->start, (Py_ssize_t)li->len,
+                                        (long long)li->event, li->member, (long long)yr_ts);
             if (!t || PyList_Append(slow, t)) { Py_XDECREF(t); goto done; }
             Py_DECREF(t);
+            yr_ts = NO_TS;
+        } else if (li->hdr) {
+            yr_ts = li->ts;
         }
     }
     /* enrichment of events that have slow members (for the Python path) */
@@ -1520,12 +1659,12 @@ pass1_done:
                                                    bytes_of(&C.i[k].valid)));
         PyObject *perms = Py_BuildValue("(NNNN)", bytes_of(&C.perm_offs), bytes_of(&C.perm_valid),
                                         bytes_of(&C.perm.data), bytes_of(&C.perm.offs));
-        result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n,s:L,s:L}",
+        result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n,s:L,s:L,s:L}",
                                "rows", (long long)C.rows, "str", strs, "int", ints, "perms", perms,
                                "slow", slow, "carry", carry, "carry_first", carry_first,
                                "enrich", enrich, "max_ts", (long long)max_ts, "hold_from", hold_from,
                                "lines", (Py_ssize_t)nl, "junk_lines", junk_lines,
-                               "junk_bytes", junk_bytes);
+                               "junk_bytes", junk_bytes, "yr_ts", (long long)yr_ts);
     }
 done:
     if (err && !PyErr_Occurred()) PyErr_NoMemory();
@@ -1542,8 +1681,8 @@ done:
 
 static PyMethodDef METHODS[] = {
     {"scan", scan, METH_VARARGS,
-     "scan(buf, final, prev_max_ts, window_ms) -> dict: one pass over complete audit.log "
-     "lines; see parsers/fast.py."},
+     "scan(head, data, start, end, final, prev_max_ts, window_ms[, flags]) -> dict: one pass "
+     "over complete audit.log / kernel-log lines; see parsers/fast.py."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastscan",

@@ -6,21 +6,27 @@ work that runs once per *distinct* value, not per line: dictionary encoding, pro
 socket-type names, and label splitting (namespace / stack / parent / child) computed on the
 profile dictionary and broadcast with ``take``. Lines the scanner does not handle come back
 as "slow" lines and go through the reference path (``parsers.records``).
+
+Also here: ``JournalLines``, which turns ``journalctl -o json`` entries into lines the
+scanner reads (and its rows back into the entries' identity and bytes).
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from parsers import fields as F
 from parsers import records as R
 from parsers import schema as S
+from parsers.result import HostInfo
 
 _fastscan: Any
 try:
@@ -30,6 +36,11 @@ except ImportError:  # no compiler at install time: the pure-Python path does ev
 
 # C column name → schema column (string columns the C side fills)
 _DICT: Final = pa.dictionary(pa.int32(), pa.string())
+
+
+SCAN_UNTRUSTED_TAG: Final = 1
+"""``scan`` flag: a syslog ``kernel:`` tag proves nothing (``Parser(kernel_tag=False)``):
+the kernel records behind one get origin unverified (``_user`` = 2)."""
 
 
 def available() -> bool:
@@ -45,11 +56,14 @@ def scan(
     final: bool,
     prev_max_ts: int,
     window_ms: int,
+    flags: int = 0,
 ) -> dict[str, Any]:
     """One pass of the C scanner over ``head + data[start:end]`` (complete lines; the
     chunk itself is not copied). See parsers/_fastscan.c for the result's keys."""
     assert _fastscan is not None
-    result: dict[str, Any] = _fastscan.scan(head, data, start, end, final, prev_max_ts, window_ms)
+    result: dict[str, Any] = _fastscan.scan(
+        head, data, start, end, final, prev_max_ts, window_ms, flags
+    )
     return result
 
 
@@ -81,7 +95,9 @@ def _k(value: object, typ: pa.DataType = pa.int64()) -> pa.Scalar:
 
 
 def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
-    """SUSPECT of the scanned rows: a USER_AVC of a kernel-mediated class is an imitation.
+    """SUSPECT of the scanned rows: a USER_AVC of a kernel-mediated class is an imitation,
+    and a kernel record behind a ``kernel:`` tag that proves nothing (``_user`` 2) is
+    unverified.
 
     (Repeated fields and NUL bytes in paths send a line to the Python path, which marks
     them; ``records.kernel_mediated`` decides the class here too.)
@@ -89,6 +105,10 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
     n = len(user)
     if n == 0 or not pc.any(pc.not_equal(user, _k(0))).as_py():
         return pa.nulls(n, pa.string())
+    unverified = pc.equal(user, _k(2))
+    user = pc.if_else(unverified, _k(0), user)
+    if not pc.any(pc.not_equal(user, _k(0))).as_py():
+        return pc.if_else(unverified, _k(S.SUSPECT_UNVERIFIED, pa.string()), _k(None, pa.string()))
     # each distinct (class, tclass, operation) among the USER_AVC rows is judged once;
     # rows are matched by a key made of dictionary indices, never read one by one
     parts = [cols[name] for name in (S.CLASS, S.TCLASS, S.OPERATION)]
@@ -106,7 +126,8 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
         if R.kernel_mediated(row):
             forged.append((c * len(values[1]) + t) * len(values[2]) + o)
     mask = pc.and_(is_user, pc.is_in(key, value_set=pa.array(forged, pa.int64())))
-    return pc.if_else(mask, _k(S.SUSPECT_FROM_USERSPACE, pa.string()), _k(None, pa.string()))
+    out = pc.if_else(mask, _k(S.SUSPECT_FROM_USERSPACE, pa.string()), _k(None, pa.string()))
+    return pc.if_else(unverified, _k(S.SUSPECT_UNVERIFIED, pa.string()), out)
 
 
 def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
@@ -228,7 +249,8 @@ def to_batch(
     )
 
     cols[S.ORIGIN] = pa.DictionaryArray.from_arrays(
-        ints["_user"].cast(pa.int32()), pa.array([S.ORIGIN_KERNEL, S.ORIGIN_USERSPACE])
+        ints["_user"].cast(pa.int32()),
+        pa.array([S.ORIGIN_KERNEL, S.ORIGIN_USERSPACE, S.ORIGIN_UNVERIFIED]),
     )
     cols[S.SUSPECT] = _suspect(ints["_user"], cols)
     cols[S.LSM] = pa.DictionaryArray.from_arrays(
@@ -266,6 +288,8 @@ def to_batch(
             arrays.append(_const(machine_id, n))
         elif name == S.BOOT_ID:
             arrays.append(_const(boot_id, n))
+        elif name in S.K8S_COLUMNS:  # filled after parsing, on a Kubernetes node
+            arrays.append(pa.nulls(n, field.type))
         elif field.type == _DICT:
             col = cols[name]
             arrays.append(col if isinstance(col, pa.DictionaryArray) else pc.dictionary_encode(col))
@@ -274,3 +298,208 @@ def to_batch(
         else:
             arrays.append(cols[name].cast(field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=S.MAC_SCHEMA), ordinals
+
+
+# --- journald entries as scanner lines --------------------------------------------------
+# record types the scanner reads by name as parsers.journald hands them to audit_record
+# (a number or UNKNOWN[n] it would map to a name the Python path does not)
+_SCAN_TYPE: Final = re.compile(r"[A-Z][A-Z0-9_]*")
+_KERNEL_AUDIT: Final = b"audit: type="
+_AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")  # where AUDIT_HDR can match
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _one_line(body: bytes) -> bool:
+    """Whether ``body`` stays one scanner line that is read as the Python path reads it
+    (no line end; no ``msg='…`` the scanner would try to continue on the next line)."""
+    return (
+        b"\n" not in body
+        and b"\r" not in body
+        and not (b"msg='" in body and body.count(b"'") % 2 == 1)
+    )
+
+
+class JournalLines:
+    """``journalctl -o json`` entries as lines the C scanner reads, and back.
+
+    An audit-transport entry with an audit id and a time becomes
+    ``[ 0.SEQ] node=JK type=T msg=audit(SEC.MSEC:ID): BODY`` (its time is journald's, as
+    ``parsers.journald.parse_entry`` gives it), a kernel-transport ``audit: type=…``
+    message ``[ 0.SEQ] node=JK type=…``. K numbers the entry's (host, boot): events group
+    per host and boot, as in the Python path. SEQ numbers the line, so every scanned line
+    leads back to its entry. Any other line (other transports, USER_AVC text relayed by
+    the kernel, a whole audit line in MESSAGE, broken JSON, …) becomes ``{SEQ``, which the
+    scanner hands back: the Python path judges the original line.
+    """
+
+    MAX_NODES: Final = 4096
+
+    def __init__(self) -> None:
+        self.carry = b""
+        """Scanner lines of events still open, scanned again with the next lines."""
+        self.carried = 0
+        """How many lines ``carry`` holds."""
+        # SEQ -> (stream offset, original line, (host, machine id, boot id)); the entry
+        # itself is not kept (100k dicts alive would keep the cyclic GC busy)
+        self._tab: dict[int, tuple[int, bytes, tuple[str | None, ...]]] = {}
+        self._seq = 0
+        self._nodes: dict[tuple[str | None, str | None], int] = {}
+        # rtype -> (its bytes, whether the scanner reads it by that name)
+        self._types: dict[str, tuple[bytes | None, bool]] = {}
+
+    def build(self, lines: list[tuple[int, bytes]], default: HostInfo) -> bytes:
+        """The scanner's buffer: the carried lines, then one line per (offset, line)."""
+        parts = [self.carry] if self.carry else []
+        for at, line in lines:
+            if not line:
+                parts.append(b"\n")
+                continue
+            seq = self._seq
+            self._seq += 1
+            syn, ident = self._translate(line, seq, default)
+            self._tab[seq] = (at, line, ident)
+            parts.append(syn + b"\n")
+        return b"".join(parts)
+
+    def _translate(
+        self, line: bytes, seq: int, default: HostInfo
+    ) -> tuple[bytes, tuple[str | None, ...]]:
+        fallback = (b"{%d" % seq, ())
+        if len(line) > R.MAX_JSON_LINE or line[:1] != b"{":
+            return fallback
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            return fallback
+        if not isinstance(entry, dict):
+            return fallback
+        get = entry.get
+        msg = get("MESSAGE")
+        transport = get("_TRANSPORT")
+        if transport not in ("audit", "kernel"):
+            return fallback
+        if msg.__class__ is str:
+            msg_b = msg.encode("utf-8", "surrogateescape")
+        elif isinstance(msg, list):  # journalctl's rendering of a message that is not UTF-8
+            try:
+                msg_b = bytes(msg)
+            except (ValueError, TypeError):
+                return fallback
+        else:
+            return fallback
+        hostname = _str(get("_HOSTNAME"))
+        ident = (
+            hostname or default.host,
+            _str(get("_MACHINE_ID")) or default.machine_id,
+            _str(get("_BOOT_ID")) or default.boot_id,
+        )
+        node = self._nodes.get((ident[0], ident[2]))
+        if node is None:
+            if len(self._nodes) >= self.MAX_NODES:
+                return fallback
+            node = self._nodes[(ident[0], ident[2])] = len(self._nodes)
+        if transport == "kernel":
+            # classify_line(trusted_kernel=True) of "audit: type=…"
+            if not msg_b.startswith(_KERNEL_AUDIT):
+                return fallback
+            return self._whole(msg_b[7:], seq, node, fallback[0]), ident
+        rtype = _str(get("_AUDIT_TYPE_NAME"))
+        if rtype is None:
+            rtype = R.TYPE_NAMES.get(str(get("_AUDIT_TYPE")), "UNKNOWN")
+        known = self._types.get(rtype)
+        if known is None:
+            try:
+                enc: bytes | None = rtype.encode()
+            except UnicodeEncodeError:
+                enc = None
+            ok = bool(_SCAN_TYPE.fullmatch(rtype)) and not rtype.startswith("UNKNOWN")
+            if len(self._types) > self.MAX_NODES:
+                self._types.clear()
+            known = self._types[rtype] = (enc, ok)
+        rt, scannable = known
+        if rt is None:
+            return fallback
+        body = msg_b[len(rt) + 1 :] if msg_b.startswith(rt + b" ") else msg_b
+        if body[:5] in _AUDIT_STARTS:
+            hm = R.AUDIT_HDR.match(body)
+            if hm is not None:
+                # a whole audit line in MESSAGE: read as classify_line reads it (its node=
+                # names the host only when the entry has no _HOSTNAME)
+                if hm.group("node") and not hostname:
+                    return fallback
+                return self._whole(body[hm.start("type") - 5 :], seq, node, fallback[0]), ident
+        serial = get("_AUDIT_ID")
+        src_us = get("_SOURCE_REALTIME_TIMESTAMP") or get("__REALTIME_TIMESTAMP")
+        if (
+            serial.__class__ is not str
+            or not (serial.isascii() and serial.isdigit())
+            or src_us.__class__ is not str
+            or not (src_us.isascii() and src_us.isdigit())
+        ):
+            return fallback
+        ms = int(src_us) // 1000
+        head = b"[ 0.%d] node=J%d type=%s msg=audit(%d.%03d:%s): " % (
+            seq,
+            node,
+            rt if scannable else b"APPARMOR_PY",
+            ms // 1000,
+            ms % 1000,
+            serial.encode(),
+        )
+        if scannable and _one_line(body):
+            return head + body, ident
+        if rtype in R.ENRICH_TYPES or rtype in R.SINGLE_TYPES:
+            return fallback
+        # a record the scanner does not read: still a member of its event (so that the
+        # ordinals agree), handed back to the Python path (an APPARMOR type always is)
+        return head.replace(b" type=%s " % rt, b" type=APPARMOR_PY ", 1), ident
+
+    @staticmethod
+    def _whole(rest: bytes, seq: int, node: int, fallback: bytes) -> bytes:
+        """The scanner line of an audit record with its own header (``type=…``), read as
+        ``classify_line(trusted_kernel=True)`` reads it. A USER_AVC takes journald's time
+        when suspect: left to the Python path, as is a record that is not one line."""
+        rtok = rest[5:].split(b" ", 1)[0]
+        if rtok in (b"1107", b"USER_AVC") or rtok.startswith(b"UNKNOWN") or not _one_line(rest):
+            return fallback
+        return b"[ 0.%d] node=J%d " % (seq, node) + rest
+
+    def _seq_at(self, buf: bytes, start: int) -> int:
+        if buf[start : start + 1] == b"{":
+            end = buf.find(b"\n", start)
+            return int(buf[start + 1 : end])
+        return int(buf[start + 4 : buf.find(b"]", start)])
+
+    def source(self, buf: bytes, start: int) -> tuple[bytes, int]:
+        """The original line of the scanner line at ``buf[start]``, and its stream offset."""
+        at, line, _ident = self._tab[self._seq_at(buf, start)]
+        return line, at
+
+    def stamp(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The scanned rows with their entry's host, machine id, boot id and canonical
+        bytes (the entry with its keys sorted, as parse_entry keeps it)."""
+        if not batch.num_rows:
+            return batch
+        cols: dict[str, list[Any]] = {S.HOST: [], S.MACHINE_ID: [], S.BOOT_ID: [], S.RAW: []}
+        for raw in batch.column(S.RAW).to_pylist():
+            _at, line, ident = self._tab[int(raw[4 : raw.index(b"]")])]
+            cols[S.HOST].append(ident[0])
+            cols[S.MACHINE_ID].append(ident[1])
+            cols[S.BOOT_ID].append(ident[2])
+            cols[S.RAW].append(orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS))
+        for name, values in cols.items():
+            i = batch.schema.get_field_index(name)
+            field = batch.schema.field(i)
+            arr = pa.array(values, pa.binary() if name == S.RAW else pa.string())
+            batch = batch.set_column(i, field, arr if name == S.RAW else arr.dictionary_encode())
+        return batch
+
+    def keep(self, buf: bytes, carry: list[tuple[int, int]]) -> None:
+        """After a scan: keep the lines of the events still open (and only their entries)."""
+        seqs = [self._seq_at(buf, s) for s, _n in carry]
+        self.carry = b"".join(buf[s : s + n] + b"\n" for s, n in carry)
+        self.carried = len(carry)
+        self._tab = {q: self._tab[q] for q in seqs}

@@ -637,6 +637,8 @@ def _record(
             origin_kernel = tag is None or tag == b"kernel" or tag == b"audit"
         node_s = node.decode("utf-8", "backslashreplace") if node else host
         res = audit_record(rtype, body, ts, serial, node_s, origin_kernel)
+        if res.kind == REJECT and res.ts is None:
+            res.ts = ts  # as a rejected audit.log line: the header's time (engines agree)
         if res.node is None:
             res.node = node_s
         return res

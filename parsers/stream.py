@@ -4,8 +4,9 @@
 returns a ``ParseResult`` (records, rejects, loss, lines, safe_offset). It is the façade
 over four parts: line framing (``parsers.framing``: the held partial line, the bound on
 a line that does not end), the line engines (the compiled scanner ``parsers._fastscan``
-via ``parsers.fast`` for audit.log framing, else the reference classifier
-``parsers.records``, with ``parsers.journald`` for ``journalctl -o json`` entries), and
+via ``parsers.fast`` for audit.log and kernel-log lines, the reference classifier
+``parsers.records`` for every line it hands back and for ``journalctl -o json`` entries,
+with ``parsers.journald``), and
 event grouping (``parsers.grouping``: SYSCALL, CWD and PROCTITLE enrich the MAC record).
 ``flush`` ends every open event; ``drain`` does the same but keeps a held partial line
 (for collectors that go idle mid-stream).
@@ -21,7 +22,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any, Final
 
@@ -35,13 +36,15 @@ from parsers.grouping import WINDOW_MS, Grouper, Out, loss_row, reject_row, stam
 from parsers.journald import parse_entry
 from parsers.result import HostInfo, ParseResult, ParserStats
 
-# "dmesg" (dmesg, dmesg -T/-r, /dev/kmsg text) is read like "syslog": per line, by Python
+# "dmesg" (dmesg, dmesg -T/-r, /dev/kmsg text) is read like "syslog": prefixes per line
 FRAMINGS: Final = ("auto", "audit", "syslog", "dmesg", "journald")
 ENGINES: Final = ("auto", "c", "python")
-_AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")
 _NO_TS: Final = -(1 << 62)
 MAX_CARRY_BYTES: Final = 32 << 20  # C engine: lines of open events kept for the next chunk
 JUNK_REPORT_BYTES: Final = 1 << 20  # junk is reported per MiB (and at flush/drain)
+# journald: a smaller chunk does not pay for the scanner's fixed cost per call (Arrow
+# assembly; 4 KiB chunks took 3x the Python path's time), so it goes through Python
+JOURNAL_MIN_SCAN = 64 << 10
 # what a line needs for the classifier to see it (records.may_matter; "\n{" a JSON entry)
 _KEYWORDS: Final = (b"audit", b"apparmor=", b"avc: ", b"APPARMOR", b"UNKNOWN[15", b"\n{")
 
@@ -65,9 +68,11 @@ class Parser:
         (kern.log: yes; a general syslog file: no, see ``records.classify_line``).
 
         ``engine``: "python" = the pure-Python reference path; "auto" = the compiled
-        scanner (``parsers._fastscan``) when it is built and the stream is audit.log-framed
-        (framing "audit", or "auto" and the first line starts with type=/node=), else
-        Python; "c" = like "auto" but an error when the scanner is not built.
+        scanner (``parsers._fastscan``) when it is built, else Python; "c" = like "auto"
+        but an error when the scanner is not built. The scanner reads audit.log lines and
+        the kernel's kern.log / syslog / dmesg / journalctl renderings of them, and
+        journald JSON entries of the audit and kernel transports turned into such lines
+        (``fast.JournalLines``); it hands every other line to Python.
         """
         if framing not in FRAMINGS:
             raise ValueError(f"framing must be one of {FRAMINGS}, not {framing!r}")
@@ -76,10 +81,19 @@ class Parser:
         if engine == "c" and not fast.available():
             raise ValueError("engine='c' but parsers._fastscan is not built")
         self._use_c: bool | None = None  # decided on the first line when None
-        if engine == "python" or not fast.available() or framing in ("syslog", "dmesg", "journald"):
+        if engine == "python" or not fast.available() or framing == "journald":
             self._use_c = False
-        elif framing == "audit":
+        elif framing in ("audit", "syslog", "dmesg"):
             self._use_c = True
+        # the scanner marks a kernel record behind a "kernel:" tag unverified when the
+        # tag proves nothing in this stream (records.classify_line's kernel_tag)
+        self._scan_flags = 0 if kernel_tag else fast.SCAN_UNTRUSTED_TAG
+        # journald JSON through the scanner: each entry becomes one line it reads
+        # (fast.JournalLines); the Python path judges what the scanner hands back
+        self._scanner = engine != "python" and fast.available()
+        self._journal: fast.JournalLines | None = None
+        if framing == "journald" and self._scanner:
+            self._journal = fast.JournalLines()
         self._carry = b""
         self._safe = 0
         self._skip_junk = False  # the over-long line being skipped is counted as junk
@@ -162,11 +176,17 @@ class Parser:
             if len(first) < 5 and b"\n" not in data:
                 pass  # decide once a line is there
             else:
-                self._use_c = first in _AUDIT_STARTS
+                # any text framing to the scanner; a journald JSON stream too, entry by
+                # entry (fast.JournalLines)
+                self._use_c = not first.startswith(b"{")
+                if not self._use_c and self._scanner:
+                    self._journal = fast.JournalLines()
         if self._use_c is not None and self._nothing_here(data):
             return self._feed_nothing(data, offset)
         if self._use_c:
             return self._feed_c(data, offset)
+        if self._journal_now(len(data)):
+            return self._feed_journal(data, offset)
         out = Out()
         self._discontinuity(out, offset)
         complete, base = lb.take(data, offset)
@@ -181,6 +201,10 @@ class Parser:
             fast_batch, _safe, lines = self._scan_c(held, at, b"", 0, 0, 0, True, out)
             self._finish_all(out)
             return self._result(out, lines, fast_batch, self._lines.at)
+        if self._journal is not None and self._journal.carry:
+            fast_batch, lines = self._scan_journal(held, at, True, out)
+            self._finish_all(out)
+            return self._result(out, lines, fast_batch, self._lines.at)
         lines = self._run(held, at, out, final=True) if held else 0
         self._finish_all(out)
         return self._result(out, lines)
@@ -190,6 +214,10 @@ class Parser:
         out = Out()
         if self._use_c:
             fast_batch, _safe, _ = self._scan_c(b"", self._lines.at, b"", 0, 0, 0, True, out)
+            self._finish_all(out)
+            return self._result(out, 0, fast_batch, self._lines.at)
+        if self._journal is not None and self._journal.carry:
+            fast_batch, _ = self._scan_journal(b"", self._lines.at, True, out)
             self._finish_all(out)
             return self._result(out, 0, fast_batch, self._lines.at)
         self._finish_all(out)
@@ -267,7 +295,7 @@ class Parser:
 
         events = self._events
         prev = events.max_ts if events.max_ts is not None else _NO_TS
-        res = fast.scan(head, data, start, end, final, prev, WINDOW_MS)
+        res = fast.scan(head, data, start, end, final, prev, WINDOW_MS, self._scan_flags)
         self._junk(res["junk_bytes"], res["junk_lines"])  # lines it ignored: nothing but junk
         if res["max_ts"] != _NO_TS:
             events.max_ts = res["max_ts"]
@@ -288,21 +316,106 @@ class Parser:
         lines = res["lines"] - len(starts)
         self.stats.lines += lines
 
+        batch = self._scan_rows(res, lambda s, n: (get(s, n), where(s)), True, out)
+        self._learn_year(res["yr_ts"])
+        firsts = [where(s) for s in res["carry_first"]]
+        firsts += events.starts()
+        safe = min(firsts) if firsts else self._lines.at
+        self._safe = safe
+        return batch, safe, lines
+
+    # --- journald entries through the C engine ---------------------------------------
+
+    def _journal_now(self, size: int) -> bool:
+        """Whether a journald chunk of ``size`` bytes goes through the scanner: when it is
+        big enough to pay for it, and never while the other engine has an event open
+        (each engine groups only its own lines, so the stream changes engine only where
+        no event spans the change)."""
+        jl = self._journal
+        if jl is None:
+            return False
+        if jl.carry:
+            return True
+        # (enrichment the Python path keeps for a record still to come counts as open)
+        events = self._events
+        return not events and not events._orphans and size >= JOURNAL_MIN_SCAN
+
+    def _feed_journal(self, data: bytes, offset: int) -> ParseResult:
+        out = Out()
+        self._discontinuity(out, offset)
+        forced = None
+        assert self._journal is not None
+        if len(self._journal.carry) > MAX_CARRY_BYTES:
+            # as _feed_c: too many open events are ended rather than kept growing
+            self.stats.events_timed_out += self._journal.carried
+            forced, _ = self._scan_journal(b"", self._lines.at, True, out)
+        complete, base = self._lines.take(data, offset)
+        if not complete and forced is None:  # no new line: the open events stay as they are
+            return self._result(out, 0, None, self._safe)
+        fast_batch, lines = self._scan_journal(complete, base, False, out)
+        if forced is not None and forced.num_rows:
+            fast_batch = _concat(forced, fast_batch)
+        return self._result(out, lines, fast_batch, self._safe)
+
+    def _scan_journal(
+        self, buf: bytes, base: int, final: bool, out: Out
+    ) -> tuple[pa.RecordBatch, int]:
+        """Scan the entries still open + the lines of ``buf`` (stream offset ``base``),
+        each entry turned into a line the scanner reads (``fast.JournalLines``); the fast
+        rows get their entry's host, machine, boot and canonical bytes. Returns the rows
+        and the number of new lines."""
+        jl = self._journal
+        assert jl is not None
+        # lines as the Python path cuts them (USER_AVC continuations joined)
+        new = self._lines.lines(buf, base, final) if buf else []
+        scan_buf = jl.build(new, self.host)
+        events = self._events
+        prev = events.max_ts if events.max_ts is not None else _NO_TS
+        res = fast.scan(b"", scan_buf, 0, len(scan_buf), final, prev, WINDOW_MS, 0)
+        self._junk(res["junk_bytes"], res["junk_lines"])
+        if res["max_ts"] != _NO_TS:
+            events.max_ts = res["max_ts"]
+        lines = res["lines"] - jl.carried
+        self.stats.lines += lines
+        # no year learnt: the Python path reads no RFC 3164 date of a journal entry by it
+        batch = self._scan_rows(res, lambda s, n: jl.source(scan_buf, s), False, out)
+        batch = jl.stamp(batch)
+        firsts = [jl.source(scan_buf, s)[1] for s in res["carry_first"]]
+        jl.keep(scan_buf, res["carry"])
+        firsts += events.starts()
+        self._safe = min(firsts) if firsts else self._lines.at
+        return batch, lines
+
+    def _scan_rows(
+        self,
+        res: dict[str, Any],
+        line_at: Callable[[int, int], tuple[bytes, int]],
+        learn_year: bool,
+        out: Out,
+    ) -> pa.RecordBatch:
+        """The scanner's rows as a batch, and its slow lines judged by the Python path.
+
+        ``line_at(start, length)``: the input line of a scanned line and its stream offset.
+        A slow line of an event the scanner grouped is stamped with that event's enrichment
+        and ordinal; any other goes through the Python path's own grouping."""
+        events = self._events
         slow_events: set[int] = set()
         slow_mac: dict[int, list[int]] = {}
         slow_rows: list[tuple[int, int, dict[str, Any]]] = []
         enrich = res["enrich"]
-        for s, n, ev, mem in res["slow"]:
-            line = get(s, n)
+        for s, n, ev, mem, yr_ts in res["slow"]:
+            line, at = line_at(s, n)
             if ev >= 0:
                 slow_events.add(ev)
+            if learn_year:
+                self._learn_year(yr_ts)  # the audit times the scanner read before this line
             parsed, host = self._parse_line(line, out)
-            if parsed is None or parsed.kind is None or parsed.kind == R.AUX:
-                continue
+            if parsed is None or (ev >= 0 and (parsed.kind is None or parsed.kind == R.AUX)):
+                continue  # (the scanner grouped the line's event and counted its time)
             if parsed.kind != R.MAC or ev < 0:
                 # no audit header the scanner knows (another framing inside the stream):
                 # the Python path's own grouping, as if the whole stream were Python's
-                events.handle(parsed, line, where(s), out, host)
+                events.handle(parsed, line, at, out, host)
                 continue
             row = stamp(parsed, line, host, self.source)
             row[S.ORDINAL] = 0
@@ -327,11 +440,7 @@ class Parser:
             self.stats.records += 1
             out.records.append(row)
         self.stats.records += batch.num_rows
-        firsts = [where(s) for s in res["carry_first"]]
-        firsts += events.starts()
-        safe = min(firsts) if firsts else self._lines.at
-        self._safe = safe
-        return batch, safe, lines
+        return batch
 
     # --- line loop ----------------------------------------------------------------------
 
@@ -392,6 +501,7 @@ class Parser:
             len(data) <= 64 << 10  # a big chunk has its keyword or JSON line: full path
             and not self._lines.held
             and not self._carry
+            and not (self._journal is not None and self._journal.carry)
             and not self._events
             and self.framing != "journald"
             and b"audit" not in data
@@ -493,6 +603,12 @@ class Parser:
             )
         )
         self._junk_lines = self._junk_bytes = 0
+
+    def _learn_year(self, ts: int) -> None:
+        """The year of RFC 3164 dates from an audit time the scanner read (``_NO_TS``:
+        none), as ``_classify`` learns it from the lines it reads itself."""
+        if self._infer_year and ts != _NO_TS:
+            self.year = time.gmtime(ts // 1000).tm_year
 
     def _classify(self, line: bytes) -> R.Line:
         """``records.classify_line`` with this stream's year, learning it when not given."""

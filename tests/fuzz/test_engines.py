@@ -9,16 +9,20 @@ Skips when the parser has no ``engine`` switch or the scanner is not built.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from parsers import schema as S
+from parsers import stream
 from parsers.stream import Parser
 from tests.fuzz.test_hostile import SEEDS, SPECIAL, mutated
 
@@ -55,9 +59,15 @@ DIFF = settings(
 )
 
 
-def run(engine: str, data: bytes, chunk: int | None = None) -> dict[str, Any]:
+def run(
+    engine: str,
+    data: bytes,
+    chunk: int | None = None,
+    framing: str = "audit",
+    kernel_tag: bool = True,
+) -> dict[str, Any]:
     """Everything one engine returns for ``data`` fed in ``chunk``-byte pieces."""
-    parser = Parser(S.SOURCE_AUDITLOG, framing="audit", engine=engine)  # type: ignore[call-arg]
+    parser = Parser(S.SOURCE_AUDITLOG, framing=framing, engine=engine, kernel_tag=kernel_tag)
     out: dict[str, Any] = {"records": [], "rejects": [], "loss": [], "lines": 0}
     step = chunk or max(1, len(data))
     results = [parser.feed(data[i : i + step], i) for i in range(0, len(data), step)]
@@ -74,13 +84,14 @@ def _key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row[S.SERIAL] or 0, row[S.ORDINAL] or 0, row[S.RAW])
 
 
-def assert_same(data: bytes, chunk: int | None = None) -> None:
+def assert_same(data: bytes, chunk: int | None = None, **framing: Any) -> None:
     """Both engines give the same records, rejected lines, loss and line count.
 
     Records are compared as a set keyed by (serial, ordinal, raw): events may finish in a
     different order. Rejects are compared by their raw bytes (the reason text may differ).
+    ``framing``: ``run``'s framing and kernel_tag.
     """
-    python, compiled = run("python", data, chunk), run("c", data, chunk)
+    python, compiled = run("python", data, chunk, **framing), run("c", data, chunk, **framing)
     assert python["lines"] == compiled["lines"]
     assert python["loss"] == compiled["loss"]
     assert sorted(r[S.RAW] for r in python["rejects"]) == sorted(
@@ -186,3 +197,241 @@ class TestGroupSeparatorInUserText:
         )
         python, compiled = run("python", line), run("c", line)
         assert [r[S.EXE] for r in python["records"]] == [r[S.EXE] for r in compiled["records"]]
+
+
+# --- kernel-log framings through the scanner (issue 15) -------------------------------
+
+
+def kern_variants(line: bytes, n: int) -> list[bytes]:
+    """The kernel's renderings of one audit.log line: kern.log (RFC 3164 and ISO 8601),
+    journalctl short, dmesg, dmesg -r, a bare ``kernel:`` tag; ``n`` picks host and uptime."""
+    kern = gen_auditlog.to_kern(line.decode("latin-1"), host=f"h{n % 3}").encode("latin-1")
+    date, rec = kern[:15], kern[kern.index(b"audit: ") :]
+    up = b"[%6d.%06d] " % (n * 37 % 100000, n % 1000000)
+    return [
+        kern,
+        b"2025-11-05T00:00:%02d.%06d+00:00 h%d kernel: " % (n % 60, n, n % 3) + up + rec,
+        date.replace(b"  ", b" 0") + b" h1 kernel: " + rec,  # journalctl -o short
+        up + rec,
+        b"<5>" + up + rec,
+        b"kernel: " + rec,
+    ]
+
+
+def _generated_lines(n: int) -> list[bytes]:
+    """``n``-odd lines of generated auditd events (seed 5), whole events."""
+    gen = gen_auditlog._Gen(seed=5)
+    out: list[bytes] = []
+    while len(out) < n:
+        recs, _, _ = gen.event()
+        out += [r.encode("latin-1") for r in "\n".join(recs).split("\n")]
+    return out
+
+
+KERN_SEEDS = [v for i, ln in enumerate(_generated_lines(120)) for v in kern_variants(ln, i)]
+# what else a kernel log holds: printk loss reports, other programs' lines, other tags,
+# unknown prefixes, logger -t kernel imitations (a general syslog file cannot tell them)
+KERN_OTHER = [
+    b"Nov  5 00:00:03 h1 kernel: [259203.1] kauditd_printk_skb: 7 callbacks suppressed",
+    b"Nov  5 00:00:03 h1 kernel: [259203.2] audit: audit_lost=12 audit_rate_limit=0 "
+    b"audit_backlog_limit=64",
+    b"Nov  5 00:00:04 h1 kernel: [259204.3] usb 1-1: new high-speed USB device number 2",
+    b"Nov  5 00:00:04 h1 systemd[1]: Started audit.service.",
+    b'Nov  5 00:00:05 h1 dbus-daemon[812]: apparmor="DENIED" operation="dbus_method_call"'
+    b' bus="system" path="/org/x" interface="org.x" member="Y" mask="send" name="org.x"'
+    b' pid=4242 label="snap.x.y" peer_pid=1 peer_label="unconfined"',
+    b'Nov  5 00:00:05 h1 someprog: type=1400 audit(1762300805.001:77): apparmor="DENIED" '
+    b'operation="open" profile="/x" name="/etc/shadow" pid=1 comm="x" requested_mask="r" '
+    b'denied_mask="r" fsuid=0 ouid=0',
+    b"Nov  5 00:00:05 h1 user.notice kernel: type=1400 audit(1762300805.002:78): "
+    b'apparmor="DENIED" operation="open" profile="/x" name="/y" pid=1 comm="x" '
+    b'requested_mask="r" denied_mask="r" fsuid=0 ouid=0',
+    b'<13>Nov  5 00:00:05 h1 kernel: type=1400 audit(1762300805.003:79): apparmor="DENIED" '
+    b'operation="open" profile="/x" name="/y" pid=1 comm="x" requested_mask="r" '
+    b'denied_mask="r" fsuid=0 ouid=0',
+    b'[Wed Nov  5 00:00:06 2025] audit: type=1400 audit(1762300806.004:80): apparmor="DENIED"'
+    b' operation="open" profile="/x" name="/y" pid=1 comm="x" requested_mask="r" '
+    b'denied_mask="r" fsuid=0 ouid=0',
+    b'Nov  5 00:00:06 h1 kernel: GARBAGEtype=1400 audit(1762300806.005:81): apparmor="DENIED"',
+    b"Nov  5 00:00:06 h1 kernel: audit: type=1400 audit(1762300806.006:82): ",
+    b'Feb 29 00:00:06 h1 kernel: audit: type=1400 audit(1762300806.007:83): apparmor="DENIED"'
+    b' operation="open" profile="/x" name="/y" pid=1 comm="x" requested_mask="r" '
+    b'denied_mask="r" fsuid=0 ouid=0',
+]
+
+
+class TestKernelLogEngines:
+    """kern.log / syslog / dmesg / journalctl short lines: the scanner reads them itself."""
+
+    @DIFF
+    @given(data=mutated([*KERN_SEEDS, *KERN_OTHER]), kernel_tag=st.booleans())
+    def test_mutated_kernel_log_lines(self, data: bytes, kernel_tag: bool) -> None:
+        """Mutated kernel-log lines of every shape: same output from both engines."""
+        assert_same(data, framing="syslog", kernel_tag=kernel_tag)
+
+    @DIFF
+    @given(
+        lines=st.lists(st.sampled_from([*KERN_SEEDS, *KERN_OTHER, *AUDIT_SEEDS[:80]]), max_size=40),
+        chunk=st.integers(min_value=17, max_value=900),
+        kernel_tag=st.booleans(),
+    )
+    def test_mixed_lines_in_any_chunks(
+        self, lines: list[bytes], chunk: int, kernel_tag: bool
+    ) -> None:
+        """Kernel-log and audit.log lines mixed, fed in any chunk size: same output."""
+        assert_same(b"\n".join(lines) + b"\n", chunk, framing="syslog", kernel_tag=kernel_tag)
+
+    @pytest.mark.parametrize("kernel_tag", [True, False])
+    def test_generated_kern_log_in_odd_chunks(self, tmp_path: Path, kernel_tag: bool) -> None:
+        """5k realistic kern.log lines fed in 7,919-byte pieces: identical output."""
+        path = tmp_path / "kern.log"
+        gen_auditlog.generate(path, lines=5_000, seed=22, framing="kern")
+        assert_same(path.read_bytes(), chunk=7919, framing="syslog", kernel_tag=kernel_tag)
+
+    def test_logger_kernel_lines_stay_suspect(self) -> None:
+        """In a general syslog file a kernel: line proves nothing: both engines mark every
+        record unverified and suspect, the scanner included."""
+        data = b"\n".join(KERN_SEEDS[:60]) + b"\n"
+        assert_same(data, framing="syslog", kernel_tag=False)
+        rows = run("c", data, framing="syslog", kernel_tag=False)["records"]
+        framed = [r for r in rows if b" kernel: " in r[S.RAW] and r[S.RECORD_TYPE] == "AVC"]
+        assert framed
+        assert {(S.ORIGIN_UNVERIFIED, S.SUSPECT_UNVERIFIED)} == {
+            (r[S.ORIGIN], r[S.SUSPECT]) for r in framed
+        }
+
+
+# --- journald JSON entries through the scanner -------------------------------------------
+
+_spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+assert _spec is not None and _spec.loader is not None
+bench_run = importlib.util.module_from_spec(_spec)
+sys.modules["bench_run"] = bench_run
+_spec.loader.exec_module(bench_run)
+
+
+def _entry(message: str, **fields: str) -> bytes:
+    """One ``journalctl -o json`` line: journald's trusted fields, then ``fields``."""
+    entry = {
+        "__REALTIME_TIMESTAMP": "1762300805123456",
+        "_HOSTNAME": "h1",
+        "_BOOT_ID": "b" * 32,
+        "_MACHINE_ID": "m" * 32,
+        **fields,
+        "MESSAGE": message,
+    }
+    return orjson.dumps(entry)
+
+
+_AVC = (
+    'apparmor="DENIED" operation="open" class="file" profile="/usr/sbin/ntpd" '
+    'name="/etc/shadow" pid=812 comm="ntpd" requested_mask="r" denied_mask="r" fsuid=0 ouid=0'
+)
+JOURNAL_SEEDS = [
+    bench_run.to_journal(ln.decode("latin-1"), i).encode()
+    for i, ln in enumerate(_generated_lines(150))
+]
+JOURNAL_OTHER = [
+    # the kernel transport (no audit daemon, no journald audit socket)
+    _entry("audit: type=1400 audit(1762300805.120:90): " + _AVC, _TRANSPORT="kernel"),
+    _entry(
+        "audit: type=1300 audit(1762300805.120:90): arch=c000003e syscall=257 "
+        'success=no exit=-13 pid=812 uid=0 auid=0 comm="ntpd" exe="/usr/sbin/ntpd"',
+        _TRANSPORT="kernel",
+    ),
+    _entry("audit: type=1327 audit(1762300805.120:90): proctitle=6E747064", _TRANSPORT="kernel"),
+    _entry(
+        "audit: type=1107 audit(1762300805.121:91): pid=1 uid=0 auid=0 ses=1 msg='" + _AVC + "'",
+        _TRANSPORT="kernel",
+    ),
+    # audit transport: another host and boot, no id, a whole audit line, USER_AVC text
+    _entry(
+        "AVC " + _AVC,
+        _TRANSPORT="audit",
+        _AUDIT_TYPE_NAME="AVC",
+        _AUDIT_ID="92",
+        _HOSTNAME="h2",
+        _BOOT_ID="c" * 32,
+    ),
+    _entry("AVC " + _AVC, _TRANSPORT="audit", _AUDIT_TYPE="1400"),
+    _entry(
+        "type=AVC msg=audit(1762300805.122:93): " + _AVC,
+        _TRANSPORT="audit",
+        _AUDIT_TYPE_NAME="AVC",
+        _AUDIT_ID="93",
+    ),
+    _entry(
+        "USER_AVC pid=1 uid=0 auid=0 ses=1 msg='" + _AVC.replace("ntpd", "dbus") + "'",
+        _TRANSPORT="audit",
+        _AUDIT_TYPE_NAME="USER_AVC",
+        _AUDIT_ID="94",
+    ),
+    _entry(
+        "AVC " + _AVC + ' apparmor="ALLOWED"',
+        _TRANSPORT="audit",
+        _AUDIT_TYPE_NAME="AVC",
+        _AUDIT_ID="95",
+    ),
+    _entry("AVC ", _TRANSPORT="audit", _AUDIT_TYPE_NAME="AVC", _AUDIT_ID="96"),
+    # other transports: a forged record, dbus-daemon's line, journald's own loss report
+    _entry(
+        "type=1400 audit(1762300805.123:97): " + _AVC,
+        _TRANSPORT="syslog",
+        SYSLOG_IDENTIFIER="kernel",
+    ),
+    _entry(
+        'apparmor="DENIED" operation="dbus_method_call" bus="system" path="/x" '
+        'interface="org.x" member="Y" mask="send" name="org.x" pid=4242 '
+        'label="snap.x.y" peer_pid=1 peer_label="unconfined"',
+        _TRANSPORT="syslog",
+        SYSLOG_IDENTIFIER="dbus-daemon",
+    ),
+    _entry(
+        "Suppressed 12 messages from audit.service",
+        _TRANSPORT="driver",
+        SYSLOG_IDENTIFIER="systemd-journald",
+    ),
+    b'{"MESSAGE": [65, 86, 67, 32, 97], "_TRANSPORT": "audit", "_AUDIT_ID": "98"}',
+    b'{"MESSAGE": "AVC apparmor=\\"DENIED\\" operation=\\"open\\"", "_TRANSPORT": "audit"',
+    b"Nov  5 00:00:03 h1 kernel: audit: type=1400 audit(1762300805.124:99): " + _AVC.encode(),
+]
+
+
+@pytest.fixture(scope="class")
+def small_scans() -> Iterator[None]:
+    """Chunks of 1,000 bytes and more go to the scanner (64 KiB by default), so small
+    inputs run through both engines and switch between them."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stream, "JOURNAL_MIN_SCAN", 1000)
+        yield
+
+
+@pytest.mark.usefixtures("small_scans")
+class TestJournaldEngines:
+    """journald entries: the scanner reads audit and kernel transport entries itself."""
+
+    @DIFF
+    @given(data=mutated([*JOURNAL_SEEDS, *JOURNAL_OTHER]))
+    def test_mutated_journal_entries(self, data: bytes) -> None:
+        """Mutated journald entries of every transport: same output from both engines."""
+        assert_same(data, framing="journald")
+
+    @DIFF
+    @given(
+        lines=st.lists(st.sampled_from([*JOURNAL_SEEDS, *JOURNAL_OTHER]), max_size=40),
+        chunk=st.integers(min_value=17, max_value=3000),
+        framing=st.sampled_from(["journald", "auto"]),
+    )
+    def test_mixed_entries_in_any_chunks(
+        self, lines: list[bytes], chunk: int, framing: str
+    ) -> None:
+        """Entries mixed, fed in any chunk size, framing journald or auto: same output."""
+        assert_same(b"\n".join(lines) + b"\n", chunk, framing=framing)
+
+    def test_generated_journal_in_odd_chunks(self, tmp_path: Path) -> None:
+        """5k realistic journald entries fed in 7,919-byte pieces: identical output."""
+        path = tmp_path / "audit.log"
+        gen_auditlog.generate(path, lines=5_000, seed=23)
+        data = bench_run.ensure_journal(path).read_bytes()
+        assert_same(data, chunk=7919, framing="journald")
+        assert_same(data, framing="journald")

@@ -9,18 +9,25 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsers import fast
+from parsers import fast, stream
 from parsers import schema as S
-from parsers.result import HostInfo
-from parsers.stream import Parser
+from parsers.result import HostInfo, ParseResult
+from parsers.stream import Parser, parse_bytes
 from tests.parsers.test_golden import DATA, render
 
 ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("bench_run", ROOT / "bench" / "run.py")
+assert _spec is not None and _spec.loader is not None
+bench_run = importlib.util.module_from_spec(_spec)
+sys.modules["bench_run"] = bench_run
+_spec.loader.exec_module(bench_run)
 AUDIT_ID = re.compile(rb"audit\((\d+\.\d+):(\d+)\)")
 needs_c = pytest.mark.skipif(not fast.available(), reason="parsers._fastscan is not built")
 HOST = HostInfo(host="h", machine_id="m", boot_id="b")
@@ -129,6 +136,252 @@ class TestEnginesAgree:
         r2 = p.feed(pt, len(avc + sc))
         assert (1, len(avc + sc + pt)) == (r2.records.num_rows, r2.safe_offset)
         assert ["c x y"] == r2.records.column(S.PROCTITLE).to_pylist()
+
+
+def parse_kern(data: bytes, engine: str, size: int, framing: str = "syslog") -> list[str]:
+    """Golden-style lines of kernel-log ``data`` (year inferred) fed in ``size``-byte pieces."""
+    p = Parser(S.SOURCE_KERNLOG, HOST, framing, engine=engine)
+    results = [p.feed(data[i : i + size], i) for i in range(0, len(data), size)]
+    results.append(p.flush())
+    return render(results)
+
+
+REC = (
+    b'apparmor="DENIED" operation="open" profile="/usr/sbin/ntpd" name="/etc/shadow" '
+    b'pid=812 comm="ntpd" requested_mask="r" denied_mask="r" fsuid=0 ouid=0'
+)
+# the shapes the scanner reads behind a kernel-log prefix, with the host each one names
+KERNEL_SHAPES = [
+    (b"Nov 23 05:13:26 web-02 kernel: [ 1132.939032] audit: type=1400 ", "web-02"),
+    (b"Nov 23 05:13:26 web-02 kernel: audit: type=1400 ", "web-02"),  # journalctl -o short
+    (b"2025-11-23T05:13:26.123456+01:00 web-03 kernel: [1132.9] audit: type=1400 ", "web-03"),
+    (b"2025-11-23 05:13:26Z web-03 kernel: type=1400 ", "web-03"),
+    (b"Nov 23 05:13:26 web-02 kernel: node=n9 type=AVC msg=", "n9"),  # node= wins
+    (b"[ 1132.939032] audit: type=1400 ", "h"),  # dmesg: no host, the stream's
+    (b"<4>[ 1132.939032] audit: type=1400 ", "h"),  # dmesg -r
+    (b"kernel: audit: type=1400 ", "h"),
+    (b"audit: type=1400 ", "h"),  # dmesg -t
+]
+
+
+def _pieces(data: bytes, engine: str, size: int) -> list[ParseResult]:
+    """``data`` fed to a kern.log parser (year inferred) in ``size``-byte pieces, flushed:
+    one result of all the pieces."""
+    p = Parser(S.SOURCE_KERNLOG, HOST, "syslog", engine=engine)
+    results = [p.feed(data[i : i + size], i) for i in range(0, len(data), size)]
+    results.append(p.flush())
+    return [
+        ParseResult(
+            records=S.concat_batches((r.records for r in results), S.MAC_SCHEMA),
+            rejects=S.concat_batches((r.rejects for r in results), S.REJECT_SCHEMA),
+            loss=S.concat_batches((r.loss for r in results), S.LOSS_SCHEMA),
+            lines=sum(r.lines for r in results),
+            safe_offset=results[-1].safe_offset,
+        )
+    ]
+
+
+@pytest.fixture(scope="module")
+def kern(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A 20k-line kern.log: the generator's records as the kernel prints them."""
+    out = tmp_path_factory.mktemp("gen") / "kern.log"
+    subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "gen_auditlog.py"), "--lines", "20000",
+         "--framing", "kern", "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return out.read_bytes()
+
+
+@needs_c
+class TestKernelLogThroughTheScanner:
+    def test_generated_kern_log(self, kern: bytes) -> None:
+        """On a realistic 20k-line kern.log both engines give the same records, any chunking."""
+        expected = parse_kern(kern, "python", 1 << 20)
+        assert 5000 < len(expected)
+        assert expected == parse_kern(kern, "c", 1 << 20)
+        assert expected == parse_kern(kern, "c", 7919)
+
+    def test_kern_log_lines_are_not_left_to_python(self, kern: bytes) -> None:
+        """The scanner itself reads every record of the generated kern.log (no slow line)."""
+        end = kern.rfind(b"\n") + 1
+        res = fast.scan(b"", kern, 0, end, True, -(1 << 62), 2000)
+        assert ([], 20000) == (res["slow"], res["lines"])
+        assert 5000 < res["rows"]
+
+    @pytest.mark.parametrize("framing", ["syslog", "dmesg", "auto"])
+    def test_text_framings_use_the_scanner(self, framing: str) -> None:
+        """syslog, dmesg and an auto-detected kern.log stream run on the C scanner."""
+        p = Parser(S.SOURCE_KERNLOG, framing=framing)
+        p.feed(KERNEL_SHAPES[0][0] + b"audit(1763874806.159:2203): " + REC + b"\n", 0)
+        assert p._use_c is True
+
+    @pytest.mark.parametrize(("prefix", "host"), KERNEL_SHAPES)
+    def test_each_prefix_shape_is_scanned_with_its_host(self, prefix: bytes, host: str) -> None:
+        """Each kernel-log shape is read by the scanner (no slow line), with the host the
+        prefix names (else the stream's), exactly as the Python path reads it."""
+        line = prefix + b"audit(1763874806.159:2203): " + REC + b"\n"
+        res = fast.scan(b"", line, 0, len(line), True, -(1 << 62), 2000)
+        assert ([], 1) == (res["slow"], res["rows"])
+        rows = [
+            parse_bytes(line, S.SOURCE_KERNLOG, HOST, "syslog", engine=e).records.to_pylist()
+            for e in ("python", "c")
+        ]
+        assert rows[0] == rows[1]
+        assert (host, S.ORIGIN_KERNEL) == (rows[1][0][S.HOST], rows[1][0][S.ORIGIN])
+
+    @pytest.mark.parametrize(
+        "prefix",
+        [
+            b"Nov 23 05:13:26 web-02 someprog: type=1400 ",  # another program's tag
+            b"Nov 23 05:13:26 web-02 kern.notice kernel: type=1400 ",  # rsyslog facility
+            b"<13>Nov 23 05:13:26 web-02 kernel: type=1400 ",  # a user-space PRI
+            b"[Sun Nov 23 05:13:26 2025] audit: type=1400 ",  # dmesg -T
+            b"/var/log/kern.log:Nov 23 05:13:26 web-02 kernel: type=1400 ",  # grep -H
+            b"Nov 23 05:13:26 kernel: type=1400 ",  # no host: the regexes read "kernel:" as it
+        ],
+    )
+    def test_unusual_prefixes_go_to_python(self, prefix: bytes) -> None:
+        """A prefix outside the scanner's strict shapes is judged by the Python path, and
+        both engines give the same record."""
+        line = prefix + b"audit(1763874806.159:2203): " + REC + b"\n"
+        res = fast.scan(b"", line, 0, len(line), True, -(1 << 62), 2000)
+        assert (1, 0) == (len(res["slow"]), res["rows"])
+        assert parse_kern(line, "python", 1 << 20) == parse_kern(line, "c", 1 << 20)
+
+    def test_rfc3164_year_comes_from_records_the_scanner_read(self) -> None:
+        """A printk loss line's year-less date takes the year of the audit records before
+        it, also when the scanner (not the Python path) read those records."""
+        data = b"".join(
+            b"%s h kernel: [1.0] audit: type=1400 audit(%d.000:%d): %s\n" % (date, ts, n, REC)
+            + b"%s h kernel: [2.0] kauditd_printk_skb: %d callbacks suppressed\n" % (date, n)
+            for n, (date, ts) in enumerate(
+                [(b"Dec 31 23:59:58", 1735689598), (b"Jan  1 00:00:01", 1735689601)], 1
+            )
+        )
+        for size in (1 << 20, 97):
+            got = [
+                [(r[S.TS].year, r[S.COUNT]) for r in res.loss.to_pylist()]
+                for e in ("python", "c")
+                for res in _pieces(data, e, size)
+            ]
+            assert [[(2024, 1), (2025, 2)]] * 2 == got
+
+
+def journal_entry(rtype: str, serial: int, body: str, **fields: str) -> bytes:
+    """One journald audit-transport entry as ``journalctl -o json`` prints it."""
+    entry = {
+        "__REALTIME_TIMESTAMP": "10000000",
+        "_HOSTNAME": "j1",
+        "_BOOT_ID": "b" * 32,
+        "_MACHINE_ID": "m" * 32,
+        "_TRANSPORT": "audit",
+        "_AUDIT_TYPE_NAME": rtype,
+        "_AUDIT_ID": str(serial),
+        **fields,
+        "MESSAGE": f"{rtype} {body}",
+    }
+    return orjson.dumps(entry) + b"\n"
+
+
+@needs_c
+class TestJournaldThroughTheScanner:
+    @pytest.fixture(autouse=True)
+    def scan_small_chunks(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Every chunk goes to the scanner (by default only chunks of 64 KiB and more)."""
+        monkeypatch.setattr(stream, "JOURNAL_MIN_SCAN", 0)
+
+    def test_generated_journal(self, generated: bytes, tmp_path: Path) -> None:
+        """The 20k-line audit.log as journald entries: both engines give the same records
+        in any chunking, and the scanner reads every entry itself."""
+        src = tmp_path / "audit-20000.log"
+        src.write_bytes(generated)
+        data = bench_run.ensure_journal(src).read_bytes()
+        host = HostInfo(host="h", machine_id="m", boot_id="b")
+
+        def parse_j(engine: str, size: int) -> list[str]:
+            p = Parser(S.SOURCE_JOURNALD, host, "journald", engine=engine)
+            results = [p.feed(data[i : i + size], i) for i in range(0, len(data), size)]
+            return render([*results, p.flush()])
+
+        expected = parse_j("python", 1 << 20)
+        assert 5000 < len(expected)
+        assert expected == parse_j("c", 1 << 20)
+        assert expected == parse_j("c", 7919)
+        jl = fast.JournalLines()
+        buf = jl.build(list(enumerate(data.splitlines())), host)
+        assert [] == fast.scan(b"", buf, 0, len(buf), True, -(1 << 62), 2000)["slow"]
+
+    def test_entry_fields_win(self) -> None:
+        """A scanned entry's row carries its own host, machine and boot id and the entry
+        with sorted keys as raw bytes, as the Python path gives them."""
+        body = (
+            'apparmor="DENIED" operation="open" profile="/p" name="/x" pid=1 comm="c" '
+            'requested_mask="r" denied_mask="r"'
+        )
+        data = journal_entry("AVC", 7, body, _HOSTNAME="j2") + journal_entry("AVC", 8, body)
+        rows = [
+            parse_bytes(data, S.SOURCE_JOURNALD, HOST, "journald", engine=e).records.to_pylist()
+            for e in ("python", "c")
+        ]
+        assert rows[0] == rows[1]
+        assert [("j2", "m" * 32, "b" * 32), ("j1", "m" * 32, "b" * 32)] == [
+            (r[S.HOST], r[S.MACHINE_ID], r[S.BOOT_ID]) for r in rows[1]
+        ]
+        assert orjson.loads(rows[1][0][S.RAW])["_HOSTNAME"] == "j2"
+
+    def test_safe_offset_stops_before_an_open_event(self) -> None:
+        """In journald framing too, safe_offset waits for the event's PROCTITLE."""
+        avc = journal_entry(
+            "AVC", 7, 'apparmor="DENIED" operation="open" profile="p" name="/x" pid=1 comm="c"'
+        )
+        sc = journal_entry("SYSCALL", 7, 'syscall=2 exe="/bin/c" uid=0 auid=7')
+        pt = journal_entry("PROCTITLE", 7, "proctitle=6300782079")
+        p = Parser(S.SOURCE_JOURNALD, framing="journald", engine="c")
+        r1 = p.feed(avc + sc, 0)
+        assert (0, 0) == (r1.records.num_rows, r1.safe_offset)
+        r2 = p.feed(pt, len(avc + sc))
+        assert (1, len(avc + sc + pt)) == (r2.records.num_rows, r2.safe_offset)
+        assert ["c x y"] == r2.records.column(S.PROCTITLE).to_pylist()
+
+    def test_small_chunks_go_to_python_and_engines_change_between_events(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With the default threshold a small chunk is read by the Python path, a big one
+        by the scanner, and the engine changes only where no event is open: an event
+        begun in a small chunk is finished by the Python path, whatever size comes next."""
+        monkeypatch.setattr(stream, "JOURNAL_MIN_SCAN", 4000)
+        calls: list[int] = []
+        real = fast.scan
+
+        def counting(*args: Any) -> dict[str, Any]:
+            calls.append(1)
+            return real(*args)
+
+        monkeypatch.setattr(fast, "scan", counting)
+        body = 'apparmor="DENIED" operation="open" profile="p" name="/x" pid=1 comm="c"'
+        avc = journal_entry("AVC", 7, body)
+        sc = journal_entry("SYSCALL", 7, 'syscall=2 exe="/bin/c" uid=0 auid=7')
+        pt = journal_entry("PROCTITLE", 7, "proctitle=6300782079")
+        dbus = (
+            'pid=1 uid=0 auid=0 ses=1 msg=\'apparmor="DENIED" operation="dbus_method_call" '
+            'bus="system" path="/x" interface="org.x" member="Y" mask="send" name="org.x" '
+            'pid=42 label="snap.x" peer_pid=1 peer_label="unconfined"\''
+        )
+        # USER_AVC records: each an event by itself, so none stays open
+        big = b"".join(journal_entry("USER_AVC", 100 + i, dbus) for i in range(20))
+        assert len(avc + sc) < 4000 < len(big)
+        p = Parser(S.SOURCE_JOURNALD, framing="journald", engine="c")
+        got = [p.feed(avc + sc, 0)]
+        got.append(p.feed(big, len(avc + sc)))  # the event of serial 7 is open: Python
+        assert ([], 20) == (calls, got[-1].records.num_rows)
+        got.append(p.feed(pt, len(avc + sc + big)))
+        got.append(p.feed(big, len(avc + sc + big + pt)))  # nothing open: the scanner
+        assert calls
+        got.append(p.flush())
+        data = avc + sc + big + pt + big
+        assert render(got) == render([parse_bytes(data, S.SOURCE_JOURNALD, engine="python")])
 
 
 class TestFallback:

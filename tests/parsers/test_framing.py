@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from parsers.framing import LineBuffer, line_pieces
+
+# the bytes that decide how lines are cut and joined
+_PIECES = st.lists(
+    st.sampled_from([b"a", b"msg='", b"'", b"\n", b" ", b"\t", b"\r", b"x=1", b"\n ", b"\n\t"]),
+    max_size=14,
+).map(b"".join)
 
 
 class TestLineBuffer:
@@ -59,6 +68,16 @@ class TestLineBuffer:
         lb = LineBuffer(b"", 20)
         assert [(0, b"x")] == list(lb.iter_lines(b"x\nmsg='a\n b\n", 0, final=False))
         assert (b"msg='a\n b\n", 2) == (lb.held, lb.at)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(buf=_PIECES, final=st.booleans())
+def test_lines_is_iter_lines(buf: bytes, final: bool) -> None:
+    """``lines`` (cut at C speed when nothing can continue) gives what ``iter_lines`` gives,
+    and holds back the same bytes."""
+    a, b = LineBuffer(), LineBuffer()
+    assert list(b.iter_lines(buf, 100, final)) == a.lines(buf, 100, final)
+    assert (b.held, b.at) == (a.held, a.at)
 
 
 def test_line_pieces_merge_short_lines_and_cut_long_ones() -> None:
