@@ -20,8 +20,9 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-# v2: parent, task, magic_token, ioctlcmd; v3: suspect, rid by raw; v4: ns, mediation_class
-SCHEMA_VERSION: Final = 4
+# v2: parent, task, magic_token, ioctlcmd; v3: suspect, rid by raw; v4: ns, mediation_class;
+# v5: the Kubernetes attribution columns (K8S_FIELDS)
+SCHEMA_VERSION: Final = 5
 SCHEMA_VERSION_KEY: Final = b"armorwatch.schema_version"
 
 # --- column names (each described once, in MAC_FIELDS below) --------------------------
@@ -111,6 +112,14 @@ MAGIC_TOKEN: Final = "magic_token"
 IOCTLCMD: Final = "ioctlcmd"
 # the original line(s), byte-exact
 RAW: Final = "raw"
+# Kubernetes attribution, filled on the node after parsing (ingest.kubernetes): the pid's
+# cgroup names the container, the kubelet's pod list names its pod
+CONTAINER_ID: Final = "container_id"
+POD_NAMESPACE: Final = "pod_namespace"
+POD_NAME: Final = "pod_name"
+CONTAINER_NAME: Final = "container_name"
+POD_APPARMOR_PROFILE: Final = "pod_apparmor_profile"
+K8S_LOOKUP: Final = "k8s_lookup"
 
 # loss / reject tables
 KIND: Final = "kind"
@@ -155,9 +164,52 @@ AA_ERROR: Final = "ERROR"
 AA_KILL: Final = "KILL"
 SE_DENIED: Final = "denied"
 SE_GRANTED: Final = "granted"
+# K8S_LOOKUP: how the attribution of a record went (null: attribution is off)
+K8S_ATTRIBUTED: Final = "attributed"
+K8S_NOT_IN_CONTAINER: Final = "not_in_container"  # the pid's cgroup is no container's
+K8S_POD_UNKNOWN: Final = "pod_unknown"  # a container the kubelet does not list
+# its pod is listed (by the uid in the cgroup path), the container not yet: just started
+K8S_CONTAINER_UNLISTED: Final = "container_unlisted"
+K8S_KUBELET_UNAVAILABLE: Final = "kubelet_unavailable"  # pods API failed: pod fields null
+K8S_PID_EXITED: Final = "pid_exited"  # gone before the lookup: never guessed
+K8S_PID_REUSED: Final = "pid_reused"  # the pid now belongs to a process started later
+K8S_PROC_UNREADABLE: Final = "proc_unreadable"  # /proc/<pid> exists but cannot be read
+K8S_NO_PID: Final = "no_pid"
+K8S_OTHER_HOST: Final = "other_host"  # a record another host wrote (node=): not our pids
 
 _DICT = pa.dictionary(pa.int32(), pa.string())
 _TS = pa.timestamp("ms", tz="UTC")
+
+# Filled by the collector on a Kubernetes node (``[collect.kubernetes]``), null elsewhere.
+K8S_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
+    (
+        CONTAINER_ID,
+        _DICT,
+        "container the subject pid ran in, from /proc/PID/cgroup (containerd, CRI-O, "
+        "Docker id); null outside a container or when the lookup failed (see k8s_lookup)",
+    ),
+    (POD_NAMESPACE, _DICT, "namespace of the container's pod (kubelet pods API)"),
+    (POD_NAME, _DICT, "name of the container's pod (kubelet pods API)"),
+    (CONTAINER_NAME, _DICT, "name of the container in its pod spec (init containers too)"),
+    (
+        POD_APPARMOR_PROFILE,
+        _DICT,
+        "AppArmor profile the pod spec asked for this container: localhost/NAME, "
+        "runtime/default or unconfined (securityContext.appArmorProfile of the container, "
+        "else of the pod, else the beta annotation); null when it asked for none. "
+        "Compare with profile: the one that decided",
+    ),
+    (
+        K8S_LOOKUP,
+        _DICT,
+        "how attribution went: attributed, container_unlisted (pod known, its status does "
+        "not list the just-started container yet: container_name null), not_in_container, "
+        "pod_unknown, kubelet_unavailable, pid_exited (gone before the lookup), pid_reused "
+        "(the pid now runs a process started after the record), proc_unreadable, no_pid, "
+        "other_host; null when attribution is off",
+    ),
+)
+K8S_COLUMNS: Final[tuple[str, ...]] = tuple(n for n, _, _ in K8S_FIELDS)
 
 MAC_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
     (TS, _TS, "event time from audit(SEC.MSEC:SERIAL) or the log framing, UTC"),
@@ -287,6 +339,7 @@ MAC_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
     (MAGIC_TOKEN, pa.int64(), "magic_token= (legacy change_hat token)"),
     (IOCTLCMD, pa.int64(), "SELinux extended-permission ioctl command (ioctlcmd=0x42 is 66)"),
     (RAW, pa.binary(), "the original line(s), byte-exact"),
+    *K8S_FIELDS,
 )
 
 _META = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()}

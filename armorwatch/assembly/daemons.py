@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import socket
 from collections.abc import AsyncIterator
 
 import duckdb
@@ -23,12 +24,14 @@ from armorwatch import metrics, profile_state
 from armorwatch.alerting import AlertingConfig, AlertingObserver, open_alerting
 from armorwatch.assembly.settings import CollectConfig, ProcessConfig
 from armorwatch.assembly.sources import follow_source
+from armorwatch.config import ConfigError
 from armorwatch.pipeline import InProcessTransport, ObservedSink, Observer
 from ingest.checkpoint import CheckpointStore
 from ingest.collector import Collector, CollectorStats, DeadLetter
 from ingest.detect import detect
 from ingest.hostid import host_info
 from ingest.kafka import KafkaSource
+from ingest.kubernetes import AttributingSink, KubernetesEnricher
 from parsers.delivery import Sink
 from sinks.deadletter import DeadLetterConfig, DeadLetterSink
 from sinks.duckdb import DuckDBSink
@@ -111,6 +114,28 @@ async def _delivery(
             yield channel, store.connection(), dead_letter
 
 
+@contextlib.asynccontextmanager
+async def attribution(
+    config: CollectConfig, endpoint: metrics.MetricsServer | None
+) -> AsyncIterator[KubernetesEnricher | None]:
+    """The pod attribution of ``[collect.kubernetes]``, or None when the table is absent."""
+    k = config.kubernetes
+    if k is None:
+        yield None
+        return
+    try:
+        url = k.url()
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    # Records of this node carry the collector's host, or the kernel's name via node=.
+    hosts = (host_info(config.host).host, socket.gethostname())
+    async with KubernetesEnricher(k, hosts=hosts) as enricher:
+        log.info("Attributing records to pods: kubelet %s, /proc at %s.", url, k.proc_root)
+        if endpoint is not None:
+            endpoint.add("kubernetes", enricher)
+        yield enricher
+
+
 async def collect(
     config: CollectConfig,
     names: tuple[str, ...],
@@ -126,10 +151,14 @@ async def collect(
         _delivery(config, endpoint) as (sink, store, dead_letter),
         observing(config.alerts, store, endpoint) as observers,
         profile_state.polling(endpoint, config.profile_state),
+        attribution(config, endpoint) as enricher,
     ):
         if observers:
             # Observed after the sink acknowledged: alerts and counts see only what is kept.
             sink = ObservedSink(sink, observers)
+        if enricher is not None:
+            # Outermost: the store, Kafka and the observers all get the attributed records.
+            sink = AttributingSink(sink, enricher)
         collector = Collector(
             sources, sink, checkpoints, host_info(config.host), config.collector,
             dead_letter=dead_letter, sink_name=sink_description(config),

@@ -23,6 +23,7 @@ from ingest.collector import CollectorConfig
 from ingest.journald import JournaldConfig
 from ingest.kafka import KafkaSourceConfig
 from ingest.kernlog import KernLogConfig
+from ingest.kubernetes import KubernetesConfig
 from jobs.report import ReportConfig
 from sinks.duckdb import DuckDBConfig
 from sinks.kafka import KafkaConfig
@@ -63,6 +64,8 @@ class CollectConfig:
     """Continuous alerting on each delivered envelope (``[collect.alerts]``); None: off."""
     profile_state: ProfileStateConfig = field(default_factory=ProfileStateConfig)
     """Loaded AppArmor profiles as metrics (``[collect.profile_state]``); off by default."""
+    kubernetes: KubernetesConfig | None = None
+    """Attribute records to containers and pods (``[collect.kubernetes]``); None: off."""
 
     def __post_init__(self) -> None:
         # Aliases become canonical names here, so everything after speaks one vocabulary.
