@@ -10,6 +10,7 @@ from typing import TextIO
 
 import duckdb
 
+from armorwatch import logging as awlog
 from armorwatch.alerting import load_rules, plan
 from armorwatch.assembly.oneshot import RunOutcome
 from jobs import report
@@ -85,7 +86,7 @@ def finish(db: Path, report_dir: Path, out: TextIO, with_report: bool = True) ->
             out.write(f"  {for_terminal(n.summary)}\n")
         if not with_report:
             return
-        built = report.build_report(con, report.ReportConfig(since="7d"))
+        built = report.build_report(con, report.ReportConfig(since="7d"), progress=awlog.progress)
     finally:
         con.close()
     written = report.write_report(report.render(built), report_dir)

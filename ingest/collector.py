@@ -35,10 +35,13 @@ Contract:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import hashlib
 import logging
+import re
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -53,6 +56,7 @@ from ingest.errors import CheckpointError
 from parsers import schema as S
 from parsers.delivery import DeliveryError, Sink
 from parsers.envelope import Envelope
+from parsers.records import MAX_KEEP
 from parsers.result import HostInfo, ParseResult
 from parsers.stream import Parser
 
@@ -64,7 +68,22 @@ BOOT_KEY = "_boot"
 """Key the collector adds to a source's position: the boot id the parser stamps there
 (audit.log has none: the parser derives one at each DAEMON_START, ``Parser.boot_id``)."""
 
+STAMP_KEY = "_stamp"
+"""Key the collector adds to a source's position: the last event time (epoch ms) written
+before that position, which dates a later rejected line that carries none."""
+
 DeadLetter = Callable[[pa.RecordBatch], Awaitable[None]]
+
+# An event time in the log text: the audit stamp (audit log, kern.log, journald MESSAGE)
+# or a journald export's realtime field (microseconds).
+_STAMP_RE = re.compile(rb'audit\((\d{1,12})\.(\d{1,6}):|"__REALTIME_TIMESTAMP" ?: ?"(\d{1,20})"')
+_STAMP_NEEDLES = (b"audit(", b'"__REALTIME_TIMESTAMP"')
+_LOOKBACK = 65_536
+"""Bytes searched back from a rejected line for the event time before it."""
+_FILE_KEYS = ("path", "dev", "ino")
+"""Keys of a file source's position that name the file (not where in it)."""
+_HOLD_BYTES = 16 * 1024 * 1024
+"""Most bytes kept to place rejected lines (an event open longer is placed by number)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +164,8 @@ class _Acc:
     """Highest audit serial delivered from this source (kept in its position)."""
     gap: LossNotice | None = None
     """A rotated-away notice waiting for the next serial to bound its count."""
+    gap_stamp: int | None = None
+    """The event time before the held notice (``_Where.stamp_before``), its row's ts."""
 
     def empty(self) -> bool:
         return self.position is None and not (
@@ -184,6 +205,126 @@ class _Dedup:
         if not dropped:
             return batch, 0
         return batch.filter(pa.array(keep)), dropped
+
+
+def _stamp_at(data: bytes, end: int) -> int | None:
+    """The last event time (epoch ms) whose stamp starts in ``data[:end]``, searching back
+    at most ``_LOOKBACK`` bytes."""
+    lo = max(0, end - _LOOKBACK)
+    while end > lo:
+        at = max(data.rfind(n, lo, end) for n in _STAMP_NEEDLES)
+        if at < 0:
+            return None
+        m = _STAMP_RE.match(data, at)
+        if m is not None:
+            if m.group(3) is not None:
+                return int(m.group(3)) // 1000
+            return int(m.group(1)) * 1000 + int(m.group(2).ljust(3, b"0")[:3])
+        end = at  # "audit(" not followed by a time: look further back
+    return None
+
+
+class _Where:
+    """Where one source's rejected lines are, so that each one's loss row is the same
+    whatever the read cuts and restarts: the stream offset of the line (found in the
+    chunks read since the parser's safe offset, which hold every line an open event
+    may still reject), the file it is in, and the event time written on or before it."""
+
+    def __init__(self, stamp: int | None) -> None:
+        self.chunks: deque[tuple[int, bytes]] = deque()
+        """The segment's chunks (offset, data) from the parser's safe offset on."""
+        self.held = 0
+        """Bytes in ``chunks`` (at most ``_HOLD_BYTES``)."""
+        self.before = stamp
+        """The last event time before the oldest kept chunk (from the checkpoint first)."""
+        self.next: dict[bytes, int] = {}
+        """Per rejected line's bytes: the offset to search it from (its last place + 1),
+        so equal lines are placed at successive occurrences."""
+        self.file: dict[str, Any] = {}
+        """The file the segment reads (path, dev, ino of the source's position); empty
+        for a stream without file offsets (journalctl's output)."""
+        self.unlocated = 0
+        self.index: dict[int, dict[bytes, list[int]]] = {}
+        """Line index of the kept chunks that had rejects, by chunk offset."""
+
+    def segment(self) -> None:
+        """A new segment starts: offsets start again."""
+        self.forget(None)
+        self.file = {}
+
+    def chunk(self, chunk: Chunk) -> None:
+        if chunk.data:
+            self.chunks.append((chunk.offset, chunk.data))
+            self.held += len(chunk.data)
+            while self.held > _HOLD_BYTES and len(self.chunks) > 1:
+                self._drop()
+
+    def _drop(self) -> None:
+        off, data = self.chunks.popleft()
+        self.index.pop(off, None)
+        self.held -= len(data)
+        stamp = _stamp_at(data, len(data))
+        if stamp is not None:
+            self.before = stamp
+
+    def forget(self, safe: int | None) -> None:
+        """Drop the chunks wholly before ``safe`` (None: all); nothing there is rejected
+        any more."""
+        while self.chunks and (safe is None or self.chunks[0][0] + len(self.chunks[0][1]) <= safe):
+            self._drop()
+        first = self.chunks[0][0] if self.chunks else None
+        self.next = {} if first is None else {k: v for k, v in self.next.items() if v > first}
+
+    def position(self, position: Mapping[str, Any]) -> None:
+        """Learn the segment's file from a position the source gave."""
+        if "ino" in position:
+            self.file = {k: position[k] for k in _FILE_KEYS if k in position}
+
+    def stamp_before(self, end: int) -> int | None:
+        """The last event time stamped in the stream before offset ``end``."""
+        for off, data in reversed(self.chunks):
+            if end <= off:
+                continue
+            stamp = _stamp_at(data, min(end - off, len(data)))
+            if stamp is not None:
+                return stamp
+        return self.before
+
+    def locate(self, raw: bytes) -> int | None:
+        """Stream offset of the rejected line ``raw`` (a whole line, or the kept head of
+        a too long one), None when not found."""
+        if not raw:
+            return None
+        start = self.next.get(raw, 0)
+        for off, data in self.chunks:
+            if off + len(data) <= start:
+                continue
+            index = self.index.get(off)
+            if index is None:
+                index = self.index[off] = _line_index(data)
+            starts = index.get(raw)
+            if starts:
+                i = bisect.bisect_left(starts, start - off)
+                if i < len(starts):
+                    self.next[raw] = off + starts[i] + 1
+                    return off + starts[i]
+        return None
+
+
+def _line_index(data: bytes) -> dict[bytes, list[int]]:
+    """Where each line of a chunk starts, by its bytes (also without a trailing CR, and by
+    its first MAX_KEEP bytes when longer: the head the parser keeps of a too long line).
+    Built only for a chunk that had rejects, so placing many is linear, not quadratic."""
+    index: dict[bytes, list[int]] = {}
+    pos = 0
+    for line in data.split(b"\n"):
+        index.setdefault(line, []).append(pos)
+        if line.endswith(b"\r"):
+            index.setdefault(line[:-1], []).append(pos)
+        if len(line) > MAX_KEEP:
+            index.setdefault(line[:MAX_KEEP], []).append(pos)
+        pos += len(line) + 1
+    return index
 
 
 class Collector:
@@ -308,6 +449,8 @@ class Collector:
         host = self.host
         if isinstance(restored.get(BOOT_KEY), str):
             host = replace(host, boot_id=restored[BOOT_KEY])
+        stamp = restored.get(STAMP_KEY)
+        where = _Where(stamp if isinstance(stamp, int) else None)
         try:
             while True:
                 try:
@@ -317,9 +460,9 @@ class Collector:
                         item = await q.get()
                 except TimeoutError:
                     if parser is not None and pending:
-                        self._add(acc, src, seg, parser.drain(), end, parser.boot_id)
+                        self._add(acc, src, seg, parser.drain(), end, parser.boot_id, where)
                         pending = False
-                    self._release_gap(acc)
+                    self._release_gap(acc, src)
                     await self._flush(acc, src, out)
                     continue
                 if item is None:
@@ -330,8 +473,12 @@ class Collector:
                 if isinstance(item, LossNotice) and item.kind == S.LOSS_ROTATED_AWAY:
                     # Held until the next record: the audit serial distance bounds the
                     # number of lost events from above.
-                    self._release_gap(acc)
-                    acc.gap = item
+                    self._release_gap(acc, src)
+                    acc.gap, acc.gap_stamp = item, where.stamp_before(end)
+                elif isinstance(item, LossNotice) and item.kind == S.LOSS_TRUNCATED:
+                    # a file's bytes destroyed unread: dated like a rotation (_release_gap)
+                    acc.loss.append(self._notice_loss(src, item, where.stamp_before(end)))
+                    acc.rows += 1
                 elif isinstance(item, LossNotice):
                     acc.notices.append(item)
                     acc.rows += 1
@@ -341,17 +488,19 @@ class Collector:
                     self.stats.bytes += len(chunk.data)
                     if chunk.segment != seg:
                         if parser is not None:
-                            self._add(acc, src, seg, parser.flush(), end, parser.boot_id)
+                            self._add(acc, src, seg, parser.flush(), end, parser.boot_id, where)
                             host = replace(host, boot_id=parser.boot_id)
                         parser = Parser(src.source, host, src.framing, kernel_tag=src.kernel_tag)
                         seg = chunk.segment
+                        where.segment()
                     assert parser is not None
                     end = chunk.end
+                    where.chunk(chunk)
                     res = parser.feed(chunk.data, chunk.offset)
-                    self._add(acc, src, seg, res, end, parser.boot_id)
+                    self._add(acc, src, seg, res, end, parser.boot_id, where)
                     pending = True
                     if chunk.final:
-                        self._add(acc, src, seg, parser.flush(), end, parser.boot_id)
+                        self._add(acc, src, seg, parser.flush(), end, parser.boot_id, where)
                         host = replace(host, boot_id=parser.boot_id)
                         parser, seg, pending = None, -1, False
                 # A segment-start mark (empty chunk) is checkpointed at once: a crash
@@ -364,8 +513,8 @@ class Collector:
             if parser is not None:
                 # At the end of a --once run: emit open events, keep a held partial line
                 # (its bytes stay after the checkpoint and are read again next time).
-                self._add(acc, src, seg, parser.drain(), end, parser.boot_id)
-            self._release_gap(acc)
+                self._add(acc, src, seg, parser.drain(), end, parser.boot_id, where)
+            self._release_gap(acc, src)
             await self._flush(acc, src, out)
         finally:
             while not reader.done():
@@ -380,20 +529,28 @@ class Collector:
         res: ParseResult,
         end: int,
         boot_id: str | None = None,
+        where: _Where | None = None,
     ) -> None:
-        """Add one parse result to the batch being built (``boot_id``: the parser's now)."""
+        """Add one parse result to the batch being built (``boot_id``: the parser's now;
+        ``where``: the source's reject locator, which dates and places rejected lines)."""
         if res.safe_offset is not None:
-            position = src.position(seg, min(res.safe_offset, end))
+            safe = min(res.safe_offset, end)
+            position = src.position(seg, safe)
             if position is not None:
                 acc.position = position
                 if boot_id is not None:
                     acc.position = {**position, BOOT_KEY: boot_id}
+                if where is not None:
+                    where.position(position)
+                    stamp = where.stamp_before(safe)
+                    if stamp is not None:
+                        acc.position = {**acc.position, STAMP_KEY: stamp}
         records = res.records
         if records.num_rows:
             lo_hi = pc.min_max(records.column(S.SERIAL))
             lo, hi = lo_hi["min"].as_py(), lo_hi["max"].as_py()
             if lo is not None and acc.gap is not None:
-                self._release_gap(acc, lo)
+                self._release_gap(acc, src, lo)
             if hi is not None and (acc.last_serial is None or hi > acc.last_serial):
                 acc.last_serial = hi
         if acc.position is not None and acc.last_serial is not None:
@@ -410,8 +567,57 @@ class Collector:
         if res.rejects.num_rows:
             acc.rejects.append(res.rejects)
             acc.rows += res.rejects.num_rows
+            rows = self._reject_loss(src, res.rejects, where or _Where(None), end, boot_id)
+            acc.loss.append(S.batch_from_rows(rows, S.LOSS_SCHEMA))
+        if where is not None and res.safe_offset is not None:
+            where.forget(min(res.safe_offset, end))
 
-    def _release_gap(self, acc: _Acc, next_serial: int | None = None) -> None:
+    def _reject_loss(
+        self, src: Source, rejects: pa.RecordBatch, where: _Where, end: int, boot_id: str | None
+    ) -> list[dict[str, Any]]:
+        """One ``parse_reject`` loss row per rejected line, made of what was lost, never of
+        when it was counted: the file and byte offset of the line, a digest of its bytes,
+        and the event time written on or before it. A replay of the same input (a re-run,
+        a restart before the checkpoint, other read cuts) makes the same rows, which the
+        store keeps once; two different lines never make the same row."""
+        rows = []
+        raws = rejects.column(S.RAW).to_pylist()
+        hosts = rejects.column(S.HOST).to_pylist()
+        reasons = rejects.column(S.REASON).to_pylist()
+        for raw, host, reason in zip(raws, hosts, reasons, strict=True):
+            raw = raw or b""
+            at = where.locate(raw)
+            ts: int | datetime | None = where.stamp_before(end if at is None else at + len(raw))
+            digest = hashlib.sha256(raw).hexdigest()[:16]
+            f = where.file
+            if at is None:
+                # not in the chunks kept (an event open past _HOLD_BYTES): numbered
+                where.unlocated += 1
+                place = f"(line not located, #{where.unlocated} of the run)"
+            elif f:
+                # the configured path, not the inode: a file copied or unpacked again is
+                # the same input; with the bytes and the event time before the line, the
+                # offset tells any two rejects apart (rotated files share the path)
+                place = f"at byte {at} of {f.get('path')}"
+            else:
+                place = f"in the {src.source} stream"  # offsets restart with each journalctl
+            if ts is None:
+                ts = datetime.now(UTC)  # no event time in the stream before it: dated now
+            rows.append(
+                {
+                    S.TS: ts,
+                    S.HOST: host or self.host.host,
+                    S.BOOT_ID: boot_id or self.host.boot_id,
+                    S.SOURCE: src.source,
+                    S.KIND: S.LOSS_PARSE_REJECT,
+                    S.COUNT: 1,
+                    S.DETAIL: f"1 line rejected by the parser ({reason}) {place}, sha256 "
+                    f"{digest}; kept in the dead letter.",
+                }
+            )
+        return rows
+
+    def _release_gap(self, acc: _Acc, src: Source, next_serial: int | None = None) -> None:
         """Turn a held rotated-away notice into a loss row, bounded by serials if known."""
         gap = acc.gap
         if gap is None:
@@ -428,8 +634,19 @@ class Collector:
                 f"{gap.detail} Audit serials jump from {last} to {next_serial}: at most "
                 f"{n} events were lost.",
             )
-        acc.notices.append(gap)
+        # Dated by the event time before it, not when it was noticed: a restart from the
+        # same checkpoint notices it again and must make the same row (stored once).
+        acc.loss.append(self._notice_loss(src, gap, acc.gap_stamp))
         acc.rows += 1
+
+    def _notice_loss(self, src: Source, notice: LossNotice, stamp: int | None) -> pa.RecordBatch:
+        """The loss row of a notice about a file's content (rotated away unread, truncated):
+        ts is the last event time read before it (now, when none was), the detail names
+        the file and offsets, so noticing it again after a restart makes the same row."""
+        row = self._loss_row(src, notice.kind, notice.count, notice.detail)
+        if stamp is not None:
+            row[S.TS] = stamp
+        return S.batch_from_rows([row], S.LOSS_SCHEMA)
 
     async def _flush(self, acc: _Acc, src: Source, out: asyncio.Queue[_Item | None]) -> None:
         """Put the batch on the envelope queue (blocks when full: backpressure)."""
@@ -443,7 +660,6 @@ class Collector:
                 S.concat_batches(acc.records, S.MAC_SCHEMA),
                 S.concat_batches(acc.loss, S.LOSS_SCHEMA),
                 notices=acc.notices,
-                rejects=rejects,
             )
         item = _Item(src.name, envelope, rejects, acc.position)
         acc.records, acc.loss, acc.rejects, acc.notices = [], [], [], []
@@ -468,18 +684,9 @@ class Collector:
         loss: pa.RecordBatch | None = None,
         *,
         notices: Sequence[LossNotice] = (),
-        rejects: pa.RecordBatch | None = None,
     ) -> Envelope:
+        # parse_reject rows are made per line as the rejects come (``_reject_loss``)
         rows = [self._loss_row(src, n.kind, n.count, n.detail) for n in notices]
-        if rejects is not None:
-            rows.append(
-                self._loss_row(
-                    src,
-                    S.LOSS_PARSE_REJECT,
-                    rejects.num_rows,
-                    f"{rejects.num_rows} line(s) rejected by the parser; kept in the dead letter.",
-                )
-            )
         parts = [loss] if loss is not None else []
         if rows:
             parts.append(S.batch_from_rows(rows, S.LOSS_SCHEMA))

@@ -80,8 +80,10 @@ def progress_bar(
     desc: str | None = None,
     unit: str = "it",
     stream: IO[str] | None = None,
+    position: int | None = None,
 ) -> Bar:
-    """A bar to ``update(n)`` by hand (unit "B" scales bytes), a no-op off a terminal."""
+    """A bar to ``update(n)`` by hand (unit "B" scales bytes), a no-op off a terminal.
+    ``position``: the terminal line of this bar among several drawn at once (0 = top)."""
     if not on_terminal(stream):
         return _NoBar()
     from tqdm import tqdm
@@ -95,5 +97,6 @@ def progress_bar(
         file=stream if stream is not None else sys.stderr,
         leave=False,
         dynamic_ncols=True,
+        position=position,
     )
     return bar

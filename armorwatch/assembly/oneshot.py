@@ -9,17 +9,21 @@ duplicates by ``parsers.schema.KEY_COLUMNS``.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from armorwatch.assembly.settings import FileInput, RunConfig
 from armorwatch.assembly.sources import file_source
 from armorwatch.pipeline import InProcessTransport
+from ingest.base import Chunk, Item, Source
 from ingest.collector import Collector, CollectorStats
 from ingest.hostid import host_info
+from ingest.progress import progress_bar
 from parsers.result import HostInfo
 from sinks.deadletter import DeadLetterConfig, DeadLetterSink
 from sinks.duckdb import DuckDBSink, DuckDBStats
@@ -59,6 +63,39 @@ def default_host(host: str | None = None) -> str:
     return name
 
 
+class _Progressing:
+    """A source that moves a progress bar by the bytes of each chunk it hands the
+    collector (bounded queues keep parsing and storing a few chunks behind), on a
+    terminal only (``ingest.progress``): run tells a person where a long file is."""
+
+    def __init__(self, inner: Source, size: int, label: str, line: int) -> None:
+        self._inner = inner
+        self._bar = progress_bar(size, label, "B", position=line)
+        self.name, self.source = inner.name, inner.source
+        self.framing, self.kernel_tag = inner.framing, inner.kernel_tag
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)  # describe, refresh_stats, stats
+
+    def restore(self, position: Mapping[str, Any] | None) -> None:
+        self._inner.restore(position)
+
+    def position(self, segment: int, safe_offset: int) -> dict[str, Any] | None:
+        return self._inner.position(segment, safe_offset)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def items(self, follow: bool = True) -> AsyncIterator[Item]:
+        try:
+            async for item in self._inner.items(follow):
+                if isinstance(item, Chunk):
+                    self._bar.update(item.end - item.offset)
+                yield item
+        finally:
+            self._bar.close()
+
+
 async def run_once(config: RunConfig) -> RunOutcome:
     """Read every input once through the collector into the configured store.
 
@@ -74,7 +111,15 @@ async def run_once(config: RunConfig) -> RunOutcome:
     for item in inputs:
         if not item.path.is_file() or not os.access(item.path, os.R_OK):
             raise InputError(f"cannot read {item.path}")
-    sources = [file_source(item.kind, item.path, f"input{i}") for i, item in enumerate(inputs)]
+    sources: list[Source] = [
+        _Progressing(
+            file_source(item.kind, item.path, f"input{i}"),
+            item.path.stat().st_size,
+            f"run {item.path.name}",
+            i,
+        )
+        for i, item in enumerate(inputs)
+    ]
     # No reader runs beside a one-shot run, so no snapshot file for readers is needed.
     store = DuckDBSink(replace(config.store, snapshot_interval_s=0))
     await store.open()

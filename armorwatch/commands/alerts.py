@@ -24,7 +24,7 @@ from armorwatch import logging as awlog
 from armorwatch.alerting import load_rules, plan
 from armorwatch.commands import COMMANDS, options
 from armorwatch.config import ConfigError
-from jobs.alerts import Notification
+from jobs.alerts import Notification, evidence, only_hosts
 from parsers import sanitize
 from sinks.duckdb import StoreNotFoundError, open_reader
 from sinks.errors import SinkError
@@ -59,6 +59,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     options.add_store(t)
     t.add_argument("--rules", type=Path, help="rules TOML file (default: the bundled rules)")
     t.add_argument("--until", help="ISO time the windows end at (default: the newest record)")
+    t.add_argument(
+        "--host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="evaluate only this host's records (repeatable, or NAME,NAME); the windows "
+        "then end at its newest record",
+    )
     t.add_argument("--webhook", metavar="URL", help="send the notifications to this URL")
     t.add_argument("--preset", choices=PRESETS, default="json", help="webhook body format")
     t.add_argument("--secret-file", type=Path, help="file holding the webhook signing secret")
@@ -144,6 +152,15 @@ def print_notification(n: Notification, file: Any = None) -> None:
         when = a.as_dict()["last_seen"] or "-"
         print(f"  {a.severity:<8} {esc(a.rule):<22} {esc(a.summary)}  (last {when})", file=file)
         print(f"           investigate: {esc(a.investigate)}", file=file)
+        ex = a.as_dict()["example"]
+        if ex:
+            who = " ".join(f"{k}={esc(str(ex[k]))}" for k in ("pid", "comm", "exe") if ex[k])
+            print(f"           latest: {ex['ts']} {who}", file=file)
+            if ex["raw"]:
+                print(f"           raw: {esc(ex['raw'])}", file=file)
+        rule = a.as_dict()["suggested_rule"]
+        if rule:
+            print(f"           rule to allow it: {esc(rule)}", file=file)
 
 
 def run_test(args: argparse.Namespace) -> int:
@@ -163,7 +180,14 @@ def run_test(args: argparse.Namespace) -> int:
         _err(f"cannot open {args.db}: {e}")
         return 2
     try:
-        notes = plan(con, rules, until)
+        hosts = [h.strip() for item in args.host for h in item.split(",") if h.strip()]
+        if hosts:
+            unknown = _unknown_hosts(con, hosts)
+            if unknown:
+                _err(unknown)
+                return 2
+            only_hosts(con, hosts)
+        notes = evidence.attach(con, plan(con, rules, until))
     finally:
         con.close()
     # With --dry-run stdout holds only the request bodies (one per line, `| jq` reads
@@ -179,6 +203,17 @@ def run_test(args: argparse.Namespace) -> int:
             print(render(n.as_message(), args.preset).decode())
         return 0
     return asyncio.run(_send(args, notes))
+
+
+def _unknown_hosts(con: duckdb.DuckDBPyConnection, hosts: list[str]) -> str:
+    """An error naming the given hosts the store has no record of ("" when none): a typo
+    must not read as "no alerts"."""
+    known = {h for (h,) in con.execute("SELECT DISTINCT host::VARCHAR FROM records").fetchall()}
+    missing = [h for h in hosts if h not in known]
+    if not missing:
+        return ""
+    listed = ", ".join(sorted(h for h in known if h is not None)) or "none"
+    return f"no record of host {', '.join(map(repr, missing))} in the store (hosts: {listed})"
 
 
 def _parse_until(value: str | None) -> datetime | None:

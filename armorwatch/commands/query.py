@@ -434,6 +434,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="latest",
         help="durations count back from the newest record (latest) or the current time",
     )
+    p.add_argument(
+        "--host",
+        metavar="NAME",
+        help="only this host: binds $host (the saved queries that take a host, or SQL "
+        "that uses $host; an error for one that takes none)",
+    )
     p.add_argument("--list", action="store_true", help="list the saved queries and exit")
     p.add_argument("--wide", action="store_true", help="do not cut long table cells")
     awlog.add_arguments(p)
@@ -468,7 +474,9 @@ def run(args: argparse.Namespace) -> int:
         print("armorwatch query: give SQL or a saved query name (see --list)", file=sys.stderr)
         return 2
     try:
-        table, source = execute_from(args.db, args.query, _parse_params(args.param), args.anchor)
+        table, source = execute_from(
+            args.db, args.query, _parse_params(args.param), args.anchor, host=args.host
+        )
     except UsageError as e:
         print(f"armorwatch query: {e}", file=sys.stderr)
         return 2
@@ -514,9 +522,12 @@ def execute(db: Path, query: str, given: Mapping[str, str], anchor: str = "lates
 
 
 def execute_from(
-    db: Path, query: str, given: Mapping[str, str], anchor: str = "latest"
+    db: Path, query: str, given: Mapping[str, str], anchor: str = "latest", host: str | None = None
 ) -> tuple[pa.Table, Path]:
-    """``execute``, plus the file actually read (the DB, or its snapshot while a writer runs)."""
+    """``execute``, plus the file actually read (the DB, or its snapshot while a writer runs).
+
+    ``host`` (``--host``) binds the ``host`` parameter; UsageError when the query takes
+    none or ``--param host=`` names another."""
     known = saved_queries()
     saved = known.get(query)
     if saved is None and re.fullmatch(r"[\w.-]+", query.strip()):
@@ -526,6 +537,14 @@ def execute_from(
         raise UsageError(f"no saved query {query.strip()!r}: {hint}")
     sql = saved.sql if saved else query
     sql, wanted = check_statement(sql)
+    if host is not None:
+        if "host" not in wanted:
+            what = f"saved query {saved.name}" if saved else "this SQL (no $host in it)"
+            takes = ", ".join(sorted(wanted)) or "none"
+            raise UsageError(f"--host: {what} takes no host parameter (its parameters: {takes})")
+        if given.get("host", host) != host:
+            raise UsageError(f"--host {host} and --param host={given['host']} disagree")
+        given = {**given, "host": host}
     try:
         con, path = open_reader(db)
     except duckdb.IOException:

@@ -2,6 +2,7 @@
 -- grain: one row per host with denials in the window
 -- param since: timestamp = 24h  -- only denials at or after this time
 -- param until: timestamp = null  -- only denials at or before this time (null = up to the newest)
+-- param host: text = null  -- only this host (null = every host)
 SELECT
     host,  -- host name
     count(*) AS denials,  -- denials in the window
@@ -12,5 +13,6 @@ SELECT
 FROM denials
 WHERE ts >= $since
   AND ($until IS NULL OR ts <= $until)
+  AND ($host IS NULL OR host::VARCHAR = $host)
 GROUP BY host
 ORDER BY denials DESC, host;

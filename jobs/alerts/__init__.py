@@ -48,6 +48,7 @@ Modules, one job each::
     store       evaluate() over a DuckDB store (one-shot)
     engine      AlertEngine: the continuous window over new batches, dead-man ticks
     grouping    Grouper: groups, group and repeat intervals, resolved notifications
+    evidence    the record behind a notified denial alert: pid, comm, exe, raw, the rule
     state       AlertState: the SQLite file of what must survive a restart
 
 Errors::
@@ -71,7 +72,7 @@ from jobs.alerts.rules import (
     default_rules_text,
 )
 from jobs.alerts.state import AlertState
-from jobs.alerts.store import evaluate, newest
+from jobs.alerts.store import evaluate, newest, only_hosts
 
 __all__ = [
     "KINDS",
@@ -91,4 +92,5 @@ __all__ = [
     "default_rules_text",
     "evaluate",
     "newest",
+    "only_hosts",
 ]

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from jobs import sqlfiles
+from jobs.alerts import evidence
 from jobs.alerts.evaluators import Context, deadman_alert, run_job, run_rules, signature
 from jobs.alerts.grouping import Grouper
 from jobs.alerts.messages import Alert, Notification
@@ -59,6 +60,23 @@ WINDOW_COLUMNS: Final = (
     S.CAPNAME,
     S.COMM,
     S.RAW,
+    # who did it and what the AppArmor rule allowing it needs (jobs.alerts.evidence;
+    # mostly null, so cheap in the window)
+    S.PID,
+    S.EXE,
+    S.REQUESTED_MASK,
+    S.DENIED_MASK,
+    S.FSUID,
+    S.OUID,
+    S.INFO,
+    S.FLAGS,
+    S.FSTYPE,
+    S.SRCNAME,
+    S.PEER_LABEL,
+    S.LADDR,
+    S.LPORT,
+    S.FADDR,
+    S.FPORT,
 )
 # The window's tables, each filled from the view _in_<name> of alert_window_views.sql.
 _WINDOW_TABLES: Final = ("denials", "complain_events", "alert_profile_status", "alert_forged")
@@ -276,4 +294,8 @@ class AlertEngine:
         planned = self.grouper.plan(alerts, now, ran)
         self.stats.suppressed += self.grouper.suppressed - before
         self.stats.notifications += len(planned)
-        return planned
+        if not planned:
+            return planned
+        # only what is notified gets its record looked up (pid, comm, exe, the rule)
+        notes = evidence.attach(self._con, [n for _, n in planned], evidence.STREAM_LOOKUPS)
+        return [(key, n) for (key, _), n in zip(planned, notes, strict=True)]

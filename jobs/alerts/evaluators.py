@@ -71,14 +71,8 @@ def signature(row: Mapping[str, Any]) -> tuple[str, str, str, str]:
 
 
 def _span(seconds: float) -> str:
-    s = int(seconds)
-    if s % 86400 == 0:
-        return f"{s // 86400}d"
-    if s % 3600 == 0:
-        return f"{s // 3600}h"
-    if s % 60 == 0:
-        return f"{s // 60}m"
-    return f"{s}s"
+    """A rule's window as people read it: ``10 min``, ``6 h`` (``jobs.window.human``)."""
+    return timewindow.human(seconds)
 
 
 def _threshold(rule: AlertRule, ctx: Context) -> list[Alert]:
@@ -120,11 +114,12 @@ def _threshold(rule: AlertRule, ctx: Context) -> list[Alert]:
             if base_rate > 0 and rate < rule.factor * base_rate:
                 continue
             ratio = rate / base_rate if base_rate > 0 else None
-            times = f"{ratio:.1f}x" if ratio is not None else "new"
-            summary = (
-                f"denial spike ({who}): {g['current']} in {_span(rule.window_s)}, "
-                f"{times} the {_span(rule.baseline_s)} baseline"
+            before = (
+                f"{ratio:.1f}x the rate of the {_span(rule.baseline_s)} before"
+                if ratio is not None
+                else f"none in the {_span(rule.baseline_s)} before"
             )
+            summary = f"denial spike ({who}): {g['current']} in {_span(rule.window_s)}, {before}"
             detail = {"baseline": g["baseline"], "ratio": ratio, "example": g["example"]}
         out.append(
             Alert.of(

@@ -45,6 +45,10 @@ class Alert:
     """One line for humans, raw."""
     detail: Mapping[str, Any] = field(default_factory=dict)
     """Extra facts (reason, example object, baseline, ...), raw."""
+    evidence: Mapping[str, Any] | None = None
+    """The record behind a denial alert, looked up when it is notified
+    (``jobs.alerts.evidence``): ``example`` (ts, pid, comm, exe, raw text) and
+    ``suggested_rule``. Not part of the alert's identity."""
 
     @classmethod
     def of(
@@ -92,7 +96,7 @@ class Alert:
         if self.kind == "deadman":
             name, params = "silent-hosts", {}
         elif self.kind == "loss":
-            name, params = "loss", {"since": since}
+            name, params = "loss", {**window, "host": lab.get(S.HOST)}
         elif self.kind == "profile_change":
             name, params = "profile-changes", {"since": since, "host": lab.get(S.HOST)}
         else:
@@ -121,6 +125,9 @@ class Alert:
             "detail": dict(self.detail),
             "fingerprint": self.fingerprint,
             "investigate": self.investigate,
+            # who did it and the line as logged; the rule that would allow it
+            "example": dict(self.evidence["example"]) if self.evidence else None,
+            "suggested_rule": self.evidence.get("suggested_rule") if self.evidence else None,
         }
 
 

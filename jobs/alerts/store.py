@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -54,6 +55,28 @@ def ensure_loss(con: duckdb.DuckDBPyConnection) -> None:
     con.register("_aw_empty_loss", pa.Table.from_batches([S.empty_batch(S.LOSS_SCHEMA)]))
     con.execute("CREATE TEMP TABLE loss AS SELECT * FROM _aw_empty_loss")
     con.unregister("_aw_empty_loss")
+
+
+def only_hosts(con: duckdb.DuckDBPyConnection, hosts: Sequence[str]) -> None:
+    """Make ``con`` see only ``hosts``' rows: TEMP views named ``records`` and ``loss``
+    over the store's tables, filtered. The store's views (``denials``,
+    ``complain_events``, ``profile_status``, ...) name ``records`` unqualified, and DuckDB
+    looks names up in the temp catalog first, so they and every alert job follow.
+    The host names are an Arrow table, bound, never pasted into SQL."""
+    [(db,)] = con.execute("SELECT current_database()").fetchall()
+    catalog = '"' + str(db).replace('"', '""') + '"'  # an identifier: cannot be bound
+    con.register("_aw_only_hosts", pa.table({"host": pa.array(list(hosts), pa.string())}))
+    stored = con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = 'main'"
+    ).fetchall()
+    for table in ("records", "loss"):
+        if (table,) not in stored:
+            continue  # an old store without loss: ensure_loss gives an empty one
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * FROM {catalog}.main.{table} "
+            "WHERE host::VARCHAR IN (SELECT host FROM _aw_only_hosts)"
+        )
 
 
 def evaluate(

@@ -325,3 +325,48 @@ class TestParams:
         assert dt.datetime(2025, 11, 23, 10, tzinfo=dt.UTC) == Q.to_timestamp(
             "2025-11-23T10:00:00Z", anchor
         )
+
+
+class TestHostFlag:
+    @pytest.mark.parametrize(
+        ("name", "host"),
+        [
+            ("top-denials", "web-01"),
+            ("denials-by-host", "web-01"),
+            ("complain-mode", "web-01"),
+            ("loss", "web-02"),
+            ("raw-lines", "db-01"),
+        ],
+    )
+    def test_host_flag_keeps_one_host(
+        self, store: Path, capsys: pytest.CaptureFixture[str], name: str, host: str
+    ) -> None:
+        """--host binds the host parameter of every windowed saved query that takes one."""
+        code, out, err = run(
+            capsys, name, "--db", str(store), "--host", host, "--param", "since=30d",
+            "--format", "json",
+        )  # fmt: skip
+        assert 0 == code, err
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert rows and all(r.get("host", host) == host for r in rows)
+        _, other, _ = run(
+            capsys, name, "--db", str(store), "--host", "no-such-host", "--param", "since=30d",
+            "--format", "json",
+        )  # fmt: skip
+        assert "" == other
+
+    def test_host_flag_on_sql_binds_dollar_host(
+        self, store: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """In SQL, --host is $host."""
+        sql = "SELECT count(*) AS n FROM denials WHERE host = $host"
+        code, out, _ = run(capsys, sql, "--db", str(store), "--host", "db-01", "--format", "json")
+        assert (0, 9) == (code, json.loads(out)["n"])
+
+    def test_host_flag_on_a_query_without_host_is_an_error(
+        self, store: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A saved query that takes no host refuses --host (exit 2) and lists what it takes."""
+        code, _, err = run(capsys, "new-denials", "--db", str(store), "--host", "web-01")
+        assert 2 == code
+        assert "new-denials takes no host parameter (its parameters: limit, since, until)" in err

@@ -123,3 +123,42 @@ class TestRunErrors:
         db = tmp_path / "k.duckdb"
         assert 0 == main(["run", "--no-report", "--db", str(db), str(log)])
         assert 1 == _count(db, "SELECT count(*) FROM denials WHERE capname = 'net_admin'")
+
+
+class TestLossOnce:
+    def test_three_runs_count_loss_like_one(self, tmp_path: Path) -> None:
+        """`run` three times on the same files (the last time re-written) stores the loss of
+        one run: each rejected line (two of them byte-identical, without a time of their
+        own) counts once."""
+        log = tmp_path / "audit.log"
+        undated = b'type=AVC apparmor="DENIED" operation="open" profile="/x" name="/y\n'
+        with log.open("ab") as f:  # appended line by line, as auditd writes
+            f.write((SAMPLES / "audit.log").read_bytes())
+            for line in (undated, undated):
+                f.write(line)
+        kern = tmp_path / "kern.log"
+        kern.write_bytes((SAMPLES / "kern.log").read_bytes())
+        db = tmp_path / "a.duckdb"
+        argv = ["run", "--no-report", "--db", str(db), str(log), str(kern)]
+        sql = "SELECT count(*) || '/' || sum(count) FROM loss WHERE kind = ?"
+        counts = []
+        for i in range(3):
+            if i == 2:  # the same file unpacked again: a new inode, the same input
+                content = log.read_bytes()
+                log.unlink()
+                log.write_bytes(content)
+            assert 0 == main(argv)
+            counts.append(
+                {k: _count_text(db, sql, k) for k in ("parse_reject", "callbacks_suppressed")}
+            )
+        # the sample's truncated record and the two undated lines: 3 rows of 1 line each
+        assert {"parse_reject": "3/3", "callbacks_suppressed": "1/7"} == counts[0]
+        assert counts[0] == counts[1] == counts[2]
+
+
+def _count_text(db: Path, sql: str, *params: object) -> str:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return str(con.execute(sql, list(params)).fetchone()[0])  # type: ignore[index]
+    finally:
+        con.close()

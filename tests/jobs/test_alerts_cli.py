@@ -165,6 +165,30 @@ class TestAlertsTest:
         line = next(ln for ln in out.splitlines() if ln.startswith("[critical] db-01"))
         assert line.endswith("host silent for 3 h (no records, no loss reports)"), line
 
+    def test_host_flag_evaluates_only_that_host(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """--host (repeatable or a comma list) keeps only those hosts' records; a host the
+        store never heard of is an error, not "no alerts"."""
+        rows = [record(i, name="/etc/shadow", host="web-01") for i in range(3)]
+        rows += [record(i, name="/etc/shadow", host="web-02") for i in range(3)]
+        store(tmp_path, rows).close()
+        db = str(tmp_path / "store.duckdb")
+
+        def hosts(*argv: str) -> set[str]:
+            assert 0 == main(["alerts", "test", "--db", db, *argv])
+            lines = capsys.readouterr().out.splitlines()
+            return {ln.split()[1].rstrip(":") for ln in lines if ln.startswith("[")}
+
+        assert {"web-01", "web-02"} == hosts()
+        assert {"web-02"} == hosts("--host", "web-02")
+        assert {"web-01", "web-02"} == hosts("--host", "web-01,web-02")
+        assert {"web-01", "web-02"} == hosts("--host", "web-01", "--host", "web-02")
+        assert 2 == main(["alerts", "test", "--db", db, "--host", "web-03"])
+        assert "no record of host 'web-03' in the store (hosts: web-01, web-02)" in (
+            capsys.readouterr().err
+        )
+
     def test_ssrf_refusal_says_how_to_allow(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
