@@ -7,7 +7,8 @@ seeds, ``--lines / --hosts`` lines each); its timestamps are stretched over ``--
 days and every line gets ``node=HOST`` as auditd's ``name_format`` writes it. The last
 two hosts stop three days before the end (the silent hosts the report must show).
 ``armorwatch run --no-report`` stores them (not timed), then ``armorwatch report`` runs
-as a child process: wall time, its peak RSS (``ru_maxrss`` of the child) and the sizes of
+as a child process: wall time, its CPU time (user + system, its parser runs included),
+the box's load average, its peak RSS (``ru_maxrss`` of the child) and the sizes of
 index.html, the profile pages and report.json are measured. Files are cached in
 ``bench/.data/`` (gitignored).
 """
@@ -96,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             stdout=subprocess.DEVNULL,
         )
     report_dir = out / "report"
+    load_before = os.getloadavg()[0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [
@@ -129,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         "days": args.days,
         "since": args.since,
         "report_s": round(seconds, 2),
+        # CPU of the report and the apparmor_parser runs it waited for: on a shared box
+        # wall time grows with the load, this much less
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "load_1m": f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after",
         "peak_rss_mb": round(rss_kb / 1024, 1),
         "index_html_mb": round((report_dir / "index.html").stat().st_size / 1e6, 3),
         "profile_pages": len(pages),

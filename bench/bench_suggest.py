@@ -8,8 +8,9 @@ profiles and H hosts, each profile denied file reads/writes of ~60 paths (number
 per-user homes, /proc/<pid>, versioned libraries, so generalisation and broader options
 have work), capabilities and network accesses, every line with ``node=HOST``.
 ``armorwatch run --no-report`` stores it (not timed); then ``armorwatch suggest --format
-json -o DIR`` runs as a child process: its wall time and peak RSS (``ru_maxrss`` of that
-child, from ``wait4``), and the profiles and rules it wrote, are reported.
+json -o DIR`` runs as a child process: its wall time, CPU time (its parser runs included),
+the load average and its peak RSS (``ru_maxrss`` of that child, from ``wait4``), and the
+profiles and rules it wrote, are reported.
 """
 
 from __future__ import annotations
@@ -100,7 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "denials": a.denials, "profiles_in": a.profiles, "hosts": a.hosts,
         "validated": not a.no_validate, "exit": proc.returncode,
-        "wall_s": round(wall, 2), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+        "wall_s": round(wall, 2),
+        # CPU of suggest and the apparmor_parser runs it waited for (less load-bound)
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "load_1m": round(os.getloadavg()[0], 1),
+        "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
         "profiles": len(data["profiles"]), "rules": rules,
         "active": sum(r["emitted"] for p in data["profiles"] for r in p["rules"]),
     }

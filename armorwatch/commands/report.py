@@ -58,6 +58,11 @@ def register(subparsers: Any) -> None:
         "--until", default=None, help="end the window at this ISO timestamp (overrides --anchor)"
     )
     p.add_argument(
+        "--host",
+        default=None,
+        help="only this host's records (the window still ends at the fleet's newest record)",
+    )
+    p.add_argument(
         "-o", "--out", type=Path, default=DEFAULT_OUT, help=f"output directory ({DEFAULT_OUT})"
     )
     p.add_argument(
@@ -131,7 +136,9 @@ def run(args: argparse.Namespace) -> int:
         if until is None and timewindow.newest_record(con) is None:
             print(f"no AppArmor/SELinux records in {opened}: no report written")
             return 0
-        report = R.build_report(con, config, until=until, progress=awlog.progress)
+        report = R.build_report(
+            con, config, until=until, progress=awlog.progress, host=args.host
+        )
         files = R.render(report, formats)
     except R.ReportError as e:
         print(f"armorwatch report: {sanitize.for_terminal(str(e))}", file=sys.stderr)

@@ -117,11 +117,13 @@ def build_report(
     until: datetime | None = None,
     now: datetime | None = None,
     progress: Progress | None = None,
+    host: str | None = None,
 ) -> Report:
     """Query the store and assemble the report for the window ending at ``until``.
 
     ``until`` defaults to the newest record; ``now`` (the generation time shown) to the
     clock. ``progress`` wraps the per-profile loop (a TTY progress bar from the CLI).
+    ``host`` keeps that host's records only (every section, the rules too).
     """
     config = config or ReportConfig()
     length = parse_duration(config.since)
@@ -129,14 +131,14 @@ def build_report(
     # One bar over the steps (the rule suggestion is most of the time on a big store).
     steps = iter(wrap(BUILD_STEPS, len(BUILD_STEPS), "report"))
     next(steps, None)
-    window = queries.open_window(con, length, until)
+    window = queries.open_window(con, length, until, host)
     bucket_s = charts.bucket_seconds(length)
     rows = queries.fetch(con, window, bucket_s)
     ctx = _Context(con, config, window, bucket_s, rows, _Cuts(window))
     complain = _complain_profiles(rows.complain, window.until, config)
     next(steps, None)
     # The rules a ready profile needs come from all its history, not just this window.
-    ready = _with_rules_to_enforce(con, _ready(complain))
+    ready = _with_rules_to_enforce(con, _ready(complain), window)
     complain.update({c.subject: c for c in ready})
     hosts = _coverage(rows.hosts, window.until, parse_duration(config.silent_after))
     next(steps, None)
@@ -147,7 +149,9 @@ def build_report(
         growth=_growth(rows.growth),
         hosts=hosts,
         loss=_loss(rows.loss),
-        suggestions=_whole_history_first(suggested_rules(con, window.since), ready),
+        suggestions=_whole_history_first(
+            suggested_rules(con, window.since, until=window.until, host=host), ready
+        ),
     )
     by_subject: dict[str, list[Signature]] = defaultdict(list)
     for s in rows.signatures:
@@ -199,10 +203,10 @@ def _learning(complain: Mapping[str, ComplainProfile]) -> list[ComplainProfile]:
 
 
 def _with_rules_to_enforce(
-    con: duckdb.DuckDBPyConnection, ready: list[ComplainProfile]
+    con: duckdb.DuckDBPyConnection, ready: list[ComplainProfile], w: Window
 ) -> list[ComplainProfile]:
     """``ready`` with each one's whole-history rules (``rules_to_enforce``), when any."""
-    rules = rules_to_enforce(con, [c.subject for c in ready])
+    rules = rules_to_enforce(con, [c.subject for c in ready], until=w.until, host=w.host)
     return [replace(c, rules=rules[c.subject]) if c.subject in rules else c for c in ready]
 
 

@@ -32,11 +32,13 @@ class Window:
     since: datetime
     until: datetime
     length: timedelta
+    host: str | None = None
+    """Only this host's records (``--host``); None: the whole fleet."""
 
     @property
-    def params(self) -> dict[str, datetime]:
-        """The ``$since`` / ``$until`` parameters of the window's jobs."""
-        return {"since": self.since, "until": self.until}
+    def params(self) -> dict[str, datetime | str | None]:
+        """The ``$since`` / ``$until`` / ``$host`` parameters of the window's jobs."""
+        return {"since": self.since, "until": self.until, "host": self.host}
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,16 @@ def _rows(
 
 
 def open_window(
-    con: duckdb.DuckDBPyConnection, length: timedelta, until: datetime | None
+    con: duckdb.DuckDBPyConnection,
+    length: timedelta,
+    until: datetime | None,
+    host: str | None = None,
 ) -> Window:
     """Create the jobs' ``report_events`` view; the window of ``length`` ending at ``until``.
 
-    ``until`` defaults to the newest record (a store replayed from old logs has no
-    records "now"); ReportError when the store holds none.
+    ``until`` defaults to the newest record of the fleet, even with ``host`` (a store
+    replayed from old logs has no records "now"; a host silent at the end is shown
+    silent); ReportError when the store holds none.
     """
     sqlfiles.load("report_events").execute(con)
     if until is None:
@@ -77,7 +83,7 @@ def open_window(
         if until is None:
             raise ReportError("the store holds no records: nothing to report")
     until = utc(until)
-    return Window(since=until - length, until=until, length=length)
+    return Window(since=until - length, until=until, length=length, host=host)
 
 
 def fetch(con: duckdb.DuckDBPyConnection, w: Window, bucket_s: int) -> WindowRows:
@@ -88,7 +94,7 @@ def fetch(con: duckdb.DuckDBPyConnection, w: Window, bucket_s: int) -> WindowRow
         signatures=[signature(r) for r in _rows(con, "report_signatures", p)],
         timeline=_rows(con, "report_timeline", {**p, "bucket_s": bucket_s}),
         growth=_rows(con, "report_growth", {**p, "prev_since": w.since - w.length}),
-        complain=_rows(con, "report_complain", {"until": w.until}),
+        complain=_rows(con, "report_complain", {"until": w.until, "host": w.host}),
         hosts=_rows(con, "report_hosts", p),
         loss=_rows(con, "report_loss", p),
     )

@@ -15,8 +15,9 @@ Every log-derived string is escaped here, once, for its target:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import asdict, fields, is_dataclass, replace
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any, Final
 
 import jinja2
@@ -138,14 +139,20 @@ def render_markdown(report: Report) -> str:
     )
 
 
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
 def to_jsonable(value: Any) -> Any:
     """Plain JSON data with every string through ``sanitize.for_json``."""
+    if isinstance(value, Chart):
+        return None  # geometry is for the HTML only
     if is_dataclass(value) and not isinstance(value, type):
-        out = {f.name: to_jsonable(getattr(value, f.name)) for f in fields(value)}
+        # field names once per class: a fleet report has some 300 000 values
+        out = {n: to_jsonable(getattr(value, n)) for n in _field_names(type(value))}
         if "klass" in out:
             out["class"] = out.pop("klass")
-        if isinstance(value, Chart):
-            return None  # geometry is for the HTML only
         return out
     if isinstance(value, Mapping):
         return {sanitize.for_json(str(k)): to_jsonable(v) for k, v in value.items()}
@@ -162,7 +169,20 @@ def to_jsonable(value: Any) -> Any:
 
 def render_json(report: Report) -> bytes:
     """The report as JSON (charts left out; the data behind them is in the lists)."""
-    data = to_jsonable(report)
+    # What the JSON leaves out is left out before sanitising: a fleet's snippets are
+    # millions of characters (to_jsonable took most of render_json's time on them).
+    snippets = report.suggestions.snippets
+    long = [len(sn.lines) > INLINE_LINES for sn in snippets]
+    slim = replace(
+        report,
+        suggestions=replace(report.suggestions, snippets=tuple(
+            replace(sn, lines=()) if cut else sn for sn, cut in zip(snippets, long, strict=True)
+        )),
+        profiles=tuple(replace(p, rules=None, complain=None) for p in report.profiles),
+        ready=tuple(replace(c, rules=None) for c in report.ready),
+        learning=tuple(replace(c, rules=None) for c in report.learning),
+    )
+    data = to_jsonable(slim)
     data = {k: v for k, v in data.items() if v is not None}
     # A profile's complain state and rules are under "ready"/"learning" and "suggestions"
     # (by subject): written once, so the JSON stays small and cannot disagree with itself.
@@ -170,13 +190,14 @@ def render_json(report: Report) -> bytes:
     data["profiles"] = [
         {k: v for k, v in p.items() if v is not None and k not in drop} for p in data["profiles"]
     ]
-    for c in (*data["ready"], *data["learning"]):
-        c["rules"] = None if c["rules"] is None else c["rules"]["subject"]
+    for c, full in zip((*data["ready"], *data["learning"]), (*report.ready, *report.learning),
+                       strict=True):
+        c["rules"] = None if full.rules is None else sanitize.for_json(full.rules.subject)
     # a long snippet is its rules/ file (written with every format), never a cut-off list
     paths = rule_files(report)
-    for sn in data["suggestions"]["snippets"]:
+    for sn, cut in zip(data["suggestions"]["snippets"], long, strict=True):
         sn["file"] = paths.get(sn["subject"])
-        if len(sn["lines"]) > INLINE_LINES:
+        if cut:
             sn["lines"] = None
     data["config"] = asdict(report.config)
     return orjson.dumps(data, option=orjson.OPT_INDENT_2)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import duckdb
 
@@ -37,14 +37,25 @@ def _snippets(result: SuggestResult) -> list[Snippet]:
     ]
 
 
-def suggested_rules(con: duckdb.DuckDBPyConnection, since: datetime) -> Suggestions:
-    """Suggested local/ rules for the window, from ``jobs.suggest.suggest(con, since=...)``.
+def _scope(until: datetime | None, host: str | None) -> dict[str, Any]:
+    """``suggest``'s window end and host, when given (its callers may take neither)."""
+    return {k: v for k, v in (("until", until), ("host", host)) if v is not None}
+
+
+def suggested_rules(
+    con: duckdb.DuckDBPyConnection,
+    since: datetime,
+    until: datetime | None = None,
+    host: str | None = None,
+) -> Suggestions:
+    """Suggested local/ rules for the window, from ``jobs.suggest.suggest(con, since=...)``
+    (records up to ``until`` and of ``host`` when given).
 
     When the engine fails the report is still written with the error in this section
     (one section must not cost the whole report), and no rule is invented.
     """
     try:
-        result = suggest(con, since=since)
+        result = suggest(con, since=since, **_scope(until, host))
         snippets = _snippets(result)
         selinux = [s.rule for s in result.selinux]
     except Exception as e:  # the rest of the report is still worth writing
@@ -66,8 +77,14 @@ def suggested_rules(con: duckdb.DuckDBPyConnection, since: datetime) -> Suggesti
     return Suggestions(True, note, tuple(snippets))
 
 
-def rules_to_enforce(con: duckdb.DuckDBPyConnection, profiles: Sequence[str]) -> dict[str, Snippet]:
-    """The local/ rules each complain profile needs before enforcing: its whole history.
+def rules_to_enforce(
+    con: duckdb.DuckDBPyConnection,
+    profiles: Sequence[str],
+    until: datetime | None = None,
+    host: str | None = None,
+) -> dict[str, Snippet]:
+    """The local/ rules each complain profile needs before enforcing: its whole history
+    (up to ``until``, of ``host``, when given).
 
     ``{profile: snippet}`` for the first ``MAX_READY_RULES`` of ``profiles``; a profile
     is left out when the engine fails for it or has nothing for it.
@@ -76,7 +93,7 @@ def rules_to_enforce(con: duckdb.DuckDBPyConnection, profiles: Sequence[str]) ->
     # One call a profile: jobs.suggest binds the labels that profile needs in its SQL.
     for profile in profiles[:MAX_READY_RULES]:
         try:
-            found = _snippets(suggest(con, since=None, profile=profile))
+            found = _snippets(suggest(con, since=None, profile=profile, **_scope(until, host)))
         except Exception:
             log.warning("Rule suggestion for %s failed.", profile, exc_info=True)
             continue

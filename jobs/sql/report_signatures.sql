@@ -2,10 +2,11 @@
 -- grain: one row per (decision, subject, class, operation, object, mask) seen in the window
 -- param since: timestamptz  -- exclusive lower bound of ts
 -- param until: timestamptz  -- inclusive upper bound of ts
+-- param host: varchar  -- only this host's records (NULL: every host)
 WITH hist AS (
     SELECT decision, subject, class, operation, object, mask, min(ts) AS first_seen
     FROM report_events
-    WHERE ts <= $until
+    WHERE ts <= $until AND ($host IS NULL OR host = $host)
     GROUP BY ALL
 )
 SELECT
@@ -26,6 +27,7 @@ SELECT
     any_value(h.first_seen) > $since AS is_new  -- first seen inside the window
 FROM report_events AS w
 JOIN hist AS h USING (decision, subject, class, operation, object, mask)
-WHERE w.ts > $since AND w.ts <= $until
+WHERE w.ts > $since AND w.ts <= $until AND ($host IS NULL OR w.host = $host)
 GROUP BY w.decision, w.subject, w.class, w.operation, w.object, w.mask
-ORDER BY events DESC, w.subject, w.object;
+-- the whole key last: ties in order on every run (DuckDB groups in parallel)
+ORDER BY events DESC, w.subject, w.object, w.decision, w.class, w.operation, w.mask;

@@ -1,6 +1,8 @@
 -- name: suggest_events
 -- grain: one row per distinct rule-relevant AppArmor event shape (decision, label, operation, class, object fields, masks, fsuid/ouid) among DENIED/KILL and complain-mode ALLOWED records
 -- param since: timestamp  -- in UTC or NULL; inclusive lower bound of ts
+-- param until: timestamp  -- in UTC or NULL; inclusive upper bound of ts
+-- param host: varchar  -- only records of this host (NULL: every host)
 -- param labels: varchar[]  -- only events of these labels as logged (NULL: every label)
 -- Only records nothing marks as forged-looking (suspect IS NULL) may suggest a rule.
 -- name_token keeps records whose name text is the same but whose bytes differ apart:
@@ -67,15 +69,27 @@ SELECT
     tcontext,  -- io_uring target label
     info,  -- kernel info= text
     count(*) AS events,  -- records in this group
-    list(DISTINCT host ORDER BY host) AS hosts,  -- hosts that logged them
-    list(DISTINCT concat_ws(':', host, boot_id, pid)) AS processes,  -- distinct host:boot:pid
-    list(DISTINCT comm ORDER BY comm) AS comms,  -- distinct command names
+    -- list_distinct(list(x)), not list(DISTINCT x): each DISTINCT aggregate is grouped
+    -- again on all the columns above and joined back (twice the time on a fleet week)
+    list_sort(list_distinct(list(host))) AS hosts,  -- hosts that logged them (sorted; no NULL)
+    list_distinct(list(concat_ws(':', host, boot_id, pid))) AS processes,  -- distinct host:boot:pid
+    list_sort(list_distinct(list(comm))) AS comms,  -- distinct command names (sorted; no NULL)
     timezone('UTC', min(ts)) AS first_seen,  -- earliest event time (UTC)
     timezone('UTC', max(ts)) AS last_seen,  -- latest event time (UTC)
-    arg_max(raw, (ts, serial, raw)) AS example,  -- the newest original line(s), byte-exact (ties: the higher serial, then the bytes)
-    list({'host': host, 'ts': timezone('UTC', ts), 'serial': serial} ORDER BY ts, host, serial)[1:5] AS sample_keys  -- up to 5 record keys
+    -- max of the struct, not arg_max(raw, (ts, serial, raw)): one copy of each line in
+    -- the aggregate state instead of two (the same line is chosen)
+    max({'ts': ts, 'serial': serial, 'raw': raw}).raw AS example,  -- the newest original line(s), byte-exact (ties: the higher serial, then the bytes)
+    -- min_by(…, 5), not list(… ORDER BY ts, host, serial)[1:5]: the same five, oldest
+    -- first, kept as the rows stream in instead of a list sorted per group afterwards
+    min_by(
+        {'host': host, 'ts': timezone('UTC', ts), 'serial': serial},
+        {'ts': ts, 'host': host, 'serial': serial},
+        5
+    ) AS sample_keys  -- up to 5 record keys
 FROM ev
 WHERE ts >= coalesce(timezone('UTC', CAST($since AS TIMESTAMP)), '-infinity'::TIMESTAMPTZ)
+  AND ts <= coalesce(timezone('UTC', CAST($until AS TIMESTAMP)), 'infinity'::TIMESTAMPTZ)
+  AND ($host IS NULL OR host = $host)
 GROUP BY ALL
 -- Ties broken by the group's own values, so the output is the same on every run (DuckDB
 -- groups in parallel, in no fixed order).

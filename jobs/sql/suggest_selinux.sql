@@ -1,6 +1,8 @@
 -- name: suggest_selinux
 -- grain: one row per (source type, target type, tclass, permissive) of SELinux denials
 -- param since: timestamp  -- in UTC or NULL; inclusive lower bound of ts
+-- param until: timestamp  -- in UTC or NULL; inclusive upper bound of ts
+-- param host: varchar  -- only records of this host (NULL: every host)
 SELECT
     split_part(scontext, ':', 3) AS source_type,  -- type of the denied subject (scontext)
     split_part(tcontext, ':', 3) AS target_type,  -- type of the object (tcontext)
@@ -18,5 +20,7 @@ WHERE lsm = 'selinux'
   AND suspect IS NULL  -- nothing marks it forged-looking (parsers.schema SUSPECT_*)
   AND scontext IS NOT NULL AND tcontext IS NOT NULL AND tclass IS NOT NULL
   AND ts >= coalesce(timezone('UTC', CAST($since AS TIMESTAMP)), '-infinity'::TIMESTAMPTZ)
+  AND ts <= coalesce(timezone('UTC', CAST($until AS TIMESTAMP)), 'infinity'::TIMESTAMPTZ)
+  AND ($host IS NULL OR host = $host)
 GROUP BY ALL
 ORDER BY events DESC

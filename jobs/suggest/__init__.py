@@ -2,7 +2,7 @@
 
 API (for the CLI and the report)::
 
-    result = suggest(con, since=None, profile=None)   # -> SuggestResult
+    result = suggest(con, since=None, profile=None, until=None, host=None)
     result.profiles        # list[ProfileSuggestion], most evidence first
     result.selinux         # list[SELinuxSuggestion]
     result.to_dict()       # JSON-able
@@ -12,13 +12,15 @@ API (for the CLI and the report)::
 Modules, one job each: ``model`` (the immutable result types), ``evidence`` (evidence
 summed over event groups), ``builder`` (steps 2–5 and 7: the builder keeps its own
 working state and makes the result objects), ``selinux`` (audit2allow-style rules),
-``validation`` (step 6) and ``render`` (text of the results). This module reads the
-store and runs the steps.
+``validation`` (step 6), ``batch`` (its parser runs: many files per run, the results of
+``jobs.validate``'s bisection) and ``render`` (text of the results). This module reads
+the store and runs the steps.
 
 ``con`` is a DuckDB connection holding the store's ``denials``, ``complain_events`` and
 ``profile_status`` views (jobs never import sinks). ``since`` is an aware datetime or
-None (everything stored); ``profile`` keeps one profile (exact full name, or a child
-``a//b``) and builds only it and the profiles stacked with it.
+None (everything stored), ``until`` (inclusive) likewise; ``host`` keeps one host's
+records; ``profile`` keeps one profile (exact full name, or a child ``a//b``) and builds
+only it and the profiles stacked with it.
 
 Pipeline (semantics of aa-logprof 5.0.2, design/rule-suggestion.md §4–6):
 
@@ -48,7 +50,8 @@ Pipeline (semantics of aa-logprof 5.0.2, design/rule-suggestion.md §4–6):
    rule-only paths/capabilities, writes under system directories, severity.db rank 10)
    are marked "review: risky" and written commented out.
 6. Every rule, then every profile's whole snippet, is compiled with
-   ``apparmor_parser -Q -K`` (``jobs.validate``). A rule the installed parser rejects
+   ``apparmor_parser -Q -K`` (``jobs.validate``; ``batch.BatchChecker`` finds the
+   failing ones in a few runs instead of bisecting). A rule the installed parser rejects
    is written as a comment saying the parser does not support it (its older, broader
    form, e.g. a network rule without access list, is only named: no active rule is
    ever broader than the evidence); nothing invalid is emitted.
@@ -58,8 +61,9 @@ Pipeline (semantics of aa-logprof 5.0.2, design/rule-suggestion.md §4–6):
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import duckdb
 
@@ -114,6 +118,23 @@ __all__ = [
     "suggest",
 ]
 
+_BATCH: Final = 2048
+"""Rows converted to dicts at a time."""
+
+Progress = Callable[[Sequence[str], int, str], Iterable[str]]
+"""``progress(items, total, desc)``: the items, wrapped in a progress bar or not."""
+STEPS: Final = (
+    "grouping the stored events",
+    "building rules",
+    "compiling with apparmor_parser",
+    "SELinux rules",
+)
+"""What ``progress`` counts: the store's grouping and the building are most of the time."""
+
+
+def _as_is(items: Sequence[str], total: int, desc: str) -> Iterable[str]:
+    return items
+
 
 def _naive_utc(t: dt.datetime | None) -> dt.datetime | None:
     if t is None or t.tzinfo is None:
@@ -122,9 +143,20 @@ def _naive_utc(t: dt.datetime | None) -> dt.datetime | None:
 
 
 def _rows(con: duckdb.DuckDBPyConnection, job: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(_stream(con, job, params))
+
+
+def _stream(
+    con: duckdb.DuckDBPyConnection, job: str, params: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """The job's rows, fetched a batch at a time: a fleet's event groups are never all
+    Python dicts at once (the builder keeps only what it needs of each). ``con`` runs
+    nothing else until the rows are consumed."""
     cur = sqlfiles.load(job).execute(con, params)
     cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+    while batch := cur.fetchmany(_BATCH):
+        for row in batch:
+            yield dict(zip(cols, row, strict=True))
 
 
 def suggest(
@@ -132,12 +164,19 @@ def suggest(
     since: dt.datetime | None = None,
     profile: str | None = None,
     *,
+    until: dt.datetime | None = None,
+    host: str | None = None,
     validate: bool = True,
     parser: ApparmorParser | None = None,
     policy_root: Path | None = None,
+    progress: Progress | None = None,
 ) -> SuggestResult:
-    """Suggestions from the store behind ``con`` (see the module docstring)."""
-    params = {"since": _naive_utc(since)}
+    """Suggestions from the store behind ``con`` (see the module docstring); only the
+    records up to ``until`` (inclusive) and of ``host`` when given. ``progress`` wraps
+    the steps (``STEPS``: a bar on a terminal, from the CLI)."""
+    steps = iter((progress or _as_is)(STEPS, len(STEPS), "suggest"))
+    next(steps, None)
+    params = {"since": _naive_utc(since), "until": _naive_utc(until), "host": host}
     policy = Policy.load(policy_root or Path("/etc/apparmor.d"))
     loaded = frozenset(r["profile"] for r in _rows(con, "suggest_loaded_profiles", {}))
     builder = Builder(loaded, policy, risky.SeverityDB.load())
@@ -145,24 +184,24 @@ def suggest(
     if profile is not None:
         logged = [r["profile"] for r in _rows(con, "suggest_labels", params)]
         labels = builder.concerning(profile, logged)
-    if labels == []:
-        groups, suspects = [], []  # nothing of this profile is stored
-    else:
-        groups = _rows(con, "suggest_events", {**params, "labels": labels})
-        suspects = _rows(con, "suggest_suspect", {**params, "labels": labels})
-    for g in groups:
-        builder.add(g)
-    for r in suspects:
-        builder.add_suspect(r)
+    if labels != []:  # [] when nothing of this profile is stored
+        for g in _stream(con, "suggest_events", {**params, "labels": labels}):
+            builder.add(g)
+        for r in _rows(con, "suggest_suspect", {**params, "labels": labels}):
+            builder.add_suspect(r)
+    next(steps, None)
     profiles = builder.finish(profile)
+    next(steps, None)
     version = None
     if validate:
         parser = parser or ApparmorParser.find()
         if parser is not None:
             version = parser.version()
             profiles = validate_profiles(profiles, parser)
+    next(steps, None)
     selinux = ([] if profile is not None
                else selinux_suggestions(_rows(con, "suggest_selinux", params)))
+    next(steps, None)  # exhausts the bar: it closes
     return SuggestResult(
         profiles=profiles,
         selinux=selinux,

@@ -16,10 +16,9 @@ import os
 import re
 import stat
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from jobs import apparmor_rules as R
 from jobs import generalize, risky
@@ -75,6 +74,14 @@ def _risk_dict(risk: risky.Risk | None) -> dict[str, str] | None:
     return {"what": risk.what, "reason": risk.reason, "severity": risk.severity}
 
 
+class _Group(NamedTuple):
+    """What replay needs of one event group: its records and up to 5 record keys."""
+
+    events: int
+    sample_keys: tuple[tuple[Any, Any, Any], ...]
+    """(host, ts, serial), oldest first."""
+
+
 @dataclass(eq=False)
 class _Rule:
     """One suggestion while it is built; ``freeze`` makes the ``Suggestion``."""
@@ -88,7 +95,7 @@ class _Rule:
     paths: set[str] = field(default_factory=set)
     perms: set[str] = field(default_factory=set)
     acc: EvidenceAcc = field(default_factory=EvidenceAcc)
-    groups: list[dict[str, Any]] = field(default_factory=list)
+    groups: list[_Group] = field(default_factory=list)
     # stacks (keys of their confining components) it was seen under; None: also unstacked
     stacks: set[tuple[Any, ...]] | None = None
     # what finish decides, as in Suggestion
@@ -175,6 +182,7 @@ class Builder:
         self.profiles: dict[_ProfileKey, _Profile] = {}
         self.rules: dict[tuple[Any, ...], _Rule] = {}
         self.skipped: dict[tuple[Any, ...], int] = defaultdict(int)
+        self._risks: dict[tuple[Any, ...], tuple[risky.Risk | None, int | None]] = {}
 
     def _profile(self, lab: R.Label) -> _Profile:
         key = (lab.namespace, lab.path)
@@ -246,6 +254,10 @@ class Builder:
             # Only dbus-daemon mediates in userspace; a userspace record of a kernel class
             # can be forged by any process that may write to the journal/audit socket.
             built = R.Skip("userspace record of a kernel-mediated class (possibly forged)")
+        # What replay needs of the group, kept instead of its whole row (tens of MB on a
+        # fleet); one per group, shared by its labels: replay counts groups by id.
+        kept = _Group(int(g["events"]), tuple(
+            (k["host"], k["ts"], k["serial"]) for k in g["sample_keys"]))
         for seen in labels:
             lab, null_owner = self._owner(seen)
             ps = self._profile(lab)
@@ -265,9 +277,11 @@ class Builder:
                         "disconnected paths were denied: consider flags=(attach_disconnected)"
                     )
                 continue
-            self._add_rule(ps, lab, built, g)
+            self._add_rule(ps, lab, built, g, kept)
 
-    def _add_rule(self, ps: _Profile, lab: R.Label, raw: R.Raw, g: dict[str, Any]) -> None:
+    def _add_rule(
+        self, ps: _Profile, lab: R.Label, raw: R.Raw, g: dict[str, Any], kept: _Group
+    ) -> None:
         pkey = (lab.namespace, lab.path)
         if raw.kind == R.FILE and raw.path is not None:
             nar = generalize.narrow(raw.path, raw.owner)
@@ -298,7 +312,7 @@ class Builder:
         elif not sug.groups or sug.stacks is not None:
             sug.stacks = (sug.stacks or set()) | {comps}
         sug.acc.add(g)
-        sug.groups.append(g)
+        sug.groups.append(kept)
         risk, rank = self._risk(raw, g, lab)
         if rank is not None and (sug.severity is None or rank > sug.severity):
             sug.severity = rank
@@ -314,17 +328,26 @@ class Builder:
             if peer == own:
                 return None, None  # tracing itself
             return risky.Risk("ptrace", f"ptrace of another profile ({peer})", "warning"), None
-        return risky.rule_risk(
+        args = (
             lab.path[0],
             g.get(S.CLASS) if raw.kind != R.CAPABILITY else None,
             raw.path,
             g.get(S.CAPNAME) if raw.kind == R.CAPABILITY else None,
-            raw.perms | ({"x"} if raw.kind == R.EXEC else set()),
-            operation=g.get(S.OPERATION),
-            sock_type=g.get(S.SOCK_TYPE) if raw.kind == R.NETWORK else None,
-            family=g.get(S.FAMILY) if raw.kind == R.NETWORK else None,
-            db=self.severity,
+            frozenset(raw.perms | ({"x"} if raw.kind == R.EXEC else set())),
+            g.get(S.OPERATION),
+            g.get(S.SOCK_TYPE) if raw.kind == R.NETWORK else None,
+            g.get(S.FAMILY) if raw.kind == R.NETWORK else None,
         )
+        # Groups differing only in fields the risk does not read (pid, masks asked, uids)
+        # share the answer: rule_risk is pure, and was a third of add() on a fleet.
+        got = self._risks.get(args)
+        if got is None:
+            prof, cls, path, cap, perms, op, sock, fam = args
+            got = self._risks[args] = risky.rule_risk(
+                prof, cls, path, cap, perms, operation=op, sock_type=sock, family=fam,
+                db=self.severity,
+            )
+        return got
 
     def add_suspect(self, r: dict[str, Any]) -> None:
         """Count forged-looking records of a profile (they never give a rule) so its
@@ -418,7 +441,7 @@ class Builder:
                 pattern = sug.pattern
                 if pattern != R.aare(next(iter(sug.paths), "")):
                     sug.risky = _risk_dict(
-                        risky.rule_match_pattern(partial(self._pattern_covers, pattern))
+                        risky.rule_match_pattern(self._pattern_covers(pattern))
                     )
         # Broader option: siblings in one directory (or sub-trees) with the same owner.
         by_owner: dict[bool, list[_Rule]] = defaultdict(list)
@@ -474,13 +497,15 @@ class Builder:
         cache[d] = res
         return res
 
-    def _pattern_covers(self, pattern: str | None, path: str) -> bool:
-        if pattern is None:
-            return False
-        return any(
-            path.startswith(R.literal_prefix(p)) and R.path_matches(p, path)
-            for p in self.policy.expand(pattern)
-        )
+    def _pattern_covers(self, pattern: str) -> Callable[[str], bool]:
+        """Whether ``pattern`` matches a path; its variables are expanded once, not per
+        path (the risky-path check tries some 150 paths on every generalised rule)."""
+        expanded = [(R.literal_prefix(p), p) for p in self.policy.expand(pattern)]
+
+        def covers(path: str) -> bool:
+            return any(path.startswith(pre) and R.path_matches(p, path) for pre, p in expanded)
+
+        return covers
 
     def _known(self, ps: _Profile) -> None:
         """Compare with the installed profile block of the same name, as aa-logprof does
@@ -648,12 +673,15 @@ class Builder:
                 hit = list(sug.groups)  # same text ⇒ same suggestion (keyed by rule text)
             uniq = {id(g): g for g in hit}
             keys = sorted(
-                (k for g in uniq.values() for k in g["sample_keys"]),
-                key=lambda k: (k["ts"] is None, k["ts"] or _MIN_TS, str(k["host"])),
+                (k for g in uniq.values() for k in g.sample_keys),
+                key=lambda k: (k[1] is None, k[1] or _MIN_TS, str(k[0])),
             )
             out.append(sug.freeze({
                 "groups": len(uniq),
-                "events": sum(int(g["events"]) for g in uniq.values()),
-                "sample_keys": [record_key(k) for k in keys[:5]],
+                "events": sum(g.events for g in uniq.values()),
+                "sample_keys": [
+                    record_key({"host": h, "ts": ts, "serial": serial})
+                    for h, ts, serial in keys[:5]
+                ],
             }))
         return out

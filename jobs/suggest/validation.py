@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from jobs import apparmor_rules as R
+from jobs.suggest.batch import BatchChecker
 from jobs.suggest.model import (
     STATUS_COMPILED,
     STATUS_REJECTED,
@@ -21,6 +22,7 @@ from jobs.suggest.model import (
     ProfileSuggestion,
     Suggestion,
 )
+from jobs.validate import ApparmorParser
 
 
 class Checker(Protocol):
@@ -33,6 +35,8 @@ class Checker(Protocol):
 
 def validate(profiles: list[ProfileSuggestion], parser: Checker) -> list[ProfileSuggestion]:
     """Compile every rule, then each whole snippet; downgrade or comment out failures."""
+    if isinstance(parser, ApparmorParser):
+        parser = BatchChecker(parser)  # same results, a few parser runs per batch
     rules = [s for ps in profiles for s in ps.rules]
     incs = [inc for ps in profiles for inc in ps.includes]
     texts = sorted({s.rule for s in rules} | {i.include for i in incs})

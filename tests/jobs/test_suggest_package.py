@@ -114,9 +114,10 @@ class TestOneProfileInSql:
             file_row(3, "/etc/c", profile="/usr/bin/app//&/usr/bin/other"),
         ])
         job = sqlfiles.load("suggest_events")
+        scope = {"since": None, "until": None, "host": None}
         names = sorted(r[0] for r in job.execute(
-            con, {"since": None, "labels": ["/usr/bin/app"]}).fetchall())
-        every = job.execute(con, {"since": None, "labels": None}).fetchall()
+            con, {**scope, "labels": ["/usr/bin/app"]}).fetchall())
+        every = job.execute(con, {**scope, "labels": None}).fetchall()
         assert (["DENIED"], 3) == (names, len(every))
 
     def test_concerning_keeps_the_profile_and_its_stack_partners(self) -> None:
