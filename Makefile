@@ -45,7 +45,9 @@ install:
 # Debian packages: apparmor_parser validates rules, systemd-journal-remote writes test
 # journals, libapparmor-dev builds the benchmark's C baseline, chromium renders the report
 # in a test, apparmor-utils has aa-logprof's severity.db (suggest's risk), checkpolicy's
-# checkmodule compiles the SELinux module suggest writes. Installed only when root.
+# checkmodule compiles the SELinux module suggest writes, setools (sesearch, python3-setools)
+# and a policy (selinux-policy-default; SELinux stays off) answer audit2why's boolean
+# question in explain/suggest. Installed only when root.
 apt:
 	@missing=""; \
 	command -v apparmor_parser >/dev/null 2>&1 || [ -x /sbin/apparmor_parser ] || missing="$$missing apparmor"; \
@@ -54,6 +56,8 @@ apt:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -f /etc/apparmor/severity.db ] || missing="$$missing apparmor-utils"; \
 	command -v checkmodule >/dev/null 2>&1 || missing="$$missing checkpolicy"; \
+	command -v sesearch >/dev/null 2>&1 || missing="$$missing setools"; \
+	ls /etc/selinux/*/policy/policy.* >/dev/null 2>&1 || missing="$$missing selinux-policy-default"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -77,7 +81,9 @@ run: setup
 
 # The whole suite on 3.11 and, at the same time, the interpreter-dependent tests on 3.13
 # (.ci/noxfile.py says which): both spend most of their time waiting on processes and
-# sockets, so together they fit in 2 cores. 3.13's output is shown when both are done.
+# sockets, so together they fit in 2 cores. 3.11 runs in 3 pytest-xdist workers; the
+# process-killing and broker tests share one of them (tests/conftest.py SERIAL). 3.13's
+# output is shown when both are done.
 NOXLOG := $(VENV)/nox/compat-3.13.log
 test: setup $(BIN)/promtool
 	$(BIN)/ruff check .
@@ -86,7 +92,7 @@ test: setup $(BIN)/promtool
 	@mkdir -p $(VENV)/nox; \
 	PATH="$(dir $(PY313)):$$PATH" $(BIN)/nox -f .ci/noxfile.py --envdir $(VENV)/nox \
 	  -s compat-3.13 > $(NOXLOG) 2>&1 & nox=$$!; \
-	$(BIN)/pytest -q; rc=$$?; \
+	$(BIN)/pytest -q -n 3 --dist loadgroup; rc=$$?; \
 	wait $$nox; nrc=$$?; \
 	echo "=== Python 3.13 (nox session compat-3.13; full log: $(NOXLOG))"; \
 	grep -v '^nox > ' $(NOXLOG) | tail -n 40; \

@@ -6,6 +6,14 @@ attachment, flags, the ``local/`` file its body includes, its allow and ``deny``
 (with includes, through ``jobs.abstractions``) and its hats/child profiles, so a rule is
 compared with the block it would go into, not only with a file's top-level body.
 
+Conditional blocks (``if $bool { … } else if defined @{VAR} { … } else { … }``, AppArmor
+3) are read too: each branch's rules are kept apart (``Block.branches``, with the
+condition as written and whether it holds) and, when the condition can be decided from
+the file's ``$bool = true|false`` and variable definitions (its own and those of the files
+it includes at top level, tunables too), the taken branch's rules count as the block's.
+Statements are split on ``{``, ``}`` and ``,``, not on lines, so ``if $x { /a r, }`` on
+one line and a header whose ``{`` is on the next line read the same.
+
 ``find(path)`` looks a label's profile up by name (``profile nginx /usr/sbin/nginx``
 is found as ``nginx``) and, for a top-level profile, by attachment (a label
 ``/usr/sbin/nginx`` finds it too), whatever the file is called.
@@ -52,6 +60,40 @@ class Block:
     """``deny`` rules, includes read."""
     children: dict[str, Block] = field(default_factory=dict)
     """Hats and child profiles by name."""
+    branches: list[Branch] = field(default_factory=list)
+    """Its conditional blocks' branches, in file order (nested ones flattened)."""
+
+
+@dataclass
+class Branch:
+    """The rules of one branch of a conditional block inside a profile."""
+
+    condition: str
+    """The branch as written, outer conditions first: ``if $x``, ``else (after if $x)``,
+    ``else if $y (after if $x)``, ``if defined @{X} → if not $y``."""
+    taken: bool | None
+    """Whether the policy takes it (None: a condition this reader cannot decide)."""
+    allow: Abstraction = field(default_factory=lambda: Abstraction("allow"))
+    """Its allow rules, includes read."""
+    deny: Abstraction = field(default_factory=lambda: Abstraction("deny"))
+    """Its ``deny`` rules, includes read."""
+
+    @property
+    def state(self) -> str:
+        """``taken``, ``not taken`` or ``undecided``, for a reader."""
+        return {True: "taken", False: "not taken", None: "undecided"}[self.taken]
+
+
+@dataclass
+class _Frame:
+    """An open conditional branch while a file is read."""
+
+    owner: Block | None
+    """The profile block its rules belong to (None: outside any profile)."""
+    branch: Branch
+    """Where its rules go."""
+    chain: list[tuple[str, bool | None]]
+    """The if/else-if conditions of its chain so far (for a following ``else``)."""
 
 
 def _header(line: str) -> tuple[str, str | None, bool, str | None] | None:
@@ -77,6 +119,64 @@ def _header(line: str) -> tuple[str, str | None, bool, str | None] | None:
     if words[0][:1] in "/@" and len(words) == 1:
         return words[0], words[0], False, flags
     return None
+
+
+_STATEMENT_TOKEN: Final = re.compile(r'(?:"(?:[^"\\]|\\.)*"|[^\s"])+|"')
+_BOOL_DEF: Final = re.compile(r"^\$([A-Za-z0-9_]+)\s*=\s*(true|false)$")
+_VAR_DEF: Final = re.compile(r"^@\{([A-Za-z0-9_]+)\}\s*\+?=")
+
+
+def _statements(text: str) -> list[tuple[str, str]]:
+    """The statements of a policy text as (terminator, text): ``{`` for a block header,
+    ``}`` for a block end, ``,`` for a rule, ``""`` for a line statement (an include, a
+    variable definition). Comments are dropped; a statement may span lines (a header
+    whose ``{`` is on the next line), and several may share one (``if $x { /a r, }``);
+    a ``,`` inside parentheses (``flags=(a, b)``, dbus lists) ends nothing."""
+    out: list[tuple[str, str]] = []
+    words: list[str] = []
+    parens = 0
+    for raw in text.splitlines():
+        if raw.lstrip().startswith("#") and not _INCLUDE.match(raw):
+            continue  # a comment, even one that starts "# include the …"
+        for tok in _STATEMENT_TOKEN.findall(_strip_comment(raw)):
+            if tok in ("{", "}") and parens <= 0:
+                if tok == "}" and words:
+                    out.append(("", " ".join(words)))
+                    words = []
+                out.append((tok, " ".join(words)))
+                words, parens = [], 0
+                continue
+            words.append(tok)
+            if not tok.startswith(("/", "@", '"')):  # a path's '(' is a literal
+                parens += tok.count("(") - tok.count(")")
+            if tok.endswith(",") and parens <= 0:
+                out.append((",", " ".join(words)))
+                words, parens = [], 0
+        if words and (_INCLUDE.match(" ".join(words)) or (
+                words[0].startswith(("@{", "$")) and "=" in " ".join(words))):
+            out.append(("", " ".join(words)))  # line statements have no terminator
+            words, parens = [], 0
+    if words:
+        out.append(("", " ".join(words)))
+    return out
+
+
+def _evaluate(cond: list[str], bools: dict[str, bool], defined: set[str]) -> bool | None:
+    """The value of an ``if`` condition (``[not] $b``, ``[not] defined @{V}|$b``), None
+    when it names a boolean this file does not set or is not of that form."""
+    neg = False
+    while cond[:1] == ["not"]:
+        neg, cond = not neg, cond[1:]
+    value: bool | None = None
+    if len(cond) == 2 and cond[0] == "defined":
+        var = cond[1]
+        if var.startswith("@{") and var.endswith("}"):
+            value = var[2:-1] in defined
+        elif var.startswith("$"):
+            value = var[1:] in bools
+    elif len(cond) == 1 and cond[0].startswith("$"):
+        value = bools.get(cond[0][1:])
+    return None if value is None else value != neg
 
 
 class Installed:
@@ -105,44 +205,122 @@ class Installed:
             text = path.read_text("utf-8", "replace")
         except OSError:
             return  # an unreadable file is not a profile we can compare with
-        stack: list[Block | None] = []  # None: a block that is not a profile (if, …)
-        for raw in text.splitlines():
-            line = _strip_comment(raw)
-            if line.endswith("{"):
-                got = _header(line)
+        bools: dict[str, bool] = {}
+        defined: set[str] = set(self.policy.variables)
+        stack: list[Block | _Frame | None] = []  # None: another block (not a profile, not if)
+        after_if: list[tuple[str, bool | None]] | None = None  # the chain an else continues
+        for kind, stmt in _statements(text):
+            chain, after_if = after_if, None
+            frame = stack[-1] if stack else None
+            cur = frame.owner if isinstance(frame, _Frame) else frame
+            if kind == "}":
+                if stack:
+                    top = stack.pop()
+                    if isinstance(top, _Frame):
+                        after_if = top.chain
+                continue
+            if kind == "{":
+                words = stmt.split()
+                if words[:1] == ["if"] or (words[:1] == ["else"] and chain is not None):
+                    stack.append(self._branch(words, chain or [], frame, cur, bools, defined))
+                    continue
+                got = _header(stmt + " {")
                 if got is None:
                     stack.append(None)
                     continue
                 name, attach, hat, flags = got
                 blk = Block(name, attach, path, hat=hat, flags=flags)
-                parent = stack[-1] if stack else None
                 if not stack:
                     self.profiles.setdefault(name, blk)
-                elif parent is not None:
-                    parent.children.setdefault(name, blk)
+                elif cur is not None:
+                    cur.children.setdefault(name, blk)
                 stack.append(blk)
                 continue
-            if line.startswith("}"):
-                if stack:
-                    stack.pop()
+            if not stack:
+                self._top_level(stmt, path, bools, defined)
                 continue
-            cur = stack[-1] if stack else None
             if cur is None:
                 continue
-            m = _INCLUDE.match(raw)
+            targets = [(cur.allow, cur.deny)]
+            if isinstance(frame, _Frame):
+                # a branch's rules are its own, and the block's when the branch is taken
+                targets = [(frame.branch.allow, frame.branch.deny)] + (
+                    targets if frame.branch.taken else [])
+            m = _INCLUDE.match(stmt)
             if m:
                 lm = _LOCAL.match(m.group(1))
                 if lm and cur.local is None:
                     cur.local = lm.group(1)
                 for sub in self.policy._resolve(m.group(1), path):
-                    self.policy._read_rules(sub, cur.allow, set(), cur.deny)
+                    for allow, deny in targets:
+                        self.policy._read_rules(sub, allow, set(), deny)
                 continue
-            target = cur.allow
+            line, deny_rule = stmt, False
             for prefix in ("audit deny ", "deny "):
                 if line.startswith(prefix):
-                    line, target = line[len(prefix):], cur.deny
+                    line, deny_rule = line[len(prefix):], True
             if line:
-                self.policy._rule(line, target)
+                for allow, deny in targets:
+                    self.policy._rule(line, deny if deny_rule else allow)
+
+    def _branch(self, words: list[str], chain: list[tuple[str, bool | None]],
+                frame: Block | _Frame | None, owner: Block | None,
+                bools: dict[str, bool], defined: set[str]) -> _Frame:
+        """The frame of ``if C {``, ``else if C {`` or ``else {`` (``chain``: the
+        conditions before it in its if/else chain)."""
+        if words[0] == "if":
+            cond, chain = words[1:], []
+        else:
+            cond = words[2:] if words[1:2] == ["if"] else []
+        own = _evaluate(cond, bools, defined) if cond else True
+        # an else branch is taken when every condition before it is false
+        before = [v for _, v in chain]
+        if any(v is True for v in before):
+            taken: bool | None = False
+        elif any(v is None for v in before) and own is not False:
+            taken = None
+        else:
+            taken = own
+        label = ("else if " if words[0] == "else" else "if ") + " ".join(cond) if cond \
+            else "else"
+        if chain:
+            label += " (after " + ", ".join(c for c, _ in chain) + ")"
+        if isinstance(frame, _Frame):
+            label = f"{frame.branch.condition} → {label}"
+            outer = frame.branch.taken
+            taken = False if False in (outer, taken) else None if None in (outer, taken) \
+                else True
+        branch = Branch(label, taken)
+        if owner is not None:
+            owner.branches.append(branch)
+        name = "if " + " ".join(cond) if cond else "else"
+        return _Frame(owner, branch, [*chain, (name, own)])
+
+    def _top_level(self, stmt: str, path: Path, bools: dict[str, bool],
+                   defined: set[str], seen: set[Path] | None = None) -> None:
+        """Boolean and variable definitions outside any profile, and those of the files
+        included there (``include <tunables/global>``), for deciding conditions."""
+        if m := _BOOL_DEF.match(stmt):
+            bools[m.group(1)] = m.group(2) == "true"
+            return
+        if m := _VAR_DEF.match(stmt):
+            defined.add(m.group(1))
+            return
+        m = _INCLUDE.match(stmt)
+        if not m:
+            return
+        seen = seen if seen is not None else set()
+        for sub in self.policy._resolve(m.group(1), path):
+            if sub in seen:
+                continue
+            seen.add(sub)
+            try:
+                text = sub.read_text("utf-8", "replace")
+            except OSError:
+                continue  # an unreadable include defines nothing we can use
+            for kind, inner in _statements(text):
+                if kind in ("", ","):
+                    self._top_level(inner, sub, bools, defined, seen)
 
     def find(self, path: tuple[str, ...] | list[str]) -> Block | None:
         """The block of a label's profile path (``('a', 'hat')``), or None."""

@@ -5,8 +5,11 @@ as ``armorwatch query`` shows); ``armorwatch explain --line 'RAW LINE'`` a paste
 kern.log/syslog or ``journalctl -o json`` line. It prints the profile and the installed
 policy file defining it, the installed allow or ``deny`` rule that matches (and which),
 the rule ``armorwatch suggest`` would write for it with its risk and severity rank, the
-abstractions that also allow it, the SELinux allow rule for an SELinux record, and how
-many stored records show the same access (from ``--db`` when that store exists).
+abstractions that also allow it, and how many stored records show the same access (from
+``--db`` when that store exists). For an SELinux record: the allow rule and, as audit2why
+does, which boolean would allow it (``setsebool -P NAME 1``), looked up with Debian's
+``setools`` (``sesearch``) in ``--selinux-policy`` (default: the loaded policy, else the
+installed one of /etc/selinux/config).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from jobs import explain as EX
 from jobs import sqlfiles
 from jobs import suggest as SG
 from jobs.abstractions import Policy
+from jobs.suggest import selinux as SE
 from jobs.validate import ApparmorParser
 from parsers import sanitize
 from parsers import schema as S
@@ -51,6 +55,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--host", help="with --line: host name when the line names none")
     p.add_argument("--format", choices=("text", "json"), default="text")
     options.add_policy(p)
+    p.add_argument("--selinux-policy", type=Path, metavar="FILE",
+                   help="binary SELinux policy to look booleans up in (default: the loaded "
+                   "policy, else the newest /etc/selinux/TYPE/policy/policy.N)")
     awlog.add_arguments(p)
     p.set_defaults(func=run)
 
@@ -112,7 +119,7 @@ def _scratch(raw: bytes, source: str, host: str | None, tmp: Path) -> Path:
     return db
 
 
-def _similar(db: Path, rec: dict[str, Any]) -> dict[str, Any] | None:
+def _similar(db: Path, rec: dict[str, Any], result: SG.SuggestResult) -> dict[str, Any] | None:
     if not db.is_file():
         return None
     try:
@@ -120,10 +127,20 @@ def _similar(db: Path, rec: dict[str, Any]) -> dict[str, Any] | None:
     except (StoreNotFoundError, duckdb.Error, OSError) as exc:
         raise _Failure(f"cannot open the store: {exc}", 2) from None
     try:
+        if rec.get(S.LSM) == S.LSM_SELINUX and result.selinux:
+            se = result.selinux[0]
+            return _rows(con, "suggest_similar_selinux", {
+                "source_type": se.source_type, "target_type": se.target_type,
+                "tclass": se.tclass, "perms": se.perms})[0]
         return _rows(con, "suggest_similar", {k: rec.get(k) for k in (
             "profile", "operation", "class", "name", "capname", "denied_mask")})[0]
     finally:
         con.close()
+
+
+def _selinux_why(result: SG.SuggestResult, policy: Path | None) -> list[SE.Why] | str | None:
+    """audit2why for the record's SELinux rule, or the one line saying why it cannot be had."""
+    return SE.lookup(result.selinux, policy) if result.selinux else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -151,14 +168,15 @@ def run(args: argparse.Namespace) -> int:
                                     policy_root=args.policy_dir)
             finally:
                 con.close()
-        similar = _similar(args.db, rec)
+        similar = _similar(args.db, rec, result)
     except _Failure as exc:
         print(f"armorwatch explain: {exc}", file=sys.stderr)
         return exc.code
     except (CollectorError, IngestError, SinkError) as exc:
         print(f"armorwatch explain: {sanitize.for_terminal(str(exc))}", file=sys.stderr)
         return 1
-    ex = EX.explain(rec, result, Policy.load(args.policy_dir), similar)
+    ex = EX.explain(rec, result, Policy.load(args.policy_dir), similar,
+                    _selinux_why(result, args.selinux_policy))
     if args.format == "json":
         sys.stdout.write(orjson.dumps(ex, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:

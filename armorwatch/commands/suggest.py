@@ -14,9 +14,17 @@ is kept and the suggestion written beside it as ``NAME.suggested``; ``--merge`` 
 only the rules an existing local file lacks (after a ``NAME.bak`` copy); ``--diff``
 prints the unified diff of what would change and writes nothing.
 
+SELinux denials give an audit2allow-style module (``selinux-allow.te``) and, as audit2why
+does, which boolean would allow each one (``setsebool -P NAME 1``, in a comment), looked
+up with Debian's ``setools`` in ``--selinux-policy`` (default: the loaded policy, else the
+installed one); without a policy or ``sesearch`` a comment says so.
+
 ``--since`` takes a duration (``30m``, ``24h``, ``7d``, ``2w``) counted back from the
 newest stored record (``--anchor latest``, the default, so old stores and the bundled
 samples work) or from the current time (``--anchor now``), or an ISO timestamp.
+``--until`` (an ISO timestamp) leaves out later records; a ``--since`` duration then
+counts back from it. ``--host`` keeps one host's records of the store; with FILE it
+names the host of records that name none instead (and filters nothing).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from ingest.errors import IngestError
 from jobs import suggest as SG
 from jobs import window
 from jobs.abstractions import Policy
+from jobs.suggest.selinux import with_why as selinux_why
 from jobs.validate import ApparmorParser, ValidationError
 from parsers import sanitize
 from sinks.duckdb import DuckDBConfig, StoreNotFoundError, open_reader
@@ -67,14 +76,17 @@ def register(subparsers: Any) -> None:
                    help="log files (audit.log, kern.log/syslog, journalctl -o json) to "
                    "suggest from, through a temporary store, instead of --db (aa-logprof -f)")
     options.add_store(p)
-    p.add_argument("--host", help="with FILE: host name for records that name none "
-                   "(default: this machine's)")
+    p.add_argument("--host", help="from the store: only this host's records; with FILE: "
+                   "host name for records that name none (default: this machine's)")
     p.add_argument("--profile", help="only this profile (full name, e.g. /usr/sbin/nginx "
                    "or a child /usr/sbin/apache2//phpsysinfo)")
     p.add_argument("--since", help="only records since: a duration (7d, 24h) or ISO time; "
                    "default: everything stored")
+    p.add_argument("--until", help="only records up to this ISO time (inclusive); a --since "
+                   "duration then counts back from it")
     p.add_argument("--anchor", choices=("latest", "now"), default="latest",
-                   help="what a --since duration counts back from (default: newest record)")
+                   help="what a --since duration counts back from without --until "
+                   "(default: newest record)")
     p.add_argument("--format", choices=FORMATS, default="apparmor",
                    help="apparmor: local/ files (default); json: for automation; "
                    "markdown: a summary")
@@ -86,18 +98,37 @@ def register(subparsers: Any) -> None:
     p.add_argument("--diff", action="store_true",
                    help="with -o: print a unified diff of what would change; write nothing")
     options.add_policy(p)
+    p.add_argument("--selinux-policy", type=Path, metavar="FILE",
+                   help="binary SELinux policy in which to look up which boolean would allow "
+                   "a denial (default: the loaded policy, else the newest "
+                   "/etc/selinux/TYPE/policy/policy.N)")
     awlog.add_arguments(p)
     p.set_defaults(func=run)
 
 
-def parse_since(
-    value: str | None, con: duckdb.DuckDBPyConnection, anchor: str
-) -> dt.datetime | None:
-    """The lower time bound for ``--since``, or None for everything."""
+def parse_until(value: str | None) -> dt.datetime | None:
+    """The upper time bound of ``--until`` (an ISO time, UTC when naive), or None."""
     if not value:
         return None
     try:
-        return window.since(value, window.window_end(con, anchor))
+        when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--until {value!r} is not an ISO time") from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
+def parse_since(
+    value: str | None,
+    con: duckdb.DuckDBPyConnection,
+    anchor: str,
+    until: dt.datetime | None = None,
+) -> dt.datetime | None:
+    """The lower time bound for ``--since`` (a duration counts back from ``until``, else
+    from the ``anchor``), or None for everything."""
+    if not value:
+        return None
+    try:
+        return window.since(value, until or window.window_end(con, anchor))
     except window.WindowError as e:
         raise UsageError(f"--since {e}") from None
 
@@ -230,14 +261,19 @@ def _suggest(args: argparse.Namespace) -> int:
         print(f"armorwatch suggest: cannot open the store: {exc}", file=sys.stderr)
         return 2
     try:
-        since = parse_since(args.since, con, args.anchor)
+        until = parse_until(args.until)
+        since = parse_since(args.since, con, args.anchor, until)
         parser = None if args.no_validate else ApparmorParser.find()
         if parser is None and not args.no_validate:
             print("armorwatch suggest: apparmor_parser not found; rules are NOT validated",
                   file=sys.stderr)
-        result = SG.suggest(con, since=since, profile=args.profile,
+        # With FILE, --host named the records that name no host (every record is the
+        # files'); from a store it keeps that host's records.
+        host = None if args.files else args.host
+        result = SG.suggest(con, since=since, profile=args.profile, until=until, host=host,
                             validate=parser is not None, parser=parser,
-                            policy_root=args.policy_dir)
+                            policy_root=args.policy_dir,
+                            progress=awlog.progress)
     except UsageError as exc:
         print(f"armorwatch suggest: {exc}", file=sys.stderr)
         return 2
@@ -246,6 +282,7 @@ def _suggest(args: argparse.Namespace) -> int:
         return 1
     finally:
         con.close()
+    result = selinux_why(result, args.selinux_policy)
     try:
         return _emit(result, args)
     except BrokenPipeError:
@@ -283,7 +320,7 @@ def _emit(result: SG.SuggestResult, args: argparse.Namespace) -> int:
             sys.stdout.write(f"### /etc/apparmor.d/local/{ps.local_file}"
                              f"  (profile {sanitize.for_terminal(ps.profile)})\n{text}\n")
     if result.selinux:
-        text = SG.render_selinux(result.selinux)
+        text = SG.render_selinux(result.selinux, note=result.selinux_note)
         if out:
             out.place("selinux-allow.te", text, f"{len(result.selinux)} rule(s)")
         else:

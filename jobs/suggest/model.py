@@ -214,6 +214,9 @@ class SELinuxSuggestion:
     """The denials were logged in permissive mode (the access happened)."""
     evidence: Evidence = field(default_factory=Evidence)
     """What supports it."""
+    why: dict[str, Any] | None = None
+    """audit2why's answer from an SELinux policy (``selinux.Why.to_dict()``: verdict,
+    the ``setsebool`` settings that would allow it, detail); None when none was queried."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -232,6 +235,8 @@ class SuggestResult:
     """The lower time bound used."""
     parser: str | None
     """apparmor_parser version used for validation, None if none was available."""
+    selinux_note: str | None = None
+    """Why the SELinux booleans were not looked up (no policy, no sesearch), one line."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -240,4 +245,5 @@ class SuggestResult:
             "parser": self.parser,
             "profiles": [p.to_dict() for p in self.profiles],
             "selinux": [s.to_dict() for s in self.selinux],
+            "selinux_note": self.selinux_note,
         }

@@ -165,10 +165,13 @@ SELINUX_MODULE: Final = "armorwatch_local"
 """Name of the SELinux policy module ``render_selinux`` writes."""
 
 
-def render_selinux(items: list[SELinuxSuggestion], module: str = SELINUX_MODULE) -> str:
+def render_selinux(items: list[SELinuxSuggestion], module: str = SELINUX_MODULE,
+                   note: str | None = None) -> str:
     """A loadable policy module (``checkmodule -M -m`` compiles it, as ``audit2allow -m``
     writes one): ``module``, the ``require`` block of every type and class/permission
-    used, then the ``allow`` lines, enforcing denials first, permissive ones apart."""
+    used, then the ``allow`` lines, enforcing denials first, permissive ones apart; before
+    a rule, audit2why's answer (``setsebool -P NAME 1`` when a boolean would allow it);
+    ``note``: why booleans were not looked up."""
     types = sorted({t for s in items for t in (s.source_type, s.target_type)})
     classes: dict[str, set[str]] = defaultdict(set)
     for s in items:
@@ -177,6 +180,8 @@ def render_selinux(items: list[SELinuxSuggestion], module: str = SELINUX_MODULE)
     out += [f"\ttype {t};" for t in types]
     out += [f"\tclass {c} {{ {' '.join(sorted(p))} }};" for c, p in sorted(classes.items())]
     out += ["}", ""]
+    if note:
+        out += [comment(note), ""]
     for permissive in (False, True):
         part = [s for s in items if s.permissive == permissive]
         if not part:
@@ -187,6 +192,10 @@ def render_selinux(items: list[SELinuxSuggestion], module: str = SELINUX_MODULE)
         )
         for s in part:
             out.append(comment(evidence_line(s.evidence)))
+            if s.why is not None:
+                out += [comment(f"audit2why: {b['command']}  (turns on: "
+                                f"{'; '.join(b['rules'])})") for b in s.why["booleans"]]
+                out.append(comment(f"audit2why: {s.why['detail']}"))
             out.append(s.rule)
         out.append("")
     return "\n".join(out)
