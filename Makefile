@@ -45,7 +45,8 @@ install:
 # Debian packages: apparmor_parser validates rules, systemd-journal-remote writes test
 # journals, libapparmor-dev builds the benchmark's C baseline, chromium renders the report
 # in a test, apparmor-utils has aa-logprof's severity.db (suggest's risk), checkpolicy's
-# checkmodule compiles the SELinux module suggest writes. Installed only when root.
+# checkmodule compiles the SELinux module suggest writes, postgresql is the lake catalog
+# server the multi-writer tests start (tests/harness/postgres.py). Installed only when root.
 apt:
 	@missing=""; \
 	command -v apparmor_parser >/dev/null 2>&1 || [ -x /sbin/apparmor_parser ] || missing="$$missing apparmor"; \
@@ -54,6 +55,7 @@ apt:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -f /etc/apparmor/severity.db ] || missing="$$missing apparmor-utils"; \
 	command -v checkmodule >/dev/null 2>&1 || missing="$$missing checkpolicy"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
