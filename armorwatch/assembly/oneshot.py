@@ -9,7 +9,7 @@ duplicates by ``parsers.schema.KEY_COLUMNS``.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -75,8 +75,7 @@ async def run_once(config: RunConfig) -> RunOutcome:
         if not item.path.is_file() or not os.access(item.path, os.R_OK):
             raise InputError(f"cannot read {item.path}")
     sources = [file_source(item.kind, item.path, f"input{i}") for i, item in enumerate(inputs)]
-    # No reader runs beside a one-shot run, so no snapshot file for readers is needed.
-    store = DuckDBSink(replace(config.store, snapshot_interval_s=0))
+    store = DuckDBSink(config.store)
     await store.open()
     rejected = DeadLetterSink(DeadLetterConfig(path=config.dead_letter))
 

@@ -24,7 +24,6 @@ import difflib
 import re
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -176,15 +175,15 @@ def check_statement(sql: str) -> tuple[str, set[str]]:
     prefix holds (comments, an option list), DuckDB explains a SELECT.
     """
     st = _one_statement(sql)
-    if st.type == duckdb.StatementType.SELECT:
+    if st.type == duckdb.StatementType.SELECT:  # type: ignore[attr-defined]  # 1.4.4 stubs
         return sql, set(st.named_parameters)
-    if st.type != duckdb.StatementType.EXPLAIN:
+    if st.type != duckdb.StatementType.EXPLAIN:  # type: ignore[attr-defined]
         raise UsageError(f"only SELECT queries are allowed, not {st.type.name}")
     m = _EXPLAIN.match(sql)
     if m is None:
         raise UsageError("write EXPLAIN [ANALYZE] SELECT …, with no comment or option first")
     inner = sql[m.end() :].rstrip().rstrip(";")
-    if _one_statement(inner).type != duckdb.StatementType.SELECT:
+    if _one_statement(inner).type != duckdb.StatementType.SELECT:  # type: ignore[attr-defined]
         raise UsageError("EXPLAIN is allowed of a SELECT only")
     # Parsed alone, inner has balanced parentheses, quotes and comments; the newline ends
     # a trailing -- comment.
@@ -405,8 +404,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Run one SELECT statement, or a saved query by name, against the armorwatch "
             "DuckDB store, read-only with file access disabled. Values go in as bound "
             "parameters: --param since=24h is $since in the SQL. Durations (30m, 24h, 7d) "
-            "count back from the newest record (--anchor latest) or from now. While a "
-            "writer holds the DB, the writer's snapshot is read instead."
+            "count back from the newest record (--anchor latest) or from now. It reads the "
+            "store while a writer writes (the rows committed before the query started)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Tables and views: records, denials, complain_events, profile_status, loss,\n"
@@ -468,7 +467,7 @@ def run(args: argparse.Namespace) -> int:
         print("armorwatch query: give SQL or a saved query name (see --list)", file=sys.stderr)
         return 2
     try:
-        table, source = execute_from(args.db, args.query, _parse_params(args.param), args.anchor)
+        table, _ = execute_from(args.db, args.query, _parse_params(args.param), args.anchor)
     except UsageError as e:
         print(f"armorwatch query: {e}", file=sys.stderr)
         return 2
@@ -476,28 +475,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"armorwatch query: {e}", file=sys.stderr)
         return 2
     except duckdb.IOException as e:
-        # The hint fits a lock held by the writer, not a file that is no DuckDB store.
-        held = "lock" in str(e).lower()
-        print(
-            f"armorwatch query: cannot open {args.db}: {message(e)}"
-            + (
-                "\n(a writer holds it and has published no snapshot yet; see snapshot_interval_s)"
-                if held
-                else ""
-            ),
-            file=sys.stderr,
-        )
+        print(f"armorwatch query: cannot open {args.db}: {message(e)}", file=sys.stderr)
         return 2
     except duckdb.Error as e:
         print(f"armorwatch query: {message(e)}", file=sys.stderr)
         return 1
-    if source != args.db:
-        age = time.time() - source.stat().st_mtime
-        print(
-            f"armorwatch query: a writer holds {args.db}; read its snapshot {source} "
-            f"({age:.0f} s old)",
-            file=sys.stderr,
-        )
     try:
         emit(table, args.format, args.output, args.wide)
     except BrokenPipeError:
@@ -516,7 +498,7 @@ def execute(db: Path, query: str, given: Mapping[str, str], anchor: str = "lates
 def execute_from(
     db: Path, query: str, given: Mapping[str, str], anchor: str = "latest"
 ) -> tuple[pa.Table, Path]:
-    """``execute``, plus the file actually read (the DB, or its snapshot while a writer runs)."""
+    """``execute``, plus the store read (``db``)."""
     known = saved_queries()
     saved = known.get(query)
     if saved is None and re.fullmatch(r"[\w.-]+", query.strip()):
