@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from sinks.errors import TransientSinkError
 from tests.harness.postgres import Postgres, find_bindir
 
 duckdb_ext = pytest.importorskip("duckdb_ext")  # the extension wheels (no download at run time)
@@ -101,3 +102,37 @@ def test_harness_runs_standalone_and_stops_on_enter() -> None:
         check=True,
     )
     assert proc.stdout.startswith(b"host=127.0.0.1 port=")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TransientSinkError,
+    reason=(
+        "duckdb-ext-ducklake 1.4.4.20260205 inlines a BLOB into a PostgreSQL catalog as a "
+        "text literal PostgreSQL rejects (invalid input syntax for type bytea); the sink "
+        "must not inline with a PostgreSQL catalog (bench/bench_lake_writers.py)"
+    ),
+)
+async def test_sink_stores_a_raw_line_with_a_control_byte_in_a_postgres_lake(
+    postgres: Postgres, tmp_path: Path
+) -> None:
+    """A record whose raw holds auditd's ENRICHED separator (0x1d) commits to a PostgreSQL lake."""
+    from parsers import schema as S
+    from parsers.envelope import Envelope
+    from sinks.duckdb import DuckDBConfig, DuckDBSink
+    from sinks.store import open_store
+
+    dbname = postgres.new_database().rsplit("dbname=", 1)[1]
+    url = f"postgresql://postgres@127.0.0.1:{postgres.port}/{dbname}?data_path={tmp_path}"
+    raw = b'type=AVC msg=audit(1.0:1): apparmor="DENIED" fsuid=0\x1dFSUID="root"'
+    batch = S.batch_from_rows(
+        [{S.TS: 1_763_000_000_000, S.HOST: "h", S.SERIAL: 1, S.RECORD_TYPE: "AVC", S.RAW: raw}]
+    )
+    sink = DuckDBSink(DuckDBConfig(path=Path(url)))
+    try:
+        await sink.send(Envelope(records=batch, meta={"host": "h"}))
+    finally:
+        await sink.close()
+    con = open_store(url, read_only=True)
+    assert [(raw,)] == con.execute("SELECT raw FROM records").fetchall()
+    con.close()
