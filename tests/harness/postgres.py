@@ -52,14 +52,17 @@ class PostgresUnavailable(RuntimeError):
     """The PostgreSQL server binaries (or a way to run them unprivileged) are missing."""
 
 
-def find_bindir() -> Path:
+DEBIAN_ROOT = Path("/usr/lib/postgresql")
+
+
+def find_bindir(debian_root: Path = DEBIAN_ROOT) -> Path:
     """Directory holding initdb and postgres; PostgresUnavailable when there is none."""
     candidates: list[Path] = []
     if env := os.environ.get("PG_BINDIR"):
         candidates.append(Path(env))
     # Debian: /usr/lib/postgresql/<major>/bin; newest major first.
     debian = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin"),
+        debian_root.glob("*/bin"),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,
     )

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from sinks.errors import TransientSinkError
-from tests.harness.postgres import Postgres, find_bindir
+from tests.harness.postgres import Postgres, PostgresUnavailable, find_bindir
 
 duckdb_ext = pytest.importorskip("duckdb_ext")  # the extension wheels (no download at run time)
 
@@ -84,6 +84,29 @@ class TestPostgresFixture:
     def test_new_database_names_are_unique(self, postgres: Postgres) -> None:
         """Each new_database() call is a catalog of its own."""
         assert postgres.new_database() != postgres.new_database()
+
+
+class TestFindBindir:
+    def test_absent_binaries_are_postgres_unavailable(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """No PG_BINDIR, no Debian directory, no pg_ctl on PATH: the error the fixture skips on."""
+        monkeypatch.delenv("PG_BINDIR", raising=False)
+        monkeypatch.setenv("PATH", str(tmp_path))
+        with pytest.raises(PostgresUnavailable, match="apt-get install postgresql"):
+            find_bindir(debian_root=tmp_path / "none")
+
+    def test_newest_debian_major_wins(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Of /usr/lib/postgresql/{9,15}/bin the newest major is used."""
+        monkeypatch.delenv("PG_BINDIR", raising=False)
+        for major in ("9", "15"):
+            d = tmp_path / major / "bin"
+            d.mkdir(parents=True)
+            (d / "initdb").touch()
+            (d / "postgres").touch()
+        assert tmp_path / "15" / "bin" == find_bindir(debian_root=tmp_path)
 
 
 def test_harness_runs_standalone_and_stops_on_enter() -> None:
