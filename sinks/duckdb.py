@@ -111,6 +111,8 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("batch_id", "BIGINT NOT NULL"),
 )
 META_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in META_COLUMNS)
+OPEN_ATTEMPTS = 5
+"""Times a writer tries to open the store (0.2, 0.4, 0.8, 1.6 s apart)."""
 
 def sql_text(name: str) -> str:
     """What to run for ``sinks/sql/<name>`` (package data, header grammar of
@@ -420,22 +422,35 @@ class DuckDBSink(SinkBase):
 
     def _open_lake(self, store: StoreConfig) -> None:
         cfg = self.config
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                con = open_store(
+                    store,
+                    read_only=False,
+                    threads=cfg.threads,
+                    memory_limit=cfg.memory_limit,
+                    setup=migrate,
+                    inline_rows=cfg.inline_rows,
+                )
+                break
+            except LegacyStoreError as e:
+                raise TerminalSinkError(str(e)) from e
+            except OSError as e:
+                raise TransientSinkError(f"cannot open {cfg.path} for writing: {e}") from e
+            except (TransientSinkError, duckdb.Error) as e:
+                # Writers starting together on a new PostgreSQL catalog race to create
+                # it and its tables; the loser's transaction conflicts. Try again.
+                if attempt + 1 == OPEN_ATTEMPTS:
+                    if isinstance(e, TransientSinkError):
+                        raise
+                    raise TransientSinkError(f"cannot open {store.label}: {e}") from e
+                log.info("opening %s failed (%s); retrying", store.label, e)
+                time.sleep(0.2 * 2**attempt)
         try:
-            con = open_store(
-                store,
-                read_only=False,
-                threads=cfg.threads,
-                memory_limit=cfg.memory_limit,
-                setup=migrate,
-                inline_rows=cfg.inline_rows,
-            )
-        except LegacyStoreError as e:
-            raise TerminalSinkError(str(e)) from e
-        except OSError as e:
-            raise TransientSinkError(f"cannot open {cfg.path} for writing: {e}") from e
-        try:
-            row = con.execute(f"SELECT value FROM {META} WHERE key = 'last_batch_id'").fetchone()
-            self._batch_id = int(row[0]) if row else 0
+            # No per-commit counter row in meta: every writer rewriting one row would
+            # make concurrent writers (a PostgreSQL catalog) conflict on each commit.
+            row = con.execute(sql_text("last_batch_id.sql")).fetchone()
+            self._batch_id = int(row[0]) if row and row[0] is not None else 0
         except BaseException:
             con.close()
             raise
@@ -472,7 +487,6 @@ class DuckDBSink(SinkBase):
                     counts[table] = int(row[0]) if row else 0
                 finally:
                     con.unregister("_stage")
-            _set_meta(con, "last_batch_id", str(batch_id))
             con.commit()
         except duckdb.Error as e:
             self.stats.commit_errors += 1
@@ -643,16 +657,19 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, sch: pa.Sch
 
 
 # --- readers ------------------------------------------------------------------------
-def open_reader(path: Path) -> tuple[duckdb.DuckDBPyConnection, Path]:
+def open_reader(
+    path: Path, at: int | dt.datetime | None = None
+) -> tuple[duckdb.DuckDBPyConnection, Path]:
     """A locked-down READ_ONLY connection to the store ``path`` names, and ``path``.
 
     ``sinks.store.open_store(path, read_only=True)``: it reads the lake while a writer
     writes (each query sees the snapshots committed before it started), cannot touch
     files outside the lake (read_csv, COPY TO, ATTACH, INSTALL/LOAD) or change that
     (``lock_configuration``). Raises StoreNotFoundError when an embedded store does not
-    exist, LegacyStoreError for an old single-file store.
+    exist, LegacyStoreError for an old single-file store. ``at``: the store as it was at
+    that snapshot version or time (``sinks.store.parse_at``).
     """
-    con = open_store(path, read_only=True)
+    con = open_store(path, read_only=True, at=at)
     try:
         version = stored_schema_version(con)
     except BaseException:
@@ -740,15 +757,6 @@ def _copy_legacy(con: duckdb.DuckDBPyConnection, old: Path) -> CopyCounts:
                 row = con.execute(f"SELECT count(*) FROM legacy.main.{_quote(table)}").fetchone()
                 read[table] = int(row[0]) if row else 0
                 stored[table] = _copy_table(con, table, have)
-            row = con.execute(
-                "SELECT max(TRY_CAST(value AS BIGINT)) FROM legacy.main.meta"
-                " WHERE key = 'last_batch_id'"
-            ).fetchone()
-            mine = con.execute(
-                f"SELECT max(TRY_CAST(value AS BIGINT)) FROM {META} WHERE key = 'last_batch_id'"
-            ).fetchone()
-            last = max((row[0] if row else None) or 0, (mine[0] if mine else None) or 0)
-            _set_meta(con, "last_batch_id", str(last))
             con.commit()
         except BaseException:
             with contextlib.suppress(duckdb.Error):

@@ -28,6 +28,7 @@ pyproject): autoinstall and autoload are off, so nothing is downloaded at run ti
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import os
 import re
@@ -147,6 +148,21 @@ def _redact(u: urllib.parse.SplitResult) -> str:
     return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, ""))
 
 
+def parse_at(text: str) -> int | dt.datetime:
+    """A ``--at`` value: a snapshot version (digits) or an ISO-8601 time (UTC when
+    naive); ValueError otherwise."""
+    text = text.strip()
+    if text.isdigit():
+        return int(text)
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(
+            f"--at {text!r}: give a snapshot version (a number) or an ISO time"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+
+
 def writer_lock(cfg: StoreConfig) -> int | None:
     """Take the embedded store's writer lock (``flock`` on ``PATH.lock``); the descriptor
     to close to release it, None for a PostgreSQL catalog.
@@ -209,6 +225,7 @@ def open_store(
     memory_limit: str | None = None,
     setup: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
     inline_rows: int = 0,
+    at: int | dt.datetime | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A connection with the lake attached as ``lake`` (the default catalog), the macros
     and views of ``sinks/sql/views.sql`` defined (TEMP), and for readers, no file access
@@ -223,6 +240,9 @@ def open_store(
     ``inline_rows`` (writers): an insert of at most this many rows goes into the catalog
     (DuckLake data inlining) instead of a Parquet file of its own, so small commits do
     not leave thousands of tiny files; readers read inlined rows like the others.
+
+    ``at`` (readers): time travel, the store as it was at that snapshot version (an int,
+    see ``SELECT * FROM snapshots()``) or at that time (``parse_at``).
     """
     cfg = spec if isinstance(spec, StoreConfig) else parse_spec(spec)
     if cfg.catalog_file is not None:
@@ -250,6 +270,10 @@ def open_store(
         options = [f"DATA_PATH {_literal(cfg.data_path)}"]
         if read_only:
             options.append("READ_ONLY")
+            if isinstance(at, dt.datetime):
+                options.append(f"SNAPSHOT_TIME {_literal(at.isoformat())}")
+            elif at is not None:
+                options.append(f"SNAPSHOT_VERSION {int(at)}")
         elif inline_rows > 0:
             options.append(f"DATA_INLINING_ROW_LIMIT {int(inline_rows)}")
         try:

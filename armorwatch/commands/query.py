@@ -40,6 +40,7 @@ from armorwatch.commands import COMMANDS, options
 from jobs import window
 from parsers import sanitize, sqlfile
 from sinks.duckdb import StoreNotFoundError, open_reader
+from sinks.store import parse_at
 
 FORMATS = ("table", "csv", "json", "parquet")
 PARAM_TYPES = ("timestamp", "integer", "text")
@@ -433,6 +434,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default="latest",
         help="durations count back from the newest record (latest) or the current time",
     )
+    p.add_argument(
+        "--at",
+        metavar="VERSION|TIME",
+        help="time travel: read the store as it was at this snapshot version (see "
+        "SELECT * FROM snapshots()) or ISO time (UTC when naive), e.g. when an alert fired",
+    )
     p.add_argument("--list", action="store_true", help="list the saved queries and exit")
     p.add_argument("--wide", action="store_true", help="do not cut long table cells")
     awlog.add_arguments(p)
@@ -467,7 +474,9 @@ def run(args: argparse.Namespace) -> int:
         print("armorwatch query: give SQL or a saved query name (see --list)", file=sys.stderr)
         return 2
     try:
-        table, _ = execute_from(args.db, args.query, _parse_params(args.param), args.anchor)
+        table, _ = execute_from(
+            args.db, args.query, _parse_params(args.param), args.anchor, args.at
+        )
     except UsageError as e:
         print(f"armorwatch query: {e}", file=sys.stderr)
         return 2
@@ -496,7 +505,7 @@ def execute(db: Path, query: str, given: Mapping[str, str], anchor: str = "lates
 
 
 def execute_from(
-    db: Path, query: str, given: Mapping[str, str], anchor: str = "latest"
+    db: Path, query: str, given: Mapping[str, str], anchor: str = "latest", at: str | None = None
 ) -> tuple[pa.Table, Path]:
     """``execute``, plus the store read (``db``)."""
     known = saved_queries()
@@ -509,7 +518,11 @@ def execute_from(
     sql = saved.sql if saved else query
     sql, wanted = check_statement(sql)
     try:
-        con, path = open_reader(db)
+        when = None if at is None else parse_at(at)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    try:
+        con, path = open_reader(db, at=when)
     except duckdb.IOException:
         raise  # a lock or a file that is no DuckDB store: run() explains it
     except duckdb.Error as e:  # e.g. a --db path DuckDB does not open as a file (x.json)

@@ -385,22 +385,25 @@ class TestGroupCommit:
 
     async def test_failed_commit_fails_every_waiter_and_recovers(self, db: Path) -> None:
         """A failing transaction raises TransientSinkError to its whole group; later sends work."""
-        async with DuckDBSink(DuckDBConfig(path=db, linger_s=0.1)) as sink:
-            side = sink.connection()
-            side.execute("ALTER TABLE records RENAME TO records_away")
+        files = db.with_name(db.name + ".files")  # the lake's data directory
+        # No inlining: every insert writes a Parquet file, which a file in place of the
+        # data directory makes fail (root ignores permissions; ENOTDIR it does not).
+        async with DuckDBSink(DuckDBConfig(path=db, linger_s=0.1, inline_rows=0)) as sink:
+            files.rename(files.with_name("away"))
+            files.write_text("not a directory")
             results = await asyncio.gather(
                 *(sink.send(Envelope(batch([denial(i)]))) for i in range(3)),
                 return_exceptions=True,
             )
             assert [TransientSinkError] * 3 == [type(r) for r in results]
-            side.execute("ALTER TABLE records_away RENAME TO records")
+            files.unlink()
+            files.with_name("away").rename(files)
             await sink.send(Envelope(batch([denial(9)])))
             assert (1, 1, 1) == (
                 sink.stats.commit_errors,
                 sink.stats.commits,
                 sink.stats.rows_inserted,
             )
-            side.close()
 
     async def test_send_after_close_raises(self, db: Path) -> None:
         """send after close is refused with TerminalSinkError."""
