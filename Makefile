@@ -108,5 +108,5 @@ soak: setup
 	$(BIN)/python -m tests.harness.soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) armorwatch.duckdb* armorwatch.snapshot.duckdb* armorwatch-report \
+	rm -rf $(VENV) armorwatch.duckdb* armorwatch-report \
 	  armorwatch-deadletter.jsonl build *.egg-info
