@@ -7,40 +7,44 @@ plus a windowed dedup compaction as the safety net**; no commit-time serializati
 
 - The anti-join alone does NOT keep rid unique with two writers: DuckLake's conflict
   check lets two concurrent appends to one table both commit (it refuses two
-  transactions that update or delete in the same file, not two inserts). In both runs
-  55,000 of the 75,000 redelivered rows (11 of 15 racing 5,000-row batches) were stored
-  twice. Nothing was ever lost.
+  transactions that update or delete in the same file, not two inserts). Of the 75,000
+  redelivered rows (15 racing 5,000-row batches) 55,000, 55,000 and 45,000 were stored
+  twice in three runs. Nothing was ever lost.
 - Host-keyed partitions (the Kafka sink already keys by host) with an orderly handover
   (ingest/kafka.py stores and commits before a revocation completes): 0 duplicates, no
   cost per commit. The hole is a zombie: a member expelled by the session timeout while
   its commit is still running races the new owner exactly like the anti-join case above.
-- A unique check at commit works but serializes every commit of every writer:
-  ``conflict`` (each transaction also updates a one-row lake table, DuckLake refuses
-  the second, which retries): 0 duplicates, 41-46 retries, the slowest lake strategy in
-  both runs; ``advisory`` (pg_advisory_lock around insert+commit): 0 duplicates, no
-  retries, but the lock lives on a separate PostgreSQL session (not a fence if that
-  connection drops) and, like ``conflict``, it turns N processors into one writer: it
-  defeats the point of several processors.
-- A dedup compaction (DELETE of every row whose rid an older row holds) removes what
-  the race leaves: 0 duplicates after each pass, 0.44-0.60 s per pass over the whole
-  300k-row table (restrict it to a recent ingested_at window in the product: duplicates
-  only arise among rows committed within one rebalance); readers saw up to 15,000-20,000
-  doubled rows between 2 s passes. Since with host-keyed partitions duplicates need a
-  zombie, run it with the upkeep schedule (retention/merge), not every few seconds.
+- A unique check at commit works: ``conflict`` (each transaction also updates a one-row
+  lake table; DuckLake refuses the second of two overlapping commits, which retries and
+  then sees the first one's rows): 0 duplicates, 30-46 retries per run (each retry
+  rewrites its Parquet file); ``advisory`` (pg_advisory_lock around insert + commit): 0
+  duplicates, no retries. Both serialize the commits of ALL writers, the thing several
+  processors are for, and the advisory lock lives on a separate PostgreSQL session (not
+  a fence when that connection drops mid-commit).
+- A dedup compaction (DELETE of every row whose rid an older row holds) removes what the
+  race leaves: 0 duplicates after the passes, 0.28-0.60 s per pass over the whole
+  300k-row table; readers saw up to 15,000-40,000 doubled rows between 2 s passes. Over
+  only the rows committed in the last 10 s (``compaction-window``) it caught the same
+  duplicates, 0.32-0.39 s per pass: no difference at 300k rows, but its cost stays flat
+  as the table grows. Since with host-keyed partitions duplicates need a zombie, run it
+  with the upkeep schedule (window > the longest commit + session timeout), not every
+  few seconds.
 
-Figures (one run each, 1M-line audit.log -> 301,697 records with unique rid, 5,000-row
-commits, 25 % of the batches written by both writers; PostgreSQL 15 catalog and local
-data dir; the 2-core machine was shared with other jobs at load average 13-20, so rows/s
-move by 2x between runs: compare within a run, and do not read scaling out of them):
+Figures (1M-line audit.log -> 301,697 records with unique rid, 5,000-row commits, 25 % of
+the batches written by both writers; PostgreSQL 15 catalog, local data dir). The 2-core
+machine was shared with other jobs (load average 12-20), so rows/s move by 2x between
+runs and the order of the strategies changes from run to run: compare duplicates and
+retries, not speed; no scaling figure can be read out of these.
 
-    strategy        run A rows/s  run B rows/s  duplicates left  retries
-    single (1 wr.)         6,739        12,388                0        0
-    duckdb-file (old)      5,783         6,783                0        0
-    antijoin               13,114        10,636           55,000        0
-    hostkeyed               9,234        11,603                0        0
-    conflict                4,883         8,119                0    46/41
-    advisory                5,444        10,052                0        0
-    compaction              5,562        12,070       0 (after)        0
+    strategy            run A rows/s  run B rows/s  run D rows/s  duplicates left
+    single (1 writer)          6,739        12,388        13,469                0
+    duckdb-file (old, 1 w.)    5,783         6,783         8,691                0
+    antijoin                  13,114        10,636        15,058  55,000/55,000/45,000
+    hostkeyed                  9,234        11,603        20,157                0
+    conflict                   4,883         8,119        16,283                0
+    advisory                   5,444        10,052        12,509                0
+    compaction                 5,562        12,070        14,208    0 after passes
+    compaction-window              -             -        14,257    0 after passes
 
 (``single`` ran with a reader process querying beside it; ``hostkeyed``'s B waits for
 the handover, so its wall time includes idle time.)
@@ -48,25 +52,27 @@ the handover, so its wall time includes idle time.)
 Other figures (same runs):
 
 - Bytes per record: 114 B with one Parquet file per 5,000-row commit (61 files), 108 B
-  after ``ducklake_merge_adjacent_files`` (2 files) vs 280-282 B for the old single
-  DuckDB file in the same run (84.4-85.2 MB; README's 290 B). The PostgreSQL catalog
+  after ``ducklake_merge_adjacent_files`` (2 files), against 280-285 B for the old single
+  DuckDB file in the same runs (84.4-86.0 MB; README's 290 B). The PostgreSQL catalog
   database was 8.9 MB in all (PostgreSQL's own per-database baseline included).
 - Reader latency while one writer commits 5,000-row batches (a new transaction per
-  query, 179-193 queries): ``count(*)`` p50 42-85 ms, p99 299-452 ms; a group-by over
-  the profile p50 40-88 ms, p99 236-436 ms.
-- Merge: 61 files -> 1 in 6.0 s; the group-by scan went from 104 ms to 32 ms.
-- Small commits (300 commits of 100 rows):
+  query, 179-205 queries a run): ``count(*)`` p50 41-85 ms, p99 162-452 ms; a group-by
+  over the profile p50 40-88 ms, p99 236-436 ms.
+- Merge of 61 files -> 1: 6.0 s; the group-by scan 92-104 ms before, 32-101 ms after
+  (no reliable gain at 61 files of 5,000 rows; see the small commits for 300 files).
+- Small commits (300 commits of 100 rows, one run):
   PostgreSQL catalog, no inlining: 300 files, 159 ms/commit, scan 432 ms; merge 4.0 s ->
-  1 file, scan 25 ms; expire+cleanup removed the 300 old files in 0.24 s.
-  SQLite catalog, no inlining: 300 files, 200 ms/commit; merge 3.5 s -> 1 file.
+  1 file, scan 25 ms; expire + cleanup removed the 300 old files in 0.24 s.
+  SQLite catalog, no inlining: 300 files, 200 ms/commit, scan 128 ms; merge 3.5 s ->
+  1 file, scan 64 ms.
   SQLite catalog, ``DATA_INLINING_ROW_LIMIT 1000``: 0 files, 386 ms/commit;
   ``ducklake_flush_inlined_data`` 2.1 s -> 1 file.
   PostgreSQL catalog with inlining: every commit FAILS with duckdb-ext-ducklake
   1.4.4.20260205: the inlined ``raw`` BLOB is sent as a text literal PostgreSQL rejects
-  ("invalid input syntax for type bytea": raw bytes such as 0x1d). So: no inlining on
-  PostgreSQL (set ``DATA_INLINING_ROW_LIMIT 0`` explicitly); keep files in check with a
-  scheduled merge + ``ducklake_expire_snapshots`` + ``ducklake_cleanup_old_files``
-  (at one 5,000-row commit per 0.5 s that is ~7,200 files an hour before a merge).
+  ("invalid input syntax for type bytea" on bytes such as auditd's 0x1d separator). So:
+  no inlining on PostgreSQL (``DATA_INLINING_ROW_LIMIT 0``); keep files in check with a
+  scheduled merge + ``ducklake_expire_snapshots`` + ``ducklake_cleanup_old_files`` (at
+  one 5,000-row commit per 0.5 s that is ~7,200 files an hour before a merge).
 
 What is measured (one run, side by side, on a real PostgreSQL 15 catalog started by
 ``tests/harness/postgres.py`` and a local data directory):
@@ -93,7 +99,9 @@ What is measured (one run, side by side, on a real PostgreSQL 15 catalog started
      on the catalog database through DuckDB's postgres extension) held from before the
      insert until after the commit: the same serialization, pessimistic (no wasted work).
    - ``compaction``: ``antijoin`` writers, and a periodic dedup pass (``--compact-every``
-     seconds, and once at the end) deleting every row whose rid an older row holds.
+     seconds, and once at the end) deleting every row whose rid an older row holds;
+     ``compaction-window``: the same pass only over rows committed in the last
+     ``--compact-window-s`` seconds (the final pass is the full one, as a check).
    - ``single``: one writer, no overlap (the reference), and ``duckdb-file``: the same
      single writer into one DuckDB file (the old store).
 
@@ -175,6 +183,22 @@ DELETE FROM records WHERE rowid IN (
         SELECT rowid, row_number() OVER (PARTITION BY rid ORDER BY batch_id, rowid) AS n
         FROM records
         WHERE rid IN (SELECT rid FROM records GROUP BY rid HAVING count(*) > 1)
+    ) WHERE n > 1
+)
+"""
+# The same, only among rows committed since $since: two copies of one rid come from one
+# rebalance, so both are recent, and DuckLake skips the files of older commits by their
+# ingested_at statistics.
+DEDUP_WINDOW = """
+DELETE FROM records WHERE rowid IN (
+    SELECT rowid FROM (
+        SELECT rowid, row_number() OVER (PARTITION BY rid ORDER BY batch_id, rowid) AS n
+        FROM records
+        WHERE ingested_at >= $since
+          AND rid IN (
+              SELECT rid FROM records WHERE ingested_at >= $since
+              GROUP BY rid HAVING count(*) > 1
+          )
     ) WHERE n > 1
 )
 """
@@ -413,6 +437,7 @@ def run_writers(
     strategy: str,
     compact_every: float,
     with_reader: bool = False,
+    compact_window_s: float = 10.0,
 ) -> dict[str, Any]:
     """One strategy end to end on a fresh lake (or DuckDB file); its figures."""
     ranges = cut(rows, batch_rows)
@@ -466,7 +491,7 @@ def run_writers(
                 str(stage_path),
                 ranges,
                 order,
-                "antijoin" if strategy in ("compaction", "hostkeyed") else strategy,
+                "antijoin" if strategy.startswith(("compaction", "hostkeyed")) else strategy,
                 start,
                 wait_for,
                 wait_before,
@@ -493,7 +518,11 @@ def run_writers(
         while not stop_compactor.wait(compact_every):
             t = time.perf_counter()
             try:
-                row = ccon.execute(DEDUP).fetchone()
+                if strategy == "compaction-window":
+                    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=compact_window_s)
+                    row = ccon.execute(DEDUP_WINDOW, {"since": since}).fetchone()
+                else:
+                    row = ccon.execute(DEDUP).fetchone()
             except duckdb.TransactionException:
                 continue  # another delete won; the next pass catches up
             compactions.append(time.perf_counter() - t)
@@ -504,7 +533,7 @@ def run_writers(
     time.sleep(3.0)  # let the processes load the stage and attach
     t0 = time.perf_counter()
     start.set()
-    if strategy == "compaction":
+    if strategy.startswith("compaction"):
         cthread = threading.Thread(target=compactor)
         cthread.start()
     outs = [results.get(timeout=1800) for _ in procs]
@@ -538,7 +567,7 @@ def run_writers(
         "retries": sum(o["retries"] for o in outs),
         "writers": outs,
     }
-    if strategy == "compaction":
+    if strategy.startswith("compaction"):
         t = time.perf_counter()
         row = con.execute(DEDUP).fetchone()
         out["final_compaction_s"] = time.perf_counter() - t
@@ -707,6 +736,7 @@ STRATEGIES = (
     "conflict",
     "advisory",
     "compaction",
+    "compaction-window",
 )
 
 
@@ -726,6 +756,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-rows", type=int, default=5_000, help="rows per commit (5000)")
     ap.add_argument("--overlap", type=float, default=0.25, help="share written twice (0.25)")
     ap.add_argument("--compact-every", type=float, default=2.0, help="dedup pass period, s")
+    ap.add_argument(
+        "--compact-window-s", type=float, default=10.0, help="compaction-window's window, s"
+    )
     ap.add_argument("--small-commits", type=int, default=300, help="small commits (300; 0 skips)")
     ap.add_argument("--small-rows", type=int, default=100, help="rows per small commit (100)")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
@@ -751,6 +784,7 @@ def main(argv: list[str] | None = None) -> int:
                     strategy,
                     args.compact_every,
                     with_reader=strategy == "single",
+                    compact_window_s=args.compact_window_s,
                 )
                 report["strategies"][strategy] = r
                 print(json.dumps({k: v for k, v in r.items() if k != "writers"}), flush=True)
