@@ -241,6 +241,13 @@ def connect_lake(dsn: str, data: Path, inline_rows: int = 0) -> duckdb.DuckDBPyC
     return con
 
 
+def connect_file(path: str) -> duckdb.DuckDBPyConnection:
+    """A connection to the old single-file store (no progress bar in the output)."""
+    con = duckdb.connect(path)
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def create_tables(con: duckdb.DuckDBPyConnection, stage: Path) -> None:
     """``records`` (ingested_at, batch_id, rid, MAC_SCHEMA columns) and ``commit_lock``."""
     con.execute(
@@ -383,7 +390,7 @@ def writer(
         if strategy == "advisory":
             con.execute(f"ATTACH '{target['dsn']}' AS pgc (TYPE postgres)")
     else:
-        con = duckdb.connect(target["path"])
+        con = connect_file(target["path"])
     batch_base = 1_000_000 if name == "B" else 0
     inserted = retries = 0
     commit_s: list[float] = []
@@ -448,7 +455,7 @@ def run_writers(
     work.mkdir()
     if strategy == "duckdb-file":
         target: dict[str, Any] = {"kind": "file", "path": str(work / "store.duckdb")}
-        con = duckdb.connect(target["path"])
+        con = connect_file(target["path"])
         con.execute(
             "CREATE TABLE records AS SELECT now()::TIMESTAMPTZ AS ingested_at, 0::BIGINT AS "
             f"batch_id, * FROM read_parquet('{stage_path}') LIMIT 0"
@@ -552,7 +559,7 @@ def run_writers(
     if target["kind"] == "lake":
         con = connect_lake(target["dsn"], Path(target["data"]))
     else:
-        con = duckdb.connect(target["path"])
+        con = connect_file(target["path"])
     total, distinct = row_of(con, "SELECT count(*), count(DISTINCT rid) FROM records")
     out: dict[str, Any] = {
         "strategy": strategy,
