@@ -184,7 +184,8 @@ class DuckDBConfig:
     """Ignored (kept so older configs load): readers read the lake itself, no snapshot."""
     inline_rows: int = 1000
     """A commit of at most this many rows per table is kept in the catalog (DuckLake data
-    inlining), not in a Parquet file of its own: no tiny files from small commits."""
+    inlining), not in a Parquet file of its own: no tiny files from small commits. SQLite
+    catalogs only (DuckLake 1.4.4 cannot inline a BLOB into PostgreSQL)."""
     threads: int | None = None
     """DuckDB worker threads of the writer; None = DuckDB's default (all cores)."""
     memory_limit: str | None = None
@@ -430,7 +431,9 @@ class DuckDBSink(SinkBase):
                     threads=cfg.threads,
                     memory_limit=cfg.memory_limit,
                     setup=migrate,
-                    inline_rows=cfg.inline_rows,
+                    # duckdb-ext-ducklake 1.4.4 inlines a BLOB into PostgreSQL as a text
+                    # literal PostgreSQL rejects (raw with auditd's 0x1d separator).
+                    inline_rows=cfg.inline_rows if store.kind == "sqlite" else 0,
                 )
                 break
             except LegacyStoreError as e:
