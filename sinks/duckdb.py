@@ -801,3 +801,65 @@ def _copy_table(con: duckdb.DuckDBPyConnection, table: str, have: set[str]) -> i
 
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+# --- upkeep -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UpkeepCounts:
+    """What ``upkeep`` did."""
+
+    deleted: dict[str, int]
+    """Rows deleted per table (older than the retention)."""
+    files_before: int
+    """Data files the lake listed before."""
+    files_after: int
+    """Data files it lists after."""
+
+
+def upkeep(
+    spec: str | Path, *, retention_days: float | None, snapshot_days: float = 7.0
+) -> UpkeepCounts:
+    """Retention and compaction of the lake ``spec``, each step its own transaction.
+
+    Deletes records and loss rows whose ``ts`` (rejects: ``ingested_at``) is older than
+    ``retention_days`` (None: keep everything), moves inlined rows into Parquet files,
+    merges adjacent small files, expires snapshots older than ``snapshot_days`` (the
+    time-travel horizon; deleted rows keep their files until then) and removes the files
+    no snapshot references any more. Takes no writer lock (it stores no records).
+    """
+    store = parse_spec(spec)
+    if store.catalog_file is not None and not store.catalog_file.is_file():
+        raise StoreNotFoundError(f"no armorwatch store at {store.label}")
+    con = open_store(store, read_only=False)
+    try:
+        before = _data_files(con)
+        deleted: dict[str, int] = {}
+        if retention_days is not None:
+            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)
+            for table, column in ((RECORDS, S.TS), (LOSS, S.TS), (REJECTS, "ingested_at")):
+                row = con.execute(
+                    f"DELETE FROM {_quote(table)} WHERE {_quote(column)} < ?", [cutoff]
+                ).fetchone()
+                deleted[table] = int(row[0]) if row else 0
+        horizon = dt.datetime.now(dt.UTC) - dt.timedelta(days=snapshot_days)
+        con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
+        con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
+        con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => ?)", [horizon])
+        # The files of the snapshots just expired go now: only a query running since
+        # before the horizon could still read them.
+        con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
+        return UpkeepCounts(deleted=deleted, files_before=before, files_after=_data_files(con))
+    except duckdb.Error as e:
+        raise TransientSinkError(f"upkeep of {store.label} failed: {e}") from e
+    finally:
+        con.close()
+
+
+def _data_files(con: duckdb.DuckDBPyConnection) -> int:
+    total = 0
+    for table, _ in _TABLE_SCHEMAS:
+        row = con.execute(
+            f"SELECT count(*) FROM ducklake_list_files('{LAKE}', ?)", [table]
+        ).fetchone()
+        total += int(row[0]) if row else 0
+    return total

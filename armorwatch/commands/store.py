@@ -1,5 +1,5 @@
 """``armorwatch store``: upkeep of the store (``store migrate``: an old single-file store
-into the lake)."""
+into the lake; ``store upkeep``: retention and compaction)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from armorwatch.commands import COMMANDS, options
 from parsers import sanitize
-from sinks.duckdb import StoreNotFoundError, copy_legacy
+from sinks.duckdb import StoreNotFoundError, copy_legacy, upkeep
 from sinks.errors import SinkError
 
 
@@ -31,6 +31,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.add_argument("old", type=Path, metavar="OLD", help="the old DuckDB store file")
     options.add_store(m)
     m.set_defaults(func=_migrate)
+    u = sub.add_parser(
+        "upkeep",
+        help="retention and compaction: delete old rows, merge small files, expire snapshots",
+        description=(
+            "Delete rows older than --retention-days (records and loss by ts, rejects by "
+            "ingested_at), move inlined rows into Parquet files, merge adjacent small "
+            "files, expire snapshots older than --snapshot-days (how far --at can travel "
+            "back) and remove the files no snapshot needs. Run it from cron or a timer."
+        ),
+    )
+    options.add_store(u)
+    u.add_argument("--retention-days", type=float, metavar="DAYS",
+                   help="delete rows older than this (default: keep every row)")
+    u.add_argument("--snapshot-days", type=float, default=7.0, metavar="DAYS",
+                   help="keep snapshots (time travel) this long (default: 7)")
+    u.set_defaults(func=_upkeep)
 
 
 def _usage(p: argparse.ArgumentParser) -> int:
@@ -52,4 +68,21 @@ def _migrate(args: argparse.Namespace) -> int:
             f"{table}: {read} rows read, {counts.stored.get(table, 0)} stored "
             f"(schema v{counts.schema_version} -> the lake {args.db})"
         )
+    return 0
+
+
+def _upkeep(args: argparse.Namespace) -> int:
+    try:
+        done = upkeep(
+            args.db, retention_days=args.retention_days, snapshot_days=args.snapshot_days
+        )
+    except StoreNotFoundError as e:
+        print(f"armorwatch store upkeep: {e}", file=sys.stderr)
+        return 2
+    except SinkError as e:
+        print(f"armorwatch store upkeep: {sanitize.for_terminal(str(e))}", file=sys.stderr)
+        return 1
+    for table, n in done.deleted.items():
+        print(f"{table}: {n} rows deleted")
+    print(f"data files: {done.files_before} -> {done.files_after}")
     return 0

@@ -101,3 +101,36 @@ class TestTimeTravel:
         """Digits are a version; an ISO time without zone is UTC."""
         assert 7 == parse_at("7")
         assert dt.datetime(2026, 1, 2, 3, 4, tzinfo=dt.UTC) == parse_at("2026-01-02T03:04")
+
+
+class TestUpkeep:
+    async def test_upkeep_deletes_old_rows_and_merges_files(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`store upkeep --retention-days` deletes rows older than that, merges the small
+        files and removes unreferenced ones; the rest stays readable; a rerun deletes nothing."""
+        from armorwatch.cli import main
+        from parsers import schema as S
+
+        db = tmp_path / "s.duckdb"
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        async with DuckDBSink(DuckDBConfig(path=db, inline_rows=0)) as sink:
+            for i in range(4):  # four commits, four files; two of them a year old
+                ts = now - dt.timedelta(days=400 if i < 2 else 1)
+                await sink.send(Envelope(batch([denial(i, **{S.TS: ts})])))
+        argv = ["store", "upkeep", "--db", str(db), "--retention-days", "30",
+                "--snapshot-days", "0"]  # fmt: skip
+        assert 0 == main(argv)
+        out = capsys.readouterr().out
+        assert "records: 2 rows deleted" in out
+        before, after = (int(n) for n in out.split("data files: ")[1].split(" -> "))
+        assert after < before
+        con, _ = open_reader(db)
+        try:
+            assert [(2,), (3,)] == con.execute("SELECT serial FROM denials ORDER BY 1").fetchall()
+        finally:
+            con.close()
+        assert 0 == main(argv)
+        assert "records: 0 rows deleted" in capsys.readouterr().out
+        assert 2 == main(["store", "upkeep", "--db", str(tmp_path / "missing.duckdb")])
+        assert not (tmp_path / "missing.duckdb").exists()
