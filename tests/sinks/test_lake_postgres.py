@@ -13,7 +13,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from sinks.errors import TransientSinkError
 from tests.harness.postgres import Postgres, PostgresUnavailable, find_bindir
 
 duckdb_ext = pytest.importorskip("duckdb_ext")  # the extension wheels (no download at run time)
@@ -127,15 +126,6 @@ def test_harness_runs_standalone_and_stops_on_enter() -> None:
     assert proc.stdout.startswith(b"host=127.0.0.1 port=")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TransientSinkError,
-    reason=(
-        "duckdb-ext-ducklake 1.4.4.20260205 inlines a BLOB into a PostgreSQL catalog as a "
-        "text literal PostgreSQL rejects (invalid input syntax for type bytea); the sink "
-        "must not inline with a PostgreSQL catalog (bench/bench_lake_writers.py)"
-    ),
-)
 async def test_sink_stores_a_raw_line_with_a_control_byte_in_a_postgres_lake(
     postgres: Postgres, tmp_path: Path
 ) -> None:
