@@ -47,7 +47,8 @@ install:
 # in a test, apparmor-utils has aa-logprof's severity.db (suggest's risk), checkpolicy's
 # checkmodule compiles the SELinux module suggest writes, setools (sesearch, python3-setools)
 # and a policy (selinux-policy-default; SELinux stays off) answer audit2why's boolean
-# question in explain/suggest. Installed only when root.
+# question in explain/suggest, postgresql is the lake catalog server the multi-writer
+# tests start (tests/harness/postgres.py). Installed only when root.
 apt:
 	@missing=""; \
 	command -v apparmor_parser >/dev/null 2>&1 || [ -x /sbin/apparmor_parser ] || missing="$$missing apparmor"; \
@@ -58,6 +59,7 @@ apt:
 	command -v checkmodule >/dev/null 2>&1 || missing="$$missing checkpolicy"; \
 	command -v sesearch >/dev/null 2>&1 || missing="$$missing setools"; \
 	ls /etc/selinux/*/policy/policy.* >/dev/null 2>&1 || missing="$$missing selinux-policy-default"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
@@ -112,5 +114,5 @@ soak: setup
 	$(BIN)/python -m tests.harness.soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) armorwatch.duckdb* armorwatch.snapshot.duckdb* armorwatch-report \
+	rm -rf $(VENV) armorwatch.duckdb* armorwatch-report \
 	  armorwatch-deadletter.jsonl build *.egg-info

@@ -1,7 +1,8 @@
-"""The DuckDB store: one writer process, group commits, de-duplication, read snapshots.
+"""The store's writer: group commits and de-duplication into the DuckLake of ``sinks.store``.
 
 ``DuckDBSink`` is the sink the processor writes to. Contract (see ``sinks.base``):
-``send(envelope)`` returns only after the envelope's rows are committed to the DB file.
+``send(envelope)`` returns only after the envelope's rows are committed to the lake (its
+catalog holds the new snapshot; the Parquet files are written before).
 
 Group commit. DuckDB is 2-8x faster with large transactions than with one small
 autocommit per batch (performance.md §11: 73k rows/s at 10k-row commits, 170k rows/s at
@@ -23,31 +24,30 @@ De-duplication. Each row gets ``rid``: md5 of ``parsers.schema.KEY_COLUMNS`` (ra
 md5) with NULL marked explicitly (a NULL part equals a NULL part and nothing else). A row
 is inserted only when no stored row in the batch's ts range has its rid (an anti-join
 DuckDB's zone maps prune to that time range; ~1.9x faster than a PRIMARY KEY, see
-sql/insert_records.sql), and repeats inside one batch keep their first row, so replays
-and at-least-once redelivery are stored once. rid stays unique because this sink is the
-only writer and commits one transaction at a time. ``loss`` and ``rejects`` are small:
-there rid (of all columns) is a PRIMARY KEY with INSERT OR IGNORE.
+sql/insert_records.sql; DuckLake prunes the Parquet files by their ts statistics), and
+repeats inside one batch keep their first row, so replays and at-least-once redelivery
+are stored once. rid stays unique because this sink is the only writer of the store and
+commits one transaction at a time (several writers: issue 14, not done yet). ``loss``
+and ``rejects`` are small: their rid (of all columns) is anti-joined against the whole
+table (DuckLake has no PRIMARY KEY).
 
 Migrations. Table ``meta`` holds ``schema_version`` (``parsers.schema.SCHEMA_VERSION``
-of the tables). Opening an older DB runs ``sql/migrate_<version>.sql`` for each newer
-version when such a file exists, then adds any MAC_SCHEMA column the table lacks; a DB
-newer than the code is refused (TerminalSinkError). Views, macros and column comments
-are recreated on an open whenever this version defines them differently from what the
-catalog holds (``meta.catalog``: a hash of their definitions and of the views stored).
+of the tables). Opening an older store adds any schema column a table lacks, then runs
+``sql/migrate_<version>.sql`` for each newer version when such a file exists; a store
+newer than the code is refused (TerminalSinkError). Column comments are rewritten when
+this version defines them differently (``meta.catalog``: their hash). Macros and views
+are TEMP, defined by ``sinks.store.open_store`` on every connection.
 
-Readers. DuckDB lets one process open a DB file read-write, and while it does, no other
-process can open it at all (not even READ_ONLY). So the writer publishes a snapshot:
-every ``snapshot_interval_s`` (after a commit) and on close it CHECKPOINTs, copies the
-DB file to ``<snapshot_path>.tmp`` and renames it over ``snapshot_path``, all inside
-the writer thread, so the copy is consistent and readers never see a partial file.
-``open_reader`` opens the DB READ_ONLY when no writer holds it, else the newest
-snapshot; either way with external access disabled and configuration locked.
+Readers. ``open_reader`` opens the lake READ_ONLY (``sinks.store.open_store``) while
+the writer writes: each query sees the last snapshot committed before it started. No
+copy of the store is made for readers.
 
 Errors::
 
     SinkError (sinks.errors)
-    ├── TransientSinkError   lock held by another writer, I/O error, disk full
-    └── TerminalSinkError    schema mismatch, DB from a newer armorwatch, closed sink
+    ├── TransientSinkError   catalog unreachable or busy, I/O error, disk full
+    └── TerminalSinkError    schema mismatch, store from a newer armorwatch, an old
+                             single-file store (LegacyStoreError), closed sink
 """
 
 from __future__ import annotations
@@ -58,8 +58,6 @@ import datetime as dt
 import hashlib
 import logging
 import os
-import re
-import subprocess
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -77,6 +75,18 @@ from parsers import sqlfile
 from parsers.envelope import Envelope
 from sinks.base import SinkBase
 from sinks.errors import SinkError, TerminalSinkError, TransientSinkError
+from sinks.store import (
+    LAKE,
+    LegacyStoreError,
+    StoreConfig,
+    StoreNotFoundError,
+    define_views,
+    open_store,
+    parse_spec,
+    writer_lock,
+)
+
+__all__ = ["StoreNotFoundError"]  # re-exported: the commands catch it from here
 
 log = logging.getLogger(__name__)
 
@@ -101,14 +111,8 @@ META_COLUMNS: tuple[tuple[str, str], ...] = (
     ("batch_id", "BIGINT NOT NULL"),
 )
 META_COLUMN_NAMES: tuple[str, ...] = tuple(n for n, _ in META_COLUMNS)
-
-# Settings every reader connection gets: no file system, no extensions, no ATTACH, and
-# nobody can SET them back.
-READER_CONFIG: dict[str, Any] = {
-    "enable_external_access": False,
-    "lock_configuration": True,
-}
-
+OPEN_ATTEMPTS = 5
+"""Times a writer tries to open the store (0.2, 0.4, 0.8, 1.6 s apart)."""
 
 def sql_text(name: str) -> str:
     """What to run for ``sinks/sql/<name>`` (package data, header grammar of
@@ -150,23 +154,12 @@ def _quote(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
-def table_ddl(table: str, schema: pa.Schema, primary_key: bool = False) -> str:
-    """CREATE TABLE for ``schema`` with the ingest metadata columns in front.
-
-    ``primary_key`` makes rid the primary key (loss, rejects: small tables inserted with
-    INSERT OR IGNORE); records keeps rid unique by an anti-join instead (faster).
-    """
-    cols = [
-        f"{_quote(n)} {'UUID PRIMARY KEY' if primary_key and n == 'rid' else t}"
-        for n, t in META_COLUMNS
-    ]
+def table_ddl(table: str, schema: pa.Schema) -> str:
+    """CREATE TABLE for ``schema`` with the ingest metadata columns in front (no key:
+    DuckLake has none; the inserts anti-join on rid)."""
+    cols = [f"{_quote(n)} {t}" for n, t in META_COLUMNS]
     cols += [f"{_quote(f.name)} {duckdb_type(f.type)}" for f in schema]
     return f"CREATE TABLE IF NOT EXISTS {_quote(table)} (\n    " + ",\n    ".join(cols) + "\n)"
-
-
-def default_snapshot_path(path: Path) -> Path:
-    """Where the read snapshot of ``path`` lives unless configured: ``<stem>.snapshot.duckdb``."""
-    return path.with_name(path.stem + ".snapshot" + (path.suffix or ".duckdb"))
 
 
 @dataclass(frozen=True)
@@ -174,7 +167,9 @@ class DuckDBConfig:
     """Settings of the DuckDB store."""
 
     path: Path = Path("armorwatch.duckdb")
-    """The DB file; created with its parent directory when missing."""
+    """The store (``sinks.store.parse_spec``): a path names the embedded lake (SQLite
+    catalog file, Parquet files in ``PATH.files/``), created when missing; a
+    ``postgresql://…?data_path=…`` URL a PostgreSQL catalog."""
     batch_rows: int = 100_000
     """Commit as soon as this many rows wait (one transaction for all waiting envelopes)."""
     max_delay_s: float = 0.5
@@ -184,9 +179,13 @@ class DuckDBConfig:
     max_pending_rows: int = 400_000
     """Rows that may wait for a commit before ``send`` blocks (backpressure)."""
     snapshot_path: Path | None = None
-    """Read snapshot for other processes; None means ``<stem>.snapshot.duckdb`` beside path."""
+    """Ignored (kept so older configs load): readers read the lake itself, no snapshot."""
     snapshot_interval_s: float = 60.0
-    """Refresh the snapshot after a commit at most this often; 0 disables snapshots."""
+    """Ignored (kept so older configs load): readers read the lake itself, no snapshot."""
+    inline_rows: int = 1000
+    """A commit of at most this many rows per table is kept in the catalog (DuckLake data
+    inlining), not in a Parquet file of its own: no tiny files from small commits. SQLite
+    catalogs only (DuckLake 1.4.4 cannot inline a BLOB into PostgreSQL)."""
     threads: int | None = None
     """DuckDB worker threads of the writer; None = DuckDB's default (all cores)."""
     memory_limit: str | None = None
@@ -213,8 +212,6 @@ class DuckDBStats:
     """Transactions committed."""
     commit_errors: int = 0
     """Transactions that failed (their envelopes got the error)."""
-    snapshots: int = 0
-    """Read snapshots published."""
     pending_rows: int = 0
     """Rows waiting for a commit right now."""
 
@@ -246,16 +243,11 @@ class DuckDBSink(SinkBase):
         self._open_lock: asyncio.Lock | None = None
         self._closed = False
         self._batch_id = 0
-        self._last_snapshot = 0.0
-
-    @property
-    def snapshot_path(self) -> Path:
-        """The snapshot file readers open while this writer runs."""
-        return self.config.snapshot_path or default_snapshot_path(self.config.path)
+        self._lock_fd: int | None = None
 
     # --- lifecycle ----------------------------------------------------------------
     async def open(self) -> None:
-        """Open (creating or migrating) the DB file and start the committer; idempotent."""
+        """Open (creating or migrating) the store and start the committer; idempotent."""
         if self._closed:
             raise TerminalSinkError("DuckDBSink is closed")
         if self._open_lock is None:
@@ -269,7 +261,7 @@ class DuckDBSink(SinkBase):
             self._committer = asyncio.create_task(self._commit_loop(), name="duckdb-committer")
 
     async def close(self) -> None:
-        """Commit what waits, publish a final snapshot, checkpoint and close; idempotent."""
+        """Commit what waits and close; idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -297,11 +289,19 @@ class DuckDBSink(SinkBase):
 
         It is a separate connection to the writer's database instance: DuckDB's MVCC gives
         it a consistent view of committed rows while the writer thread keeps committing.
+        TEMP macros and views are per connection, so they are defined on it here.
         Use it from one thread at a time and close it when done.
         """
         if self._con is None:
             raise TerminalSinkError("DuckDBSink is not open")
-        return self._con.cursor()
+        cur = self._con.cursor()
+        try:
+            cur.execute(f"USE {LAKE}")
+            define_views(cur)
+        except BaseException:
+            cur.close()
+            raise
+        return cur
 
     # --- internals: queueing ------------------------------------------------------
     async def _enqueue(
@@ -402,28 +402,62 @@ class DuckDBSink(SinkBase):
     # --- internals: the writer thread ---------------------------------------------
     def _open_sync(self) -> None:
         cfg = self.config
-        cfg.path.parent.mkdir(parents=True, exist_ok=True)
-        config: dict[str, Any] = {}
-        if cfg.threads is not None:
-            config["threads"] = cfg.threads
-        if cfg.memory_limit is not None:
-            config["memory_limit"] = cfg.memory_limit
         try:
-            con = duckdb.connect(str(cfg.path), config=config)
-        except duckdb.IOException as e:
-            # Another process holds the write lock (reliability.md B6): fail fast.
+            store = parse_spec(cfg.path)
+        except ValueError as e:
+            raise TerminalSinkError(str(e)) from e
+        try:
+            self._lock_fd = writer_lock(store)
+        except OSError as e:
             raise TransientSinkError(f"cannot open {cfg.path} for writing: {e}") from e
         try:
-            migrate(con)
-            con.execute(sql_text("macros.sql"))
-            row = con.execute(f"SELECT value FROM {META} WHERE key = 'last_batch_id'").fetchone()
-            self._batch_id = int(row[0]) if row else 0
+            self._open_lake(store)
+        except BaseException:
+            self._unlock()
+            raise
+
+    def _unlock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def _open_lake(self, store: StoreConfig) -> None:
+        cfg = self.config
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                con = open_store(
+                    store,
+                    read_only=False,
+                    threads=cfg.threads,
+                    memory_limit=cfg.memory_limit,
+                    setup=migrate,
+                    # duckdb-ext-ducklake 1.4.4 inlines a BLOB into PostgreSQL as a text
+                    # literal PostgreSQL rejects (raw with auditd's 0x1d separator).
+                    inline_rows=cfg.inline_rows if store.kind == "sqlite" else 0,
+                )
+                break
+            except LegacyStoreError as e:
+                raise TerminalSinkError(str(e)) from e
+            except OSError as e:
+                raise TransientSinkError(f"cannot open {cfg.path} for writing: {e}") from e
+            except (TransientSinkError, duckdb.Error) as e:
+                # Writers starting together on a new PostgreSQL catalog race to create
+                # it and its tables; the loser's transaction conflicts. Try again.
+                if attempt + 1 == OPEN_ATTEMPTS:
+                    if isinstance(e, TransientSinkError):
+                        raise
+                    raise TransientSinkError(f"cannot open {store.label}: {e}") from e
+                log.info("opening %s failed (%s); retrying", store.label, e)
+                time.sleep(0.2 * 2**attempt)
+        try:
+            # No per-commit counter row in meta: every writer rewriting one row would
+            # make concurrent writers (a PostgreSQL catalog) conflict on each commit.
+            row = con.execute(sql_text("last_batch_id.sql")).fetchone()
+            self._batch_id = int(row[0]) if row and row[0] is not None else 0
         except BaseException:
             con.close()
             raise
         self._con = con
-        if cfg.snapshot_interval_s > 0:
-            self._snapshot_sync()
 
     def _commit_sync(
         self,
@@ -445,7 +479,7 @@ class DuckDBSink(SinkBase):
             ):
                 if not batches:
                     continue
-                stage = pa.Table.from_batches(batches, schema=sch)
+                stage = _decoded(pa.Table.from_batches(batches, schema=sch))
                 con.register("_stage", stage)
                 try:
                     args: dict[str, Any] = dict(params)
@@ -456,9 +490,6 @@ class DuckDBSink(SinkBase):
                     counts[table] = int(row[0]) if row else 0
                 finally:
                     con.unregister("_stage")
-            con.execute(
-                f"INSERT OR REPLACE INTO {META} VALUES ('last_batch_id', ?)", [str(batch_id)]
-            )
             con.commit()
         except duckdb.Error as e:
             self.stats.commit_errors += 1
@@ -474,13 +505,6 @@ class DuckDBSink(SinkBase):
         self.stats.duplicates += received - inserted
         self.stats.loss_rows += counts.get(LOSS, 0)
         self.stats.reject_rows += counts.get(REJECTS, 0)
-        interval = self.config.snapshot_interval_s
-        if interval > 0 and time.monotonic() - self._last_snapshot >= interval:
-            try:
-                self._snapshot_sync()
-            except (OSError, subprocess.CalledProcessError, duckdb.Error) as e:
-                # The commit stands; a stale snapshot only delays readers.
-                log.warning("snapshot of %s failed: %s", self.config.path, e)
 
     @staticmethod
     def _records_insert(
@@ -496,59 +520,37 @@ class DuckDBSink(SinkBase):
         repeats = int(row[0]) if row and row[0] is not None else 0
         return "insert_records_dedup.sql" if repeats else "insert_records.sql"
 
-    def _snapshot_sync(self) -> None:
-        """CHECKPOINT, copy the file, rename over the snapshot (writer thread only)."""
-        con = self._con
-        assert con is not None
-        con.execute("CHECKPOINT")
-        target = self.snapshot_path
-        tmp = target.with_name(target.name + ".tmp")
-        # Copy in a child process: DuckDB's write lock is a POSIX fcntl lock, which this
-        # process would lose the moment it closed ANY descriptor of the DB file (as
-        # shutil.copyfile does), letting a second writer in. Nothing writes meanwhile:
-        # this runs in the only thread that uses the connection.
-        subprocess.run(
-            ["cp", "--reflink=auto", "--", str(self.config.path), str(tmp)],
-            check=True,
-            capture_output=True,
-        )
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-        self._last_snapshot = time.monotonic()
-        self.stats.snapshots += 1
-
     def _close_sync(self) -> None:
         con = self._con
         if con is None:
             return
+        self._con = None
         try:
-            if self.config.snapshot_interval_s > 0:
-                try:
-                    self._snapshot_sync()
-                except (OSError, subprocess.CalledProcessError, duckdb.Error) as e:
-                    log.warning("final snapshot of %s failed: %s", self.config.path, e)
-            else:
-                con.execute("CHECKPOINT")
-        finally:
             con.close()
-            self._con = None
+        finally:
+            self._unlock()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _decoded(table: pa.Table) -> pa.Table:
+    """``table`` with its dictionary columns decoded: duckdb 1.4.4 crashes (SIGSEGV) when
+    a registered Arrow dictionary column goes through DISTINCT ON or a window function
+    and is then materialised."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            col = table.column(i)
+            table = table.set_column(
+                i, pa.field(f.name, f.type.value_type), pc.cast(col, f.type.value_type)
+            )
+    return table
 
 
 # --- schema and migrations ----------------------------------------------------------
 def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The schema_version recorded in ``meta``, or None for a DB without armorwatch tables."""
+    """The schema_version recorded in ``meta`` of the current catalog (the lake, or an old
+    single-file store), or None for one without armorwatch tables."""
     exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'"
+        " AND database_name = current_database()",
         [META],
     ).fetchone()
     if not exists or not exists[0]:
@@ -566,69 +568,59 @@ _TABLE_SCHEMAS: tuple[tuple[str, pa.Schema], ...] = (
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> int:
-    """Create or upgrade tables, views and comments to SCHEMA_VERSION; return the old version.
+    """Create or upgrade the lake's tables and comments to SCHEMA_VERSION; return the old
+    version (0 for a new store).
 
-    The old version is 0 for a new DB.
-
-    Runs in one transaction: a failed migration leaves the DB as it was.
+    Runs in one transaction: a failed migration leaves the store as it was.
     """
     con.begin()
     try:
         old = stored_schema_version(con)
         if old is not None and old > S.SCHEMA_VERSION:
             raise TerminalSinkError(
-                f"the DB has schema version {old}, newer than this armorwatch "
+                f"the store has schema version {old}, newer than this armorwatch "
                 f"({S.SCHEMA_VERSION}); upgrade armorwatch"
             )
-        con.execute(f"CREATE TABLE IF NOT EXISTS {META} (key VARCHAR PRIMARY KEY, value VARCHAR)")
-        con.execute(table_ddl(RECORDS, S.MAC_SCHEMA))
-        con.execute(table_ddl(LOSS, S.LOSS_SCHEMA, primary_key=True))
-        con.execute(table_ddl(REJECTS, S.REJECT_SCHEMA, primary_key=True))
+        con.execute(f"CREATE TABLE IF NOT EXISTS {META} (key VARCHAR NOT NULL, value VARCHAR)")
+        for table, sch in _TABLE_SCHEMAS:
+            con.execute(table_ddl(table, sch))
         if old is not None:
             con.execute(sql_text("macros.sql"))  # migration scripts recompute rids
+            # Columns first: duckdb 1.4 refuses to commit an UPDATE of a table that is
+            # ALTERed later in the same transaction.
+            for table, sch in _TABLE_SCHEMAS:
+                _add_missing_columns(con, table, sch)
             for version in range(old + 1, S.SCHEMA_VERSION + 1):
                 if resources.files("sinks").joinpath("sql", f"migrate_{version}.sql").is_file():
                     con.execute(sql_text(f"migrate_{version}"))
-            for table, sch in _TABLE_SCHEMAS:
-                _add_missing_columns(con, table, sch)
-        # Views, macros and comments are recreated only when this version defines them
-        # differently: ~300 COMMENT statements cost ~0.3 s on every writer open otherwise.
-        # The catalog's own view text is part of the key: an older armorwatch that
-        # rewrote the views (and knows nothing of this key) is noticed at the next open.
+        # Comments are rewritten only when this version defines them differently: ~300
+        # COMMENT statements (each a lake snapshot) cost seconds on every writer open.
         fingerprint = _catalog_fingerprint()
         row = con.execute(f"SELECT value FROM {META} WHERE key = 'catalog'").fetchone()
-        fresh = old == S.SCHEMA_VERSION and row is not None and row[0] == _stamp(con, fingerprint)
+        fresh = old == S.SCHEMA_VERSION and row is not None and row[0] == fingerprint
+        if old != S.SCHEMA_VERSION:
+            _set_meta(con, "schema_version", str(S.SCHEMA_VERSION))
         if not fresh:
-            con.execute(sql_text("views.sql"))  # and the macros of parsers/sql/derived.sql
-        con.execute(
-            f"INSERT OR REPLACE INTO {META} VALUES ('schema_version', ?)", [str(S.SCHEMA_VERSION)]
-        )
+            _apply_comments(con)
+            _set_meta(con, "catalog", fingerprint)
         con.commit()
     except BaseException:
         with contextlib.suppress(duckdb.Error):
             con.rollback()
         raise
-    if not fresh:
-        _apply_comments(con)
-        # Recorded last: a crash before this line recreates everything at the next open.
-        stamp = _stamp(con, fingerprint)
-        con.execute(f"INSERT OR REPLACE INTO {META} VALUES ('catalog', ?)", [stamp])
     return old or 0
 
 
-def _stamp(con: duckdb.DuckDBPyConnection, fingerprint: str) -> str:
-    """``fingerprint`` bound to the views the catalog holds now."""
-    row = con.execute(
-        "SELECT string_agg(view_name || ':' || sql, '\n' ORDER BY view_name)"
-        " FROM duckdb_views() WHERE schema_name = 'main' AND NOT internal"
-    ).fetchone()
-    held = (row[0] if row else None) or ""
-    return hashlib.sha256(f"{fingerprint}\n{held}".encode()).hexdigest()
+def _set_meta(con: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    """meta[key] = value (no upsert in DuckLake: delete, insert; inside the caller's
+    transaction)."""
+    con.execute(f"DELETE FROM {META} WHERE key = ?", [key])
+    con.execute(f"INSERT INTO {META} VALUES (?, ?)", [key, value])
 
 
 def _catalog_fingerprint() -> str:
-    """What the views, macros and comments of this version are made of."""
-    text = "\n".join([sql_text("views.sql"), *_comment_statements()])
+    """What the table and column comments of this version are made of."""
+    text = "\n".join(_comment_statements())
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -643,72 +635,12 @@ def _comment_statements() -> list[str]:
     return statements
 
 
-# A select-list line of views.sql, `expr [AS name],  -- text`, and a field line of the
-# derived-columns struct in parsers/sql/derived.sql, `'name': expr,  -- text`.
-_VIEW_COLUMN = re.compile(r"^\s+(?:.*\sAS\s+)?(\w+),?\s+--\s+(.+?)\s*$", re.IGNORECASE)
-_DERIVED_FIELD = re.compile(r"^\s+'(\w+)':.*\s--\s+(.+?)\s*$")
-_VIEW_START = re.compile(r"^CREATE OR REPLACE VIEW (\w+) AS$")
-
-
-def view_column_docs() -> dict[tuple[str, str], str]:
-    """(view, column) -> the comment its definition carries: the select-list lines of
-    views.sql, and the derived columns' fields in parsers/sql/derived.sql for the views
-    that unnest them. Columns a view takes with ``*`` are documented by their table."""
-    lines = sqlfile.shared("derived").splitlines()
-    derived = {m[1]: m[2] for ln in lines if (m := _DERIVED_FIELD.match(ln))}
-    docs: dict[tuple[str, str], str] = {}
-    view = None
-    for line in sql_text("views.sql").splitlines():
-        if m := _VIEW_START.match(line):
-            view = m[1]
-        elif view and line.startswith("FROM "):  # the select list is over
-            view = None
-        elif view and "aw_derived_columns(" in line:
-            docs.update({(view, col): text for col, text in derived.items()})
-        elif view and (m := _VIEW_COLUMN.match(line)):
-            docs[(view, m[1])] = m[2]
-    return docs
-
-
-def _view_comment_statements(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """A COMMENT ON every view column (views are recreated on each open, which drops
-    them): its own doc, else that of the table column it passes through."""
-    docs = view_column_docs()
-    rows = con.execute(
-        "SELECT c.table_name, c.column_name FROM duckdb_columns() c"
-        " JOIN duckdb_views() v ON v.view_name = c.table_name AND v.schema_name = c.schema_name"
-        " WHERE c.schema_name = 'main' AND NOT v.internal ORDER BY c.table_name, c.column_index"
-    ).fetchall()
-    table_docs = dict(
-        con.execute(
-            "SELECT column_name, comment FROM duckdb_columns()"
-            " WHERE schema_name = 'main' AND table_name = ? AND comment IS NOT NULL",
-            [RECORDS],
-        ).fetchall()
-    )
-    out = []
-    for view, column in rows:
-        text = docs.get((view, column)) or table_docs.get(column)
-        if text:
-            literal = "'" + text.replace("'", "''") + "'"
-            out.append(f"COMMENT ON COLUMN {_quote(view)}.{_quote(column)} IS {literal}")
-    return out
-
-
 def _apply_comments(con: duckdb.DuckDBPyConnection) -> None:
-    # One autocommit statement at a time, after the migration: a comment on a column a
-    # newer schema dropped must not stop the store from opening (an error would abort
-    # the migration's transaction). Table columns first: views pass their docs on.
+    # Inside the migration's transaction: every column commented exists by then (added
+    # by table_ddl or _add_missing_columns). View columns get theirs per connection
+    # (sinks.store.define_views: the views are TEMP).
     for statement in _comment_statements():
-        try:
-            con.execute(statement)
-        except (duckdb.CatalogException, duckdb.BinderException) as e:
-            log.warning("column comment not applied: %s", e)
-    for statement in _view_comment_statements(con):
-        try:
-            con.execute(statement)
-        except (duckdb.CatalogException, duckdb.BinderException) as e:
-            log.warning("view column comment not applied: %s", e)
+        con.execute(statement)
 
 
 def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, sch: pa.Schema) -> None:
@@ -728,58 +660,206 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, sch: pa.Sch
 
 
 # --- readers ------------------------------------------------------------------------
-class StoreNotFoundError(FileNotFoundError):
-    """Neither the DB file nor its snapshot exists."""
-
-
 def open_reader(
-    path: Path, snapshot_path: Path | None = None
+    path: Path, at: int | dt.datetime | None = None
 ) -> tuple[duckdb.DuckDBPyConnection, Path]:
-    """A locked-down READ_ONLY connection for analysts and jobs, and the file it opened.
+    """A locked-down READ_ONLY connection to the store ``path`` names, and ``path``.
 
-    Opens ``path`` itself when no writer holds it, else its snapshot (``snapshot_path``
-    or ``<stem>.snapshot.duckdb``). The connection cannot touch the file system
-    (read_csv, COPY TO, ATTACH, INSTALL/LOAD) or change that (``lock_configuration``).
-    Raises StoreNotFoundError when neither file exists, duckdb.IOException when the DB is
-    locked by a writer and there is no snapshot yet.
+    ``sinks.store.open_store(path, read_only=True)``: it reads the lake while a writer
+    writes (each query sees the snapshots committed before it started), cannot touch
+    files outside the lake (read_csv, COPY TO, ATTACH, INSTALL/LOAD) or change that
+    (``lock_configuration``). Raises StoreNotFoundError when an embedded store does not
+    exist, LegacyStoreError for an old single-file store. ``at``: the store as it was at
+    that snapshot version or time (``sinks.store.parse_at``).
     """
-    snap = snapshot_path or default_snapshot_path(path)
-    candidates = [p for p in (path, snap) if p.is_file()]
-    if not candidates:
-        raise StoreNotFoundError(f"no armorwatch store at {path} (nor a snapshot at {snap})")
-    last: Exception | None = None
-    for candidate in candidates:
-        try:
-            con = duckdb.connect(str(candidate), read_only=True, config=dict(READER_CONFIG))
-        except duckdb.IOException as e:  # locked by the writer: try the snapshot
-            last = e
-            continue
-        return _current(con, candidate, path), candidate
-    assert last is not None
-    raise last
-
-
-def _current(
-    con: duckdb.DuckDBPyConnection, candidate: Path, path: Path
-) -> duckdb.DuckDBPyConnection:
-    """``con``, after upgrading a store an older armorwatch wrote (no writer holds it).
-
-    Jobs read columns the old schema lacks (``suspect``): the store is migrated once, as
-    a writer would on open. A snapshot of an older writer that still runs is refused.
-    """
-    version = stored_schema_version(con)
-    if version is None or version >= S.SCHEMA_VERSION:
-        return con
-    con.close()
-    if candidate != path:
-        raise TerminalSinkError(
-            f"{candidate} is a snapshot of schema v{version} written by an older armorwatch "
-            f"that still runs; upgrade it (this version reads v{S.SCHEMA_VERSION})"
-        )
-    log.info("upgrading %s from schema v%s to v%s", path, version, S.SCHEMA_VERSION)
-    rw = duckdb.connect(str(path))
+    con = open_store(path, read_only=True, at=at)
     try:
-        migrate(rw)
+        version = stored_schema_version(con)
+    except BaseException:
+        con.close()
+        raise
+    if version is not None and version != S.SCHEMA_VERSION:
+        con.close()
+        raise TerminalSinkError(
+            f"the store {path} has schema v{version}; this armorwatch reads "
+            f"v{S.SCHEMA_VERSION} (open it once with a writer of this version to upgrade it)"
+        )
+    return con, path
+
+
+# --- migration of a single-file store ------------------------------------------------
+@dataclass(frozen=True)
+class CopyCounts:
+    """Rows ``copy_legacy`` read from the old store and newly stored in the lake."""
+
+    schema_version: int
+    """The old store's schema version."""
+    read: dict[str, int]
+    """Rows per table in the old store."""
+    stored: dict[str, int]
+    """Rows per table the lake did not hold yet (0 everywhere on a second run)."""
+
+
+def copy_legacy(old: Path, spec: str | Path) -> CopyCounts:
+    """Copy the single-file DuckDB store ``old`` (any schema version) into the lake
+    ``spec``, in one transaction; idempotent: a row whose rid the lake holds is skipped.
+
+    Columns the old version lacks stay NULL; records' rid is recomputed from the record
+    (schema v2 derived it from the record's position). Takes the writer lock: no writer
+    may run meanwhile. Raises StoreNotFoundError, TerminalSinkError (not a DuckDB file,
+    or a newer schema), TransientSinkError.
+    """
+    if not old.is_file():
+        raise StoreNotFoundError(f"no store file at {old}")
+    store = parse_spec(spec)
+    if store.catalog_file is not None and store.catalog_file.resolve() == old.resolve():
+        raise TerminalSinkError(f"the lake must be another path than {old} (--db NEW)")
+    fd = writer_lock(store)
+    try:
+        con = open_store(store, read_only=False, setup=migrate)
+        try:
+            return _copy_legacy(con, old)
+        finally:
+            con.close()
     finally:
-        rw.close()
-    return duckdb.connect(str(path), read_only=True, config=dict(READER_CONFIG))
+        if fd is not None:
+            os.close(fd)
+
+
+def _copy_legacy(con: duckdb.DuckDBPyConnection, old: Path) -> CopyCounts:
+    try:
+        con.execute(f"ATTACH {_literal(str(old))} AS legacy (READ_ONLY)")
+    except duckdb.Error as e:
+        raise TerminalSinkError(f"{old} is no DuckDB store: {e}") from e
+    try:
+        con.execute("USE legacy")
+        version = stored_schema_version(con)
+        con.execute(f"USE {LAKE}")
+        if version is None:
+            raise TerminalSinkError(f"{old} holds no armorwatch store (no meta table)")
+        if version > S.SCHEMA_VERSION:
+            raise TerminalSinkError(
+                f"{old} has schema version {version}, newer than this armorwatch "
+                f"({S.SCHEMA_VERSION}); upgrade armorwatch"
+            )
+        read: dict[str, int] = {}
+        stored: dict[str, int] = {}
+        con.begin()
+        try:
+            for table, _ in _TABLE_SCHEMAS:
+                have = {
+                    r[0]
+                    for r in con.execute(
+                        "SELECT column_name FROM duckdb_columns() WHERE database_name = 'legacy'"
+                        " AND schema_name = 'main' AND table_name = ?",
+                        [table],
+                    ).fetchall()
+                }
+                if not have:
+                    continue
+                row = con.execute(f"SELECT count(*) FROM legacy.main.{_quote(table)}").fetchone()
+                read[table] = int(row[0]) if row else 0
+                stored[table] = _copy_table(con, table, have)
+            con.commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
+            raise
+    except duckdb.Error as e:
+        raise TransientSinkError(f"copying {old} into the lake failed: {e}") from e
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            con.execute(f"USE {LAKE}")
+            con.execute("DETACH legacy")
+    return CopyCounts(schema_version=version, read=read, stored=stored)
+
+
+def _copy_table(con: duckdb.DuckDBPyConnection, table: str, have: set[str]) -> int:
+    """Insert the old ``table``'s rows the lake lacks (by rid); the number stored."""
+    lake_columns = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = ?"
+            " AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+            [LAKE, table],
+        ).fetchall()
+    ]
+    common = [c for c in lake_columns if c in have and c != "rid"]
+    select = ", ".join(_quote(c) for c in common)
+    rid = (
+        "aw_record_rid(host, boot_id, ts, serial, record_type, raw)" if table == RECORDS else "rid"
+    )
+    sql = (
+        f"INSERT INTO {_quote(table)} BY NAME "
+        f"WITH s AS (SELECT DISTINCT ON (rid) * FROM "
+        f"(SELECT {rid} AS rid, {select} FROM legacy.main.{_quote(table)})) "
+        f"SELECT * FROM s WHERE rid NOT IN (SELECT t.rid FROM {_quote(table)} AS t)"
+    )
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# --- upkeep -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UpkeepCounts:
+    """What ``upkeep`` did."""
+
+    deleted: dict[str, int]
+    """Rows deleted per table (older than the retention)."""
+    files_before: int
+    """Data files the lake listed before."""
+    files_after: int
+    """Data files it lists after."""
+
+
+def upkeep(
+    spec: str | Path, *, retention_days: float | None, snapshot_days: float = 7.0
+) -> UpkeepCounts:
+    """Retention and compaction of the lake ``spec``, each step its own transaction.
+
+    Deletes records and loss rows whose ``ts`` (rejects: ``ingested_at``) is older than
+    ``retention_days`` (None: keep everything), moves inlined rows into Parquet files,
+    merges adjacent small files, expires snapshots older than ``snapshot_days`` (the
+    time-travel horizon; deleted rows keep their files until then) and removes the files
+    no snapshot references any more. Takes no writer lock (it stores no records).
+    """
+    store = parse_spec(spec)
+    if store.catalog_file is not None and not store.catalog_file.is_file():
+        raise StoreNotFoundError(f"no armorwatch store at {store.label}")
+    con = open_store(store, read_only=False)
+    try:
+        before = _data_files(con)
+        deleted: dict[str, int] = {}
+        if retention_days is not None:
+            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)
+            for table, column in ((RECORDS, S.TS), (LOSS, S.TS), (REJECTS, "ingested_at")):
+                row = con.execute(
+                    f"DELETE FROM {_quote(table)} WHERE {_quote(column)} < ?", [cutoff]
+                ).fetchone()
+                deleted[table] = int(row[0]) if row else 0
+        horizon = dt.datetime.now(dt.UTC) - dt.timedelta(days=snapshot_days)
+        con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
+        con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
+        con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => ?)", [horizon])
+        # The files of the snapshots just expired go now: only a query running since
+        # before the horizon could still read them.
+        con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
+        return UpkeepCounts(deleted=deleted, files_before=before, files_after=_data_files(con))
+    except duckdb.Error as e:
+        raise TransientSinkError(f"upkeep of {store.label} failed: {e}") from e
+    finally:
+        con.close()
+
+
+def _data_files(con: duckdb.DuckDBPyConnection) -> int:
+    total = 0
+    for table, _ in _TABLE_SCHEMAS:
+        row = con.execute(
+            f"SELECT count(*) FROM ducklake_list_files('{LAKE}', ?)", [table]
+        ).fetchone()
+        total += int(row[0]) if row else 0
+    return total

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+# The session-scoped PostgreSQL server (DuckLake's catalog for several writers).
+from tests.harness.postgres import postgres  # noqa: F401
+
 ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -120,8 +120,7 @@ async def run_once(config: RunConfig) -> RunOutcome:
         )
         for i, item in enumerate(inputs)
     ]
-    # No reader runs beside a one-shot run, so no snapshot file for readers is needed.
-    store = DuckDBSink(replace(config.store, snapshot_interval_s=0))
+    store = DuckDBSink(config.store)
     await store.open()
     rejected = DeadLetterSink(DeadLetterConfig(path=config.dead_letter))
 

@@ -118,8 +118,7 @@ class RunConfig:
     inputs: tuple[FileInput, ...] = ()
     """Log files to read once; empty means the bundled sample logs."""
     store: DuckDBConfig = field(default_factory=DuckDBConfig)
-    """The DuckDB store (``db = PATH`` sets its path; re-running is idempotent). A one-shot
-    run writes no reader snapshot: nothing reads beside it."""
+    """The store (``db = PATH`` sets its path; re-running is idempotent)."""
     report_dir: Path = Path("armorwatch-report")
     """Where the report (HTML, Markdown, JSON) and suggested rules are written."""
     dead_letter: Path = Path("armorwatch-deadletter.jsonl")

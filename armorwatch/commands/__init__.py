@@ -21,4 +21,5 @@ COMMANDS: dict[str, str] = {
     "review": "review suggested rules interactively (aa-logprof style) and write them",
     "alerts": "evaluate alert rules on demand, or list them",
     "report": "write the nightly profile-tightening report (HTML, Markdown, JSON)",
+    "store": "store upkeep: migrate an old single-file store, retention and compaction",
 }

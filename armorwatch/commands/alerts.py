@@ -1,6 +1,6 @@
 """``armorwatch alerts``: list the alert rules, or evaluate them on demand over the store.
 
-``alerts test`` opens the store read-only (the writer's snapshot while a writer runs),
+``alerts test`` opens the store read-only (also while a writer writes),
 evaluates every enabled rule with windows ending at the newest record (or ``--until``),
 groups the alerts exactly as the processor does (fresh suppression state, so every
 group is shown once) and prints them. With ``--webhook URL`` it also delivers them

@@ -14,7 +14,9 @@ DEFAULT_POLICY = Path("/etc/apparmor.d")
 def add_store(p: argparse.ArgumentParser) -> None:
     """``--db PATH``: the store a reading command opens (read-only)."""
     p.add_argument("--db", type=Path, default=DEFAULT_DB,
-                   help=f"the armorwatch DuckDB store (default: {DEFAULT_DB})")
+                   help="the armorwatch store: a path (its SQLite catalog; the Parquet files "
+                   "are in PATH.files/) or postgresql://USER@HOST/DB?data_path=DIR "
+                   f"(default: {DEFAULT_DB})")
 
 
 def add_policy(p: argparse.ArgumentParser) -> None:

@@ -24,7 +24,6 @@ import difflib
 import re
 import sys
 import textwrap
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from armorwatch.commands import COMMANDS, options
 from jobs import window
 from parsers import sanitize, sqlfile
 from sinks.duckdb import StoreNotFoundError, open_reader
+from sinks.store import parse_at
 
 FORMATS = ("table", "csv", "json", "parquet")
 PARAM_TYPES = ("timestamp", "integer", "text")
@@ -176,15 +176,15 @@ def check_statement(sql: str) -> tuple[str, set[str]]:
     prefix holds (comments, an option list), DuckDB explains a SELECT.
     """
     st = _one_statement(sql)
-    if st.type == duckdb.StatementType.SELECT:
+    if st.type == duckdb.StatementType.SELECT:  # type: ignore[attr-defined]  # 1.4.4 stubs
         return sql, set(st.named_parameters)
-    if st.type != duckdb.StatementType.EXPLAIN:
+    if st.type != duckdb.StatementType.EXPLAIN:  # type: ignore[attr-defined]
         raise UsageError(f"only SELECT queries are allowed, not {st.type.name}")
     m = _EXPLAIN.match(sql)
     if m is None:
         raise UsageError("write EXPLAIN [ANALYZE] SELECT …, with no comment or option first")
     inner = sql[m.end() :].rstrip().rstrip(";")
-    if _one_statement(inner).type != duckdb.StatementType.SELECT:
+    if _one_statement(inner).type != duckdb.StatementType.SELECT:  # type: ignore[attr-defined]
         raise UsageError("EXPLAIN is allowed of a SELECT only")
     # Parsed alone, inner has balanced parentheses, quotes and comments; the newline ends
     # a trailing -- comment.
@@ -405,8 +405,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "Run one SELECT statement, or a saved query by name, against the armorwatch "
             "DuckDB store, read-only with file access disabled. Values go in as bound "
             "parameters: --param since=24h is $since in the SQL. Durations (30m, 24h, 7d) "
-            "count back from the newest record (--anchor latest) or from now. While a "
-            "writer holds the DB, the writer's snapshot is read instead."
+            "count back from the newest record (--anchor latest) or from now. It reads the "
+            "store while a writer writes (the rows committed before the query started)."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="Tables and views: records, denials, complain_events, profile_status, loss,\n"
@@ -439,6 +439,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="NAME",
         help="only this host: binds $host (the saved queries that take a host, or SQL "
         "that uses $host; an error for one that takes none)",
+    )
+    p.add_argument(
+        "--at",
+        metavar="VERSION|TIME",
+        help="time travel: read the store as it was at this snapshot version (see "
+        "SELECT * FROM snapshots()) or ISO time (UTC when naive), e.g. when an alert fired",
     )
     p.add_argument("--list", action="store_true", help="list the saved queries and exit")
     p.add_argument("--wide", action="store_true", help="do not cut long table cells")
@@ -474,8 +480,8 @@ def run(args: argparse.Namespace) -> int:
         print("armorwatch query: give SQL or a saved query name (see --list)", file=sys.stderr)
         return 2
     try:
-        table, source = execute_from(
-            args.db, args.query, _parse_params(args.param), args.anchor, host=args.host
+        table, _ = execute_from(
+            args.db, args.query, _parse_params(args.param), args.anchor, args.at, host=args.host
         )
     except UsageError as e:
         print(f"armorwatch query: {e}", file=sys.stderr)
@@ -484,28 +490,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"armorwatch query: {e}", file=sys.stderr)
         return 2
     except duckdb.IOException as e:
-        # The hint fits a lock held by the writer, not a file that is no DuckDB store.
-        held = "lock" in str(e).lower()
-        print(
-            f"armorwatch query: cannot open {args.db}: {message(e)}"
-            + (
-                "\n(a writer holds it and has published no snapshot yet; see snapshot_interval_s)"
-                if held
-                else ""
-            ),
-            file=sys.stderr,
-        )
+        print(f"armorwatch query: cannot open {args.db}: {message(e)}", file=sys.stderr)
         return 2
     except duckdb.Error as e:
         print(f"armorwatch query: {message(e)}", file=sys.stderr)
         return 1
-    if source != args.db:
-        age = time.time() - source.stat().st_mtime
-        print(
-            f"armorwatch query: a writer holds {args.db}; read its snapshot {source} "
-            f"({age:.0f} s old)",
-            file=sys.stderr,
-        )
     try:
         emit(table, args.format, args.output, args.wide)
     except BrokenPipeError:
@@ -522,9 +511,14 @@ def execute(db: Path, query: str, given: Mapping[str, str], anchor: str = "lates
 
 
 def execute_from(
-    db: Path, query: str, given: Mapping[str, str], anchor: str = "latest", host: str | None = None
+    db: Path,
+    query: str,
+    given: Mapping[str, str],
+    anchor: str = "latest",
+    at: str | None = None,
+    host: str | None = None,
 ) -> tuple[pa.Table, Path]:
-    """``execute``, plus the file actually read (the DB, or its snapshot while a writer runs).
+    """``execute``, plus the store read (``db``).
 
     ``host`` (``--host``) binds the ``host`` parameter; UsageError when the query takes
     none or ``--param host=`` names another."""
@@ -546,7 +540,11 @@ def execute_from(
             raise UsageError(f"--host {host} and --param host={given['host']} disagree")
         given = {**given, "host": host}
     try:
-        con, path = open_reader(db)
+        when = None if at is None else parse_at(at)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    try:
+        con, path = open_reader(db, at=when)
     except duckdb.IOException:
         raise  # a lock or a file that is no DuckDB store: run() explains it
     except duckdb.Error as e:  # e.g. a --db path DuckDB does not open as a file (x.json)

@@ -3,8 +3,8 @@
 The window is ``--since`` long and ends at the newest record in the store by default
 (``--anchor latest``): a store filled from old logs (the bundled samples are from Nov
 2025) still gets a meaningful "last 24h". ``--anchor now`` ends it at the current time,
-``--until`` at a given timestamp. The store is opened read-only (its snapshot while a
-writer holds it). Files are written all-or-nothing under ``-o DIR``.
+``--until`` at a given timestamp. The store is opened read-only (also while a writer
+writes). Files are written all-or-nothing under ``-o DIR``.
 """
 
 from __future__ import annotations

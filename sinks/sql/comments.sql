@@ -9,7 +9,7 @@
 COMMENT ON TABLE records IS 'every MAC record parsed (AppArmor and SELinux), one row per record, duplicates removed on rid';
 COMMENT ON COLUMN records.rid IS 'record id (UUID form of an md5): md5 of the key (host, boot_id, ts, serial, record_type, md5(raw); nulls marked explicitly): the record''s own bytes, not its position in the event; the de-duplication key';
 COMMENT ON COLUMN records.ingested_at IS 'when the store committed the row (UTC)';
-COMMENT ON COLUMN records.batch_id IS 'the store transaction that committed the row (meta.last_batch_id counts them)';
+COMMENT ON COLUMN records.batch_id IS 'the store transaction that committed the row (a writer numbers on from the highest stored)';
 
 COMMENT ON TABLE loss IS 'every counted loss: kernel lost=, callbacks suppressed, journald suppression, rotated away unread, parser rejects, opt-in drops';
 COMMENT ON COLUMN loss.rid IS 'md5 of every other loss column (nulls marked): a replayed loss row is stored once';
@@ -21,4 +21,4 @@ COMMENT ON COLUMN rejects.rid IS 'md5 of source, host, reason and raw (nulls mar
 COMMENT ON COLUMN rejects.ingested_at IS 'when the store committed the row (UTC)';
 COMMENT ON COLUMN rejects.batch_id IS 'the store transaction that committed the row';
 
-COMMENT ON TABLE meta IS 'store metadata: schema_version (MAC_SCHEMA version of the tables), last_batch_id';
+COMMENT ON TABLE meta IS 'store metadata: schema_version (MAC_SCHEMA version of the tables), catalog (hash of the comments)';

@@ -14,7 +14,7 @@
 -- grain: one row per denied access (AppArmor apparmor DENIED or KILL, SELinux seresult
 -- denied), kernel and userspace (USER_AVC) alike, forged-looking ones too: filter
 -- suspect IS NULL for the records alerts, reports and suggestions use.
-CREATE OR REPLACE VIEW denials AS
+CREATE OR REPLACE TEMP VIEW denials AS
 SELECT
     *,  -- every column of records
     -- subject (AppArmor profile, else SELinux scontext), object_class (class=, else tclass,
@@ -27,7 +27,7 @@ WHERE aw_is_denial(records);
 -- view: complain_events
 -- grain: one row per access a complain-mode AppArmor profile allowed but would deny
 -- (apparmor ALLOWED); same derived columns as denials.
-CREATE OR REPLACE VIEW complain_events AS
+CREATE OR REPLACE TEMP VIEW complain_events AS
 SELECT
     *,  -- every column of records
     -- subject (the AppArmor profile in complain mode), object_class (AppArmor class=, else
@@ -39,7 +39,7 @@ WHERE aw_is_complain(records);
 -- view: profile_status
 -- grain: one row per AppArmor policy change (apparmor STATUS, operation profile_load,
 -- profile_replace or profile_remove): the load/replace/remove history of every host.
-CREATE OR REPLACE VIEW profile_status AS
+CREATE OR REPLACE TEMP VIEW profile_status AS
 SELECT
     ts,  -- when the kernel logged the change
     host,  -- host name
@@ -63,7 +63,7 @@ WHERE aw_is_policy_change(records);
 
 -- view: denials_by_profile_hour
 -- grain: one row per (hour, host, lsm, profile, class) with at least one denial.
-CREATE OR REPLACE VIEW denials_by_profile_hour AS
+CREATE OR REPLACE TEMP VIEW denials_by_profile_hour AS
 SELECT
     date_trunc('hour', ts) AS hour,  -- start of the UTC hour
     host,  -- host name
@@ -80,7 +80,7 @@ GROUP BY ALL;
 -- view: top_denied_objects
 -- grain: one row per (lsm, profile, class, operation, object, denied permissions), all
 -- time; saved query top-denials is the same with a time window.
-CREATE OR REPLACE VIEW top_denied_objects AS
+CREATE OR REPLACE TEMP VIEW top_denied_objects AS
 SELECT
     lsm,  -- apparmor | selinux
     subject AS profile,  -- AppArmor profile, else SELinux scontext
@@ -98,7 +98,7 @@ GROUP BY ALL;
 -- view: new_denials
 -- grain: one row per (lsm, profile, class, object_pattern), fleet-wide: when it was
 -- first seen anywhere. Filter first_seen >= $since for what is new in a window.
-CREATE OR REPLACE VIEW new_denials AS
+CREATE OR REPLACE TEMP VIEW new_denials AS
 SELECT
     lsm,  -- apparmor | selinux
     subject AS profile,  -- AppArmor profile, else SELinux scontext

@@ -21,12 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from armorwatch.cli import main
 from armorwatch.commands import INTERNAL_ERROR
 from armorwatch.commands import parse as parse_command
+from sinks.store import open_store
 
 ARMORWATCH = Path(sys.executable).parent / "armorwatch"
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
@@ -145,7 +145,7 @@ def run_all(cwd: Path, commands: Sequence[tuple[str, ...]]) -> list[Ran]:
 
 def count(db: Path, sql: str, *params: object) -> int:
     """One integer from the store."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         return int(con.execute(sql, list(params)).fetchone()[0])  # type: ignore[index]
     finally:

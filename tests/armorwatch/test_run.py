@@ -7,16 +7,16 @@ import io
 import socket
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from armorwatch.cli import main
+from sinks.store import open_store
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
 
 
 def _count(db: Path, sql: str, *params: object) -> int:
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         return int(con.execute(sql, list(params)).fetchone()[0])  # type: ignore[index]
     finally:
@@ -157,7 +157,7 @@ class TestLossOnce:
 
 
 def _count_text(db: Path, sql: str, *params: object) -> str:
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         return str(con.execute(sql, list(params)).fetchone()[0])  # type: ignore[index]
     finally:

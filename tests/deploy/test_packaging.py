@@ -76,9 +76,13 @@ class TestLock:
         runtime, test = pins(LOCK), pins(TESTLOCK)
         assert {} == {n: (v, test.get(n)) for n, v in runtime.items() if test.get(n) != v}
 
-    def test_duckdb_is_pinned_to_the_tested_major(self) -> None:
-        """duckdb is locked to a 2.x release (1.4.5 segfaults, 1.5.6 fails a migration)."""
-        assert pins(LOCK)["duckdb"].startswith("2.")
+    def test_duckdb_is_pinned_to_the_version_the_lake_extensions_serve(self) -> None:
+        """duckdb is locked to the release the DuckLake/SQLite/PostgreSQL extension wheels
+        were built for (they load offline only into that exact version)."""
+        locked = pins(LOCK)
+        exts = {n: v for n, v in locked.items() if n.startswith("duckdb-ext-")}
+        assert {"duckdb-ext-ducklake", "duckdb-ext-sqlite", "duckdb-ext-postgres"} <= set(exts)
+        assert {locked["duckdb"]} == {v.rsplit(".", 1)[0] for v in exts.values()}
 
     @pytest.mark.parametrize("lock", [LOCK, TESTLOCK], ids=["runtime", "test"])
     def test_every_pin_carries_its_hashes(self, lock: Path) -> None:

@@ -12,9 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
 from parsers import schema as S
+from sinks.store import open_store
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class Verdict:
 
 def stored_serials(db: Path, profile: str) -> list[int]:
     """Serials of the AVC rows stored for ``profile`` (one entry per row)."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         rows = con.execute(
             f'SELECT "{S.SERIAL}" FROM records WHERE "{S.PROFILE}" = ? AND "{S.RECORD_TYPE}" = ?',

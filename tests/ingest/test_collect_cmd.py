@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from armorwatch.cli import main
+from sinks.store import open_store
 from tests.ingest.test_collector import SAMPLES
 
 
@@ -20,6 +20,21 @@ def write_config(tmp_path: Path, body: str) -> Path:
     cfg = tmp_path / "armorwatch.toml"
     cfg.write_text(body)
     return cfg
+
+
+# A writer that holds the store (its writer lock) for a minute.
+HOLD_STORE = """
+import asyncio, sys
+from pathlib import Path
+from sinks.duckdb import DuckDBConfig, DuckDBSink
+
+async def hold():
+    async with DuckDBSink(DuckDBConfig(path=Path(sys.argv[1]))):
+        print("held", flush=True)
+        await asyncio.sleep(60)
+
+asyncio.run(hold())
+"""
 
 
 class TestCollectCommand:
@@ -49,7 +64,7 @@ class TestCollectCommand:
         assert "collected 74 MAC records" in capsys.readouterr().out
         assert 0 == main(argv)
         assert "collected 0 MAC records" in capsys.readouterr().out
-        con = duckdb.connect(str(db), read_only=True)
+        con = open_store(db, read_only=True)
         try:
             assert 74 == con.execute("SELECT count(*) FROM records").fetchone()[0]  # type: ignore[index]
         finally:
@@ -65,8 +80,7 @@ class TestCollectCommand:
         shutil.copy(SAMPLES / "audit.log", log)
         db = tmp_path / "x.duckdb"
         holder = subprocess.Popen(
-            [sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
-             " print('held', flush=True); time.sleep(60)", str(db)],
+            [sys.executable, "-c", HOLD_STORE, str(db)],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         try:

@@ -9,9 +9,9 @@ import threading
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from sinks.store import open_store
 from tests.harness.checker import check, stored_serials
 from tests.harness.replayer import PROFILE, Ledger, Replayer, paced
 from tests.harness.soak import CONFIG
@@ -170,7 +170,7 @@ class TestKill9Journald:
         final = collect(cfg, state, db, "--once")
         _out, err = final.communicate(timeout=60)
         assert 0 == final.returncode, err.decode()
-        con = duckdb.connect(str(db), read_only=True)
+        con = open_store(db, read_only=True)
         try:
             rows = [r[0] for r in con.execute("SELECT serial FROM records").fetchall()]
         finally:

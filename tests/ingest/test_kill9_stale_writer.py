@@ -14,10 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from parsers import schema as S
+from sinks.store import open_store
 from tests.harness.checker import Verdict, check, stored_serials
 from tests.harness.replayer import PROFILE, Ledger, Replayer, paced
 from tests.harness.soak import CONFIG
@@ -100,7 +100,7 @@ def kill9_copytruncate_run(tmp_path: Path, *, o_append: bool, seed: int) -> Run:
     _out, err = final.communicate(timeout=120)
     assert 0 == final.returncode, err.decode(errors="replace")
     window = frozenset(replayer.ledger.window)
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         losses = con.execute(f'SELECT "{S.KIND}", "{S.COUNT}", "{S.DETAIL}" FROM loss').fetchall()
     finally:

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -39,6 +38,7 @@ from ingest.kubernetes import (
 )
 from parsers import schema as S
 from parsers.envelope import Envelope
+from sinks.store import open_store
 
 PODS_JSON = Path(__file__).with_name("kubelet_pods.json")
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -569,7 +569,7 @@ def test_collect_fills_the_columns_in_the_store(
             "--db", str(db)]  # fmt: skip
     assert 0 == main(argv)
     assert TOKEN not in capsys.readouterr().out
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         rows = con.execute(
             f"SELECT {S.PID}, {S.PROFILE}, {S.CONTAINER_ID}, {S.POD_NAMESPACE}, {S.POD_NAME},"

@@ -9,7 +9,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +18,7 @@ from ingest.checkpoint import CheckpointStore
 from ingest.collector import Collector
 from ingest.tail import FileTailer
 from parsers import schema as S
+from sinks.store import open_store
 from tests.harness.replayer import Ledger, Replayer
 from tests.ingest.test_collector import FAST, HOST, ListSink, auditd
 from tests.ingest.test_tail import Collected, fast, read_once
@@ -265,7 +265,7 @@ class TestCollectCommand:
         out = capsys.readouterr().out
         lost = len(old) - held
         assert f"loss: truncated={lost} bytes\n" in out
-        con = duckdb.connect(str(db), read_only=True)
+        con = open_store(db, read_only=True)
         try:
             rows = con.execute("SELECT kind, count, detail FROM loss").fetchall()
             serials = [s for (s,) in con.execute("SELECT DISTINCT serial FROM records").fetchall()]

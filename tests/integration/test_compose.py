@@ -10,9 +10,11 @@ from __future__ import annotations
 import copy
 import http.client
 import json
+import re
 import subprocess
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +71,47 @@ class TestComposeFile:
         broken["services"]["kafka"]["enviroment"] = {}
         assert not validator.is_valid(broken)
 
-    def test_services_are_kafka_collector_processor_webhook(
+    def test_services_are_kafka_postgres_collector_processor_webhook(
         self, compose: dict[str, Any]
     ) -> None:
-        """The four services exist and Kafka is the official image in KRaft mode."""
+        """The five services exist; Kafka (KRaft) and PostgreSQL are the official images."""
         services = compose["services"]
-        assert {"kafka", "collector", "processor", "webhook"} == set(services)
+        assert {"kafka", "postgres", "collector", "processor", "webhook"} == set(services)
         assert services["kafka"]["image"].startswith("apache/kafka:")
         assert "broker,controller" == services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
+        assert services["postgres"]["image"].startswith("postgres:")
+
+    def test_postgres_is_healthchecked_and_keeps_its_data(self, compose: dict[str, Any]) -> None:
+        """pg_isready gates the processors; the cluster lives in a named volume."""
+        pg = compose["services"]["postgres"]
+        assert "pg_isready" in " ".join(pg["healthcheck"]["test"])
+        assert "postgres-data:/var/lib/postgresql/data" in pg["volumes"]
+        assert "postgres-data" in compose["volumes"]
+        depends = compose["services"]["processor"]["depends_on"]
+        assert "service_healthy" == depends["postgres"]["condition"]
+
+    def test_two_processors_write_one_lake(self, compose: dict[str, Any]) -> None:
+        """Two replicas of one processor config (one consumer group) share one named data
+        volume, and the topic has a partition for each of them."""
+        proc = compose["services"]["processor"]
+        assert 2 == proc["deploy"]["replicas"]
+        named = [v.split(":") for v in proc["volumes"] if not v.startswith("./")]
+        assert [["lake-data", "/data"]] == named
+        assert "lake-data" in compose["volumes"]
+        collect = load_toml(ROOT / "deploy" / "compose" / "collector.toml")["collect"]
+        assert collect["kafka"]["partitions"] >= proc["deploy"]["replicas"]
+
+    def test_catalog_password_is_shared_by_environment_only(self, compose: dict[str, Any]) -> None:
+        """The processors get the postgres password as PGPASSWORD from the same variable;
+        no config file holds it."""
+        services = compose["services"]
+        assert (
+            services["postgres"]["environment"]["POSTGRES_PASSWORD"]
+            == services["processor"]["environment"]["PGPASSWORD"]
+        )
+        lines = (ROOT / "deploy" / "compose" / "processor.toml").read_text().splitlines()
+        text = "\n".join(ln for ln in lines if not ln.lstrip().startswith("#"))
+        assert not re.search(r"password|postgresql://[^@/]*:[^@/]*@", text, re.IGNORECASE)
 
     def test_mounted_files_exist(self, compose: dict[str, Any]) -> None:
         """Every bind-mounted local path and the Dockerfile are in the repository."""
@@ -119,7 +154,18 @@ class TestComposeFile:
         config = from_mapping(ProcessConfig, data["process"], "process.")
         collect = load_toml(ROOT / "deploy" / "compose" / "collector.toml")["collect"]
         assert (collect["kafka"]["topic"],) == config.kafka.topics
-        assert Path("/data/armorwatch.duckdb") == config.store.path
+
+    def test_processor_store_is_the_postgres_service_lake(self, compose: dict[str, Any]) -> None:
+        """The store URL names the postgres service's database and user, and a data path
+        inside the volume every processor mounts."""
+        data = load_toml(ROOT / "deploy" / "compose" / "processor.toml")
+        url = urllib.parse.urlsplit(data["process"]["store"]["path"])
+        env = compose["services"]["postgres"]["environment"]
+        assert ("postgresql", "postgres") == (url.scheme, url.hostname)
+        assert (env["POSTGRES_USER"], env["POSTGRES_DB"]) == (url.username, url.path.strip("/"))
+        (data_path,) = urllib.parse.parse_qs(url.query)["data_path"]
+        mounts = [v.split(":")[1] for v in compose["services"]["processor"]["volumes"]]
+        assert any(data_path.startswith(m + "/") for m in mounts if not m.startswith("/etc"))
 
     def test_webhook_receiver_answers_204(self) -> None:
         """The receiver script accepts a POST with 204."""

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -24,6 +23,7 @@ from parsers.envelope import Envelope
 from sinks.duckdb import DuckDBConfig, DuckDBSink
 from sinks.errors import TerminalSinkError
 from sinks.kafka import KafkaConfig, KafkaSink, encode_batch
+from sinks.store import open_store
 from tests.conftest import ROOT, Broker, free_port, start_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -82,7 +82,7 @@ def source_config(bootstrap: str, topic: str, group: str, **kw: object) -> Kafka
 
 def stored(db: Path) -> tuple[int, int]:
     """(rows, distinct keys) in the records table of a closed DuckDB file."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         row = con.execute(
             "SELECT count(*), count(DISTINCT (host, boot_id, ts, serial, record_type, ordinal))"
@@ -412,7 +412,7 @@ class TestFaults:
                 )
         keys: set[tuple[object, ...]] = set()
         for db in (db_a, db_b):
-            con = duckdb.connect(str(db), read_only=True)
+            con = open_store(db, read_only=True)
             keys |= set(con.execute("SELECT host, serial FROM records").fetchall())
             con.close()
         assert {(h, s) for h in hosts for s in range(400)} == keys

@@ -13,6 +13,7 @@ import duckdb
 
 from parsers import schema as S
 from parsers.envelope import Envelope
+from sinks.store import open_store
 
 T0 = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 _serial = itertools.count(1)
@@ -97,4 +98,4 @@ def store(
             await sink.send(env)
 
     asyncio.run(write())
-    return duckdb.connect(str(path))
+    return open_store(path, read_only=False)

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pytest
 
 from parsers import schema as S
+from sinks.store import open_store
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
 
@@ -66,7 +67,7 @@ def _store_with_sink(batches: list[pa.RecordBatch], path: Path) -> duckdb.DuckDB
         await sink.close()
 
     asyncio.run(write())
-    return duckdb.connect(str(path))
+    return open_store(path, read_only=False)
 
 
 def _store_fallback(batches: list[pa.RecordBatch]) -> duckdb.DuckDBPyConnection:

@@ -14,10 +14,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from armorwatch.cli import main
+from sinks.store import open_store
 
 APP = "/usr/sbin/webd"
 PROFILE = """\
@@ -62,7 +62,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def rid_of(db: Path, name: str) -> str:
     """The rid of the first stored record with this name."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         row = con.execute("SELECT CAST(rid AS VARCHAR) FROM records WHERE name = ? "
                           "ORDER BY host LIMIT 1", [name]).fetchone()

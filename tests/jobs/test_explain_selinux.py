@@ -14,13 +14,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from armorwatch.cli import main
 from jobs import explain as EX
 from jobs.suggest import selinux as SE
 from jobs.suggest.model import SELinuxSuggestion
+from sinks.store import open_store
 
 POLICY = SE.default_policy()
 needs_policy = pytest.mark.skipif(
@@ -57,7 +57,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def rid_of(db: Path, tclass: str) -> str:
     """The rid of the first stored SELinux record of this class."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         row = con.execute("SELECT CAST(rid AS VARCHAR) FROM records WHERE tclass = ? "
                           "ORDER BY host LIMIT 1", [tclass]).fetchone()

@@ -18,7 +18,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import pytest
 
@@ -27,6 +26,7 @@ from armorwatch.cli import main
 from jobs.alerts import Alert, AlertEngine, AlertState, evaluate
 from jobs.summary import UNKNOWN_HOST, forged_records, summarize
 from parsers import schema as S
+from sinks.store import open_store
 from tests.jobs.alert_data import T0, record, status, store
 
 FORGED_RULE = "kernel-records-forged"
@@ -203,7 +203,7 @@ class TestReport:
         """A store written before hosts were always filled reports them as "(unknown host)"."""
         store(tmp_path, trusted_rows()).close()
         db = tmp_path / "store.duckdb"
-        with duckdb.connect(str(db)) as con:
+        with open_store(db, read_only=False) as con:
             con.execute("UPDATE records SET host = NULL WHERE host = 'db-01'")
         out = tmp_path / "report"
         assert 0 == main(["report", "--db", str(db), "-o", str(out), "--format", "md,html,json"])
@@ -345,7 +345,7 @@ class TestJournaldEndToEnd:
         db = tmp_path / "aw.duckdb"
         done = cli("run", str(journal), "--db", str(db), "--no-report")
         assert 0 == done.returncode, done.stderr
-        with duckdb.connect(str(db), read_only=True) as con:
+        with open_store(db, read_only=True) as con:
             [(n, suspect)] = con.execute(
                 "SELECT count(*), count(suspect) FROM records WHERE host = 'web-01'"
             ).fetchall()

@@ -15,7 +15,6 @@ from parsers.result import HostInfo
 from sinks.duckdb import DuckDBSink
 from sinks.errors import SinkError, TerminalSinkError, TransientSinkError
 from sinks.kafka import KafkaSink
-from sinks.parquet import ParquetSink
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
 HOST = HostInfo("h1", "m" * 32, "b" * 32)
@@ -67,7 +66,7 @@ class TestContract:
         assert isinstance(terminal, DeliveryError)
         assert (False, None) == (terminal.retriable, terminal.retry_after)
 
-    @pytest.mark.parametrize("cls", [DuckDBSink, ParquetSink, KafkaSink])
+    @pytest.mark.parametrize("cls", [DuckDBSink, KafkaSink])
     def test_envelope_sinks_implement_the_contract(self, cls: type) -> None:
         """Every envelope sink offers the contract's send and close."""
         assert issubclass(cls, Sink)

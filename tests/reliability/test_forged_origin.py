@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import orjson
+
+from sinks.store import open_store
 
 # rsyslog's default template: date, host, tag, then the kernel's printk text
 LINE = (
@@ -32,7 +33,7 @@ def run(tmp: Path, log: Path) -> subprocess.CompletedProcess[str]:
 
 def origins(db: Path) -> list[tuple[str, str | None]]:
     """(origin, suspect) of every stored record."""
-    with duckdb.connect(str(db), read_only=True) as con:
+    with open_store(db, read_only=True) as con:
         return con.execute("SELECT origin, suspect FROM records ORDER BY serial").fetchall()
 
 
@@ -79,5 +80,5 @@ class TestJournaldFields:
         log.write_bytes(orjson.dumps(entry) + b"\n")
         res = run(tmp_path, log)
         assert 0 == res.returncode, res.stderr
-        with duckdb.connect(str(tmp_path / "s.duckdb"), read_only=True) as con:
+        with open_store(tmp_path / "s.duckdb", read_only=True) as con:
             assert [("h42",)] == con.execute("SELECT host FROM records").fetchall()

@@ -12,11 +12,11 @@ import time
 import uuid
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from parsers.envelope import Envelope
 from sinks.kafka import KafkaSink
+from sinks.store import open_store
 from tests.conftest import ROOT, Broker
 from tests.integration.test_kafka import records, sink_config
 
@@ -84,7 +84,7 @@ class TestProcessorKill9:
         final = process(cfg, "--exit-when-idle", "3")
         _out, err = final.communicate(timeout=120)
         assert 0 == final.returncode, err.decode()
-        con = duckdb.connect(str(db), read_only=True)
+        con = open_store(db, read_only=True)
         rows, keys = con.execute(
             "SELECT count(*), count(DISTINCT (host, boot_id, ts, serial)) FROM records"
         ).fetchone()  # type: ignore[misc]

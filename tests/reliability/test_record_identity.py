@@ -15,7 +15,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -31,6 +30,7 @@ from parsers.envelope import Envelope
 from parsers.result import HostInfo
 from parsers.stream import Parser
 from sinks.duckdb import DuckDBConfig, DuckDBSink
+from sinks.store import open_store
 
 CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 HOST = HostInfo("h1", "m" * 32, "b" * 32)
@@ -70,7 +70,7 @@ DAEMON_START = (
 
 def stored(db: Path, sql: str = "SELECT count(*), count(DISTINCT raw) FROM records") -> tuple:
     """One row of a read-only query on the store."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         row = con.execute(sql).fetchone()
         assert row is not None
@@ -331,7 +331,7 @@ def test_any_order_cut_pause_and_crash_stores_each_record_once(
 
     asyncio.run(store())
     want = {line.rstrip(b"\n") for line in lines if b" type=AVC " in b" " + line}
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         rows = [bytes(r[0]) for r in con.execute("SELECT raw FROM records").fetchall()]
     finally:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
-
 from armorwatch.pipeline import InProcessTransport
 from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
 from ingest.checkpoint import CheckpointStore
 from ingest.collector import Collector, CollectorConfig
 from parsers.result import HostInfo
 from sinks.duckdb import DuckDBConfig, DuckDBSink
+from sinks.store import open_store
 from tests.harness.checker import check, stored_serials
 from tests.harness.replayer import PROFILE, Ledger, Replayer
 
@@ -35,7 +34,7 @@ def boot(n: int) -> HostInfo:
 
 def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
     """Rows of a read-only query."""
-    con = duckdb.connect(str(db), read_only=True)
+    con = open_store(db, read_only=True)
     try:
         return con.execute(sql).fetchall()
     finally:

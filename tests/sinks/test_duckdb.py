@@ -24,6 +24,7 @@ from sinks.duckdb import (
     sql_text,
 )
 from sinks.errors import TerminalSinkError, TransientSinkError
+from sinks.store import open_store
 
 T0 = dt.datetime(2025, 11, 23, 1, 0, 0, tzinfo=dt.UTC)
 
@@ -190,29 +191,28 @@ class TestTables:
         assert docs[("denials", "subject")].startswith("who was denied or allowed")
         assert docs[("denials", "ts")] == S.descriptions(S.MAC_SCHEMA)[S.TS]
 
-    def test_views_are_recreated_only_when_their_definition_changed(self, db: Path) -> None:
-        """A reopen keeps the catalog; a dropped or rewritten view or version rebuilds it."""
-        con = duckdb.connect(str(db))
-        migrate(con)
-        con.execute("COMMENT ON COLUMN new_denials.hosts IS 'an analyst note'")
-        migrate(con)  # same version, same definitions: nothing recreated
+    async def test_comments_are_rewritten_only_when_their_definition_changed(
+        self, db: Path, reader: Any
+    ) -> None:
+        """A reopen keeps the lake's column comments; another version's stamp rewrites them."""
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            pass
+        con = open_store(db, read_only=False)
+        con.execute("COMMENT ON COLUMN records.host IS 'an analyst note'")
+        con.close()
+        async with DuckDBSink(DuckDBConfig(path=db)):  # same version: nothing rewritten
+            pass
         note = (
             "SELECT comment FROM duckdb_columns()"
-            " WHERE table_name = 'new_denials' AND column_name = 'hosts'"
+            " WHERE table_name = 'records' AND column_name = 'host'"
         )
-        assert ("an analyst note",) == con.execute(note).fetchone()
-        con.execute("DROP VIEW new_denials")
-        migrate(con)
-        assert ("an analyst note",) != con.execute(note).fetchone()
+        assert "an analyst note" == scalar(reader(), note)
+        con = open_store(db, read_only=False)
         con.execute("UPDATE meta SET value = 'an older armorwatch' WHERE key = 'catalog'")
-        migrate(con)
-        con.execute("CREATE OR REPLACE VIEW denials AS SELECT 1 AS older_view")  # a rollback
-        migrate(con)
-        assert 1 < len(con.execute("SELECT * FROM denials LIMIT 0").description)
-        rebuilt = con.execute(
-            "SELECT count(*), count(comment) FROM duckdb_columns() WHERE table_name = 'new_denials'"
-        ).fetchone()
-        assert rebuilt is not None and rebuilt[0] > 0 and rebuilt[0] == rebuilt[1]
+        con.close()
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            pass
+        assert S.descriptions(S.MAC_SCHEMA)[S.HOST] == scalar(reader(), note)
 
     async def test_views_exist(self, db: Path, reader: Any) -> None:
         """Every documented view exists and can be queried on an empty store."""
@@ -385,22 +385,25 @@ class TestGroupCommit:
 
     async def test_failed_commit_fails_every_waiter_and_recovers(self, db: Path) -> None:
         """A failing transaction raises TransientSinkError to its whole group; later sends work."""
-        async with DuckDBSink(DuckDBConfig(path=db, linger_s=0.1)) as sink:
-            side = sink.connection()
-            side.execute("ALTER TABLE records RENAME TO records_away")
+        files = db.with_name(db.name + ".files")  # the lake's data directory
+        # No inlining: every insert writes a Parquet file, which a file in place of the
+        # data directory makes fail (root ignores permissions; ENOTDIR it does not).
+        async with DuckDBSink(DuckDBConfig(path=db, linger_s=0.1, inline_rows=0)) as sink:
+            files.rename(files.with_name("away"))
+            files.write_text("not a directory")
             results = await asyncio.gather(
                 *(sink.send(Envelope(batch([denial(i)]))) for i in range(3)),
                 return_exceptions=True,
             )
             assert [TransientSinkError] * 3 == [type(r) for r in results]
-            side.execute("ALTER TABLE records_away RENAME TO records")
+            files.unlink()
+            files.with_name("away").rename(files)
             await sink.send(Envelope(batch([denial(9)])))
             assert (1, 1, 1) == (
                 sink.stats.commit_errors,
                 sink.stats.commits,
                 sink.stats.rows_inserted,
             )
-            side.close()
 
     async def test_send_after_close_raises(self, db: Path) -> None:
         """send after close is refused with TerminalSinkError."""
@@ -494,14 +497,39 @@ class TestViews:
         )
 
 
+def make_legacy(lake: Path, old: Path, version: int = S.SCHEMA_VERSION) -> None:
+    """Write the single-file store an older armorwatch left: the lake's tables copied
+    into a DuckDB file ``old``; version 2 without ``suspect`` and with rids by ordinal,
+    version 0 without ``proctitle`` either."""
+    con = open_store(lake, read_only=False)
+    try:
+        con.execute(f"ATTACH '{old}' AS legacy")
+        for table in ("meta", "records", "loss", "rejects"):
+            con.execute(f"CREATE TABLE legacy.main.{table} AS FROM lake.main.{table}")
+        if version <= 2:
+            con.execute(f"ALTER TABLE legacy.main.records DROP COLUMN {S.SUSPECT}")
+            con.execute(
+                "UPDATE legacy.main.records SET rid = CAST(md5(concat(serial, ordinal)) AS UUID)"
+            )
+        if version == 0:
+            con.execute(f"ALTER TABLE legacy.main.records DROP COLUMN {S.PROCTITLE}")
+        con.execute(
+            "UPDATE legacy.main.meta SET value = ? WHERE key = 'schema_version'", [str(version)]
+        )
+        con.execute("DETACH legacy")
+    finally:
+        con.close()
+
+
 class TestMigrations:
-    async def test_older_db_gains_missing_columns(self, db: Path, reader: Any) -> None:
-        """A DB of an older schema version keeps its rows and gains the columns it lacks."""
+    async def test_older_lake_gains_missing_columns(self, db: Path, reader: Any) -> None:
+        """A lake of an older schema version keeps its rows and gains the columns it lacks."""
         async with DuckDBSink(DuckDBConfig(path=db)) as sink:
             await sink.send(Envelope(batch([denial(1)])))
-        with duckdb.connect(str(db)) as con:
-            con.execute(f"ALTER TABLE records DROP COLUMN {S.PROCTITLE}")
-            con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+        con = open_store(db, read_only=False)
+        con.execute(f"ALTER TABLE records DROP COLUMN {S.PROCTITLE}")
+        con.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+        con.close()
         async with DuckDBSink(DuckDBConfig(path=db)) as sink:
             await sink.send(Envelope(batch([denial(2, **{S.PROCTITLE: "nginx: worker"})])))
         con = reader()
@@ -512,53 +540,89 @@ class TestMigrations:
             f"SELECT serial, {S.PROCTITLE} FROM records ORDER BY serial"
         ).fetchall()
 
-    @staticmethod
-    def make_v2(db: Path) -> None:
-        """Turn the store at ``db`` into what schema v2 wrote: no suspect, rids by ordinal."""
-        with duckdb.connect(str(db)) as con:
-            con.execute("DROP VIEW IF EXISTS profile_status")
-            con.execute("DROP VIEW IF EXISTS denials")
-            con.execute("DROP VIEW IF EXISTS complain_events")
-            for view in ("denials_by_profile_hour", "top_denied_objects", "new_denials"):
-                con.execute(f"DROP VIEW IF EXISTS {view}")
-            con.execute(f"ALTER TABLE records DROP COLUMN {S.SUSPECT}")
-            con.execute("UPDATE records SET rid = CAST(md5(concat(serial, ordinal)) AS UUID)")
-            con.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    async def test_store_migrate_copies_a_v2_file_once(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """`store migrate` copies a v2 file (rids recomputed), a second run stores nothing,
+        and a replay of its records into the lake adds nothing."""
+        from armorwatch.cli import main
 
-    async def test_v2_rids_are_recomputed_so_a_replay_adds_nothing(self, db: Path) -> None:
-        """Opening a v2 store recomputes rid from the bytes: the same record is not stored twice."""
-        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
-            await sink.send(Envelope(batch([denial(1), denial(2)])))
-        self.make_v2(db)
-        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
-            await sink.send(Envelope(batch([denial(1), denial(2), denial(3)])))
-        with duckdb.connect(str(db), read_only=True) as con:
-            assert 3 == scalar(con, "SELECT count(*) FROM records")
-
-    async def test_reader_upgrades_an_old_store_nobody_writes(self, db: Path) -> None:
-        """open_reader on a v2 store migrates it first, so jobs find the suspect column."""
-        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
-            await sink.send(Envelope(batch([denial(1)])))
-        self.make_v2(db)
-        con, opened = open_reader(db)
+        async with DuckDBSink(DuckDBConfig(path=tmp_path / "src")) as sink:
+            await sink.send(Envelope(batch([denial(1), denial(2)]), loss_batch(2)))
+        old, new = tmp_path / "old.duckdb", tmp_path / "new.duckdb"
+        make_legacy(tmp_path / "src", old, version=2)
+        assert 0 == main(["store", "migrate", str(old), "--db", str(new)])
+        first = capsys.readouterr().out
+        assert "records: 2 rows read, 2 stored" in first
+        assert "loss: 2 rows read, 2 stored" in first
+        assert 0 == main(["store", "migrate", str(old), "--db", str(new)])
+        assert "records: 2 rows read, 0 stored" in capsys.readouterr().out
+        async with DuckDBSink(DuckDBConfig(path=new)) as sink:
+            await sink.send(Envelope(batch([denial(1), denial(2), denial(3)]), loss_batch(2)))
+        con, _ = open_reader(new)
         try:
-            assert db == opened
-            assert [(1, None)] == con.execute(f"SELECT serial, {S.SUSPECT} FROM denials").fetchall()
+            assert 3 == scalar(con, "SELECT count(*) FROM records")
+            assert 2 == scalar(con, "SELECT count(*) FROM loss")
+            suspects = con.execute(f"SELECT {S.SUSPECT} FROM records").fetchall()
+            assert [(None,)] * 3 == suspects
         finally:
             con.close()
 
-    async def test_newer_db_is_refused(self, db: Path) -> None:
-        """A DB written by a newer schema version is refused with TerminalSinkError."""
+    async def test_store_migrate_fills_columns_a_v0_file_lacks(self, tmp_path: Path) -> None:
+        """A v0 file's rows arrive with NULL in the columns its version did not have."""
+        from armorwatch.cli import main
+
+        async with DuckDBSink(DuckDBConfig(path=tmp_path / "src")) as sink:
+            await sink.send(Envelope(batch([denial(1, **{S.PROCTITLE: "gone"})])))
+        old, new = tmp_path / "old.duckdb", tmp_path / "new.duckdb"
+        make_legacy(tmp_path / "src", old, version=0)
+        assert 0 == main(["store", "migrate", str(old), "--db", str(new)])
+        con, _ = open_reader(new)
+        try:
+            got = con.execute(f"SELECT serial, {S.PROCTITLE} FROM records").fetchall()
+            assert [(1, None)] == got
+        finally:
+            con.close()
+
+    async def test_an_old_file_gets_a_one_line_error_naming_migrate(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """Readers and the writer refuse an old single-file store with one line saying
+        how to migrate it."""
+        from armorwatch.cli import main
+
+        async with DuckDBSink(DuckDBConfig(path=tmp_path / "src")) as sink:
+            await sink.send(Envelope(batch([denial(1)])))
+        old = tmp_path / "armorwatch.duckdb"
+        make_legacy(tmp_path / "src", old)
+        assert 2 == main(["query", "SELECT 1", "--db", str(old)])
+        err = capsys.readouterr().err.strip()
+        assert 1 == len(err.splitlines())
+        assert "armorwatch store migrate" in err
+        with pytest.raises(TerminalSinkError, match="store migrate"):
+            await DuckDBSink(DuckDBConfig(path=old)).open()
+
+    async def test_newer_lake_is_refused(self, db: Path, tmp_path: Path) -> None:
+        """A store written by a newer schema version is refused with TerminalSinkError,
+        by the writer and by `store migrate`."""
         async with DuckDBSink(DuckDBConfig(path=db)):
             pass
-        with duckdb.connect(str(db)) as con:
-            con.execute(
-                "UPDATE meta SET value = ? WHERE key = 'schema_version'",
-                [str(S.SCHEMA_VERSION + 1)],
-            )
+        con = open_store(db, read_only=False)
+        con.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(S.SCHEMA_VERSION + 1)]
+        )
+        con.close()
         with pytest.raises(TerminalSinkError):
             async with DuckDBSink(DuckDBConfig(path=db)):
                 pass
+        async with DuckDBSink(DuckDBConfig(path=tmp_path / "src")):
+            pass
+        old = tmp_path / "old.duckdb"
+        make_legacy(tmp_path / "src", old, version=S.SCHEMA_VERSION + 1)
+        from sinks.duckdb import copy_legacy
+
+        with pytest.raises(TerminalSinkError, match="newer"):
+            copy_legacy(old, tmp_path / "new.duckdb")
 
     def test_migrate_is_idempotent(self) -> None:
         """migrate on an up-to-date DB reports the current version and changes nothing."""
@@ -567,25 +631,10 @@ class TestMigrations:
         assert S.SCHEMA_VERSION == migrate(con)
 
     async def test_second_writer_fails_fast(self, db: Path) -> None:
-        """A second writer on a DB held by another process gets TransientSinkError."""
-        import subprocess
-        import sys
+        """A second writer of an embedded store another writer holds gets TransientSinkError."""
+        async with DuckDBSink(DuckDBConfig(path=db)):
+            with pytest.raises(TransientSinkError, match="another writer"):
+                await DuckDBSink(DuckDBConfig(path=db)).open()
+        async with DuckDBSink(DuckDBConfig(path=db)):  # released on close
+            pass
 
-        holder = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]);"
-                " print('ready', flush=True); time.sleep(60)",
-                str(db),
-            ],
-            stdout=subprocess.PIPE,
-        )
-        try:
-            assert holder.stdout is not None
-            assert b"ready\n" == holder.stdout.readline()
-            with pytest.raises(TransientSinkError):
-                await DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0)).open()
-        finally:
-            holder.kill()
-            holder.wait()
