@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 
 import pytest
 
 from armorwatch.cli import main
+from tests.harness.terminal import stderr_on_terminal
 from tests.jobs.test_report import LOSS_ROWS, build_store, scenario
 
 CLI = Path(sys.executable).parent / "armorwatch"
@@ -54,22 +50,8 @@ class TestProgress:
         argv = [str(CLI), "report", "--db", str(db), "-o", str(tmp_path / "o")]
         piped = subprocess.run(argv, capture_output=True, text=True, check=True)
         assert "\r" not in piped.stderr and "report:" not in piped.stderr
-        master, slave = pty.openpty()
-        # a real terminal has a size; tqdm draws nothing in 0 columns
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=slave)
-        os.close(slave)
-        seen = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # the child closed the terminal
-                break
-            if not chunk:
-                break
-            seen += chunk
-        os.close(master)
-        assert 0 == proc.wait()
+        rc, seen = stderr_on_terminal(argv)
+        assert 0 == rc
         assert b"report:" in seen and b"\r" in seen
 
     def test_run_shows_a_bar_per_file_on_a_terminal_only(self, tmp_path: Path) -> None:
@@ -79,29 +61,9 @@ class TestProgress:
         argv = [str(CLI), "run", "--no-report", "--db", str(tmp_path / "a.duckdb"), str(log)]
         piped = subprocess.run(argv, capture_output=True, text=True, check=True)
         assert "\r" not in piped.stderr and "run audit.log" not in piped.stderr
-        seen = _on_terminal(argv)
+        rc, seen = stderr_on_terminal(argv)
+        assert 0 == rc
         assert b"run audit.log:" in seen and b"\r" in seen and b"56.7k" in seen
 
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _on_terminal(argv: list[str]) -> bytes:
-    """What ``argv`` writes to standard error when that is a 120-column terminal."""
-    master, slave = pty.openpty()
-    # a real terminal has a size; tqdm draws nothing in 0 columns
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=slave)
-    os.close(slave)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the child closed the terminal
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    assert 0 == proc.wait()
-    return seen

@@ -4,22 +4,17 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import io
 import json
-import os
-import pty
-import select
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from armorwatch.cli import main
+from tests.harness.terminal import stderr_on_terminal
 
 T0 = 1763882115  # 2025-11-23T07:15:15Z
 HOUR = 3600
@@ -141,31 +136,11 @@ def _run_cli(args: list[str], tty: bool) -> tuple[int, str]:
     """Run ``armorwatch ARGS`` as a process, stderr on a pseudo-terminal or a pipe."""
     cmd = [sys.executable, "-c", "import sys; from armorwatch.cli import main; sys.exit(main())",
            *args]
-    env = dict(os.environ)
     if not tty:
-        proc = subprocess.run(cmd, capture_output=True, env=env, timeout=120, check=False)
+        proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
         return proc.returncode, proc.stderr.decode("utf-8", "replace")
-    leader, follower = pty.openpty()
-    # a new pseudo-terminal is 0 columns wide: tqdm would draw nothing
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
-    with subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=follower, env=env) as p:
-        os.close(follower)
-        chunks = []
-        while True:
-            ready, _, _ = select.select([leader], [], [], 120)
-            if not ready:
-                p.kill()
-                break
-            try:
-                data = os.read(leader, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not data:
-                break
-            chunks.append(data)
-        rc = p.wait(timeout=120)
-    os.close(leader)
-    return rc, b"".join(chunks).decode("utf-8", "replace")
+    rc, err = stderr_on_terminal(cmd, columns=100)
+    return rc, err.decode("utf-8", "replace")
 
 
 class TestSuggestProgress:
