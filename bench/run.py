@@ -19,7 +19,9 @@ of ``--runs`` rounds and interleaved so machine drift hits every row alike:
   no JSON);
 * with ``--cli`` (audit.log framing), whole processes on one core (``taskset -c 0``),
   start-up included: ``armorwatch parse --format arrow -o /dev/null FILE`` against the C
-  harness over the same file (its process wall time: start, read, ``parse_record``).
+  harness over the same file (its process wall time: start, read, ``parse_record``), with
+  Python's bytecode cached as an installed package has it (``cli_env``), and the same
+  command on an empty file (start-up alone, printed below the table);
 
 Every measured program runs in its own process: it loads, reports ready, and starts the
 clock only when told to go, so interpreter start and imports are not in the time (the C
@@ -286,18 +288,28 @@ def _one_core() -> list[str]:
     return ["taskset", "-c", "0"] if shutil.which("taskset") else []
 
 
-def run_process(argv: list[str]) -> Sample:
+def run_process(argv: list[str], env: dict[str, str] | None = None) -> Sample:
     """One whole process, start-up included: wall time from spawn to exit, and its CPU time
     (user + system) from the kernel's accounting. No peak RSS: ru_maxrss would count the
     memory this parent shared with the child before exec (see ``_vm_hwm_kib``)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{argv!r} exited with {proc.returncode}")
     return Sample(wall, usage.ru_utime + usage.ru_stime, wall, float("nan"))
+
+
+def cli_env(build_dir: Path) -> dict[str, str]:
+    """The environment of the ``armorwatch parse`` process: bytecode cached, as an installed
+    package has it. With PYTHONDONTWRITEBYTECODE (set in some dev shells) every start would
+    compile the project's modules from source again (0.01-0.03 s of CPU), which no
+    installed ``armorwatch`` pays; the cache goes to ``build_dir``, not the source tree."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(build_dir / "pycache")
+    return env
 
 
 def build_c(build_dir: Path) -> Path | None:
@@ -446,8 +458,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--build-dir", type=Path, default=HERE / ".build", help="C build dir")
     ap.add_argument(
         "--only",
-        default="c,floor,ours1,ours2,audit_c,audit1,cli_c,cli",
-        help="rows to run (comma list; audit_c/audit1 need --framing kern, cli_c/cli --cli)",
+        default="c,floor,ours1,ours2,audit_c,audit1,cli_c,cli,cli0",
+        help="rows to run (comma list; audit_c/audit1 need --framing kern, cli_c/cli --cli; "
+        "cli0 = the cli command on an empty file, start-up alone, printed below the table)",
     )
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
     # the measured child (internal)
@@ -496,6 +509,15 @@ def main(argv: list[str] | None = None) -> int:
     if "c" in only and binary is None:
         print("# libapparmor-dev or gcc missing: no C row", file=sys.stderr)
 
+    env = cli_env(args.build_dir)
+    cli_argv = [*_one_core(), exe, "parse", "--format", "arrow", "-o", os.devnull]
+    empty = args.build_dir / "empty.log"
+    startup: list[Sample] = []  # the same command on an empty file: start-up and exit
+    if cli and {"cli", "cli0"} & only:
+        args.build_dir.mkdir(parents=True, exist_ok=True)
+        empty.write_bytes(b"")
+        run_process([*cli_argv, str(empty)], env)  # untimed: writes the bytecode cache
+
     load_before = os.getloadavg()[0]
     samples: dict[str, list[Sample]] = {k: [] for k in ROWS}
     errors: dict[str, str] = {}
@@ -519,8 +541,9 @@ def main(argv: list[str] | None = None) -> int:
             if binary is not None and "cli_c" in only:
                 samples["cli_c"].append(run_process([*_one_core(), str(binary), str(path)]))
             if "cli" in only:
-                argv = [exe, "parse", "--format", "arrow", "-o", os.devnull, str(path)]
-                samples["cli"].append(run_process([*_one_core(), *argv]))
+                samples["cli"].append(run_process([*cli_argv, str(path)], env))
+            if "cli0" in only:
+                startup.append(run_process([*cli_argv, str(empty)], env))
         for key, impl, ranges in (
             ("floor", "floor", whole),
             ("ours1", "ours", whole),
@@ -583,8 +606,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     if "cli" in by_row:
         print(
-            "\nWhole processes (cli rows): time = spawn to exit, start-up included; "
-            "their ratios are against the C harness's whole process."
+            "\nWhole processes (cli rows): time = spawn to exit, start-up included, "
+            "bytecode cached (`cli_env`); their ratios are against the C harness's whole "
+            "process."
+        )
+    if startup:
+        print(
+            "Start-up alone (the same command on an empty file, same rounds): median "
+            f"{statistics.median(s.cpu for s in startup):.3f} s of CPU, "
+            f"{statistics.median(s.seconds for s in startup):.3f} s wall."
         )
     load_after = os.getloadavg()[0]
     print(

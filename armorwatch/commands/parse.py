@@ -12,10 +12,11 @@ rejected; 2 for usage or I/O errors.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -117,6 +118,12 @@ def _chunks(f: IO[bytes]) -> Iterator[bytes]:
         yield data
 
 
+def _advise_sequential(f: IO[bytes]) -> None:
+    """Ask for sequential read-ahead (helps a cold page cache; a pipe has none: ESPIPE)."""
+    with suppress(OSError):
+        os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_SEQUENTIAL)
+
+
 def _json_value(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.decode("utf-8", "backslashreplace")
@@ -204,6 +211,8 @@ def run(args: argparse.Namespace) -> int:
                     f: IO[bytes] = (
                         sys.stdin.buffer if name == "-" else fstack.enter_context(open(name, "rb"))
                     )
+                    if name != "-":
+                        _advise_sequential(f)
                     offset = 0
                     for data in _chunks(f):
                         take(parser.feed(data, offset))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -68,3 +70,25 @@ class TestParseCommand:
         with pytest.raises(SystemExit) as e:
             main(["parse", "--format", "csv", "x"])
         assert 2 == e.value.code
+
+    def test_named_pipe_gives_the_same_arrow_bytes_as_the_file(self, tmp_path: Path) -> None:
+        """A FIFO fed in 4 KiB writes by another process gives the regular file's exact bytes."""
+        data = (SAMPLES / "audit.log").read_bytes() * 4  # > a 64 KiB pipe buffer
+        (tmp_path / "file").mkdir()
+        src = tmp_path / "file" / "audit.log"
+        src.write_bytes(data)
+        fifo = tmp_path / "audit.log"
+        os.mkfifo(fifo)
+        a, b = tmp_path / "file.arrow", tmp_path / "fifo.arrow"
+        common = ["parse", "--format", "arrow", "--host", "h1"]
+        assert 0 == main([*common, "-o", str(a), str(src)])
+        dd = ["dd", f"if={src}", f"of={fifo}", "bs=4096", "status=none"]
+        writer = subprocess.Popen(dd)
+        try:
+            assert 0 == main([*common, "-o", str(b), str(fifo)])
+            assert 0 == writer.wait(timeout=60)
+        finally:  # a failed read would leave dd blocked on the FIFO
+            writer.kill()
+            writer.wait()
+        assert a.read_bytes() == b.read_bytes()
+        assert pa.ipc.open_stream(b.read_bytes()).read_all().num_rows > 0
