@@ -11,7 +11,8 @@ Conditional blocks (``if $bool { … } else if defined @{VAR} { … } else { …
 condition as written and whether it holds) and, when the condition can be decided from
 the file's ``$bool = true|false`` and variable definitions (its own and those of the files
 it includes at top level, tunables too), the taken branch's rules count as the block's.
-Statements are split on ``{``, ``}`` and ``,``, not on lines, so ``if $x { /a r, }`` on
+Statements are split on ``{``, ``}`` and ``,``, not on lines (``jobs.policy_text``, the
+reader ``jobs.abstractions`` uses for the included files too), so ``if $x { /a r, }`` on
 one line and a header whose ``{`` is on the next line read the same.
 
 ``find(path)`` looks a label's profile up by name (``profile nginx /usr/sbin/nginx``
@@ -28,7 +29,11 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
-from jobs.abstractions import _INCLUDE, Abstraction, Policy, _strip_comment
+from jobs.abstractions import Abstraction, Policy
+from jobs.policy_text import BOOL_DEF as _BOOL_DEF
+from jobs.policy_text import INCLUDE as _INCLUDE
+from jobs.policy_text import VAR_DEF as _VAR_DEF
+from jobs.policy_text import branch_condition, evaluate, statements, taken
 
 # Directories of a policy tree that hold no top-level profiles.
 _NOT_PROFILES: Final = frozenset({
@@ -121,64 +126,6 @@ def _header(line: str) -> tuple[str, str | None, bool, str | None] | None:
     return None
 
 
-_STATEMENT_TOKEN: Final = re.compile(r'(?:"(?:[^"\\]|\\.)*"|[^\s"])+|"')
-_BOOL_DEF: Final = re.compile(r"^\$([A-Za-z0-9_]+)\s*=\s*(true|false)$")
-_VAR_DEF: Final = re.compile(r"^@\{([A-Za-z0-9_]+)\}\s*\+?=")
-
-
-def _statements(text: str) -> list[tuple[str, str]]:
-    """The statements of a policy text as (terminator, text): ``{`` for a block header,
-    ``}`` for a block end, ``,`` for a rule, ``""`` for a line statement (an include, a
-    variable definition). Comments are dropped; a statement may span lines (a header
-    whose ``{`` is on the next line), and several may share one (``if $x { /a r, }``);
-    a ``,`` inside parentheses (``flags=(a, b)``, dbus lists) ends nothing."""
-    out: list[tuple[str, str]] = []
-    words: list[str] = []
-    parens = 0
-    for raw in text.splitlines():
-        if raw.lstrip().startswith("#") and not _INCLUDE.match(raw):
-            continue  # a comment, even one that starts "# include the …"
-        for tok in _STATEMENT_TOKEN.findall(_strip_comment(raw)):
-            if tok in ("{", "}") and parens <= 0:
-                if tok == "}" and words:
-                    out.append(("", " ".join(words)))
-                    words = []
-                out.append((tok, " ".join(words)))
-                words, parens = [], 0
-                continue
-            words.append(tok)
-            if not tok.startswith(("/", "@", '"')):  # a path's '(' is a literal
-                parens += tok.count("(") - tok.count(")")
-            if tok.endswith(",") and parens <= 0:
-                out.append((",", " ".join(words)))
-                words, parens = [], 0
-        if words and (_INCLUDE.match(" ".join(words)) or (
-                words[0].startswith(("@{", "$")) and "=" in " ".join(words))):
-            out.append(("", " ".join(words)))  # line statements have no terminator
-            words, parens = [], 0
-    if words:
-        out.append(("", " ".join(words)))
-    return out
-
-
-def _evaluate(cond: list[str], bools: dict[str, bool], defined: set[str]) -> bool | None:
-    """The value of an ``if`` condition (``[not] $b``, ``[not] defined @{V}|$b``), None
-    when it names a boolean this file does not set or is not of that form."""
-    neg = False
-    while cond[:1] == ["not"]:
-        neg, cond = not neg, cond[1:]
-    value: bool | None = None
-    if len(cond) == 2 and cond[0] == "defined":
-        var = cond[1]
-        if var.startswith("@{") and var.endswith("}"):
-            value = var[2:-1] in defined
-        elif var.startswith("$"):
-            value = var[1:] in bools
-    elif len(cond) == 1 and cond[0].startswith("$"):
-        value = bools.get(cond[0][1:])
-    return None if value is None else value != neg
-
-
 class Installed:
     """The profile blocks of a policy directory (see the module docstring)."""
 
@@ -209,7 +156,7 @@ class Installed:
         defined: set[str] = set(self.policy.variables)
         stack: list[Block | _Frame | None] = []  # None: another block (not a profile, not if)
         after_if: list[tuple[str, bool | None]] | None = None  # the chain an else continues
-        for kind, stmt in _statements(text):
+        for kind, stmt in statements(text):
             chain, after_if = after_if, None
             frame = stack[-1] if stack else None
             cur = frame.owner if isinstance(frame, _Frame) else frame
@@ -253,7 +200,8 @@ class Installed:
                     cur.local = lm.group(1)
                 for sub in self.policy._resolve(m.group(1), path):
                     for allow, deny in targets:
-                        self.policy._read_rules(sub, allow, set(), deny)
+                        self.policy._read_rules(
+                            sub, allow, set(), deny, bools={**self.policy.booleans, **bools})
                 continue
             line, deny_rule = stmt, False
             for prefix in ("audit deny ", "deny "):
@@ -268,19 +216,11 @@ class Installed:
                 bools: dict[str, bool], defined: set[str]) -> _Frame:
         """The frame of ``if C {``, ``else if C {`` or ``else {`` (``chain``: the
         conditions before it in its if/else chain)."""
+        cond = branch_condition(words)
         if words[0] == "if":
-            cond, chain = words[1:], []
-        else:
-            cond = words[2:] if words[1:2] == ["if"] else []
-        own = _evaluate(cond, bools, defined) if cond else True
-        # an else branch is taken when every condition before it is false
-        before = [v for _, v in chain]
-        if any(v is True for v in before):
-            taken: bool | None = False
-        elif any(v is None for v in before) and own is not False:
-            taken = None
-        else:
-            taken = own
+            chain = []
+        own = evaluate(cond, bools, defined) if cond else True
+        now = taken(own, [v for _, v in chain])
         label = ("else if " if words[0] == "else" else "if ") + " ".join(cond) if cond \
             else "else"
         if chain:
@@ -288,9 +228,8 @@ class Installed:
         if isinstance(frame, _Frame):
             label = f"{frame.branch.condition} → {label}"
             outer = frame.branch.taken
-            taken = False if False in (outer, taken) else None if None in (outer, taken) \
-                else True
-        branch = Branch(label, taken)
+            now = False if False in (outer, now) else None if None in (outer, now) else True
+        branch = Branch(label, now)
         if owner is not None:
             owner.branches.append(branch)
         name = "if " + " ".join(cond) if cond else "else"
@@ -318,7 +257,7 @@ class Installed:
                 text = sub.read_text("utf-8", "replace")
             except OSError:
                 continue  # an unreadable include defines nothing we can use
-            for kind, inner in _statements(text):
+            for kind, inner in statements(text):
                 if kind in ("", ","):
                     self._top_level(inner, sub, bools, defined, seen)
 
