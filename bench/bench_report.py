@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print raw numbers as JSON")
     args = ap.parse_args(argv)
     out, files = fleet(args.lines, args.hosts, args.days)
-    db = out / "fleet.duckdb"
+    db = out / "fleet.lake"  # a DuckLake catalog (fleet.duckdb caches are old single-file stores)
     if not db.is_file():
         subprocess.run(
             [
