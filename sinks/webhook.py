@@ -311,8 +311,10 @@ def render(message: Mapping[str, Any], preset: str) -> bytes:
         lines = [
             "• "
             + esc(sanitize.truncate(str(a.get("summary", "")), 300))
-            # how to act: the command that shows the records behind the alert
+            # how to act: the command that shows the records behind the alert, an example
+            # record and the rule that would allow it
             + (f"\n  `{esc(str(a['investigate']))}`" if a.get("investigate") else "")
+            + _slack_evidence(a, esc)
             for a in message.get("alerts", ())
             if isinstance(a, Mapping)
         ]
@@ -324,6 +326,22 @@ def render(message: Mapping[str, Any], preset: str) -> bytes:
             blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": detail}})
         return orjson.dumps({"text": head, "blocks": blocks})
     raise TerminalSinkError(f"unknown webhook preset {preset!r}; one of {', '.join(PRESETS)}")
+
+
+def _slack_evidence(alert: Mapping[str, Any], esc: Callable[[str], str]) -> str:
+    """The example record (pid, comm, exe, raw line) and suggested rule of one alert, as
+    Slack lines; empty when the alert has none."""
+    out = ""
+    ex = alert.get("example")
+    if isinstance(ex, Mapping):
+        who = " ".join(f"{k}={ex[k]}" for k in ("pid", "comm", "exe") if ex.get(k) is not None)
+        if who:
+            out += f"\n  e.g. {esc(sanitize.truncate(who, 200))}"
+        if ex.get("raw"):
+            out += f"\n  `{esc(sanitize.truncate(str(ex['raw']), 300))}`"
+    if alert.get("suggested_rule"):
+        out += f"\n  rule: `{esc(sanitize.truncate(str(alert['suggested_rule']), 200))}`"
+    return out
 
 
 def _escape_tree(value: Any, esc: Callable[[str], str]) -> Any:

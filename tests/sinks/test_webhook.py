@@ -146,6 +146,19 @@ class TestRendering:
         assert "&lt;!channel&gt; &amp; &lt;http://x|y&gt;" == body["text"]
         assert "<" not in body["blocks"][1]["text"]["text"]
 
+    def test_slack_carries_the_example_and_rule(self) -> None:
+        """A Slack alert shows its example record (pid, comm, exe, escaped raw line) and rule."""
+        msg = message()
+        msg["alerts"][0].update(
+            example={"ts": "2025-11-23T02:30:33Z", "pid": 812, "comm": "nginx",
+                     "exe": "/usr/sbin/nginx", "raw": 'type=AVC msg=<!here> name="/etc/shadow"'},
+            suggested_rule="/etc/shadow r,",
+        )  # fmt: skip
+        text = orjson.loads(render(msg, "slack"))["blocks"][1]["text"]["text"]
+        assert "e.g. pid=812 comm=nginx exe=/usr/sbin/nginx" in text
+        assert "msg=&lt;!here&gt;" in text and "<!here>" not in text
+        assert "rule: `/etc/shadow r,`" in text
+
 
 class TestRetries:
     def test_backoff_schedule(self) -> None:
