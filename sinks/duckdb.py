@@ -26,8 +26,10 @@ is inserted only when no stored row in the batch's ts range has its rid (an anti
 DuckDB's zone maps prune to that time range; ~1.9x faster than a PRIMARY KEY, see
 sql/insert_records.sql; DuckLake prunes the Parquet files by their ts statistics), and
 repeats inside one batch keep their first row, so replays and at-least-once redelivery
-are stored once. rid stays unique because this sink is the only writer of the store and
-commits one transaction at a time (several writers: issue 14, not done yet). ``loss``
+are stored once. With one writer rid stays unique (one transaction at a time). Several
+writers (a PostgreSQL catalog) can both store rows redelivered to both at once: host-keyed
+Kafka partitions prevent that, ``dedup_recent`` (scheduled upkeep) removes what a zombie
+processor leaves (README "Several writers"). ``loss``
 and ``rejects`` are small: their rid (of all columns) is anti-joined against the whole
 table (DuckLake has no PRIMARY KEY).
 
@@ -814,10 +816,51 @@ class UpkeepCounts:
     """Data files the lake listed before."""
     files_after: int
     """Data files it lists after."""
+    duplicates: dict[str, int] = field(default_factory=dict)
+    """Later copies of a rid deleted per table (``dedup_recent``); empty when not run."""
+
+
+DEDUP_TABLES: tuple[str, ...] = (RECORDS, LOSS, REJECTS)
+
+
+def dedup_recent(con: duckdb.DuckDBPyConnection, window_s: float) -> dict[str, int]:
+    """Delete the later copies of every rid among the rows committed in the last
+    ``window_s`` seconds (records, loss, rejects; the first committed copy stays, one
+    transaction per table); the rows deleted per table.
+
+    Why: the insert's anti-join sees only committed rows, so two writers committing the
+    same redelivered rows at the same time both store them (bench/bench_lake_writers.py:
+    55,000 of 75,000). Host-keyed Kafka partitions with an orderly handover prevent that;
+    what is left is a zombie processor still committing after its partitions moved on.
+    This pass closes that gap when ``window_s`` covers the time since the previous pass
+    plus the longest commit and the consumer session timeout. ``ingested_at`` is each
+    writer's clock: skew between processors must stay well below the window.
+    """
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=window_s)
+    deleted: dict[str, int] = {}
+    for table in DEDUP_TABLES:
+        args: dict[str, Any] = {"since": since}
+        if table == RECORDS:
+            row = con.execute(
+                "SELECT count(*), min(ts), max(ts), bool_or(ts IS NULL) FROM records"
+                " WHERE ingested_at >= ?",
+                [since],
+            ).fetchone()
+            if not row or not row[0]:
+                deleted[table] = 0
+                continue
+            args.update(lo=row[1], hi=row[2], null_ts=bool(row[3]))
+        out = con.execute(sql_text(f"dedup_{table}.sql"), args).fetchone()
+        deleted[table] = int(out[0]) if out else 0
+    return deleted
 
 
 def upkeep(
-    spec: str | Path, *, retention_days: float | None, snapshot_days: float = 7.0
+    spec: str | Path,
+    *,
+    retention_days: float | None,
+    snapshot_days: float = 7.0,
+    dedup_window_s: float | None = None,
 ) -> UpkeepCounts:
     """Retention and compaction of the lake ``spec``, each step its own transaction.
 
@@ -825,7 +868,11 @@ def upkeep(
     ``retention_days`` (None: keep everything), moves inlined rows into Parquet files,
     merges adjacent small files, expires snapshots older than ``snapshot_days`` (the
     time-travel horizon; deleted rows keep their files until then) and removes the files
-    no snapshot references any more. Takes no writer lock (it stores no records).
+    no snapshot references any more. With ``dedup_window_s``, first deletes the later
+    copies of a rid among the rows committed in that many seconds (``dedup_recent``).
+    Takes no writer lock (it stores no records): it runs beside the writers of a
+    PostgreSQL catalog. On an embedded store (SQLite catalog) its transactions make a
+    running writer's commits fail ("database is locked"; the writer retries them).
     """
     store = parse_spec(spec)
     if store.catalog_file is not None and not store.catalog_file.is_file():
@@ -841,6 +888,7 @@ def upkeep(
                     f"DELETE FROM {_quote(table)} WHERE {_quote(column)} < ?", [cutoff]
                 ).fetchone()
                 deleted[table] = int(row[0]) if row else 0
+        duplicates = dedup_recent(con, dedup_window_s) if dedup_window_s else {}
         horizon = dt.datetime.now(dt.UTC) - dt.timedelta(days=snapshot_days)
         con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
         con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
@@ -848,7 +896,12 @@ def upkeep(
         # The files of the snapshots just expired go now: only a query running since
         # before the horizon could still read them.
         con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
-        return UpkeepCounts(deleted=deleted, files_before=before, files_after=_data_files(con))
+        return UpkeepCounts(
+            deleted=deleted,
+            files_before=before,
+            files_after=_data_files(con),
+            duplicates=duplicates,
+        )
     except duckdb.Error as e:
         raise TransientSinkError(f"upkeep of {store.label} failed: {e}") from e
     finally:
@@ -863,3 +916,99 @@ def _data_files(con: duckdb.DuckDBPyConnection) -> int:
         ).fetchone()
         total += int(row[0]) if row else 0
     return total
+
+
+# --- scheduled upkeep (armorwatch process) -----------------------------------------------
+@dataclass(frozen=True)
+class UpkeepConfig:
+    """Upkeep a processor runs on its store while it writes (``[process.upkeep]``)."""
+
+    interval_s: float = 300.0
+    """Seconds between passes (the first one after this long); 0 (or less) turns scheduled
+    upkeep off (run ``armorwatch store upkeep`` from cron instead)."""
+    dedup_window_s: float = 900.0
+    """Each pass first deletes the later copies of a rid among the rows committed in the
+    last this many seconds (several processors: a zombie's late commit); must cover the
+    interval plus the longest commit and the consumer session timeout. 0: no dedup pass."""
+    retention_days: float | None = None
+    """Delete rows older than this many days; None keeps every row."""
+    snapshot_days: float = 7.0
+    """Keep snapshots (``query --at``) this many days; older ones expire, their files go."""
+
+
+@dataclass
+class UpkeepStats:
+    """Counters of the scheduled upkeep, read by the metrics endpoint."""
+
+    passes: int = 0
+    """Upkeep passes that completed."""
+    failures: int = 0
+    """Upkeep passes that failed (logged; the next pass tries again)."""
+    duplicates_deleted: int = 0
+    """Later copies of a rid the dedup passes deleted (records, loss, rejects)."""
+    rows_deleted: int = 0
+    """Rows the retention deleted."""
+
+
+class ScheduledUpkeep:
+    """``upkeep`` of one store every ``interval_s`` beside its writer: on its own thread and
+    its own connection (ingest never waits for it); a failed pass is logged and counted,
+    never fatal. PostgreSQL catalogs only (an embedded store's writer would fail)."""
+
+    def __init__(self, store: str | Path, config: UpkeepConfig) -> None:
+        self.store = store
+        self.config = config
+        self.stats = UpkeepStats()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run a pass every ``interval_s`` until ``stop`` is set (at once when off)."""
+        cfg = self.config
+        if cfg.interval_s <= 0:
+            return
+        if parse_spec(self.store).kind == "sqlite":
+            # A second DuckDB writing into the SQLite catalog makes the writer's commits
+            # fail ("database is locked"): one host runs `store upkeep` when it is idle.
+            log.info("store upkeep: not scheduled on an embedded store (SQLite catalog)")
+            return
+        if 0 < cfg.dedup_window_s < cfg.interval_s:
+            log.warning(
+                "store upkeep: dedup_window_s (%g) is shorter than interval_s (%g): rows "
+                "committed between two passes are not checked for duplicates",
+                cfg.dedup_window_s, cfg.interval_s,
+            )  # fmt: skip
+        loop = asyncio.get_running_loop()
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="store-upkeep") as pool:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), cfg.interval_s)
+                if stop.is_set():
+                    return
+                await loop.run_in_executor(pool, self.run_once)
+
+    def run_once(self) -> UpkeepCounts | None:
+        """One pass (blocking); its counts, or None when it failed."""
+        cfg = self.config
+        started = time.monotonic()
+        try:
+            done = upkeep(
+                self.store,
+                retention_days=cfg.retention_days,
+                snapshot_days=cfg.snapshot_days,
+                dedup_window_s=cfg.dedup_window_s or None,
+            )
+        except (SinkError, OSError, duckdb.Error) as e:
+            # A concurrent pass of another processor conflicts, the catalog is down: the
+            # next pass tries again, ingest goes on.
+            self.stats.failures += 1
+            log.warning("store upkeep failed (retried in %gs): %s", cfg.interval_s, e)
+            return None
+        self.stats.passes += 1
+        self.stats.duplicates_deleted += sum(done.duplicates.values())
+        self.stats.rows_deleted += sum(done.deleted.values())
+        log.info(
+            "store upkeep: %d duplicate and %d expired rows deleted, data files %d -> %d "
+            "(%.1fs)",
+            sum(done.duplicates.values()), sum(done.deleted.values()),
+            done.files_before, done.files_after, time.monotonic() - started,
+        )  # fmt: skip
+        return done

@@ -34,7 +34,7 @@ from ingest.kafka import KafkaSource
 from ingest.kubernetes import AttributingSink, KubernetesEnricher
 from parsers.delivery import Sink
 from sinks.deadletter import DeadLetterConfig, DeadLetterSink
-from sinks.duckdb import DuckDBSink
+from sinks.duckdb import DuckDBSink, ScheduledUpkeep
 from sinks.kafka import KafkaSink
 
 log = logging.getLogger(__name__)
@@ -207,8 +207,18 @@ async def process(
             if endpoint is not None:
                 endpoint.add("store", sink, path=str(config.store.path))
                 endpoint.add("kafka_source", source)
-            async with source:
-                await source.run(stop, exit_when_idle_s)
+            # Retention, dedup and compaction beside ingest, on their own connection.
+            upkeep = ScheduledUpkeep(config.store.path, config.upkeep)
+            if endpoint is not None:
+                endpoint.add("store_upkeep", upkeep)
+            done = asyncio.Event()
+            upkeeping = asyncio.create_task(upkeep.run(done), name="store-upkeep")
+            try:
+                async with source:
+                    await source.run(stop, exit_when_idle_s)
+            finally:
+                done.set()
+                await upkeeping
     finally:
         await sink.close()
     return source

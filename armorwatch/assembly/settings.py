@@ -25,7 +25,7 @@ from ingest.kafka import KafkaSourceConfig
 from ingest.kernlog import KernLogConfig
 from ingest.kubernetes import KubernetesConfig
 from jobs.report import ReportConfig
-from sinks.duckdb import DuckDBConfig
+from sinks.duckdb import DuckDBConfig, UpkeepConfig
 from sinks.kafka import KafkaConfig
 
 STORE_ALIASES: dict[str, str] = {"db": "store.path"}
@@ -90,6 +90,9 @@ class ProcessConfig:
     """Consumer settings (``[process.kafka]``, TLS/SASL under ``[process.kafka.security]``)."""
     store: DuckDBConfig = field(default_factory=DuckDBConfig)
     """DuckDB store settings (``[process.store]``)."""
+    upkeep: UpkeepConfig = field(default_factory=UpkeepConfig)
+    """Scheduled upkeep of the store while processing (``[process.upkeep]``: dedup window,
+    retention, compaction; ``interval_s = 0`` turns it off)."""
     alerts: AlertingConfig | None = None
     """Continuous alerting on each stored batch (``[process.alerts]``); None: off."""
 

@@ -36,9 +36,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="retention and compaction: delete old rows, merge small files, expire snapshots",
         description=(
             "Delete rows older than --retention-days (records and loss by ts, rejects by "
-            "ingested_at), move inlined rows into Parquet files, merge adjacent small "
-            "files, expire snapshots older than --snapshot-days (how far --at can travel "
-            "back) and remove the files no snapshot needs. Run it from cron or a timer."
+            "ingested_at), with --dedup-window-s first the later copies of a rid "
+            "committed that recently (several writers), move inlined rows into Parquet "
+            "files, merge adjacent small files, expire snapshots older than "
+            "--snapshot-days (how far --at can travel back) and remove the files no "
+            "snapshot needs. Run it from cron or a timer (`armorwatch process` runs it "
+            "itself, [process.upkeep])."
         ),
     )
     options.add_store(u)
@@ -46,6 +49,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="delete rows older than this (default: keep every row)")
     u.add_argument("--snapshot-days", type=float, default=7.0, metavar="DAYS",
                    help="keep snapshots (time travel) this long (default: 7)")
+    u.add_argument("--dedup-window-s", type=float, metavar="SECONDS",
+                   help="first delete the later copies of a rid among the rows committed "
+                   "in the last SECONDS (several writers; default: no dedup pass)")
     u.set_defaults(func=_upkeep)
 
 
@@ -74,7 +80,10 @@ def _migrate(args: argparse.Namespace) -> int:
 def _upkeep(args: argparse.Namespace) -> int:
     try:
         done = upkeep(
-            args.db, retention_days=args.retention_days, snapshot_days=args.snapshot_days
+            args.db,
+            retention_days=args.retention_days,
+            snapshot_days=args.snapshot_days,
+            dedup_window_s=args.dedup_window_s,
         )
     except StoreNotFoundError as e:
         print(f"armorwatch store upkeep: {e}", file=sys.stderr)
@@ -82,6 +91,8 @@ def _upkeep(args: argparse.Namespace) -> int:
     except SinkError as e:
         print(f"armorwatch store upkeep: {sanitize.for_terminal(str(e))}", file=sys.stderr)
         return 1
+    for table, n in done.duplicates.items():
+        print(f"{table}: {n} duplicate rows deleted")
     for table, n in done.deleted.items():
         print(f"{table}: {n} rows deleted")
     print(f"data files: {done.files_before} -> {done.files_after}")
