@@ -92,7 +92,7 @@ test: setup $(BIN)/promtool
 	$(BIN)/mypy
 	@test -n "$(PY313)" || { echo "make test: no python3.13 (pyenv install 3.13, or PY313=PATH)" >&2; exit 1; }
 	@mkdir -p $(VENV)/nox; \
-	PATH="$(dir $(PY313)):$$PATH" $(BIN)/nox -f .ci/noxfile.py --envdir $(VENV)/nox \
+	PATH="$(dir $(PY313)):$$PATH" $(BIN)/nox -f .ci/noxfile.py --envdir $(abspath $(VENV))/nox \
 	  -s compat-3.13 > $(NOXLOG) 2>&1 & nox=$$!; \
 	$(BIN)/pytest -q -n 3 --dist loadgroup; rc=$$?; \
 	wait $$nox; nrc=$$?; \
