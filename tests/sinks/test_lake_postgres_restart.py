@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -22,6 +21,7 @@ from sinks.kafka import KafkaSink
 from sinks.store import StoreNotFoundError
 from tests.armorwatch.test_metrics import scrape
 from tests.conftest import Broker
+from tests.harness.poll import until
 from tests.harness.postgres import Postgres
 from tests.integration.test_kafka import records, sink_config
 from tests.sinks.test_store_upkeep import count, lake_url
@@ -35,14 +35,6 @@ def commit_errors(endpoint: metrics.MetricsServer) -> float:
     """The store's failed commits so far, as the metrics endpoint says."""
     got = scrape(endpoint)
     return sum(v for (n, _), v in got.items() if n.startswith("armorwatch_store_commit_errors"))
-
-
-async def until_async(check: Callable[[], bool], timeout: float) -> None:
-    """Poll ``check`` (in a thread: it may block) every 0.1 s until true; fail after ``timeout``."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await asyncio.to_thread(check):
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.1)
 
 
 async def test_postgres_restart_mid_stream_loses_nothing(
@@ -80,7 +72,7 @@ async def test_postgres_restart_mid_stream_loses_nothing(
             # a loaded machine), then up again (same port, same data).
             await asyncio.to_thread(postgres.stop_server)
             await sink.send(Envelope(records=records(50, 50)))
-            await until_async(lambda: commit_errors(endpoint) >= 1, timeout=60)
+            await until(lambda: commit_errors(endpoint) >= 1, timeout=60)
             await asyncio.to_thread(postgres.start)
             for i in range(2, 8):
                 await sink.send(Envelope(records=records(i * 50, 50)))
