@@ -10,7 +10,7 @@ import pytest
 
 from parsers.envelope import Envelope
 from sinks.duckdb import DuckDBConfig, DuckDBSink, open_reader
-from sinks.store import open_store, parse_at, parse_spec
+from sinks.store import extension_directory, open_store, parse_at, parse_spec
 from tests.sinks.test_duckdb import batch, denial
 
 
@@ -57,6 +57,12 @@ class TestReaders:
             await sink.send(Envelope(batch([denial(i) for i in range(3)])))
         outside = tmp_path / "outside.csv"
         outside.write_text("a\n1\n")
+        # A loadable extension outside the extension directory (unsigned ones are allowed
+        # at start-up, so only the lock-down keeps a reader from loading one).
+        module = tmp_path / "postgres_scanner.duckdb_extension"
+        module.symlink_to(
+            extension_directory().rglob("postgres_scanner.duckdb_extension").__next__()
+        )
         con, _ = open_reader(db)
         try:
             assert (3,) == con.execute("SELECT count(*) FROM denials").fetchone()
@@ -65,6 +71,7 @@ class TestReaders:
                 f"COPY (SELECT 1) TO '{tmp_path / 'out.csv'}'",
                 f"ATTACH '{tmp_path / 'other.db'}' AS other",
                 "SET enable_external_access = true",
+                f"LOAD '{module}'",
             ):
                 with pytest.raises(duckdb.Error):
                     con.execute(sql)
