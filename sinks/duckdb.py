@@ -299,7 +299,7 @@ class DuckDBSink(SinkBase):
         cur = self._con.cursor()
         try:
             cur.execute(f"USE {LAKE}")
-            define_views(cur)
+            define_views(cur, comments=False)
         except BaseException:
             cur.close()
             raise

@@ -299,7 +299,7 @@ def open_store(
             setup(con)
         elif not _has_records(con):
             raise StoreNotFoundError(f"the store {cfg.label} holds no armorwatch tables yet")
-        define_views(con)
+        define_views(con, comments=read_only)
         if read_only:
             lock_down(con, cfg)
     except BaseException:
@@ -331,11 +331,17 @@ def _has_records(con: duckdb.DuckDBPyConnection) -> bool:
     return bool(row and row[0])
 
 
-def define_views(con: duckdb.DuckDBPyConnection) -> None:
+def define_views(con: duckdb.DuckDBPyConnection, *, comments: bool = True) -> None:
     """The TEMP macros (rid, derived columns) and views on ``con`` (sinks/sql), each view
-    column with its catalog comment (its own doc, else its table column's)."""
+    column with its catalog comment (its own doc, else its table column's).
+
+    ``comments=False`` for connections nobody browses (the writer's, in-process jobs'):
+    on a writable lake each of the ~230 COMMENT statements is a lake transaction, about a
+    second of every writer open on a busy machine."""
     con.execute(sqlfile.read("sinks", "sql", "macros").text)
     con.execute(sqlfile.read("sinks", "sql", "views").text)
+    if not comments:
+        return
     docs = view_column_docs()
     rows = con.execute(
         "SELECT c.table_name, c.column_name, t.comment FROM duckdb_columns() c"
