@@ -87,10 +87,11 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="module")
 def report(db: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """`armorwatch report` over the store: the Markdown (unescaped) and the JSON."""
+    """`armorwatch report` over the store: the HTML, the Markdown (unescaped), the JSON."""
     out = tmp_path_factory.mktemp("out") / "report"
-    assert 0 == main(["report", "--db", str(db), "-o", str(out), "--format", "md,json"])
+    assert 0 == main(["report", "--db", str(db), "-o", str(out), "--format", "md,json,html"])
     return {
+        "html": (out / "index.html").read_text(),
         # Markdown escapes its punctuation (report.md's finaliser): compare the text
         "md": (out / "report.md").read_text().replace("\\", ""),
         "json": json.loads((out / "report.json").read_bytes()),
@@ -137,6 +138,20 @@ def test_report_lists_pods_denied_by_another_profile(report: dict[str, Any]) -> 
         "shop/web-0 container web asked for localhost/k8s-web, denied by "
         "cri-containerd.apparmor.d (1 denial)"
     ) in report["md"]
+    html = report["html"]
+    assert "<h3>Asked for one profile, denied by another</h3>" in html
+    section = html[html.index("<h3>Asked for one profile") : html.index('<section id="grew">')]
+    assert "<td>localhost/k8s-web</td>" in section and "shop/dbg-0" in section
+    assert "k8s-db" not in section and "shop/cache-0" not in section
+
+
+def test_html_says_where_the_mode_comes_from(report: dict[str, Any]) -> None:
+    """The HTML's ready list says the mode's source and names the enforced profile apart."""
+    html = report["html"]
+    read_at = (END - H).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert f"Its mode: complain (read from web-01 at {read_at}).</p>" in html
+    assert "Its mode: complain (inferred from ALLOWED records).</p>" in html
+    assert "Not listed, out of complain mode on every host read: doneapp (mode: enforce" in html
 
 
 def test_saved_query_lists_the_mismatches(db: Path, capsys: pytest.CaptureFixture[str]) -> None:
