@@ -233,7 +233,7 @@ def _with_modes(
 
 
 def _pod_mismatches(rows: Iterable[Row]) -> tuple[PodMismatch, ...]:
-    """"Asked for X, denied by Y": pods denied by another profile than they asked for."""
+    """Pods denied by another profile than they asked for ("asked for X, denied by Y")."""
     return tuple(
         PodMismatch(
             pod_namespace=r["pod_namespace"] or "",
