@@ -1,7 +1,8 @@
 """KafkaSource: the processor half; consumes Arrow IPC messages and stores them.
 
 Reads the wire format written by ``sinks.kafka.KafkaSink`` (one Arrow IPC stream per
-message, MAC_SCHEMA ``records`` or LOSS_SCHEMA ``loss``) in a consumer group, decodes
+message, MAC_SCHEMA ``records``, LOSS_SCHEMA ``loss`` or PROFILE_STATE_SCHEMA
+``profile_state``, told apart by the ``armorwatch.kind`` header) in a consumer group, decodes
 zero-copy (``pa.ipc.open_stream`` over the message buffer), gathers up to
 ``max_batch_rows`` rows into one Envelope and hands it to a sink (DuckDB).
 
@@ -16,7 +17,8 @@ messages fetched for partitions no longer owned are not stored (their new owner 
 them from the committed offset). Nothing is lost either way; at worst a batch is stored
 twice and deduplicated.
 
-Poison messages (not an Arrow IPC stream, unknown schema version, wrong columns) go to
+Poison messages (not an Arrow IPC stream, unknown schema version, a kind this version
+does not know, columns not those of its kind) go to
 the dead-letter topic and/or file with their raw bytes, are counted in ``stats.poison``,
 and their offsets are committed with the batch; the consumer keeps going.
 
@@ -50,7 +52,7 @@ from ingest.errors import SourceError
 from parsers import kafka_wire as wire
 from parsers import schema as S
 from parsers.delivery import DeliveryError, Observer, Sink
-from parsers.envelope import Envelope
+from parsers.envelope import KIND_SCHEMAS, Envelope
 from parsers.kafka_wire import KafkaSecurity
 
 log = logging.getLogger(__name__)
@@ -130,11 +132,17 @@ class PoisonMessage(ValueError):
     """A message that is not a usable armorwatch Arrow IPC batch."""
 
 
-def decode(value: bytes) -> pa.RecordBatch:
+def decode(value: bytes, kind: str | None = None) -> pa.RecordBatch:
     """The one record batch of an IPC stream message, zero-copy over ``value``.
 
-    Raises PoisonMessage when it is not one MAC_SCHEMA or LOSS_SCHEMA batch of our version.
+    Raises PoisonMessage when it is not one batch of our version with the schema of
+    ``kind`` (the message's kind header), or of any known kind when it has none.
     """
+    if kind is not None and kind not in KIND_SCHEMAS:
+        # A newer collector's kind: refused by name, before any decoding.
+        raise PoisonMessage(
+            f"unknown kind {kind[:64]!r}: this processor reads {', '.join(KIND_SCHEMAS)}"
+        )
     try:
         reader = pa.ipc.open_stream(pa.py_buffer(value))
         batches = list(reader)
@@ -144,8 +152,10 @@ def decode(value: bytes) -> pa.RecordBatch:
     version = S.schema_version(schema)
     if version != S.SCHEMA_VERSION:
         raise PoisonMessage(f"schema version {version}, expected {S.SCHEMA_VERSION}")
-    if not (schema.equals(S.MAC_SCHEMA) or schema.equals(S.LOSS_SCHEMA)):
-        raise PoisonMessage("columns differ from MAC_SCHEMA and LOSS_SCHEMA")
+    if kind is not None and not schema.equals(KIND_SCHEMAS[kind]):
+        raise PoisonMessage(f"columns differ from those of kind {kind!r}")
+    if kind is None and not any(schema.equals(s) for s in KIND_SCHEMAS.values()):
+        raise PoisonMessage("columns differ from every known kind's schema")
     if len(batches) != 1:
         raise PoisonMessage(f"{len(batches)} batches in one message, expected 1")
     return batches[0]
@@ -194,6 +204,7 @@ class KafkaSource:
         self._lock = asyncio.Lock()
         self._records: list[pa.RecordBatch] = []
         self._loss: list[pa.RecordBatch] = []
+        self._profile_state: list[pa.RecordBatch] = []
         self._offsets: dict[TopicPartition, int] = {}
         self._rows = 0
         self._first_at: float | None = None
@@ -342,14 +353,18 @@ class KafkaSource:
             if version is not None and version != str(S.SCHEMA_VERSION).encode():
                 # Cheap reject before decoding; decode checks the IPC metadata as well.
                 raise PoisonMessage(f"schema version header {version!r}")
-            batch = decode(msg.value)
+            header = _headers(msg).get(wire.HEADER_KIND)
+            kind = header.decode(errors="replace") if header is not None else None
+            batch = decode(msg.value, kind)
         except PoisonMessage as e:
             await self._dead_letter(msg, str(e))
             return
         if batch.schema.equals(S.MAC_SCHEMA):
             self._records.append(batch)
-        else:
+        elif batch.schema.equals(S.LOSS_SCHEMA):
             self._loss.append(batch)
+        else:
+            self._profile_state.append(batch)
         self._rows += batch.num_rows
         host = _headers(msg).get(wire.HEADER_META_PREFIX + "host")
         if host:
@@ -388,12 +403,18 @@ class KafkaSource:
             return
         records = pa.concat_batches(self._records) if self._records else S.empty_batch(S.MAC_SCHEMA)
         loss = pa.concat_batches(self._loss) if self._loss else S.empty_batch(S.LOSS_SCHEMA)
+        state = (
+            pa.concat_batches(self._profile_state)
+            if self._profile_state
+            else S.empty_batch(S.PROFILE_STATE_SCHEMA)
+        )
         meta = {"hosts": ",".join(sorted(self._hosts))[:1024]} if self._hosts else {}
-        envelope = Envelope(records=records, loss=loss, meta=meta)
+        envelope = Envelope(records=records, loss=loss, meta=meta, profile_state=state)
         if envelope.num_rows:
             await self._store(envelope)
         offsets = dict(self._offsets)
         self._records, self._loss, self._offsets = [], [], {}
+        self._profile_state = []
         self._rows, self._first_at, self._hosts = 0, None, set()
         await self._commit(offsets)
         self._stored.update(offsets)

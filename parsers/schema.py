@@ -21,8 +21,9 @@ from typing import Any, Final
 import pyarrow as pa
 
 # v2: parent, task, magic_token, ioctlcmd; v3: suspect, rid by raw; v4: ns, mediation_class;
-# v5: the Kubernetes attribution columns (K8S_FIELDS)
-SCHEMA_VERSION: Final = 5
+# v5: the Kubernetes attribution columns (K8S_FIELDS); v6: PROFILE_STATE_SCHEMA (the
+# profile_state table: stores of v5 lack it, so their readers' views would not resolve)
+SCHEMA_VERSION: Final = 6
 SCHEMA_VERSION_KEY: Final = b"armorwatch.schema_version"
 
 # --- column names (each described once, in MAC_FIELDS below) --------------------------
@@ -127,6 +128,8 @@ COUNT: Final = "count"
 DETAIL: Final = "detail"
 REASON: Final = "reason"
 OFFSET: Final = "offset"
+# profile state table (ts, host, boot_id, namespace and profile are the names above)
+MODE: Final = "mode"
 
 # --- values of low-cardinality columns, written once ---------------------------------
 SOURCE_AUDITLOG: Final = "audit.log"
@@ -413,16 +416,39 @@ REJECT_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
 )
 REJECT_SCHEMA: Final = _schema(REJECT_FIELDS, described=False)
 
+# What the collector itself read from securityfs (ingest.securityfs), never from log text:
+# one row per profile loaded at one reading. Sent when the set changed and every
+# [collect.profile_state] resend_s anyway, so an unchanged host still says "still loaded".
+PROFILE_STATE_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
+    (TS, _TS, "when the collector read the loaded profiles from securityfs, UTC"),
+    (HOST, pa.string(), "host whose kernel had the profile loaded (the collector's host)"),
+    (BOOT_ID, pa.string(), "boot of that host"),
+    (
+        NAMESPACE,
+        pa.string(),
+        "AppArmor policy namespace the profile is loaded in: root (the host's own), else the "
+        "container's (nested ones as a//b)",
+    ),
+    (PROFILE, pa.string(), "profile name as the kernel lists it (a//b for a hat or child)"),
+    (
+        MODE,
+        pa.string(),
+        "the kernel's mode of the profile: enforce, complain, kill, unconfined, prompt, ...",
+    ),
+)
+PROFILE_STATE_SCHEMA: Final = _schema(PROFILE_STATE_FIELDS, described=False)
+
 # The same schemas with each column's description as Arrow field metadata
 # (DESCRIPTION_KEY), by column names: what documents a table built from one of them.
 _DESCRIBED: Final = {
     tuple(n for n, _, _ in fields): _schema(fields, described=True)
-    for fields in (MAC_FIELDS, LOSS_FIELDS, REJECT_FIELDS)
+    for fields in (MAC_FIELDS, LOSS_FIELDS, REJECT_FIELDS, PROFILE_STATE_FIELDS)
 }
 
 
 def described(schema: pa.Schema) -> pa.Schema:
-    """``schema`` (MAC, LOSS or REJECT) with each column's description as field metadata."""
+    """``schema`` (MAC, LOSS, REJECT or PROFILE_STATE) with each column's description as
+    field metadata."""
     try:
         return _DESCRIBED[tuple(schema.names)]
     except KeyError:

@@ -97,6 +97,7 @@ T = TypeVar("T")
 RECORDS: str = "records"
 LOSS: str = "loss"
 REJECTS: str = "rejects"
+PROFILE_STATE: str = "profile_state"
 META: str = "meta"
 VIEWS: tuple[str, ...] = (
     "denials",
@@ -105,6 +106,8 @@ VIEWS: tuple[str, ...] = (
     "denials_by_profile_hour",
     "top_denied_objects",
     "new_denials",
+    "profile_modes",
+    "pod_profile_mismatches",
 )
 # Ingest metadata columns added in front of the schema columns of each table.
 META_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -210,6 +213,8 @@ class DuckDBStats:
     """Loss rows newly stored."""
     reject_rows: int = 0
     """Reject rows newly stored."""
+    profile_state_rows: int = 0
+    """Profile-state rows newly stored (a redelivered reading is stored once)."""
     commits: int = 0
     """Transactions committed."""
     commit_errors: int = 0
@@ -223,6 +228,7 @@ class _Pending:
     records: list[pa.RecordBatch] = field(default_factory=list)
     loss: list[pa.RecordBatch] = field(default_factory=list)
     rejects: list[pa.RecordBatch] = field(default_factory=list)
+    profile_state: list[pa.RecordBatch] = field(default_factory=list)
     futures: list[asyncio.Future[None]] = field(default_factory=list)
     rows: int = 0
     first_at: float = 0.0
@@ -279,7 +285,9 @@ class DuckDBSink(SinkBase):
     # --- the Sink API -------------------------------------------------------------
     async def send(self, envelope: Envelope) -> None:
         """Return once the envelope's records and loss rows are committed (the ack)."""
-        await self._enqueue(records=envelope.records, loss=envelope.loss)
+        await self._enqueue(
+            records=envelope.records, loss=envelope.loss, profile_state=envelope.profile_state
+        )
         self.stats.envelopes += 1
 
     async def send_rejects(self, rejects: pa.RecordBatch) -> None:
@@ -311,6 +319,7 @@ class DuckDBSink(SinkBase):
         records: pa.RecordBatch | None = None,
         loss: pa.RecordBatch | None = None,
         rejects: pa.RecordBatch | None = None,
+        profile_state: pa.RecordBatch | None = None,
     ) -> None:
         if self._closed:
             raise TerminalSinkError("send after close")
@@ -323,6 +332,7 @@ class DuckDBSink(SinkBase):
             ("records", records, S.MAC_SCHEMA),
             ("loss", loss, S.LOSS_SCHEMA),
             ("rejects", rejects, S.REJECT_SCHEMA),
+            ("profile_state", profile_state, S.PROFILE_STATE_SCHEMA),
         ):
             if batch is not None and batch.num_rows:
                 try:
@@ -356,6 +366,8 @@ class DuckDBSink(SinkBase):
             p.loss.append(parts["loss"])
         if "rejects" in parts:
             p.rejects.append(parts["rejects"])
+        if "profile_state" in parts:
+            p.profile_state.append(parts["profile_state"])
         self.stats.pending_rows = p.rows
         self._wakeup.set()
         # Shielded: a cancelled caller does not cancel the shared commit.
@@ -384,7 +396,7 @@ class DuckDBSink(SinkBase):
             async with self._room:
                 self._room.notify_all()
             try:
-                await self._run(self._commit_sync, p.records, p.loss, p.rejects)
+                await self._run(self._commit_sync, p.records, p.loss, p.rejects, p.profile_state)
             except BaseException as e:  # every waiter must learn the outcome
                 err = e if isinstance(e, SinkError) else TransientSinkError(f"commit failed: {e}")
                 for f in p.futures:
@@ -466,6 +478,7 @@ class DuckDBSink(SinkBase):
         records: Sequence[pa.RecordBatch],
         loss: Sequence[pa.RecordBatch],
         rejects: Sequence[pa.RecordBatch],
+        profile_state: Sequence[pa.RecordBatch] = (),
     ) -> None:
         con = self._con
         assert con is not None
@@ -478,6 +491,7 @@ class DuckDBSink(SinkBase):
                 (RECORDS, "insert_records.sql", records, S.MAC_SCHEMA),
                 (LOSS, "insert_loss.sql", loss, S.LOSS_SCHEMA),
                 (REJECTS, "insert_rejects.sql", rejects, S.REJECT_SCHEMA),
+                (PROFILE_STATE, "insert_profile_state.sql", profile_state, S.PROFILE_STATE_SCHEMA),
             ):
                 if not batches:
                     continue
@@ -487,6 +501,9 @@ class DuckDBSink(SinkBase):
                     args: dict[str, Any] = dict(params)
                     if table == RECORDS:
                         sql_file = self._records_insert(con, stage, args)
+                    elif table == PROFILE_STATE:  # its anti-join reads the batch's ts range
+                        bounds = pc.min_max(stage.column(S.TS))
+                        args["lo"], args["hi"] = bounds["min"].as_py(), bounds["max"].as_py()
                     # An INSERT returns the number of rows it stored (skipped ones excluded).
                     row = con.execute(sql_text(sql_file), args).fetchone()
                     counts[table] = int(row[0]) if row else 0
@@ -507,6 +524,7 @@ class DuckDBSink(SinkBase):
         self.stats.duplicates += received - inserted
         self.stats.loss_rows += counts.get(LOSS, 0)
         self.stats.reject_rows += counts.get(REJECTS, 0)
+        self.stats.profile_state_rows += counts.get(PROFILE_STATE, 0)
 
     @staticmethod
     def _records_insert(
@@ -566,6 +584,7 @@ _TABLE_SCHEMAS: tuple[tuple[str, pa.Schema], ...] = (
     (RECORDS, S.MAC_SCHEMA),
     (LOSS, S.LOSS_SCHEMA),
     (REJECTS, S.REJECT_SCHEMA),
+    (PROFILE_STATE, S.PROFILE_STATE_SCHEMA),  # v6
 )
 
 

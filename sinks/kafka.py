@@ -3,8 +3,9 @@
 Wire format (read by ``ingest.kafka.KafkaSource``):
 
 - one Kafka message = one Arrow IPC *stream* holding one record batch of MAC_SCHEMA
-  (``kind=records``) or LOSS_SCHEMA (``kind=loss``); an envelope with both becomes two
-  messages;
+  (``kind=records``), LOSS_SCHEMA (``kind=loss``) or PROFILE_STATE_SCHEMA
+  (``kind=profile_state``, ``parsers.envelope``); an envelope with several becomes one
+  message each;
 - key = the host (so one host's records stay ordered in one partition);
 - headers: ``armorwatch.schema_version``, ``armorwatch.kind``, ``armorwatch.part``
   (``i/n`` when a batch was split), ``armorwatch.rows`` and every ``Envelope.meta`` item
@@ -208,9 +209,7 @@ def encode_envelope(envelope: Envelope, config: KafkaConfig) -> tuple[list[Messa
     )
     messages: list[Message] = []
     splits = 0
-    for kind, batch in ((wire.KIND_RECORDS, envelope.records), (wire.KIND_LOSS, envelope.loss)):
-        if batch.num_rows == 0:
-            continue
+    for kind, batch in envelope.parts():  # records, loss, profile_state (the kind header)
         pieces = list(split_encode(batch, limit, options))
         splits += len(pieces) > 1
         for i, (piece, data) in enumerate(pieces):

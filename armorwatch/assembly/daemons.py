@@ -150,7 +150,8 @@ async def collect(
     async with (
         _delivery(config, endpoint) as (sink, store, dead_letter),
         observing(config.alerts, store, endpoint) as observers,
-        profile_state.polling(endpoint, config.profile_state),
+        # The readings go straight to the transport: no attribution or record observers.
+        profile_state.polling(endpoint, config.profile_state, sink, host_info(config.host)),
         attribution(config, endpoint) as enricher,
     ):
         if observers:

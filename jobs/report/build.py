@@ -27,6 +27,7 @@ from jobs.report.model import (
     HostCoverage,
     Loss,
     More,
+    PodMismatch,
     ProfilePage,
     Report,
     Signature,
@@ -109,6 +110,8 @@ class _Sections:
     hosts: tuple[HostCoverage, ...]
     loss: tuple[Loss, ...]
     suggestions: Suggestions
+    enforced: tuple[ComplainProfile, ...] = ()
+    pod_mismatches: tuple[PodMismatch, ...] = ()
 
 
 def build_report(
@@ -136,6 +139,8 @@ def build_report(
     rows = queries.fetch(con, window, bucket_s)
     ctx = _Context(con, config, window, bucket_s, rows, _Cuts(window))
     complain = _complain_profiles(rows.complain, window.until, config)
+    # The real mode where a host was read in the window; an enforcing profile is not ready.
+    complain, enforced = _with_modes(complain, queries.profile_modes(con, window))
     next(steps, None)
     # The rules a ready profile needs come from all its history, not just this window.
     ready = _with_rules_to_enforce(con, _ready(complain), window)
@@ -152,6 +157,8 @@ def build_report(
         suggestions=_whole_history_first(
             suggested_rules(con, window.since, until=window.until, host=host), ready
         ),
+        enforced=enforced,
+        pod_mismatches=_pod_mismatches(queries.pod_mismatches(con, window)),
     )
     by_subject: dict[str, list[Signature]] = defaultdict(list)
     for s in rows.signatures:
@@ -186,6 +193,58 @@ def _complain_profiles(
             slug=slug(subject),
         )
     return complain
+
+
+def _with_modes(
+    complain: Mapping[str, ComplainProfile], modes: Mapping[str, Sequence[Row]]
+) -> tuple[dict[str, ComplainProfile], tuple[ComplainProfile, ...]]:
+    """``complain`` with each profile's mode as read from the hosts (``modes``: rows of
+    report_profile_modes) where a reading exists, and apart, the profiles no host read has
+    in complain mode any more (enforce, kill, ...): those are never ready to enforce."""
+    kept: dict[str, ComplainProfile] = {}
+    enforced: list[ComplainProfile] = []
+    for subject, c in complain.items():
+        readings = modes.get(subject)
+        if not readings:
+            kept[subject] = c  # no reading: the guess from its ALLOWED records stays
+            continue
+        hosts_by_mode: dict[str, list[str]] = defaultdict(list)
+        for r in readings:
+            hosts_by_mode[r["mode"]].append(queries.host_name(r["host"]))
+        latest = max(utc(r["read_at"]) for r in readings)
+        if len(hosts_by_mode) == 1:
+            mode = next(iter(hosts_by_mode))
+        else:
+            mode = "; ".join(
+                f"{m} on {', '.join(h[:3])}{f' and {len(h) - 3} more' if len(h) > 3 else ''}"
+                for m, h in sorted(hosts_by_mode.items())
+            )
+        where = (
+            f"read from {readings[0]['host']} at {_iso(latest)}"
+            if len(readings) == 1
+            else f"read from {len(readings)} hosts, the latest at {_iso(latest)}"
+        )
+        read = replace(c, mode=mode, mode_note=f"mode: {mode} ({where})", mode_read_at=latest)
+        if "complain" in hosts_by_mode:
+            kept[subject] = read
+        else:
+            enforced.append(replace(read, ready=False))
+    return kept, tuple(sorted(enforced, key=lambda c: c.subject))
+
+
+def _pod_mismatches(rows: Iterable[Row]) -> tuple[PodMismatch, ...]:
+    """Pods denied by another profile than they asked for ("asked for X, denied by Y")."""
+    return tuple(
+        PodMismatch(
+            pod_namespace=r["pod_namespace"] or "",
+            pod_name=r["pod_name"] or "",
+            container_name=r["container_name"] or "",
+            asked=r["asked"],
+            denied_by=r["denied_by"],
+            denials=int(r["denials"]),
+        )
+        for r in rows
+    )
 
 
 def _ready(complain: Mapping[str, ComplainProfile]) -> list[ComplainProfile]:
@@ -396,6 +455,10 @@ def _assemble(
             [(h.host, h.records, charts.PALETTE[0]) for h in reporting], label_w=240
         ),
         profiles=tuple(pages),
+        enforced=sec.enforced,
+        pod_mismatches=cuts.cap(
+            "pod_mismatches", sec.pod_mismatches, config.index_rows, "pod-profile-mismatch"
+        ),
         more=cuts.more,
     )
 

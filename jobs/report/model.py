@@ -72,6 +72,27 @@ class ComplainProfile:
     slug: str = ""
     rules: Snippet | None = None
     """For a ready profile: suggested local/ rules from its whole history (jobs.suggest)."""
+    mode: str = "complain"
+    """Its mode: complain, or as read from the hosts (``complain on a; enforce on b``)."""
+    mode_note: str = "mode: complain (inferred from ALLOWED records)"
+    """Where the mode comes from: read from the hosts (table profile_state, newer than the
+    window start) or, without such a reading, inferred from its ALLOWED records."""
+    mode_read_at: datetime | None = None
+    """The latest reading of its mode, when one was read."""
+
+
+@dataclass(frozen=True)
+class PodMismatch:
+    """A pod's container denied by another AppArmor profile than the one it asked for."""
+
+    pod_namespace: str
+    pod_name: str
+    container_name: str
+    asked: str
+    """What the pod spec asked for: localhost/NAME, runtime/default, unconfined."""
+    denied_by: str
+    """The profile that denied."""
+    denials: int
 
 
 @dataclass(frozen=True)
@@ -265,6 +286,12 @@ class Report:
     objects_chart: Chart
     hosts_chart: Chart
     profiles: tuple[ProfilePage, ...]
+    enforced: tuple[ComplainProfile, ...] = ()
+    """Profiles with ALLOWED records that every host read in the window has out of
+    complain mode (enforce, kill, ...): never listed as ready to enforce."""
+    pod_mismatches: tuple[PodMismatch, ...] = ()
+    """Pods denied by another profile than the one they asked for ("asked for X, denied
+    by Y"), most denials first."""
     more: Mapping[str, More] = field(default_factory=dict)
     """Lists that were cut, by key (``new_signatures``, ``risky``, ``grew``, ``profiles``,
     ``signatures PROFILE``): how many are shown, how many there are, and the command

@@ -108,6 +108,20 @@ def profile_hosts(
     return {r["subject"]: r for r in rows}
 
 
+def profile_modes(con: duckdb.DuckDBPyConnection, w: Window) -> dict[str, list[Row]]:
+    """``{subject: [row per host]}``: the modes read from the hosts in the window
+    (report_profile_modes: host, mode, read_at)."""
+    out: dict[str, list[Row]] = {}
+    for r in _rows(con, "report_profile_modes", {"since": w.since, "host": w.host}):
+        out.setdefault(r["subject"], []).append(r)
+    return out
+
+
+def pod_mismatches(con: duckdb.DuckDBPyConnection, w: Window) -> list[Row]:
+    """Pods denied in the window by another profile than the one they asked for."""
+    return _rows(con, "report_pod_mismatch", w.params)
+
+
 def host_name(value: str | None) -> str:
     """A host name to show: stores written by older versions hold records without one."""
     return UNKNOWN_HOST if value is None else value

@@ -22,3 +22,8 @@ COMMENT ON COLUMN rejects.ingested_at IS 'when the store committed the row (UTC)
 COMMENT ON COLUMN rejects.batch_id IS 'the store transaction that committed the row';
 
 COMMENT ON TABLE meta IS 'store metadata: schema_version (MAC_SCHEMA version of the tables), catalog (hash of the comments)';
+
+COMMENT ON TABLE profile_state IS 'AppArmor profiles loaded per host, as the collector read them from securityfs (never from log text): one row per profile per reading, sent when the set changed and every resend_s anyway';
+COMMENT ON COLUMN profile_state.rid IS 'md5 of every other profile_state column (nulls marked): a redelivered reading is stored once';
+COMMENT ON COLUMN profile_state.ingested_at IS 'when the store committed the row (UTC)';
+COMMENT ON COLUMN profile_state.batch_id IS 'the store transaction that committed the row';

@@ -112,3 +112,59 @@ SELECT
     max(ts) AS last_seen  -- latest denial of this pattern
 FROM denials
 GROUP BY ALL;
+
+-- view: profile_modes
+-- grain: one row per (host, namespace, profile) ever read loaded: its mode at the latest
+-- reading that listed it (table profile_state, read by the collector from securityfs).
+-- loaded is false when the host's latest reading no longer lists it (unloaded since).
+CREATE OR REPLACE TEMP VIEW profile_modes AS
+WITH latest AS (
+    SELECT host, max(ts) AS host_read_at FROM profile_state GROUP BY host
+)
+SELECT
+    p.host AS host,  -- host name (the collector's)
+    p.namespace AS namespace,  -- AppArmor policy namespace: root is the host's own
+    p.profile AS profile,  -- profile name as the kernel lists it
+    arg_max(p.mode, p.ts) AS mode,  -- mode at the latest reading that listed it (enforce, complain, ...)
+    max(p.ts) AS read_at,  -- when that reading was taken
+    any_value(l.host_read_at) AS host_read_at,  -- the host's latest reading of any profile
+    max(p.ts) = any_value(l.host_read_at) AS loaded  -- listed by the host's latest reading
+FROM profile_state AS p
+JOIN latest AS l ON l.host = p.host
+GROUP BY p.host, p.namespace, p.profile;
+
+-- view: pod_profile_mismatches
+-- grain: one row per trustworthy AppArmor denial of a pod's container whose denying profile
+-- is not the one its pod spec asked for (records.pod_apparmor_profile, schema v5):
+-- localhost/NAME denied by another profile than NAME (or its hats NAME//x), runtime/default
+-- denied by a profile that is no container runtime's default, unconfined denied at all.
+-- Pods that asked for nothing are not listed (the runtime chose for them).
+CREATE OR REPLACE TEMP VIEW pod_profile_mismatches AS
+SELECT
+    ts,  -- when the kernel denied it
+    host,  -- node name
+    pod_namespace,  -- namespace of the pod
+    pod_name,  -- pod name
+    container_name,  -- container name in the pod spec
+    container_id,  -- container id (from the pid's cgroup)
+    pod_apparmor_profile AS asked,  -- what the pod spec asked for: localhost/NAME, runtime/default, unconfined
+    subject AS denied_by,  -- the AppArmor profile that denied (records.profile)
+    object_class AS class,  -- AppArmor class
+    operation,  -- AppArmor operation
+    object,  -- the denied object
+    rid  -- record id (see records.rid)
+FROM denials
+WHERE lsm = 'apparmor'
+  AND suspect IS NULL
+  AND pod_apparmor_profile IS NOT NULL
+  AND subject IS NOT NULL
+  AND CASE
+      WHEN pod_apparmor_profile LIKE 'localhost/%' THEN
+          subject <> substr(pod_apparmor_profile, 11)
+          AND NOT starts_with(subject, substr(pod_apparmor_profile, 11) || '//')
+      WHEN pod_apparmor_profile = 'runtime/default' THEN
+          -- containerd, Docker, CRI-O (old and containers/common names)
+          subject NOT IN ('cri-containerd.apparmor.d', 'docker-default', 'crio-default')
+          AND NOT starts_with(subject, 'containers-default')
+      ELSE true  -- unconfined, or a value this version does not know: any denial differs
+  END;
