@@ -41,7 +41,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "files, merge adjacent small files, expire snapshots older than "
             "--snapshot-days (how far --at can travel back) and remove the files no "
             "snapshot needs. Run it from cron or a timer (`armorwatch process` runs it "
-            "itself, [process.upkeep])."
+            "itself, [process.upkeep]). On an embedded store it refuses to run while a "
+            "writer has the store open: that writer's [process.upkeep] does it."
         ),
     )
     options.add_store(u)

@@ -1,0 +1,115 @@
+"""Upkeep of an embedded store (SQLite catalog) beside its live writer: scheduled passes
+run on the writer's own connection between group commits (``DuckDBSink.upkeep``), and
+`armorwatch store upkeep` from cron refuses, in one line, while a writer has the store."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from parsers.envelope import Envelope
+from sinks.duckdb import DuckDBConfig, DuckDBSink, ScheduledUpkeep, UpkeepConfig
+from tests.conftest import ROOT
+from tests.sinks.test_duckdb import batch, denial
+from tests.sinks.test_store_upkeep import count
+
+pytest.importorskip("duckdb_ext")
+
+pytestmark = pytest.mark.timeout(60)
+
+OLD = 10
+"""Envelopes (one row each) older than the retention."""
+FRESH = 30
+"""Envelopes (one row each) stored before the passes start."""
+
+
+def files(sink: DuckDBSink) -> int:
+    """Parquet files the lake lists for records, read beside the writer."""
+    cur = sink.connection()
+    try:
+        row = cur.execute("SELECT count(*) FROM ducklake_list_files('lake', 'records')").fetchone()
+    finally:
+        cur.close()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_scheduled_upkeep_runs_on_the_writers_connection_while_it_commits(
+    tmp_path: Path,
+) -> None:
+    """A writer committing one envelope after another while three or more scheduled
+    passes run: no commit fails, rows past the retention are gone, the small files are
+    merged, every acknowledged row is stored once."""
+    db = tmp_path / "s.duckdb"
+    now = dt.datetime.now(dt.UTC)
+    old = now - dt.timedelta(days=100)
+    # No inlining: every commit writes a Parquet file of its own (the tiny files to merge).
+    async with DuckDBSink(DuckDBConfig(path=db, inline_rows=0, linger_s=0.005)) as sink:
+        for i in range(OLD):
+            await sink.send(Envelope(batch([denial(i, ts=old + dt.timedelta(seconds=i))])))
+        for i in range(FRESH):
+            await sink.send(Envelope(batch([denial(1000 + i, ts=now)])))
+        before = files(sink)
+        upkeep = ScheduledUpkeep(
+            db,
+            UpkeepConfig(interval_s=0.2, dedup_window_s=600, retention_days=30, snapshot_days=0),
+            sink=sink,
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(upkeep.run(stop))
+        acked = 0  # fresh envelopes acknowledged while the passes run
+        while upkeep.stats.passes + upkeep.stats.failures < 3:
+            await sink.send(Envelope(batch([denial(5000 + acked, ts=now)])))
+            acked += 1
+        stop.set()
+        await task
+        await sink.send(Envelope(batch([denial(5000 + acked, ts=now)])))  # the writer goes on
+        acked += 1
+        after = files(sink)
+        errors = sink.stats.commit_errors
+    assert (upkeep.stats.failures, errors) == (0, 0)
+    assert OLD == upkeep.stats.rows_deleted
+    assert before >= OLD + FRESH
+    assert after < before / 2, (before, after)
+    stored = FRESH + acked
+    assert stored == count(db, "SELECT count(*) FROM records")
+    assert stored == count(db, "SELECT count(DISTINCT rid) FROM records")
+    assert 0 == count(db, f"SELECT count(*) FROM records WHERE serial < {OLD}")
+
+
+def store_upkeep(db: Path) -> subprocess.CompletedProcess[str]:
+    """`armorwatch store upkeep --db DB --retention-days 30`, as cron runs it."""
+    cmd = [sys.executable, "-m", "armorwatch.cli", "store", "upkeep", "--db", str(db),
+           "--retention-days", "30"]  # fmt: skip
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=50)
+
+
+async def test_store_upkeep_from_cron_refuses_in_one_line_while_a_writer_runs(
+    tmp_path: Path,
+) -> None:
+    """`armorwatch store upkeep` on an embedded store a writer has open exits 1 with one
+    line pointing at [process.upkeep], and the writer's commits go on; once the writer is
+    gone the same command does the upkeep."""
+    db = tmp_path / "s.duckdb"
+    now = dt.datetime.now(dt.UTC)
+    old = now - dt.timedelta(days=100)
+    async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+        await sink.send(Envelope(batch([denial(i, ts=old) for i in range(5)])))
+        busy = await asyncio.to_thread(store_upkeep, db)
+        await sink.send(Envelope(batch([denial(10, ts=now)])))
+        errors = sink.stats.commit_errors
+    assert 1 == busy.returncode, busy.stderr
+    lines = busy.stderr.strip().splitlines()
+    assert 1 == len(lines), busy.stderr
+    assert lines[0].startswith("armorwatch store upkeep: a writer")
+    assert "[process.upkeep]" in lines[0]
+    assert 0 == errors
+    idle = await asyncio.to_thread(store_upkeep, db)
+    assert 0 == idle.returncode, idle.stderr
+    assert "records: 5 rows deleted" in idle.stdout
+    assert 1 == count(db, "SELECT count(*) FROM records")
