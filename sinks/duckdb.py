@@ -530,6 +530,12 @@ class DuckDBSink(SinkBase):
             self.stats.commit_errors += 1
             with contextlib.suppress(duckdb.Error):
                 con.rollback()
+            if isinstance(e, duckdb.IOException) and "No space left" in str(e):
+                # ENOSPC writing a Parquet file: nothing is committed, the caller retries
+                # (no ack: a processor holds its Kafka offsets) until space is freed.
+                raise TransientSinkError(
+                    f"DuckDB commit failed: the store's data path is full: {e}"
+                ) from e
             raise TransientSinkError(f"DuckDB commit failed: {e}") from e
         self._batch_id = batch_id
         received = sum(b.num_rows for b in records)
