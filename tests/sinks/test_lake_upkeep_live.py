@@ -8,13 +8,23 @@ import asyncio
 import datetime as dt
 import subprocess
 import sys
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from armorwatch import metrics
+from armorwatch.assembly.daemons import process
+from armorwatch.assembly.settings import ProcessConfig
+from ingest.kafka import KafkaSourceConfig
 from parsers.envelope import Envelope
 from sinks.duckdb import DuckDBConfig, DuckDBSink, ScheduledUpkeep, UpkeepConfig
-from tests.conftest import ROOT
+from sinks.kafka import KafkaSink
+from tests.armorwatch.test_metrics import scrape
+from tests.conftest import ROOT, Broker
+from tests.integration.test_kafka import records, sink_config
 from tests.sinks.test_duckdb import batch, denial
 from tests.sinks.test_store_upkeep import count
 
@@ -113,3 +123,51 @@ async def test_store_upkeep_from_cron_refuses_in_one_line_while_a_writer_runs(
     assert 0 == idle.returncode, idle.stderr
     assert "records: 5 rows deleted" in idle.stdout
     assert 1 == count(db, "SELECT count(*) FROM records")
+
+
+def metric(got: Mapping[tuple[str, Any], float], prefix: str) -> float:
+    """The sum of the scraped samples whose name starts with ``prefix`` (at least one)."""
+    values = [v for (name, _), v in got.items() if name.startswith(prefix)]
+    assert values, f"no metric {prefix}"
+    return sum(values)
+
+
+@pytest.mark.integration
+async def test_process_runs_upkeep_on_an_embedded_store(
+    kafka_broker: Broker, tmp_path: Path
+) -> None:
+    """`process` into an embedded store with [process.upkeep] interval_s = 0.3 runs passes
+    on its writer while it consumes: none fails, no commit fails, every record is stored
+    once."""
+    topic = f"aw-{uuid.uuid4().hex[:10]}"
+    db = tmp_path / "s.duckdb"
+    config = ProcessConfig(
+        kafka=KafkaSourceConfig(
+            bootstrap_servers=kafka_broker.bootstrap,
+            topics=(topic,),
+            group_id=f"g-{topic}",
+            max_batch_wait_s=0.1,
+            dead_letter_path=tmp_path / "poison.jsonl",
+            dead_letter_topic=None,
+        ),
+        store=DuckDBConfig(path=db, inline_rows=0),
+        upkeep=UpkeepConfig(interval_s=0.3, dedup_window_s=600, retention_days=3650),
+    )
+
+    async def produce() -> None:
+        async with KafkaSink(sink_config(kafka_broker.bootstrap, topic)) as sink:
+            for i in range(8):  # keeps arriving while the passes run
+                await sink.send(Envelope(records=records(i * 50, 50)))
+                await asyncio.sleep(0.25)
+
+    endpoint = metrics.MetricsServer("127.0.0.1:0")
+    try:
+        await asyncio.gather(produce(), process(config, [], exit_when_idle_s=2, endpoint=endpoint))
+        got = scrape(endpoint)
+    finally:
+        endpoint.close()
+    assert metric(got, "armorwatch_store_upkeep_passes") >= 1, sorted(n for n, _ in got)
+    assert 0 == metric(got, "armorwatch_store_upkeep_failures")
+    assert 0 == metric(got, "armorwatch_store_commit_errors")
+    assert 400 == count(db, "SELECT count(*) FROM records")
+    assert 400 == count(db, "SELECT count(DISTINCT rid) FROM records")
