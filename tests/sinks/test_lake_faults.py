@@ -156,6 +156,11 @@ multiple of it (a partial commit would show)."""
 KILLS = 2
 
 
+def parquet_files(directory: Path) -> int:
+    """Parquet files under ``directory`` (committed or not)."""
+    return sum(1 for _ in directory.rglob("*.parquet"))
+
+
 def stored(url: str) -> tuple[int, int]:
     """(rows, distinct rids) of the lake's records."""
     return (
@@ -169,9 +174,10 @@ def stored(url: str) -> tuple[int, int]:
 async def test_kill9_of_process_mid_commit_stores_every_record_once(
     kafka_broker: Broker, postgres: Postgres, tmp_path: Path
 ) -> None:
-    """`armorwatch process` on a PostgreSQL catalog is killed with SIGKILL twice, at
-    random moments while it commits, and restarted: no partial commit is ever visible and,
-    after redelivery, every produced record is stored exactly once."""
+    """`armorwatch process` on a PostgreSQL catalog is killed with SIGKILL twice while it
+    commits (once as a commit's Parquet file appears, once at a random moment) and
+    restarted: no partial commit is ever visible and, after redelivery, every produced
+    record is stored exactly once."""
     topic = f"aw-{uuid.uuid4().hex[:10]}"
     url = lake_url(postgres, tmp_path / "lake")
     config = tmp_path / "process.toml"
@@ -206,7 +212,7 @@ async def test_kill9_of_process_mid_commit_stores_every_record_once(
     producer = asyncio.create_task(produce())
     seen: list[int] = []  # rows stored after each kill
     try:
-        for _ in range(KILLS):
+        for kill in range(KILLS):
             before = (await asyncio.to_thread(stored, url))[0]
             proc = subprocess.Popen(cmd, cwd=ROOT, stderr=subprocess.DEVNULL)
             try:
@@ -216,7 +222,15 @@ async def test_kill9_of_process_mid_commit_stores_every_record_once(
                     assert proc.poll() is None, "the processor exited"
                     assert time.monotonic() < deadline, "the processor stored nothing"
                     await asyncio.sleep(0.05)
-                await asyncio.sleep(rng.uniform(0, 0.4))
+                if kill == 0:
+                    # The moment a commit's Parquet file appears: its catalog commit is
+                    # still to come (the file is written first).
+                    files = parquet_files(tmp_path / "lake")
+                    while parquet_files(tmp_path / "lake") <= files:
+                        assert time.monotonic() < deadline, "the processor stopped writing"
+                        await asyncio.sleep(0.002)
+                else:
+                    await asyncio.sleep(rng.uniform(0, 0.4))
             finally:
                 os.kill(proc.pid, signal.SIGKILL)
                 await asyncio.to_thread(proc.wait)
