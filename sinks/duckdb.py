@@ -860,6 +860,9 @@ class UpkeepCounts:
 
 
 DEDUP_TABLES: tuple[str, ...] = (RECORDS, LOSS, REJECTS)
+ORPHAN_AGE_S = 3600.0
+"""Upkeep deletes a data file no snapshot names once it is this old (by its mtime): far
+longer than any commit takes to get from writing its files to its catalog commit."""
 
 
 def dedup_recent(con: duckdb.DuckDBPyConnection, window_s: float) -> dict[str, int]:
@@ -957,8 +960,9 @@ def upkeep_on(
     ``retention_days`` (None: keep everything), moves inlined rows into Parquet files,
     merges adjacent small files, expires snapshots older than ``snapshot_days`` (the
     time-travel horizon; deleted rows keep their files until then) and removes the files
-    no snapshot references any more. With ``dedup_window_s``, first deletes the later
-    copies of a rid among the rows committed in that many seconds (``dedup_recent``).
+    no snapshot references any more, and those no commit ever named (``ORPHAN_AGE_S``
+    old). With ``dedup_window_s``, first deletes the later copies of a rid among the rows
+    committed in that many seconds (``dedup_recent``).
     """
     before = _data_files(con)
     deleted: dict[str, int] = {}
@@ -977,6 +981,10 @@ def upkeep_on(
     # The files of the snapshots just expired go now: only a query running since
     # before the horizon could still read them.
     con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
+    # Files no commit names: a writer killed mid-commit, a disk that filled up mid-file.
+    # Only older ones: a live writer's commit in flight has its files but no catalog rows.
+    orphans = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ORPHAN_AGE_S)
+    con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => ?)", [orphans])
     return UpkeepCounts(
         deleted=deleted,
         files_before=before,

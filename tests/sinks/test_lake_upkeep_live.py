@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,8 +23,9 @@ from armorwatch.assembly.daemons import process
 from armorwatch.assembly.settings import ProcessConfig
 from ingest.kafka import KafkaSourceConfig
 from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink, ScheduledUpkeep, UpkeepConfig
+from sinks.duckdb import DuckDBConfig, DuckDBSink, ScheduledUpkeep, UpkeepConfig, upkeep
 from sinks.kafka import KafkaSink
+from sinks.store import data_dir
 from tests.armorwatch.test_metrics import scrape
 from tests.conftest import ROOT, Broker
 from tests.integration.test_kafka import records, sink_config
@@ -171,3 +175,22 @@ async def test_process_runs_upkeep_on_an_embedded_store(
     assert 0 == metric(got, "armorwatch_store_commit_errors")
     assert 400 == count(db, "SELECT count(*) FROM records")
     assert 400 == count(db, "SELECT count(DISTINCT rid) FROM records")
+
+
+async def test_upkeep_deletes_files_no_commit_named_once_an_hour_old(tmp_path: Path) -> None:
+    """A Parquet file no snapshot names (a writer killed between writing it and its
+    catalog commit) is deleted by upkeep once it is over an hour old; a younger one (a
+    commit still in flight) stays, and so does every stored row."""
+    db = tmp_path / "s.duckdb"
+    async with DuckDBSink(DuckDBConfig(path=db, inline_rows=0)) as sink:
+        await sink.send(Envelope(records=records(0, 100)))
+    stored = next((data_dir(db) / "main" / "records").glob("*.parquet"))
+    old = stored.with_name("ducklake-killed-mid-commit.parquet")
+    young = stored.with_name("ducklake-in-flight.parquet")
+    for copy in (old, young):
+        shutil.copy(stored, copy)
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    upkeep(db, retention_days=None)
+    assert (False, True, True) == (old.exists(), young.exists(), stored.exists())
+    assert 100 == count(db, "SELECT count(*) FROM records")
