@@ -1010,7 +1010,8 @@ class UpkeepConfig:
 
     interval_s: float = 300.0
     """Seconds between passes (the first one after this long); 0 (or less) turns scheduled
-    upkeep off (run ``armorwatch store upkeep`` from cron instead)."""
+    upkeep off (run ``armorwatch store upkeep`` from cron instead; on an embedded store it
+    runs only while no writer has the store open)."""
     dedup_window_s: float = 900.0
     """Each pass first deletes the later copies of a rid among the rows committed in the
     last this many seconds (several processors: a zombie's late commit); must cover the
