@@ -536,6 +536,13 @@ class DuckDBSink(SinkBase):
                 raise TransientSinkError(
                     f"DuckDB commit failed: the store's data path is full: {e}"
                 ) from e
+            if "disk I/O error" in str(e) or "database or disk is full" in str(e):
+                # SQLite's words for the same on an embedded store's catalog (its WAL
+                # cannot grow): transient too, the next commit works once space is freed.
+                raise TransientSinkError(
+                    f"DuckDB commit failed: the store's catalog cannot be written (disk "
+                    f"full or failing): {e}"
+                ) from e
             raise TransientSinkError(f"DuckDB commit failed: {e}") from e
         self._batch_id = batch_id
         received = sum(b.num_rows for b in records)

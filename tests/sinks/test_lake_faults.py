@@ -102,6 +102,27 @@ async def test_full_data_directory_is_transient_and_loses_nothing(tmp_path: Path
         assert 6000 == count(db, "SELECT count(DISTINCT rid) FROM records")
 
 
+async def test_full_disk_under_the_catalog_is_transient_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """With the disk of an embedded store's SQLite catalog full (small commits are inlined
+    into the catalog), a commit fails with a TransientSinkError saying so; once space is
+    freed the same envelope is stored once."""
+    disk = tmp_path / "disk"
+    db = disk / "s.duckdb"
+    with tmpfs(disk):
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
+            await sink.send(Envelope(records=records(0, 50)))
+            filler = fill(disk)
+            second = Envelope(records=records(50, 50))
+            with pytest.raises(TransientSinkError, match="catalog cannot be written"):
+                await sink.send(second)
+            filler.unlink()
+            await sink.send(second)
+        assert 100 == count(db, "SELECT count(*) FROM records")
+        assert 100 == count(db, "SELECT count(DISTINCT rid) FROM records")
+
+
 @pytest.mark.integration
 async def test_process_backs_off_while_the_data_directory_is_full(
     kafka_broker: Broker, tmp_path: Path
