@@ -313,6 +313,39 @@ class DuckDBSink(SinkBase):
             raise
         return cur
 
+    async def upkeep(
+        self,
+        *,
+        retention_days: float | None,
+        snapshot_days: float = 7.0,
+        dedup_window_s: float | None = None,
+    ) -> UpkeepCounts:
+        """``upkeep_on`` the writer's own connection, on its thread between two group
+        commits: the embedded store's upkeep (a second DuckDB writing its SQLite catalog
+        would fail this writer's commits). Envelopes sent meanwhile wait for the next
+        commit (bounded by ``max_pending_rows``). Raises TransientSinkError."""
+        if self._con is None:
+            await self.open()
+
+        def run() -> UpkeepCounts:
+            con = self._con
+            if con is None:
+                raise TerminalSinkError("DuckDBSink is closed")
+            try:
+                return upkeep_on(
+                    con,
+                    retention_days=retention_days,
+                    snapshot_days=snapshot_days,
+                    dedup_window_s=dedup_window_s,
+                )
+            except duckdb.Error as e:
+                with contextlib.suppress(duckdb.Error):
+                    con.rollback()  # a failed step may leave its transaction open
+                raise TransientSinkError(f"upkeep of {self.config.path} failed: {e}") from e
+
+        result: UpkeepCounts = await self._run(run)
+        return result
+
     # --- internals: queueing ------------------------------------------------------
     async def _enqueue(
         self,
@@ -514,6 +547,19 @@ class DuckDBSink(SinkBase):
             self.stats.commit_errors += 1
             with contextlib.suppress(duckdb.Error):
                 con.rollback()
+            if isinstance(e, duckdb.IOException) and "No space left" in str(e):
+                # ENOSPC writing a Parquet file: nothing is committed, the caller retries
+                # (no ack: a processor holds its Kafka offsets) until space is freed.
+                raise TransientSinkError(
+                    f"DuckDB commit failed: the store's data path is full: {e}"
+                ) from e
+            if "disk I/O error" in str(e) or "database or disk is full" in str(e):
+                # SQLite's words for the same on an embedded store's catalog (its WAL
+                # cannot grow): transient too, the next commit works once space is freed.
+                raise TransientSinkError(
+                    f"DuckDB commit failed: the store's catalog cannot be written (disk "
+                    f"full or failing): {e}"
+                ) from e
             raise TransientSinkError(f"DuckDB commit failed: {e}") from e
         self._batch_id = batch_id
         received = sum(b.num_rows for b in records)
@@ -840,6 +886,9 @@ class UpkeepCounts:
 
 
 DEDUP_TABLES: tuple[str, ...] = (RECORDS, LOSS, REJECTS)
+ORPHAN_AGE_S = 3600.0
+"""Upkeep deletes a data file no snapshot names once it is this old (by its mtime): far
+longer than any commit takes to get from writing its files to its catalog commit."""
 
 
 def dedup_recent(con: duckdb.DuckDBPyConnection, window_s: float) -> dict[str, int]:
@@ -874,6 +923,10 @@ def dedup_recent(con: duckdb.DuckDBPyConnection, window_s: float) -> dict[str, i
     return deleted
 
 
+class StoreBusyError(TerminalSinkError):
+    """``upkeep`` of an embedded store while its writer runs (it holds the writer lock)."""
+
+
 def upkeep(
     spec: str | Path,
     *,
@@ -881,50 +934,89 @@ def upkeep(
     snapshot_days: float = 7.0,
     dedup_window_s: float | None = None,
 ) -> UpkeepCounts:
-    """Retention and compaction of the lake ``spec``, each step its own transaction.
+    """Retention and compaction of the lake ``spec`` on a connection of its own
+    (``upkeep_on``).
+
+    Takes no writer lock on a PostgreSQL catalog (it stores no records): it runs beside
+    the writers there. An embedded store (SQLite catalog) is upkept by its running writer
+    itself (``DuckDBSink.upkeep``, ``[process.upkeep]``): a second DuckDB writing into the
+    SQLite catalog would make that writer's commits fail ("database is locked"), so this
+    takes the writer lock and raises StoreBusyError when a writer holds it.
+    """
+    store = parse_spec(spec)
+    if store.catalog_file is not None and not store.catalog_file.is_file():
+        raise StoreNotFoundError(f"no armorwatch store at {store.label}")
+    try:
+        fd = writer_lock(store)
+    except TransientSinkError as e:
+        raise StoreBusyError(
+            f"a writer (armorwatch process/collect) has the embedded store {store.label} "
+            "open: upkeep it from that writer, [process.upkeep] in its config "
+            "(interval_s, retention_days), or run this while no writer runs"
+        ) from e
+    try:
+        con = open_store(store, read_only=False)
+        try:
+            return upkeep_on(
+                con,
+                retention_days=retention_days,
+                snapshot_days=snapshot_days,
+                dedup_window_s=dedup_window_s,
+            )
+        except duckdb.Error as e:
+            raise TransientSinkError(f"upkeep of {store.label} failed: {e}") from e
+        finally:
+            con.close()
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def upkeep_on(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    retention_days: float | None,
+    snapshot_days: float = 7.0,
+    dedup_window_s: float | None = None,
+) -> UpkeepCounts:
+    """Retention and compaction of the lake ``con`` has attached, each step its own
+    transaction (no transaction may be open on ``con``); raises duckdb.Error.
 
     Deletes records and loss rows whose ``ts`` (rejects: ``ingested_at``) is older than
     ``retention_days`` (None: keep everything), moves inlined rows into Parquet files,
     merges adjacent small files, expires snapshots older than ``snapshot_days`` (the
     time-travel horizon; deleted rows keep their files until then) and removes the files
-    no snapshot references any more. With ``dedup_window_s``, first deletes the later
-    copies of a rid among the rows committed in that many seconds (``dedup_recent``).
-    Takes no writer lock (it stores no records): it runs beside the writers of a
-    PostgreSQL catalog. On an embedded store (SQLite catalog) its transactions make a
-    running writer's commits fail ("database is locked"; the writer retries them).
+    no snapshot references any more, and those no commit ever named (``ORPHAN_AGE_S``
+    old). With ``dedup_window_s``, first deletes the later copies of a rid among the rows
+    committed in that many seconds (``dedup_recent``).
     """
-    store = parse_spec(spec)
-    if store.catalog_file is not None and not store.catalog_file.is_file():
-        raise StoreNotFoundError(f"no armorwatch store at {store.label}")
-    con = open_store(store, read_only=False)
-    try:
-        before = _data_files(con)
-        deleted: dict[str, int] = {}
-        if retention_days is not None:
-            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)
-            for table, column in ((RECORDS, S.TS), (LOSS, S.TS), (REJECTS, "ingested_at")):
-                row = con.execute(
-                    f"DELETE FROM {_quote(table)} WHERE {_quote(column)} < ?", [cutoff]
-                ).fetchone()
-                deleted[table] = int(row[0]) if row else 0
-        duplicates = dedup_recent(con, dedup_window_s) if dedup_window_s else {}
-        horizon = dt.datetime.now(dt.UTC) - dt.timedelta(days=snapshot_days)
-        con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
-        con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
-        con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => ?)", [horizon])
-        # The files of the snapshots just expired go now: only a query running since
-        # before the horizon could still read them.
-        con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
-        return UpkeepCounts(
-            deleted=deleted,
-            files_before=before,
-            files_after=_data_files(con),
-            duplicates=duplicates,
-        )
-    except duckdb.Error as e:
-        raise TransientSinkError(f"upkeep of {store.label} failed: {e}") from e
-    finally:
-        con.close()
+    before = _data_files(con)
+    deleted: dict[str, int] = {}
+    if retention_days is not None:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)
+        for table, column in ((RECORDS, S.TS), (LOSS, S.TS), (REJECTS, "ingested_at")):
+            row = con.execute(
+                f"DELETE FROM {_quote(table)} WHERE {_quote(column)} < ?", [cutoff]
+            ).fetchone()
+            deleted[table] = int(row[0]) if row else 0
+    duplicates = dedup_recent(con, dedup_window_s) if dedup_window_s else {}
+    horizon = dt.datetime.now(dt.UTC) - dt.timedelta(days=snapshot_days)
+    con.execute(f"CALL ducklake_flush_inlined_data('{LAKE}')")
+    con.execute(f"CALL ducklake_merge_adjacent_files('{LAKE}')")
+    con.execute(f"CALL ducklake_expire_snapshots('{LAKE}', older_than => ?)", [horizon])
+    # The files of the snapshots just expired go now: only a query running since
+    # before the horizon could still read them.
+    con.execute(f"CALL ducklake_cleanup_old_files('{LAKE}', cleanup_all => true)")
+    # Files no commit names: a writer killed mid-commit, a disk that filled up mid-file.
+    # Only older ones: a live writer's commit in flight has its files but no catalog rows.
+    orphans = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ORPHAN_AGE_S)
+    con.execute(f"CALL ducklake_delete_orphaned_files('{LAKE}', older_than => ?)", [orphans])
+    return UpkeepCounts(
+        deleted=deleted,
+        files_before=before,
+        files_after=_data_files(con),
+        duplicates=duplicates,
+    )
 
 
 def _data_files(con: duckdb.DuckDBPyConnection) -> int:
@@ -944,7 +1036,8 @@ class UpkeepConfig:
 
     interval_s: float = 300.0
     """Seconds between passes (the first one after this long); 0 (or less) turns scheduled
-    upkeep off (run ``armorwatch store upkeep`` from cron instead)."""
+    upkeep off (run ``armorwatch store upkeep`` from cron instead; on an embedded store it
+    runs only while no writer has the store open)."""
     dedup_window_s: float = 900.0
     """Each pass first deletes the later copies of a rid among the rows committed in the
     last this many seconds (several processors: a zombie's late commit); must cover the
@@ -970,13 +1063,20 @@ class UpkeepStats:
 
 
 class ScheduledUpkeep:
-    """``upkeep`` of one store every ``interval_s`` beside its writer: on its own thread and
-    its own connection (ingest never waits for it); a failed pass is logged and counted,
-    never fatal. PostgreSQL catalogs only (an embedded store's writer would fail)."""
+    """``upkeep`` of one store every ``interval_s`` beside its writer; a failed pass is
+    logged and counted, never fatal.
 
-    def __init__(self, store: str | Path, config: UpkeepConfig) -> None:
+    A PostgreSQL catalog: on a thread and connection of its own (ingest never waits for
+    it). An embedded store (SQLite catalog): on the writer's own connection between two
+    group commits (``DuckDBSink.upkeep``; a second DuckDB writing the SQLite catalog would
+    fail the writer's commits), so ``sink`` is needed there; without it no pass runs."""
+
+    def __init__(
+        self, store: str | Path, config: UpkeepConfig, sink: DuckDBSink | None = None
+    ) -> None:
         self.store = store
         self.config = config
+        self.sink = sink
         self.stats = UpkeepStats()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -984,10 +1084,12 @@ class ScheduledUpkeep:
         cfg = self.config
         if cfg.interval_s <= 0:
             return
-        if parse_spec(self.store).kind == "sqlite":
-            # A second DuckDB writing into the SQLite catalog makes the writer's commits
-            # fail ("database is locked"): one host runs `store upkeep` when it is idle.
-            log.info("store upkeep: not scheduled on an embedded store (SQLite catalog)")
+        embedded = parse_spec(self.store).kind == "sqlite"
+        if embedded and self.sink is None:
+            log.info(
+                "store upkeep: not scheduled on an embedded store (SQLite catalog) "
+                "without its writer"
+            )
             return
         if 0 < cfg.dedup_window_s < cfg.interval_s:
             log.warning(
@@ -1002,10 +1104,14 @@ class ScheduledUpkeep:
                     await asyncio.wait_for(stop.wait(), cfg.interval_s)
                 if stop.is_set():
                     return
-                await loop.run_in_executor(pool, self.run_once)
+                if embedded:
+                    await self.run_on_writer()
+                else:
+                    await loop.run_in_executor(pool, self.run_once)
 
     def run_once(self) -> UpkeepCounts | None:
-        """One pass (blocking); its counts, or None when it failed."""
+        """One pass on a connection of its own (blocking); its counts, or None when it
+        failed."""
         cfg = self.config
         started = time.monotonic()
         try:
@@ -1018,9 +1124,32 @@ class ScheduledUpkeep:
         except (SinkError, OSError, duckdb.Error) as e:
             # A concurrent pass of another processor conflicts, the catalog is down: the
             # next pass tries again, ingest goes on.
-            self.stats.failures += 1
-            log.warning("store upkeep failed (retried in %gs): %s", cfg.interval_s, e)
+            self._failed(e)
             return None
+        return self._done(done, started)
+
+    async def run_on_writer(self) -> UpkeepCounts | None:
+        """One pass on the writer's connection (``DuckDBSink.upkeep``); its counts, or None
+        when it failed."""
+        assert self.sink is not None
+        cfg = self.config
+        started = time.monotonic()
+        try:
+            done = await self.sink.upkeep(
+                retention_days=cfg.retention_days,
+                snapshot_days=cfg.snapshot_days,
+                dedup_window_s=cfg.dedup_window_s or None,
+            )
+        except (SinkError, OSError) as e:
+            self._failed(e)
+            return None
+        return self._done(done, started)
+
+    def _failed(self, e: Exception) -> None:
+        self.stats.failures += 1
+        log.warning("store upkeep failed (retried in %gs): %s", self.config.interval_s, e)
+
+    def _done(self, done: UpkeepCounts, started: float) -> UpkeepCounts:
         self.stats.passes += 1
         self.stats.duplicates_deleted += sum(done.duplicates.values())
         self.stats.rows_deleted += sum(done.deleted.values())

@@ -31,6 +31,7 @@ SERIAL = (
     "tests/ingest/test_kill9_stale_writer.py",
     "tests/ingest/test_truncation_loss.py",
     "tests/sinks/test_duckdb_process.py",
+    "tests/sinks/test_lake_faults.py",
 )
 # Tests that build the package from this checkout (setuptools writes ./build): one at a time.
 SOURCE_BUILDS = ("tests/deploy/test_install.py", "tests/deploy/test_packaging.py")

@@ -208,8 +208,9 @@ async def process(
             if endpoint is not None:
                 endpoint.add("store", sink, path=str(config.store.path))
                 endpoint.add("kafka_source", source)
-            # Retention, dedup and compaction beside ingest, on their own connection.
-            upkeep = ScheduledUpkeep(config.store.path, config.upkeep)
+            # Retention, dedup and compaction beside ingest: on their own connection, or
+            # the writer's own between commits on an embedded store (SQLite catalog).
+            upkeep = ScheduledUpkeep(config.store.path, config.upkeep, sink=sink)
             if endpoint is not None:
                 endpoint.add("store_upkeep", upkeep)
             done = asyncio.Event()

@@ -40,8 +40,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "committed that recently (several writers), move inlined rows into Parquet "
             "files, merge adjacent small files, expire snapshots older than "
             "--snapshot-days (how far --at can travel back) and remove the files no "
-            "snapshot needs. Run it from cron or a timer (`armorwatch process` runs it "
-            "itself, [process.upkeep])."
+            "snapshot needs (and those no commit named, once an hour old). Run it "
+            "from cron or a timer (`armorwatch process` runs it itself, "
+            "[process.upkeep]). On an embedded store it refuses to run while a "
+            "writer has the store open: that writer's [process.upkeep] does it."
         ),
     )
     options.add_store(u)
