@@ -994,7 +994,10 @@ def upkeep_on(
     deleted: dict[str, int] = {}
     if retention_days is not None:
         cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=retention_days)
-        for table, column in ((RECORDS, S.TS), (LOSS, S.TS), (REJECTS, "ingested_at")):
+        # profile_state too: a live collector re-sends its reading every resend_s, so
+        # the hosts' current modes stay within any retention.
+        tables = ((RECORDS, S.TS), (LOSS, S.TS), (REJECTS, "ingested_at"), (PROFILE_STATE, S.TS))
+        for table, column in tables:
             row = con.execute(
                 f"DELETE FROM {_quote(table)} WHERE {_quote(column)} < ?", [cutoff]
             ).fetchone()

@@ -114,8 +114,9 @@ class TestUpkeep:
     async def test_upkeep_deletes_old_rows_and_merges_files(
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        """`store upkeep --retention-days` deletes rows older than that, merges the small
-        files and removes unreferenced ones; the rest stays readable; a rerun deletes nothing."""
+        """`store upkeep --retention-days` deletes rows (and profile-state readings) older than
+        that, merges the small files and removes unreferenced ones; the rest stays readable;
+        a rerun deletes nothing."""
         from armorwatch.cli import main
         from parsers import schema as S
 
@@ -125,11 +126,16 @@ class TestUpkeep:
             for i in range(4):  # four commits, four files; two of them a year old
                 ts = now - dt.timedelta(days=400 if i < 2 else 1)
                 await sink.send(Envelope(batch([denial(i, **{S.TS: ts})])))
+            for days in (400, 1):  # profile-state readings age out like records
+                reading = {S.TS: now - dt.timedelta(days=days), S.HOST: "web-01",
+                           S.BOOT_ID: "b", S.NAMESPACE: "root", S.PROFILE: "p", S.MODE: "complain"}  # fmt: skip
+                state = S.batch_from_rows([reading], S.PROFILE_STATE_SCHEMA)
+                await sink.send(Envelope(profile_state=state))
         argv = ["store", "upkeep", "--db", str(db), "--retention-days", "30",
                 "--snapshot-days", "0"]  # fmt: skip
         assert 0 == main(argv)
         out = capsys.readouterr().out
-        assert "records: 2 rows deleted" in out
+        assert "records: 2 rows deleted" in out and "profile_state: 1 rows deleted" in out
         before, after = (int(n) for n in out.split("data files: ")[1].split(" -> "))
         assert after < before
         con, _ = open_reader(db)
