@@ -40,7 +40,7 @@ COMPAT_SKIP = [
     "--deselect=tests/armorwatch/test_cli_hostile.py::TestEveryCommand",
 ]
 # Prints True when the C scanner imports (fails otherwise).
-SCANNER = "import parsers._fastscan; print(True)"
+SCANNER = "import armorwatch.parsers._fastscan; print(True)"
 
 nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True

@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 
 from armorwatch.config import ConfigError, from_mapping, load_toml
-from jobs.alerts import (
+from armorwatch.jobs.alerts import (
     AlertEngine,
     AlertError,
     AlertRules,
@@ -42,8 +42,8 @@ from jobs.alerts import (
     default_rules_text,
     evaluate,
 )
-from parsers.envelope import Envelope
-from sinks.webhook import WebhookConfig, WebhookSink
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.webhook import WebhookConfig, WebhookSink
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from armorwatch import __version__
 from armorwatch import logging as awlog
 from armorwatch.commands import COMMANDS, INTERNAL_ERROR
-from parsers import sanitize
+from armorwatch.parsers import sanitize
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

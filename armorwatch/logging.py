@@ -44,8 +44,8 @@ from typing import IO, Any, Final
 
 import orjson
 
-from ingest.progress import on_terminal, progress, progress_bar
-from parsers import sanitize
+from armorwatch.ingest.progress import on_terminal, progress, progress_bar
+from armorwatch.parsers import sanitize
 
 __all__ = [
     "FORMATS",

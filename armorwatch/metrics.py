@@ -70,8 +70,8 @@ from prometheus_client import start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from parsers import schema as S
-from parsers.envelope import Envelope
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from parsers.delivery import Observer, Sink
-from parsers.envelope import Envelope
+from armorwatch.parsers.delivery import Observer, Sink
+from armorwatch.parsers.envelope import Envelope
 
 log = logging.getLogger(__name__)
 

@@ -52,11 +52,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from armorwatch import metrics
 from armorwatch.config import ConfigError
-from ingest.securityfs import DEFAULT_ROOT, LoadedProfile, SecurityfsError, read_profiles
-from parsers import schema as S
-from parsers.delivery import DeliveryError, Sink
-from parsers.envelope import Envelope
-from parsers.result import HostInfo
+from armorwatch.ingest.securityfs import DEFAULT_ROOT, LoadedProfile, SecurityfsError, read_profiles
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.delivery import DeliveryError, Sink
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.result import HostInfo
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ import duckdb
 from armorwatch import logging as awlog
 from armorwatch.alerting import load_rules, plan
 from armorwatch.assembly.oneshot import RunOutcome
-from jobs import report
-from jobs import window as timewindow
-from jobs.summary import Table, summarize
-from parsers.sanitize import for_terminal
-from sinks.duckdb import open_reader
+from armorwatch.jobs import report
+from armorwatch.jobs import window as timewindow
+from armorwatch.jobs.summary import Table, summarize
+from armorwatch.parsers.sanitize import for_terminal
+from armorwatch.sinks.duckdb import open_reader
 
 
 def print_outcome(outcome: RunOutcome, dead_letter: Path, out: TextIO) -> None:

@@ -36,12 +36,12 @@ sys.path.insert(0, str(ROOT))
 import orjson  # noqa: E402
 
 from armorwatch.alerting import AlertingObserver, load_rules  # noqa: E402
+from armorwatch.jobs.alerts import AlertEngine, AlertState  # noqa: E402
+from armorwatch.parsers import schema as S  # noqa: E402
+from armorwatch.parsers.envelope import Envelope  # noqa: E402
 from armorwatch.pipeline import InProcessTransport  # noqa: E402
-from jobs.alerts import AlertEngine, AlertState  # noqa: E402
-from parsers import schema as S  # noqa: E402
-from parsers.envelope import Envelope  # noqa: E402
-from sinks.duckdb import DuckDBConfig, DuckDBSink  # noqa: E402
-from sinks.webhook import WebhookConfig, WebhookSink  # noqa: E402
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink  # noqa: E402
+from armorwatch.sinks.webhook import WebhookConfig, WebhookSink  # noqa: E402
 from tests.sinks.webhook_server import receiver  # noqa: E402
 
 T0 = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)

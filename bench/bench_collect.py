@@ -57,12 +57,12 @@ def split(src: Path, into: Path, parts: int = 4) -> None:
 
 def child(kind: str, logdir: Path, work: Path) -> dict[str, float]:
     """Run one measurement in this process; returns seconds and records."""
-    from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-    from ingest.checkpoint import CheckpointStore
-    from ingest.collector import Collector
-    from parsers import schema as S
-    from parsers.result import HostInfo
-    from parsers.stream import Parser
+    from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+    from armorwatch.ingest.checkpoint import CheckpointStore
+    from armorwatch.ingest.collector import Collector
+    from armorwatch.parsers import schema as S
+    from armorwatch.parsers.result import HostInfo
+    from armorwatch.parsers.stream import Parser
 
     host = HostInfo("bench", "0" * 32, "1" * 32)
     if kind == "parser":
@@ -100,7 +100,7 @@ def child(kind: str, logdir: Path, work: Path) -> dict[str, float]:
             await c.run(follow=False)
             return c.stats.records
         from armorwatch.pipeline import InProcessTransport
-        from sinks.duckdb import DuckDBConfig, DuckDBSink
+        from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 
         db = DuckDBSink(DuckDBConfig(path=work / "bench.duckdb", snapshot_interval_s=0))
         await db.open()

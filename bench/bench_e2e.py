@@ -43,14 +43,14 @@ import cramjam  # noqa: E402
 import gen_auditlog  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
-import ingest.kafka as ik  # noqa: E402
-from ingest.kafka import KafkaSource, KafkaSourceConfig, decode  # noqa: E402
-from parsers import schema as S  # noqa: E402
-from parsers.envelope import Envelope  # noqa: E402
-from parsers.result import HostInfo  # noqa: E402
-from parsers.stream import Parser  # noqa: E402
-from sinks.duckdb import DuckDBConfig, DuckDBSink  # noqa: E402
-from sinks.kafka import KafkaConfig, KafkaSink, encode_envelope  # noqa: E402
+import armorwatch.ingest.kafka as ik  # noqa: E402
+from armorwatch.ingest.kafka import KafkaSource, KafkaSourceConfig, decode  # noqa: E402
+from armorwatch.parsers import schema as S  # noqa: E402
+from armorwatch.parsers.envelope import Envelope  # noqa: E402
+from armorwatch.parsers.result import HostInfo  # noqa: E402
+from armorwatch.parsers.stream import Parser  # noqa: E402
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink  # noqa: E402
+from armorwatch.sinks.kafka import KafkaConfig, KafkaSink, encode_envelope  # noqa: E402
 
 CHUNK = 8 << 20
 HOST = HostInfo("bench-host", "bench-machine", "bench-boot")

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from parsers import fast  # noqa: E402
-from parsers.stream import Parser  # noqa: E402
+from armorwatch.parsers import fast  # noqa: E402
+from armorwatch.parsers.stream import Parser  # noqa: E402
 
 
 def feed_all(data: bytes, engine: str, pieces: list[bytes]) -> tuple[float, float, int]:

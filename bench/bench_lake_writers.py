@@ -155,10 +155,10 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 import pyarrow.parquet as pq  # noqa: E402
 
-from parsers import schema as S  # noqa: E402
-from parsers import sqlfile  # noqa: E402
-from parsers.result import HostInfo  # noqa: E402
-from parsers.stream import Parser  # noqa: E402
+from armorwatch.parsers import schema as S  # noqa: E402
+from armorwatch.parsers import sqlfile  # noqa: E402
+from armorwatch.parsers.result import HostInfo  # noqa: E402
+from armorwatch.parsers.stream import Parser  # noqa: E402
 from tests.harness.postgres import Postgres, start_postgres  # noqa: E402
 
 HOST = HostInfo("bench-host", "bench-machine", "bench-boot")
@@ -283,7 +283,7 @@ def stage_file(audit_log: Path, cache: Path) -> Path:
     ]
     plain = pa.Table.from_arrays(cols, names=table.column_names)
     con = duckdb.connect()
-    con.execute(sqlfile.read("sinks", "sql", "macros").text)
+    con.execute(sqlfile.read("armorwatch.sinks", "sql", "macros").text)
     con.register("parsed", plain)
     key = ", ".join(S.KEY_COLUMNS)
     cache.mkdir(parents=True, exist_ok=True)

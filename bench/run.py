@@ -125,10 +125,11 @@ def _child(args: argparse.Namespace) -> int:
     impl, path, start, end, chunk = args.child, args.file, args.start, args.end, args.chunk
     if impl == "ours":
         try:
-            from parsers import schema as S
-            from parsers.stream import Parser
+            from armorwatch.parsers import schema as S
+            from armorwatch.parsers.stream import Parser
         except Exception as exc:  # the parser may not exist yet on a fresh branch
-            print(json.dumps({"error": f"parsers.stream not importable: {exc!r}"}), flush=True)
+            error = f"armorwatch.parsers.stream not importable: {exc!r}"
+            print(json.dumps({"error": error}), flush=True)
             return 0
         import pyarrow.compute as pc
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import CheckpointError
+from armorwatch.ingest.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 

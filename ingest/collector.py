@@ -50,15 +50,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingest.base import Chunk, LossNotice, Source
-from ingest.checkpoint import CheckpointStore
-from ingest.errors import CheckpointError
-from parsers import schema as S
-from parsers.delivery import DeliveryError, Sink
-from parsers.envelope import Envelope
-from parsers.records import MAX_KEEP
-from parsers.result import HostInfo, ParseResult
-from parsers.stream import Parser
+from armorwatch.ingest.base import Chunk, LossNotice, Source
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.errors import CheckpointError
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.delivery import DeliveryError, Sink
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.records import MAX_KEEP
+from armorwatch.parsers.result import HostInfo, ParseResult
+from armorwatch.parsers.stream import Parser
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from parsers.result import HostInfo
+from armorwatch.parsers.result import HostInfo
 
 MACHINE_ID_PATHS = (Path("/etc/machine-id"), Path("/var/lib/dbus/machine-id"))
 BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")

@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.base import Chunk, Item, LossNotice
-from ingest.errors import SourceError
-from parsers import schema as S
+from armorwatch.ingest.base import Chunk, Item, LossNotice
+from armorwatch.ingest.errors import SourceError
+from armorwatch.parsers import schema as S
 
 log = logging.getLogger(__name__)
 

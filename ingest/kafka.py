@@ -48,12 +48,12 @@ from aiokafka import errors as kerr
 from aiokafka.helpers import create_ssl_context
 from aiokafka.structs import ConsumerRecord, OffsetAndMetadata, TopicPartition
 
-from ingest.errors import SourceError
-from parsers import kafka_wire as wire
-from parsers import schema as S
-from parsers.delivery import DeliveryError, Observer, Sink
-from parsers.envelope import KIND_SCHEMAS, Envelope
-from parsers.kafka_wire import KafkaSecurity
+from armorwatch.ingest.errors import SourceError
+from armorwatch.parsers import kafka_wire as wire
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.delivery import DeliveryError, Observer, Sink
+from armorwatch.parsers.envelope import KIND_SCHEMAS, Envelope
+from armorwatch.parsers.kafka_wire import KafkaSecurity
 
 log = logging.getLogger(__name__)
 

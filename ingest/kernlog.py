@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.tail import TailConfig, TailedFileSource
-from parsers import schema as S
+from armorwatch.ingest.tail import TailConfig, TailedFileSource
+from armorwatch.parsers import schema as S
 
 
 @dataclass(frozen=True)

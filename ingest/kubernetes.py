@@ -47,9 +47,9 @@ import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from parsers import schema as S
-from parsers.delivery import Sink
-from parsers.envelope import Envelope
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.delivery import Sink
+from armorwatch.parsers.envelope import Envelope
 
 log = logging.getLogger(__name__)
 

@@ -49,10 +49,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ingest.base import Chunk, Item, LossNotice
-from ingest.progress import Bar, progress_bar
-from parsers import schema as S
-from parsers.framing import MAX_LINE_BYTES, LineBuffer, line_pieces
+from armorwatch.ingest.base import Chunk, Item, LossNotice
+from armorwatch.ingest.progress import Bar, progress_bar
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.framing import MAX_LINE_BYTES, LineBuffer, line_pieces
 
 log = logging.getLogger(__name__)
 

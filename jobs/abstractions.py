@@ -26,10 +26,17 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
-from jobs.apparmor_rules import CAPABILITY, FILE, NETWORK, aare_regex, path_matches
-from jobs.policy_text import BOOL_DEF, VAR_DEF, branch_condition, evaluate, statements, taken
-from jobs.policy_text import INCLUDE as _INCLUDE
-from jobs.policy_text import strip_comment as _strip_comment
+from armorwatch.jobs.apparmor_rules import CAPABILITY, FILE, NETWORK, aare_regex, path_matches
+from armorwatch.jobs.policy_text import (
+    BOOL_DEF,
+    VAR_DEF,
+    branch_condition,
+    evaluate,
+    statements,
+    taken,
+)
+from armorwatch.jobs.policy_text import INCLUDE as _INCLUDE
+from armorwatch.jobs.policy_text import strip_comment as _strip_comment
 
 DEFAULT_ROOT: Final = Path("/etc/apparmor.d")
 

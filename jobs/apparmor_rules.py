@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Final
 
-from parsers import fields as F
-from parsers import schema as S
+from armorwatch.parsers import fields as F
+from armorwatch.parsers import schema as S
 
 # Rule classes, written once.
 FILE: Final = "file"

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs import apparmor_rules as R
-from jobs import suggest as SG
-from jobs.abstractions import Abstraction, Policy
-from jobs.installed import Block, Installed
-from jobs.suggest.evidence import iso_utc
-from jobs.suggest.selinux import Why
-from parsers import sanitize
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs import suggest as SG
+from armorwatch.jobs.abstractions import Abstraction, Policy
+from armorwatch.jobs.installed import Block, Installed
+from armorwatch.jobs.suggest.evidence import iso_utc
+from armorwatch.jobs.suggest.selinux import Why
+from armorwatch.parsers import sanitize
 
 
 def _matching(ab: Abstraction, sug: SG.Suggestion, prefix: str) -> list[str]:

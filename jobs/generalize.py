@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from jobs.apparmor_rules import aare
+from armorwatch.jobs.apparmor_rules import aare
 
 MIN_DISTINCT: Final = 3
 """Distinct paths needed before a directory-level glob is offered."""

@@ -29,11 +29,11 @@ from functools import cache
 from pathlib import Path
 from typing import Final
 
-from jobs.abstractions import Abstraction, Policy
-from jobs.policy_text import BOOL_DEF as _BOOL_DEF
-from jobs.policy_text import INCLUDE as _INCLUDE
-from jobs.policy_text import VAR_DEF as _VAR_DEF
-from jobs.policy_text import branch_condition, evaluate, statements, taken
+from armorwatch.jobs.abstractions import Abstraction, Policy
+from armorwatch.jobs.policy_text import BOOL_DEF as _BOOL_DEF
+from armorwatch.jobs.policy_text import INCLUDE as _INCLUDE
+from armorwatch.jobs.policy_text import VAR_DEF as _VAR_DEF
+from armorwatch.jobs.policy_text import branch_condition, evaluate, statements, taken
 
 # Directories of a policy tree that hold no top-level profiles.
 _NOT_PROFILES: Final = frozenset({

@@ -21,7 +21,7 @@ from typing import Any
 
 import duckdb
 
-from parsers import sqlfile
+from armorwatch.parsers import sqlfile
 
 
 class SqlJobError(ValueError):
@@ -55,7 +55,7 @@ class SqlJob:
 
 
 @cache
-def load(name: str, package: str = "jobs") -> SqlJob:
+def load(name: str, package: str = "armorwatch.jobs") -> SqlJob:
     """Read ``<package>/sql/<name>.sql`` and check its header against its text."""
     try:
         return _job(sqlfile.read(package, "sql", name))

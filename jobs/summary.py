@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import duckdb
 
-from jobs import sqlfiles
+from armorwatch.jobs import sqlfiles
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # How a record without a host name (stores written before hosts were always filled) is shown.

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from jobs.errors import JobsError
+from armorwatch.jobs.errors import JobsError
 
 _NOISE: Final = ("Cache read/write disabled", "Warning: unable to find a suitable fs")
 

@@ -14,8 +14,8 @@ from typing import Final
 
 import duckdb
 
-from jobs import sqlfiles
-from jobs.errors import JobsError
+from armorwatch.jobs import sqlfiles
+from armorwatch.jobs.errors import JobsError
 
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_S: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}

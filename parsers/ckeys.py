@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
-from parsers import fields as F
-from parsers import records as R
+from armorwatch.parsers import fields as F
+from armorwatch.parsers import records as R
 
 HEADER: Final = Path(__file__).with_name("_fastscan_keys.h")
 """Where the generated header lives (read and written by the test, never here)."""

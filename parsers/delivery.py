@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Protocol, runtime_checkable
 
-from parsers.envelope import Envelope
+from armorwatch.parsers.envelope import Envelope
 
 
 class DeliveryError(Exception):

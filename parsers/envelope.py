@@ -18,7 +18,7 @@ from typing import Final
 
 import pyarrow as pa
 
-from parsers.schema import LOSS_SCHEMA, MAC_SCHEMA, PROFILE_STATE_SCHEMA, empty_batch
+from armorwatch.parsers.schema import LOSS_SCHEMA, MAC_SCHEMA, PROFILE_STATE_SCHEMA, empty_batch
 
 # The kinds of batch an envelope carries, written once (the wire's kind header values).
 KIND_RECORDS: Final = "records"

@@ -23,14 +23,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from parsers import fields as F
-from parsers import records as R
-from parsers import schema as S
-from parsers.result import HostInfo
+from armorwatch.parsers import fields as F
+from armorwatch.parsers import records as R
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo
 
 _fastscan: Any
 try:
-    _fastscan = importlib.import_module("parsers._fastscan")
+    _fastscan = importlib.import_module("armorwatch.parsers._fastscan")
 except ImportError:  # no compiler at install time: the pure-Python path does everything
     _fastscan = None
 

@@ -18,9 +18,9 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from parsers import records as R
-from parsers import schema as S
-from parsers.result import HostInfo, ParserStats
+from armorwatch.parsers import records as R
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo, ParserStats
 
 WINDOW_MS: Final = 2000
 MAX_PENDING: Final = 4096

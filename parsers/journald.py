@@ -13,9 +13,9 @@ from typing import Final
 
 import orjson
 
-from parsers import records as R
-from parsers import schema as S
-from parsers.result import HostInfo
+from armorwatch.parsers import records as R
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo
 
 _SUPPRESSED: Final = re.compile(rb"Suppressed (?P<n>\d+) messages from (?P<what>.*)")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parsers import schema as S
+from armorwatch.parsers import schema as S
 
 HEADER_SCHEMA_VERSION = S.SCHEMA_VERSION_KEY.decode()
 """The schema version a message's batch was written with."""

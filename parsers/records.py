@@ -29,9 +29,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from parsers import fields as F
-from parsers import schema as S
-from parsers.framing import MAX_LINE_BYTES
+from armorwatch.parsers import fields as F
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.framing import MAX_LINE_BYTES
 
 # --- line kinds --------------------------------------------------------------------
 MAC: Final = "mac"

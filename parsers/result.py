@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from parsers.schema import LOSS_SCHEMA, MAC_SCHEMA, REJECT_SCHEMA, empty_batch
+from armorwatch.parsers.schema import LOSS_SCHEMA, MAC_SCHEMA, REJECT_SCHEMA, empty_batch
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def read_all(package: str, folder: str) -> dict[str, SqlFile]:
 @cache
 def shared(stem: str) -> str:
     """The text of the shared file ``parsers/sql/<stem>.sql``."""
-    text = _package_text("parsers", "sql", stem)
+    text = _package_text("armorwatch.parsers", "sql", stem)
     if _header(stem, text)[3]:
         raise SqlFileError(f"{stem}.sql: a shared file includes no other")
     return text

@@ -28,13 +28,13 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from parsers import fast
-from parsers import records as R
-from parsers import schema as S
-from parsers.framing import LineBuffer
-from parsers.grouping import WINDOW_MS, Grouper, Out, loss_row, reject_row, stamp
-from parsers.journald import parse_entry
-from parsers.result import HostInfo, ParseResult, ParserStats
+from armorwatch.parsers import fast
+from armorwatch.parsers import records as R
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.framing import LineBuffer
+from armorwatch.parsers.grouping import WINDOW_MS, Grouper, Out, loss_row, reject_row, stamp
+from armorwatch.parsers.journald import parse_entry
+from armorwatch.parsers.result import HostInfo, ParseResult, ParserStats
 
 # "dmesg" (dmesg, dmesg -T/-r, /dev/kmsg text) is read like "syslog": prefixes per line
 FRAMINGS: Final = ("auto", "audit", "syslog", "dmesg", "journald")

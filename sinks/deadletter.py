@@ -38,10 +38,10 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from parsers import sanitize
-from parsers import schema as S
-from sinks.base import SinkBase
-from sinks.errors import TerminalSinkError, TransientSinkError
+from armorwatch.parsers import sanitize
+from armorwatch.parsers import schema as S
+from armorwatch.sinks.base import SinkBase
+from armorwatch.sinks.errors import TerminalSinkError, TransientSinkError
 
 RAW_B64 = "raw_b64"
 """JSON key of the exact bytes (base64)."""

@@ -72,12 +72,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from parsers import schema as S
-from parsers import sqlfile
-from parsers.envelope import Envelope
-from sinks.base import SinkBase
-from sinks.errors import SinkError, TerminalSinkError, TransientSinkError
-from sinks.store import (
+from armorwatch.parsers import schema as S
+from armorwatch.parsers import sqlfile
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.base import SinkBase
+from armorwatch.sinks.errors import SinkError, TerminalSinkError, TransientSinkError
+from armorwatch.sinks.store import (
     LAKE,
     LegacyStoreError,
     StoreConfig,
@@ -122,7 +122,7 @@ OPEN_ATTEMPTS = 5
 def sql_text(name: str) -> str:
     """What to run for ``sinks/sql/<name>`` (package data, header grammar of
     ``parsers.sqlfile``): the shared files it includes, then its own text."""
-    return sqlfile.read("sinks", "sql", name.removesuffix(".sql")).text
+    return sqlfile.read("armorwatch.sinks", "sql", name.removesuffix(".sql")).text
 
 
 def duckdb_type(t: pa.DataType) -> str:
@@ -658,7 +658,8 @@ def migrate(con: duckdb.DuckDBPyConnection) -> int:
             for table, sch in _TABLE_SCHEMAS:
                 _add_missing_columns(con, table, sch)
             for version in range(old + 1, S.SCHEMA_VERSION + 1):
-                if resources.files("sinks").joinpath("sql", f"migrate_{version}.sql").is_file():
+                step = resources.files("armorwatch.sinks").joinpath("sql", f"migrate_{version}.sql")
+                if step.is_file():
                     con.execute(sql_text(f"migrate_{version}"))
         # Comments are rewritten only when this version defines them differently: ~300
         # COMMENT statements (each a lake snapshot) cost seconds on every writer open.

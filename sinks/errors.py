@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from parsers.delivery import DeliveryError
+from armorwatch.parsers.delivery import DeliveryError
 
 
 class SinkError(DeliveryError):

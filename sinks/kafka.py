@@ -53,12 +53,12 @@ from aiokafka import errors as kerr
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.helpers import create_ssl_context
 
-from parsers import kafka_wire as wire
-from parsers import schema as S
-from parsers.envelope import Envelope
-from parsers.kafka_wire import KafkaSecurity
-from sinks.base import SinkBase
-from sinks.errors import TerminalSinkError, TransientSinkError
+from armorwatch.parsers import kafka_wire as wire
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.kafka_wire import KafkaSecurity
+from armorwatch.sinks.base import SinkBase
+from armorwatch.sinks.errors import TerminalSinkError, TransientSinkError
 
 log = logging.getLogger(__name__)
 

@@ -42,8 +42,8 @@ from typing import Any
 
 import duckdb
 
-from parsers import sqlfile
-from sinks.errors import TerminalSinkError, TransientSinkError
+from armorwatch.parsers import sqlfile
+from armorwatch.sinks.errors import TerminalSinkError, TransientSinkError
 
 LAKE = "lake"
 """The name the lake is attached under (and the default catalog of every store connection)."""
@@ -338,8 +338,8 @@ def define_views(con: duckdb.DuckDBPyConnection, *, comments: bool = True) -> No
     ``comments=False`` for connections nobody browses (the writer's, in-process jobs'):
     on a writable lake each of the ~230 COMMENT statements is a lake transaction, about a
     second of every writer open on a busy machine."""
-    con.execute(sqlfile.read("sinks", "sql", "macros").text)
-    con.execute(sqlfile.read("sinks", "sql", "views").text)
+    con.execute(sqlfile.read("armorwatch.sinks", "sql", "macros").text)
+    con.execute(sqlfile.read("armorwatch.sinks", "sql", "views").text)
     if not comments:
         return
     docs = view_column_docs()
@@ -383,7 +383,7 @@ def view_column_docs() -> dict[tuple[str, str], str]:
     derived = {m[1]: m[2] for ln in lines if (m := _DERIVED_FIELD.match(ln))}
     docs: dict[tuple[str, str], str] = {}
     view = None
-    for line in sqlfile.read("sinks", "sql", "views").text.splitlines():
+    for line in sqlfile.read("armorwatch.sinks", "sql", "views").text.splitlines():
         if m := _VIEW_START.match(line):
             view = m[1]
         elif view and line.startswith("FROM "):  # the select list is over

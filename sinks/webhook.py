@@ -59,10 +59,10 @@ import httpcore
 import httpx
 import orjson
 
-from parsers import sanitize
-from sinks.base import SinkBase
-from sinks.errors import TerminalSinkError, TransientSinkError
-from sinks.outbox import Outbox, OutboxItem
+from armorwatch.parsers import sanitize
+from armorwatch.sinks.base import SinkBase
+from armorwatch.sinks.errors import TerminalSinkError, TransientSinkError
+from armorwatch.sinks.outbox import Outbox, OutboxItem
 
 log = logging.getLogger(__name__)
 

@@ -25,17 +25,17 @@ from armorwatch.alerting import AlertingConfig, AlertingObserver, open_alerting
 from armorwatch.assembly.settings import CollectConfig, ProcessConfig
 from armorwatch.assembly.sources import follow_source
 from armorwatch.config import ConfigError
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorStats, DeadLetter
+from armorwatch.ingest.detect import detect
+from armorwatch.ingest.hostid import host_info
+from armorwatch.ingest.kafka import KafkaSource
+from armorwatch.ingest.kubernetes import AttributingSink, KubernetesEnricher
+from armorwatch.parsers.delivery import Sink
 from armorwatch.pipeline import InProcessTransport, ObservedSink, Observer
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector, CollectorStats, DeadLetter
-from ingest.detect import detect
-from ingest.hostid import host_info
-from ingest.kafka import KafkaSource
-from ingest.kubernetes import AttributingSink, KubernetesEnricher
-from parsers.delivery import Sink
-from sinks.deadletter import DeadLetterConfig, DeadLetterSink
-from sinks.duckdb import DuckDBSink, ScheduledUpkeep
-from sinks.kafka import KafkaSink
+from armorwatch.sinks.deadletter import DeadLetterConfig, DeadLetterSink
+from armorwatch.sinks.duckdb import DuckDBSink, ScheduledUpkeep
+from armorwatch.sinks.kafka import KafkaSink
 
 log = logging.getLogger(__name__)
 

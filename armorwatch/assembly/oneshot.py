@@ -19,14 +19,14 @@ import pyarrow as pa
 
 from armorwatch.assembly.settings import FileInput, RunConfig
 from armorwatch.assembly.sources import file_source
+from armorwatch.ingest.base import Chunk, Item, Source
+from armorwatch.ingest.collector import Collector, CollectorStats
+from armorwatch.ingest.hostid import host_info
+from armorwatch.ingest.progress import progress_bar
+from armorwatch.parsers.result import HostInfo
 from armorwatch.pipeline import InProcessTransport
-from ingest.base import Chunk, Item, Source
-from ingest.collector import Collector, CollectorStats
-from ingest.hostid import host_info
-from ingest.progress import progress_bar
-from parsers.result import HostInfo
-from sinks.deadletter import DeadLetterConfig, DeadLetterSink
-from sinks.duckdb import DuckDBSink, DuckDBStats
+from armorwatch.sinks.deadletter import DeadLetterConfig, DeadLetterSink
+from armorwatch.sinks.duckdb import DuckDBSink, DuckDBStats
 
 
 class InputError(OSError):

@@ -16,17 +16,17 @@ from typing import Any, ClassVar
 from armorwatch.alerting import AlertingConfig
 from armorwatch.assembly import sources
 from armorwatch.config import ConfigError, from_mapping, load_toml
+from armorwatch.ingest.auditd_file import AuditdFileConfig
+from armorwatch.ingest.collector import CollectorConfig
+from armorwatch.ingest.journald import JournaldConfig
+from armorwatch.ingest.kafka import KafkaSourceConfig
+from armorwatch.ingest.kernlog import KernLogConfig
+from armorwatch.ingest.kubernetes import KubernetesConfig
+from armorwatch.jobs.report import ReportConfig
 from armorwatch.pipeline import InProcessConfig
 from armorwatch.profile_state import ProfileStateConfig
-from ingest.auditd_file import AuditdFileConfig
-from ingest.collector import CollectorConfig
-from ingest.journald import JournaldConfig
-from ingest.kafka import KafkaSourceConfig
-from ingest.kernlog import KernLogConfig
-from ingest.kubernetes import KubernetesConfig
-from jobs.report import ReportConfig
-from sinks.duckdb import DuckDBConfig, UpkeepConfig
-from sinks.kafka import KafkaConfig
+from armorwatch.sinks.duckdb import DuckDBConfig, UpkeepConfig
+from armorwatch.sinks.kafka import KafkaConfig
 
 STORE_ALIASES: dict[str, str] = {"db": "store.path"}
 """``db = PATH`` (the key ``collect`` and ``run`` had) is short for ``store.path``."""

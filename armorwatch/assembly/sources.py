@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from armorwatch.config import ConfigError
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.base import Source
-from ingest.detect import AUDITD, JOURNALD, KERNLOG
-from ingest.journal_json import JournalJsonFileConfig, JournalJsonFileSource
-from ingest.journald import JournaldConfig, JournaldSource
-from ingest.kernlog import KernLogConfig, KernLogSource
+from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+from armorwatch.ingest.base import Source
+from armorwatch.ingest.detect import AUDITD, JOURNALD, KERNLOG
+from armorwatch.ingest.journal_json import JournalJsonFileConfig, JournalJsonFileSource
+from armorwatch.ingest.journald import JournaldConfig, JournaldSource
+from armorwatch.ingest.kernlog import KernLogConfig, KernLogSource
 
 JOURNAL_JSON = "journal-json"
 AUTO = "auto"

@@ -24,11 +24,11 @@ from armorwatch import logging as awlog
 from armorwatch.alerting import load_rules, plan
 from armorwatch.commands import COMMANDS, options
 from armorwatch.config import ConfigError
-from jobs.alerts import Notification, evidence, only_hosts
-from parsers import sanitize
-from sinks.duckdb import StoreNotFoundError, open_reader
-from sinks.errors import SinkError
-from sinks.webhook import PRESETS, WebhookConfig, WebhookSink, render
+from armorwatch.jobs.alerts import Notification, evidence, only_hosts
+from armorwatch.parsers import sanitize
+from armorwatch.sinks.duckdb import StoreNotFoundError, open_reader
+from armorwatch.sinks.errors import SinkError
+from armorwatch.sinks.webhook import PRESETS, WebhookConfig, WebhookSink, render
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -20,13 +20,13 @@ from armorwatch.assembly import daemons, settings, sources
 from armorwatch.assembly.settings import CollectConfig
 from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError
-from ingest.collector import CollectorError, CollectorStats
-from ingest.detect import describe, detect
-from ingest.errors import IngestError
-from parsers import sanitize
-from parsers import schema as S
-from sinks.errors import SinkError
-from sinks.kafka import KafkaConfig
+from armorwatch.ingest.collector import CollectorError, CollectorStats
+from armorwatch.ingest.detect import describe, detect
+from armorwatch.ingest.errors import IngestError
+from armorwatch.parsers import sanitize
+from armorwatch.parsers import schema as S
+from armorwatch.sinks.errors import SinkError
+from armorwatch.sinks.kafka import KafkaConfig
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -26,18 +26,18 @@ import orjson
 
 from armorwatch import logging as awlog
 from armorwatch.commands import COMMANDS, options
-from ingest.collector import CollectorError
-from ingest.errors import IngestError
-from jobs import explain as EX
-from jobs import sqlfiles
-from jobs import suggest as SG
-from jobs.abstractions import Policy
-from jobs.suggest import selinux as SE
-from jobs.validate import ApparmorParser
-from parsers import sanitize
-from parsers import schema as S
-from sinks.duckdb import DuckDBConfig, StoreNotFoundError, open_reader
-from sinks.errors import SinkError
+from armorwatch.ingest.collector import CollectorError
+from armorwatch.ingest.errors import IngestError
+from armorwatch.jobs import explain as EX
+from armorwatch.jobs import sqlfiles
+from armorwatch.jobs import suggest as SG
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.suggest import selinux as SE
+from armorwatch.jobs.validate import ApparmorParser
+from armorwatch.parsers import sanitize
+from armorwatch.parsers import schema as S
+from armorwatch.sinks.duckdb import DuckDBConfig, StoreNotFoundError, open_reader
+from armorwatch.sinks.errors import SinkError
 
 # File names that make the runner read a raw line with the right framing.
 _FILE_FOR_SOURCE = {S.SOURCE_JOURNALD: "journal.json", S.SOURCE_AUDITLOG: "audit.log"}

@@ -25,10 +25,10 @@ import pyarrow as pa
 
 from armorwatch import logging as awlog
 from armorwatch.commands import COMMANDS
-from parsers import sanitize
-from parsers import schema as S
-from parsers.result import HostInfo, ParseResult
-from parsers.stream import FRAMINGS, Parser
+from armorwatch.parsers import sanitize
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo, ParseResult
+from armorwatch.parsers.stream import FRAMINGS, Parser
 
 CHUNK = 8 << 20
 FORMATS = ("jsonl", "arrow", "parquet")

@@ -30,8 +30,8 @@ from armorwatch.assembly.daemons import process
 from armorwatch.assembly.settings import ProcessConfig
 from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError
-from ingest.errors import IngestError
-from sinks.errors import SinkError
+from armorwatch.ingest.errors import IngestError
+from armorwatch.sinks.errors import SinkError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

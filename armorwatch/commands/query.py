@@ -37,10 +37,10 @@ import pyarrow.parquet as pq
 
 from armorwatch import logging as awlog
 from armorwatch.commands import COMMANDS, options
-from jobs import window
-from parsers import sanitize, sqlfile
-from sinks.duckdb import StoreNotFoundError, open_reader
-from sinks.store import parse_at
+from armorwatch.jobs import window
+from armorwatch.parsers import sanitize, sqlfile
+from armorwatch.sinks.duckdb import StoreNotFoundError, open_reader
+from armorwatch.sinks.store import parse_at
 
 FORMATS = ("table", "csv", "json", "parquet")
 PARAM_TYPES = ("timestamp", "integer", "text")

@@ -22,10 +22,10 @@ import duckdb
 from armorwatch import logging as awlog
 from armorwatch.commands import COMMANDS, options
 from armorwatch.config import ConfigError
-from jobs import report as R
-from jobs import window as timewindow
-from parsers import sanitize
-from sinks.duckdb import StoreNotFoundError, open_reader
+from armorwatch.jobs import report as R
+from armorwatch.jobs import window as timewindow
+from armorwatch.parsers import sanitize
+from armorwatch.sinks.duckdb import StoreNotFoundError, open_reader
 
 log = logging.getLogger(__name__)
 

@@ -38,14 +38,14 @@ import duckdb
 from armorwatch import logging as awlog
 from armorwatch.commands import COMMANDS, options
 from armorwatch.commands import suggest as suggest_cmd
-from jobs import apparmor_rules as R
-from jobs import risky
-from jobs import suggest as SG
-from jobs.abstractions import Policy
-from jobs.installed import Installed
-from jobs.validate import ApparmorParser
-from parsers import sanitize
-from sinks.duckdb import StoreNotFoundError, open_reader
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs import risky
+from armorwatch.jobs import suggest as SG
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.installed import Installed
+from armorwatch.jobs.validate import ApparmorParser
+from armorwatch.parsers import sanitize
+from armorwatch.sinks.duckdb import StoreNotFoundError, open_reader
 
 ALLOW, DENY, SKIP = "allow", "deny", "skip"
 _RELOAD_TIMEOUT: Final = 120.0  # a bound on one apparmor_parser -r, not an estimate

@@ -20,10 +20,10 @@ from armorwatch.assembly import oneshot, settings
 from armorwatch.assembly.settings import FileInput, RunConfig
 from armorwatch.commands import COMMANDS
 from armorwatch.config import ConfigError
-from ingest.collector import CollectorError
-from ingest.errors import IngestError
-from parsers.sanitize import for_terminal
-from sinks.errors import SinkError
+from armorwatch.ingest.collector import CollectorError
+from armorwatch.ingest.errors import IngestError
+from armorwatch.parsers.sanitize import for_terminal
+from armorwatch.sinks.errors import SinkError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

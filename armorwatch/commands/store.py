@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from armorwatch.commands import COMMANDS, options
-from parsers import sanitize
-from sinks.duckdb import StoreNotFoundError, copy_legacy, upkeep
-from sinks.errors import SinkError
+from armorwatch.parsers import sanitize
+from armorwatch.sinks.duckdb import StoreNotFoundError, copy_legacy, upkeep
+from armorwatch.sinks.errors import SinkError
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

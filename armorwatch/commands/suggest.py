@@ -46,16 +46,16 @@ import orjson
 
 from armorwatch import logging as awlog
 from armorwatch.commands import COMMANDS, options
-from ingest.collector import CollectorError
-from ingest.errors import IngestError
-from jobs import suggest as SG
-from jobs import window
-from jobs.abstractions import Policy
-from jobs.suggest.selinux import with_why as selinux_why
-from jobs.validate import ApparmorParser, ValidationError
-from parsers import sanitize
-from sinks.duckdb import DuckDBConfig, StoreNotFoundError, open_reader
-from sinks.errors import SinkError
+from armorwatch.ingest.collector import CollectorError
+from armorwatch.ingest.errors import IngestError
+from armorwatch.jobs import suggest as SG
+from armorwatch.jobs import window
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.suggest.selinux import with_why as selinux_why
+from armorwatch.jobs.validate import ApparmorParser, ValidationError
+from armorwatch.parsers import sanitize
+from armorwatch.sinks.duckdb import DuckDBConfig, StoreNotFoundError, open_reader
+from armorwatch.sinks.errors import SinkError
 
 FORMATS = ("apparmor", "json", "markdown")
 

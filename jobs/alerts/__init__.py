@@ -58,10 +58,10 @@ Errors::
     jobs.sqlfiles.SqlJobError                       a job file is missing or malformed
 """
 
-from jobs.alerts.engine import AlertEngine, AlertEngineStats
-from jobs.alerts.grouping import Grouper
-from jobs.alerts.messages import MESSAGE_SCHEMA, Alert, Notification
-from jobs.alerts.rules import (
+from armorwatch.jobs.alerts.engine import AlertEngine, AlertEngineStats
+from armorwatch.jobs.alerts.grouping import Grouper
+from armorwatch.jobs.alerts.messages import MESSAGE_SCHEMA, Alert, Notification
+from armorwatch.jobs.alerts.rules import (
     KINDS,
     LABEL_KEYS,
     ROLLUP_KEYS,
@@ -71,8 +71,8 @@ from jobs.alerts.rules import (
     AlertRules,
     default_rules_text,
 )
-from jobs.alerts.state import AlertState
-from jobs.alerts.store import evaluate, newest, only_hosts
+from armorwatch.jobs.alerts.state import AlertState
+from armorwatch.jobs.alerts.store import evaluate, newest, only_hosts
 
 __all__ = [
     "KINDS",

@@ -16,14 +16,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from jobs import sqlfiles
-from jobs.alerts import evidence
-from jobs.alerts.evaluators import Context, deadman_alert, run_job, run_rules, signature
-from jobs.alerts.grouping import Grouper
-from jobs.alerts.messages import Alert, Notification
-from jobs.alerts.rules import AlertRules
-from jobs.alerts.state import AlertState
-from parsers import schema as S
+from armorwatch.jobs import sqlfiles
+from armorwatch.jobs.alerts import evidence
+from armorwatch.jobs.alerts.evaluators import Context, deadman_alert, run_job, run_rules, signature
+from armorwatch.jobs.alerts.grouping import Grouper
+from armorwatch.jobs.alerts.messages import Alert, Notification
+from armorwatch.jobs.alerts.rules import AlertRules
+from armorwatch.jobs.alerts.state import AlertState
+from armorwatch.parsers import schema as S
 
 # Columns the continuous path keeps in its window (what the alert_*.sql jobs read; raw
 # only in the alert_forged table).

@@ -15,14 +15,14 @@ from typing import Any, Final
 
 import duckdb
 
-from jobs import risky, sqlfiles
-from jobs import window as timewindow
-from jobs.alerts.messages import Alert
-from jobs.alerts.rules import ROLLUP_KEYS, SEVERITIES, AlertRule, AlertRules
-from jobs.alerts.state import AlertState
-from jobs.summary import UNKNOWN_HOST
-from parsers import sanitize
-from parsers import schema as S
+from armorwatch.jobs import risky, sqlfiles
+from armorwatch.jobs import window as timewindow
+from armorwatch.jobs.alerts.messages import Alert
+from armorwatch.jobs.alerts.rules import ROLLUP_KEYS, SEVERITIES, AlertRule, AlertRules
+from armorwatch.jobs.alerts.state import AlertState
+from armorwatch.jobs.summary import UNKNOWN_HOST
+from armorwatch.parsers import sanitize
+from armorwatch.parsers import schema as S
 
 # The longest example record (characters) a forged alert carries.
 FORGED_EXAMPLE_CHARS: Final = 512

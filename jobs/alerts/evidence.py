@@ -12,11 +12,11 @@ from typing import Any, Final
 
 import duckdb
 
-from jobs import apparmor_rules
-from jobs.alerts.evaluators import run_job
-from jobs.alerts.messages import Alert, Notification
-from parsers import sanitize
-from parsers import schema as S
+from armorwatch.jobs import apparmor_rules
+from armorwatch.jobs.alerts.evaluators import run_job
+from armorwatch.jobs.alerts.messages import Alert, Notification
+from armorwatch.parsers import sanitize
+from armorwatch.parsers import schema as S
 
 KINDS: Final = frozenset({"threshold", "spike", "first_seen", "sensitive"})
 """Alert kinds that stand for denied (or complain-mode) accesses with a record behind."""

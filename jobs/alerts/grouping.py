@@ -6,9 +6,9 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from jobs.alerts.messages import Alert, Notification
-from jobs.alerts.rules import SEVERITIES, AlertRules
-from jobs.alerts.state import AlertState
+from armorwatch.jobs.alerts.messages import Alert, Notification
+from armorwatch.jobs.alerts.rules import SEVERITIES, AlertRules
+from armorwatch.jobs.alerts.state import AlertState
 
 
 def _message_id(key: str, seq: int) -> str:

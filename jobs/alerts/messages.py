@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from jobs.alerts.rules import SEVERITIES, AlertRule
-from parsers import schema as S
+from armorwatch.jobs.alerts.rules import SEVERITIES, AlertRule
+from armorwatch.parsers import schema as S
 
 MESSAGE_SCHEMA: Final = "armorwatch.alert/1"
 

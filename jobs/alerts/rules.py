@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Final
 
-from jobs.errors import JobsError
-from parsers import schema as S
+from armorwatch.jobs.errors import JobsError
+from armorwatch.parsers import schema as S
 
 KINDS: Final = (
     "threshold",
@@ -116,4 +116,4 @@ class AlertRules:
 
 def default_rules_text() -> str:
     """The TOML text of the bundled default rules."""
-    return resources.files("jobs").joinpath(DEFAULT_RULES).read_text("utf-8")
+    return resources.files("armorwatch.jobs").joinpath(DEFAULT_RULES).read_text("utf-8")

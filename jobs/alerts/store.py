@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from jobs import sqlfiles
-from jobs.alerts.evaluators import Context, run_rules
-from jobs.alerts.messages import Alert
-from jobs.alerts.rules import AlertRules
-from jobs.alerts.state import AlertState
-from parsers import schema as S
+from armorwatch.jobs import sqlfiles
+from armorwatch.jobs.alerts.evaluators import Context, run_rules
+from armorwatch.jobs.alerts.messages import Alert
+from armorwatch.jobs.alerts.rules import AlertRules
+from armorwatch.jobs.alerts.state import AlertState
+from armorwatch.parsers import schema as S
 
 
 def newest(

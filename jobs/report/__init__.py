@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 # Only the settings load eagerly: the config loader (armorwatch.assembly.settings) needs
 # ReportConfig for every command, and the rest pulls in jobs.suggest and jinja2.
-from jobs.report.config import ReportConfig, ReportError, parse_duration
+from armorwatch.jobs.report.config import ReportConfig, ReportError, parse_duration
 
 if TYPE_CHECKING:
-    from jobs.report.build import BUILD_STEPS, build_report, query_command
-    from jobs.report.model import Report
-    from jobs.report.rendering import (
+    from armorwatch.jobs.report.build import BUILD_STEPS, build_report, query_command
+    from armorwatch.jobs.report.model import Report
+    from armorwatch.jobs.report.rendering import (
         FORMATS,
         html_environment,
         markdown_environment,
@@ -45,8 +45,12 @@ if TYPE_CHECKING:
         render_json,
         render_markdown,
     )
-    from jobs.report.suggestions import MAX_READY_RULES, rules_to_enforce, suggested_rules
-    from jobs.report.write import write_report
+    from armorwatch.jobs.report.suggestions import (
+        MAX_READY_RULES,
+        rules_to_enforce,
+        suggested_rules,
+    )
+    from armorwatch.jobs.report.write import write_report
 
 _LAZY = {
     **dict.fromkeys(("BUILD_STEPS", "build_report", "query_command"), "build"),
@@ -66,7 +70,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"jobs.report.{module}"), name)
+    return getattr(importlib.import_module(f"armorwatch.jobs.report.{module}"), name)
 
 
 __all__ = [

@@ -19,9 +19,9 @@ from typing import Any, Final, TypeVar
 
 import duckdb
 
-from jobs.report import charts, queries
-from jobs.report.config import ReportConfig, parse_duration
-from jobs.report.model import (
+from armorwatch.jobs.report import charts, queries
+from armorwatch.jobs.report.config import ReportConfig, parse_duration
+from armorwatch.jobs.report.model import (
     ComplainProfile,
     Growth,
     HostCoverage,
@@ -37,8 +37,8 @@ from jobs.report.model import (
     slug,
     utc,
 )
-from jobs.report.queries import Row, Window, WindowRows
-from jobs.report.suggestions import rules_to_enforce, suggested_rules
+from armorwatch.jobs.report.queries import Row, Window, WindowRows
+from armorwatch.jobs.report.suggestions import rules_to_enforce, suggested_rules
 
 T = TypeVar("T")
 Progress = Callable[[Sequence[str], int, str], Iterable[str]]

@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
-from jobs.report.model import Bar, Chart, Signature, Tick, utc
-from parsers import sanitize
+from armorwatch.jobs.report.model import Bar, Chart, Signature, Tick, utc
+from armorwatch.parsers import sanitize
 
 PALETTE: Final = ("#3b6fd1", "#e07b39", "#3aa57a", "#c9485b", "#8a63c7", "#c2a21b", "#7f8c8d")
 DENIED_COLOR: Final = "#c9485b"

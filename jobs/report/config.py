@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from jobs import window as timewindow
-from jobs.errors import JobsError
+from armorwatch.jobs import window as timewindow
+from armorwatch.jobs.errors import JobsError
 
 
 class ReportError(JobsError, ValueError):

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from jobs.report.config import ReportConfig
+from armorwatch.jobs.report.config import ReportConfig
 
 
 def utc(value: datetime) -> datetime:

@@ -16,11 +16,11 @@ from typing import Any
 
 import duckdb
 
-from jobs import risky, sqlfiles
-from jobs import window as timewindow
-from jobs.report.config import ReportError
-from jobs.report.model import Signature, utc
-from jobs.summary import UNKNOWN_HOST
+from armorwatch.jobs import risky, sqlfiles
+from armorwatch.jobs import window as timewindow
+from armorwatch.jobs.report.config import ReportError
+from armorwatch.jobs.report.model import Signature, utc
+from armorwatch.jobs.summary import UNKNOWN_HOST
 
 Row = dict[str, Any]
 

@@ -24,10 +24,10 @@ import jinja2
 import orjson
 from markupsafe import Markup
 
-from jobs import window as timewindow
-from jobs.report.config import ReportError
-from jobs.report.model import Chart, Report, slug, utc
-from parsers import sanitize
+from armorwatch.jobs import window as timewindow
+from armorwatch.jobs.report.config import ReportError
+from armorwatch.jobs.report.model import Chart, Report, slug, utc
+from armorwatch.parsers import sanitize
 
 FORMATS: Final = ("html", "md", "json")
 
@@ -63,7 +63,7 @@ def _when(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> Markup:
 
 def _env(finalize: Callable[[Any], Any], autoescape: bool) -> jinja2.Environment:
     env = jinja2.Environment(
-        loader=jinja2.PackageLoader("jobs", "templates"),
+        loader=jinja2.PackageLoader("armorwatch.jobs", "templates"),
         autoescape=autoescape,
         finalize=finalize,
         undefined=jinja2.StrictUndefined,

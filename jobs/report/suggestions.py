@@ -15,8 +15,8 @@ from typing import Any, Final
 
 import duckdb
 
-from jobs.report.model import Snippet, Suggestions
-from jobs.suggest import SuggestResult, render_apparmor, suggest
+from armorwatch.jobs.report.model import Snippet, Suggestions
+from armorwatch.jobs.suggest import SuggestResult, render_apparmor, suggest
 
 log = logging.getLogger(__name__)
 

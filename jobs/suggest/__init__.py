@@ -67,10 +67,10 @@ from typing import Any, Final
 
 import duckdb
 
-from jobs import risky, sqlfiles
-from jobs.abstractions import Policy
-from jobs.suggest.builder import Builder
-from jobs.suggest.model import (
+from armorwatch.jobs import risky, sqlfiles
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.suggest.builder import Builder
+from armorwatch.jobs.suggest.model import (
     STATUS_COMPILED,
     STATUS_DOWNGRADED,
     STATUS_REJECTED,
@@ -83,7 +83,7 @@ from jobs.suggest.model import (
     Suggestion,
     SuggestResult,
 )
-from jobs.suggest.render import (
+from armorwatch.jobs.suggest.render import (
     SELINUX_MODULE,
     comment,
     evidence_line,
@@ -92,9 +92,9 @@ from jobs.suggest.render import (
     render_markdown,
     render_selinux,
 )
-from jobs.suggest.selinux import selinux_suggestions
-from jobs.suggest.validation import validate as validate_profiles
-from jobs.validate import ApparmorParser
+from armorwatch.jobs.suggest.selinux import selinux_suggestions
+from armorwatch.jobs.suggest.validation import validate as validate_profiles
+from armorwatch.jobs.validate import ApparmorParser
 
 __all__ = [
     "SELINUX_MODULE",

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import Final
 
-from jobs.validate import ApparmorParser, ValidationError
+from armorwatch.jobs.validate import ApparmorParser, ValidationError
 
 CHUNK: Final = 16
 """Snippets per file in step 2."""

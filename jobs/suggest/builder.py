@@ -20,19 +20,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
-from jobs import apparmor_rules as R
-from jobs import generalize, risky
-from jobs.abstractions import Abstraction, Policy
-from jobs.installed import Installed
-from jobs.suggest.evidence import EvidenceAcc, record_key
-from jobs.suggest.model import (
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs import generalize, risky
+from armorwatch.jobs.abstractions import Abstraction, Policy
+from armorwatch.jobs.installed import Installed
+from armorwatch.jobs.suggest.evidence import EvidenceAcc, record_key
+from armorwatch.jobs.suggest.model import (
     Evidence,
     Include,
     ProfileSuggestion,
     Suggestion,
     evidence_order,
 )
-from parsers import schema as S
+from armorwatch.parsers import schema as S
 
 MIN_INCLUDE_RULES: Final = 2
 """An abstraction must cover this many of a profile's file rules to be suggested as an include."""

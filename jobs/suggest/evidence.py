@@ -7,8 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from jobs.suggest.model import Evidence
-from parsers import sanitize
+from armorwatch.jobs.suggest.model import Evidence
+from armorwatch.parsers import sanitize
 
 EXAMPLE_LIMIT: Final = 400
 """Characters of the example log line kept in comments and JSON."""

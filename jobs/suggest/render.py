@@ -7,10 +7,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Final
 
-from jobs import apparmor_rules as R
-from jobs import risky
-from jobs.abstractions import Abstraction, Policy
-from jobs.suggest.model import (
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs import risky
+from armorwatch.jobs.abstractions import Abstraction, Policy
+from armorwatch.jobs.suggest.model import (
     STATUS_REJECTED,
     STATUS_UNSUPPORTED,
     Evidence,
@@ -19,7 +19,7 @@ from jobs.suggest.model import (
     Suggestion,
     SuggestResult,
 )
-from parsers import sanitize
+from armorwatch.parsers import sanitize
 
 
 def comment(text: str) -> str:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
-from jobs.suggest.evidence import EvidenceAcc
-from jobs.suggest.model import SELinuxSuggestion, SuggestResult
+from armorwatch.jobs.suggest.evidence import EvidenceAcc
+from armorwatch.jobs.suggest.model import SELinuxSuggestion, SuggestResult
 
 
 def selinux_suggestions(rows: list[dict[str, Any]]) -> list[SELinuxSuggestion]:

@@ -13,16 +13,16 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import Protocol
 
-from jobs import apparmor_rules as R
-from jobs.suggest.batch import BatchChecker
-from jobs.suggest.model import (
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs.suggest.batch import BatchChecker
+from armorwatch.jobs.suggest.model import (
     STATUS_COMPILED,
     STATUS_REJECTED,
     STATUS_UNSUPPORTED,
     ProfileSuggestion,
     Suggestion,
 )
-from jobs.validate import ApparmorParser
+from armorwatch.jobs.validate import ApparmorParser
 
 
 class Checker(Protocol):

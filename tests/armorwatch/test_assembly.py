@@ -10,10 +10,10 @@ import pytest
 from armorwatch.assembly import settings, sources
 from armorwatch.assembly.settings import CollectConfig, FileInput, PipelineConfig
 from armorwatch.config import ConfigError, from_mapping
-from ingest.auditd_file import AuditdFileSource
-from ingest.journal_json import JournalJsonFileSource
-from ingest.journald import JournaldSource
-from ingest.kernlog import KernLogSource
+from armorwatch.ingest.auditd_file import AuditdFileSource
+from armorwatch.ingest.journal_json import JournalJsonFileSource
+from armorwatch.ingest.journald import JournaldSource
+from armorwatch.ingest.kernlog import KernLogSource
 
 
 def write(tmp_path: Path, body: str) -> Path:

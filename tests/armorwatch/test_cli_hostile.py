@@ -26,7 +26,7 @@ import pytest
 from armorwatch.cli import main
 from armorwatch.commands import INTERNAL_ERROR
 from armorwatch.commands import parse as parse_command
-from sinks.store import open_store
+from armorwatch.sinks.store import open_store
 
 ARMORWATCH = Path(sys.executable).parent / "armorwatch"
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"

@@ -14,7 +14,7 @@ import contextlib, io, sys
 from armorwatch.cli import main
 with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
     main({argv!r})
-heavy = sorted(m for m in ("duckdb", "aiokafka", "jinja2", "httpx", "jobs.suggest",
+heavy = sorted(m for m in ("duckdb", "aiokafka", "jinja2", "httpx", "armorwatch.jobs.suggest",
                            "pyarrow.parquet") if m in sys.modules)
 print(",".join(heavy))
 """

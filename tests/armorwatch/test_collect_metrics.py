@@ -19,14 +19,14 @@ from armorwatch import metrics
 from armorwatch.assembly.daemons import CHECKPOINT_FILE, collect
 from armorwatch.cli import build_parser, main
 from armorwatch.commands.collect import load_config, summary
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.base import Chunk, Item
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector, CollectorConfig
-from ingest.hostid import host_info
-from ingest.journald import JournaldConfig, JournaldSource
-from ingest.tail import FileTailer, TailConfig
-from parsers.envelope import Envelope
+from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+from armorwatch.ingest.base import Chunk, Item
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorConfig
+from armorwatch.ingest.hostid import host_info
+from armorwatch.ingest.journald import JournaldConfig, JournaldSource
+from armorwatch.ingest.tail import FileTailer, TailConfig
+from armorwatch.parsers.envelope import Envelope
 from tests.armorwatch.test_metrics import scrape
 from tests.harness.poll import until
 
@@ -204,7 +204,7 @@ class TestCollectLogs:
         finally:
             await items.aclose()
             await tailer.aclose()
-        messages = [r.getMessage() for r in caplog.records if r.name == "ingest.tail"]
+        messages = [r.getMessage() for r in caplog.records if r.name == "armorwatch.ingest.tail"]
         rotations = [m for m in messages if m.startswith("Rotation detected")]
         truncations = [m for m in messages if m.startswith("Truncation detected")]
         assert 1 == len(rotations), messages

@@ -166,7 +166,7 @@ class TestRepeats:
         """A warning logged with _ratelimit repeats once; flush_repeats writes the count."""
         stream, clock = io.StringIO(), Clock()
         repeat_logging(stream, clock)
-        log = logging.getLogger("ingest.collector")
+        log = logging.getLogger("armorwatch.ingest.collector")
         for wait in (0.5, 1.0, 2.0):
             log.warning("Retrying in %.1f s.", wait, extra={"_ratelimit": True})
             clock.now += 1
@@ -180,7 +180,7 @@ class TestRepeats:
         stream, clock = io.StringIO(), Clock()
         repeat_logging(stream, clock)
         for _ in range(3):
-            logging.getLogger("ingest.tail").warning("Truncation detected (in place).")
+            logging.getLogger("armorwatch.ingest.tail").warning("Truncation detected (in place).")
             logging.getLogger("aiokafka").info("Joined group.")
         assert 6 == len(json_lines(stream))
 

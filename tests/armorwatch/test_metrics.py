@@ -13,15 +13,15 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from armorwatch import metrics as M
-from ingest.collector import CollectorStats
-from ingest.journald import JournaldStats
-from ingest.kafka import KafkaSourceStats
-from ingest.tail import TailStats
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBStats
-from sinks.kafka import KafkaSinkStats
-from sinks.webhook import WebhookStats
+from armorwatch.ingest.collector import CollectorStats
+from armorwatch.ingest.journald import JournaldStats
+from armorwatch.ingest.kafka import KafkaSourceStats
+from armorwatch.ingest.tail import TailStats
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBStats
+from armorwatch.sinks.kafka import KafkaSinkStats
+from armorwatch.sinks.webhook import WebhookStats
 
 TS = datetime(2025, 11, 23, 12, 0, tzinfo=UTC)
 

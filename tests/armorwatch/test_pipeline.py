@@ -6,10 +6,10 @@ import asyncio
 
 import pytest
 
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
 from armorwatch.pipeline import InProcessConfig, InProcessTransport, TransportClosed
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.errors import TransientSinkError
+from armorwatch.sinks.errors import TransientSinkError
 
 
 class FakeSink:

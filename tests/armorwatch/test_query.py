@@ -13,10 +13,10 @@ import pytest
 
 from armorwatch.cli import main
 from armorwatch.commands import query as Q
-from parsers import schema as S
-from parsers.envelope import Envelope
-from parsers.stream import parse_bytes
-from sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.stream import parse_bytes
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 from tests.sinks.test_duckdb import batch, denial
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
@@ -249,7 +249,7 @@ class TestInjection:
         """Even a SELECT calling file functions fails inside the locked reader connection."""
         import duckdb
 
-        from sinks.duckdb import open_reader
+        from armorwatch.sinks.duckdb import open_reader
 
         con, _ = open_reader(store)
         try:

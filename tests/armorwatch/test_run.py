@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from armorwatch.cli import main
-from sinks.store import open_store
+from armorwatch.sinks.store import open_store
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
 

@@ -17,7 +17,7 @@ from armorwatch.cli import build_parser
 from armorwatch.commands.collect import CollectConfig
 from armorwatch.commands.process import ProcessConfig
 from armorwatch.config import from_mapping, load_toml
-from jobs.report import ReportConfig
+from armorwatch.jobs.report import ReportConfig
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVICES = sorted((DEPLOY / "systemd").glob("*.service"))

@@ -174,14 +174,21 @@ def test_installed_cli_runs_the_samples(dest: Path, tmp_path: Path) -> None:
 
 
 def test_installed_package_is_the_built_one_with_the_c_scanner(dest: Path, tmp_path: Path) -> None:
-    """The venv imports its own copy of parsers, with the compiled scanner."""
+    """The venv imports its own armorwatch.parsers, with the compiled scanner, and installs
+    no top-level parsers/ingest/sinks/jobs package."""
     venv = dest / PREFIX.lstrip("/")
+    code = (
+        "import importlib.util as u, armorwatch.parsers._fastscan as f; print(f.__file__);"
+        " print([n for n in ('parsers', 'ingest', 'sinks', 'jobs') if u.find_spec(n)])"
+    )
     probe = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", "import parsers._fastscan as f; print(f.__file__)"],
+        [str(venv / "bin" / "python"), "-c", code],
         cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")},
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert 0 == probe.returncode, probe.stderr
-    assert probe.stdout.startswith(str(venv))
+    module, top_level = probe.stdout.splitlines()
+    assert module.startswith(str(venv)) and "[]" == top_level

@@ -25,11 +25,11 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from armorwatch import metrics as M
+from armorwatch.ingest.collector import CollectorStats
+from armorwatch.ingest.tail import TailStats
+from armorwatch.parsers import schema as S
 from armorwatch.profile_state import ProfileStatePoller
-from ingest.collector import CollectorStats
-from ingest.tail import TailStats
-from parsers import schema as S
-from sinks.webhook import WebhookStats
+from armorwatch.sinks.webhook import WebhookStats
 
 MONITORING = Path(__file__).resolve().parents[2] / "deploy" / "monitoring"
 RULE = MONITORING / "prometheus-rule.yaml"

@@ -86,8 +86,8 @@ KNOWN_UB: list[str] = []  # fixed: buf_put's memcpy(NULL, src, 0) (value startin
 
 def one_input(path: Path) -> int:
     """Feed one file's bytes through Parser(engine="c") whole, then byte by byte."""
-    from parsers import schema as S
-    from parsers.stream import Parser
+    from armorwatch.parsers import schema as S
+    from armorwatch.parsers.stream import Parser
 
     data = path.read_bytes()
     for step in (max(1, len(data)), 1):
@@ -101,8 +101,8 @@ def one_input(path: Path) -> int:
 
 def campaign(runs: int, seed: int) -> int:
     """Feed ``runs`` inputs through Parser(engine="c") in random chunkings."""
-    from parsers import schema as S
-    from parsers.stream import Parser
+    from armorwatch.parsers import schema as S
+    from armorwatch.parsers.stream import Parser
 
     rng = random.Random(seed)
     pool = seeds()
@@ -130,10 +130,10 @@ def main() -> int:
     ap.add_argument("--inner", type=Path, help=argparse.SUPPRESS)  # the re-executed child
     args = ap.parse_args()
     if args.inner:
-        import parsers
+        import armorwatch.parsers as parsers
 
         parsers.__path__.insert(0, str(args.inner))
-        from parsers import fast
+        from armorwatch.parsers import fast
 
         loaded = getattr(fast, "_fastscan", None)
         if loaded is None or not str(getattr(loaded, "__file__", "")).startswith(str(args.inner)):

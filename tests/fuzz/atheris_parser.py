@@ -19,8 +19,8 @@ from pathlib import Path
 import atheris
 
 with atheris.instrument_imports(include=["parsers"]):
-    from parsers import schema as S
-    from parsers.stream import parse_bytes
+    from armorwatch.parsers import schema as S
+    from armorwatch.parsers.stream import parse_bytes
 
 FRAMINGS = [
     ("audit", S.SOURCE_AUDITLOG),

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsers import schema as S
-from parsers.stream import parse_bytes
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.stream import parse_bytes
 from tests.fuzz.timing import PER_LINE_LIMIT_S, parse_timed
 
 FRAMINGS = [

@@ -21,9 +21,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsers import schema as S
-from parsers import stream
-from parsers.stream import Parser
+from armorwatch.parsers import schema as S
+from armorwatch.parsers import stream
+from armorwatch.parsers.stream import Parser
 from tests.fuzz.test_hostile import SEEDS, SPECIAL, mutated
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +36,7 @@ def _compiled() -> bool:
     if "engine" not in inspect.signature(Parser).parameters:
         return False
     try:
-        from parsers import fast
+        from armorwatch.parsers import fast
     except ImportError:
         return False
     return bool(fast.available())

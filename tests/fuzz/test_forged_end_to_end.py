@@ -15,11 +15,11 @@ from pathlib import Path
 
 import orjson
 
-from jobs.suggest import suggest
-from parsers import schema as S
-from parsers.envelope import Envelope
-from parsers.stream import parse_bytes
-from sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.jobs.suggest import suggest
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.stream import parse_bytes
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 
 FORGED_USER = "/usr/sbin/forged-by-user-avc"
 FORGED_JOURNAL = "/usr/sbin/forged-by-journald"

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from parsers import schema as S
-from parsers.stream import Parser
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.stream import Parser
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))

@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from parsers import schema as S
-from parsers.stream import parse_bytes
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.stream import parse_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from parsers.result import ParseResult
-from parsers.stream import parse_bytes
+from armorwatch.parsers.result import ParseResult
+from armorwatch.parsers.stream import parse_bytes
 
 PER_LINE_LIMIT_S = 0.1
 

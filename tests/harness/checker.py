@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from parsers import schema as S
-from sinks.store import open_store
+from armorwatch.parsers import schema as S
+from armorwatch.sinks.store import open_store
 
 
 @dataclass(frozen=True)

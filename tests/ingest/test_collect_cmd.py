@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from armorwatch.cli import main
-from sinks.store import open_store
+from armorwatch.sinks.store import open_store
 from tests.ingest.test_collector import SAMPLES
 
 
@@ -26,7 +26,7 @@ def write_config(tmp_path: Path, body: str) -> Path:
 HOLD_STORE = """
 import asyncio, sys
 from pathlib import Path
-from sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 
 async def hold():
     async with DuckDBSink(DuckDBConfig(path=Path(sys.argv[1]))):

@@ -10,14 +10,14 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector, CollectorConfig, CollectorError
-from ingest.kernlog import KernLogConfig, KernLogSource
-from parsers import schema as S
-from parsers.envelope import Envelope
-from parsers.result import HostInfo
-from sinks.errors import TerminalSinkError, TransientSinkError
+from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorConfig, CollectorError
+from armorwatch.ingest.kernlog import KernLogConfig, KernLogSource
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.result import HostInfo
+from armorwatch.sinks.errors import TerminalSinkError, TransientSinkError
 from tests.harness.replayer import Ledger, Replayer
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sinks.store import open_store
+from armorwatch.sinks.store import open_store
 from tests.harness.checker import check, stored_serials
 from tests.harness.replayer import PROFILE, Ledger, Replayer, paced
 from tests.harness.soak import CONFIG

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector, CollectorConfig
-from ingest.journald import JournaldConfig, JournaldSource, _seqnum_gap
-from parsers import schema as S
-from parsers.result import HostInfo
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorConfig
+from armorwatch.ingest.journald import JournaldConfig, JournaldSource, _seqnum_gap
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo
 from tests.ingest.test_collector import ListSink
 
 REMOTE = Path("/lib/systemd/systemd-journal-remote")

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from parsers import schema as S
-from sinks.store import open_store
+from armorwatch.parsers import schema as S
+from armorwatch.sinks.store import open_store
 from tests.harness.checker import Verdict, check, stored_serials
 from tests.harness.replayer import PROFILE, Ledger, Replayer, paced
 from tests.harness.soak import CONFIG

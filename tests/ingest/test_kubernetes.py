@@ -24,8 +24,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from armorwatch.assembly import settings
 from armorwatch.cli import main
 from armorwatch.config import ConfigError
-from armorwatch.metrics import StatsCollector
-from ingest.kubernetes import (
+from armorwatch.ingest.kubernetes import (
     AttributingSink,
     KubeletClient,
     KubeletError,
@@ -36,9 +35,10 @@ from ingest.kubernetes import (
     container_id,
     pod_index,
 )
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.store import open_store
+from armorwatch.metrics import StatsCollector
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.store import open_store
 
 PODS_JSON = Path(__file__).with_name("kubelet_pods.json")
 TICKS = os.sysconf("SC_CLK_TCK")

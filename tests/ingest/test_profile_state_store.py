@@ -12,16 +12,16 @@ import pytest
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from armorwatch.cli import main
+from armorwatch.ingest import kafka as ik
+from armorwatch.parsers import kafka_wire as wire
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import KIND_PROFILE_STATE, Envelope
+from armorwatch.parsers.result import HostInfo
 from armorwatch.profile_state import ProfileStatePoller
-from ingest import kafka as ik
-from parsers import kafka_wire as wire
-from parsers import schema as S
-from parsers.envelope import KIND_PROFILE_STATE, Envelope
-from parsers.result import HostInfo
-from sinks import kafka as sk
-from sinks.duckdb import DuckDBConfig, DuckDBSink
-from sinks.errors import TransientSinkError
-from sinks.store import open_store
+from armorwatch.sinks import kafka as sk
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.sinks.errors import TransientSinkError
+from armorwatch.sinks.store import open_store
 from tests.ingest.test_collector import SAMPLES
 
 T0 = 1_764_000_000.0

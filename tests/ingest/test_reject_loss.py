@@ -12,13 +12,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.base import Chunk, Item
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector, CollectorConfig
-from parsers import schema as S
-from parsers.envelope import Envelope
-from parsers.result import HostInfo
+from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+from armorwatch.ingest.base import Chunk, Item
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorConfig
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.result import HostInfo
 from tests.harness.replayer import Ledger, Replayer
 
 HOST = HostInfo("h1")

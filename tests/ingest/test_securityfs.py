@@ -12,14 +12,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from armorwatch import metrics as M
 from armorwatch.config import ConfigError
-from armorwatch.profile_state import ProfileStateConfig, ProfileStatePoller, polling
-from ingest.securityfs import (
+from armorwatch.ingest.securityfs import (
     ROOT_NAMESPACE,
     LoadedProfile,
     SecurityfsError,
     parse_profiles,
     read_profiles,
 )
+from armorwatch.profile_state import ProfileStateConfig, ProfileStatePoller, polling
 
 # As the kernel prints it from the root namespace (child namespaces' profiles included).
 FLAT = """\

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ingest.base import Chunk, LossNotice
-from ingest.tail import FileId, FileTailer
-from parsers import schema as S
+from armorwatch.ingest.base import Chunk, LossNotice
+from armorwatch.ingest.tail import FileId, FileTailer
+from armorwatch.parsers import schema as S
 from tests.harness.replayer import Ledger, Replayer
 from tests.ingest.test_tail import fast, read_once
 

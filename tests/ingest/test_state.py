@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from ingest.checkpoint import VERSION, CheckpointStore
-from ingest.collector import Collector, CollectorConfig
-from ingest.detect import AUDITD, JOURNALD, KERNLOG, describe, detect
-from ingest.errors import CheckpointError
-from ingest.hostid import host_info
-from parsers import schema as S
+from armorwatch.ingest.checkpoint import VERSION, CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorConfig
+from armorwatch.ingest.detect import AUDITD, JOURNALD, KERNLOG, describe, detect
+from armorwatch.ingest.errors import CheckpointError
+from armorwatch.ingest.hostid import host_info
+from armorwatch.parsers import schema as S
 from tests.ingest.test_collector import HOST, SAMPLES, ListSink, auditd
 
 
@@ -181,7 +181,7 @@ class TestAtomicWrite:
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A crash between write and rename leaves the previous checkpoint, intact."""
-        import ingest.checkpoint as cp
+        import armorwatch.ingest.checkpoint as cp
 
         store = CheckpointStore(tmp_path / "cp.json")
         store.save({"auditd": {"offset": 1}})

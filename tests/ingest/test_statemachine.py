@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector, CollectorConfig
-from parsers import schema as S
+from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorConfig
+from armorwatch.parsers import schema as S
 from tests.harness.replayer import Ledger, Replayer
 from tests.ingest.test_collector import HOST, ListSink
 

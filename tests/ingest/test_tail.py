@@ -10,9 +10,9 @@ import re
 import shutil
 from pathlib import Path
 
-from ingest.base import Chunk, LossNotice
-from ingest.tail import FileTailer, TailConfig
-from parsers import schema as S
+from armorwatch.ingest.base import Chunk, LossNotice
+from armorwatch.ingest.tail import FileTailer, TailConfig
+from armorwatch.parsers import schema as S
 from tests.harness.replayer import Ledger, Replayer
 
 _AVC = re.compile(rb"^type=AVC msg=audit\([\d.]+:(\d+)\)", re.M)

@@ -14,11 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from armorwatch.cli import main
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector
-from ingest.tail import FileTailer
-from parsers import schema as S
-from sinks.store import open_store
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector
+from armorwatch.ingest.tail import FileTailer
+from armorwatch.parsers import schema as S
+from armorwatch.sinks.store import open_store
 from tests.harness.replayer import Ledger, Replayer
 from tests.ingest.test_collector import FAST, HOST, ListSink, auditd
 from tests.ingest.test_tail import Collected, fast, read_once

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from parsers import schema as S
+from armorwatch.parsers import schema as S
 from tests.conftest import Broker
 
 pytestmark = pytest.mark.integration

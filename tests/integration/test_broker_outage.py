@@ -26,7 +26,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 
-from parsers import schema as S
+from armorwatch.parsers import schema as S
 from tests.armorwatch.test_collect_metrics import avc
 from tests.conftest import ROOT, Broker, free_port, start_broker
 

@@ -17,13 +17,13 @@ import pyarrow as pa
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from ingest.kafka import KafkaSource, KafkaSourceConfig
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink
-from sinks.errors import TerminalSinkError
-from sinks.kafka import KafkaConfig, KafkaSink, encode_batch
-from sinks.store import open_store
+from armorwatch.ingest.kafka import KafkaSource, KafkaSourceConfig
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.sinks.errors import TerminalSinkError
+from armorwatch.sinks.kafka import KafkaConfig, KafkaSink, encode_batch
+from armorwatch.sinks.store import open_store
 from tests.conftest import ROOT, Broker, free_port, start_broker
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -128,8 +128,8 @@ class TestEndToEnd:
         self, kafka_broker: Broker, tmp_path: Path
     ) -> None:
         """Parsed sample logs sent by KafkaSink and stored by `process` match a direct parse."""
-        from parsers.result import HostInfo
-        from parsers.stream import parse_bytes
+        from armorwatch.parsers.result import HostInfo
+        from armorwatch.parsers.stream import parse_bytes
 
         topic, db = topic_name(), tmp_path / "aw.duckdb"
         samples = ROOT / "armorwatch" / "samples"
@@ -154,8 +154,8 @@ class TestEndToEnd:
     def test_collect_then_process_commands_store_exact_counts(self, tmp_path: Path) -> None:
         """`collect --kafka --once`, started while the broker is down, then `process`,
         store exactly what a direct parse yields."""
-        from parsers.result import HostInfo
-        from parsers.stream import parse_bytes
+        from armorwatch.parsers.result import HostInfo
+        from armorwatch.parsers.stream import parse_bytes
 
         topic, db = topic_name(), tmp_path / "cli.duckdb"
         samples = ROOT / "armorwatch" / "samples"
@@ -431,8 +431,8 @@ async def _late_processor(bootstrap: str, topic: str, db: Path) -> int:
 KILL_AFTER_STORE = """
 import asyncio, os, signal, sys
 from pathlib import Path
-from ingest.kafka import KafkaSource, KafkaSourceConfig
-from sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.ingest.kafka import KafkaSource, KafkaSourceConfig
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 
 bootstrap, topic, group = sys.argv[1:4]
 db = Path(sys.argv[4])

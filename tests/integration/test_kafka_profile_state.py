@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from armorwatch.parsers import kafka_wire as wire
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.result import HostInfo
 from armorwatch.profile_state import ProfileStatePoller
-from parsers import kafka_wire as wire
-from parsers import schema as S
-from parsers.envelope import Envelope
-from parsers.result import HostInfo
-from sinks.kafka import KafkaSink, encode_envelope
-from sinks.store import open_store
+from armorwatch.sinks.kafka import KafkaSink, encode_envelope
+from armorwatch.sinks.store import open_store
 from tests.conftest import Broker
 from tests.integration.test_kafka import (
     processor,

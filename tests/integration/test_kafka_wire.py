@@ -11,13 +11,13 @@ import pyarrow as pa
 import pytest
 from aiokafka.helpers import create_ssl_context
 
-from ingest import kafka as ik
-from ingest.errors import SourceError
-from parsers import kafka_wire as wire
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks import kafka as sk
-from sinks.errors import TerminalSinkError
+from armorwatch.ingest import kafka as ik
+from armorwatch.ingest.errors import SourceError
+from armorwatch.parsers import kafka_wire as wire
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks import kafka as sk
+from armorwatch.sinks.errors import TerminalSinkError
 
 
 def rows(n: int, raw_bytes: int = 40, host: str = "h1") -> pa.RecordBatch:

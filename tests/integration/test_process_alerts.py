@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.kafka import KafkaSink
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.kafka import KafkaSink
 from tests.conftest import ROOT, Broker
 from tests.integration.test_kafka import sink_config
 from tests.jobs.alert_data import record

@@ -14,10 +14,10 @@ import pytest
 from armorwatch import metrics
 from armorwatch.cli import main
 from armorwatch.commands.process import ProcessConfig, process
-from ingest.kafka import KafkaSource, KafkaSourceConfig
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig
-from sinks.kafka import KafkaSink
+from armorwatch.ingest.kafka import KafkaSource, KafkaSourceConfig
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig
+from armorwatch.sinks.kafka import KafkaSink
 from tests.armorwatch.test_metrics import scrape
 from tests.conftest import Broker
 from tests.harness.poll import until

@@ -11,9 +11,9 @@ from typing import Any
 
 import duckdb
 
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.store import open_store
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.store import open_store
 
 T0 = datetime(2025, 11, 20, 12, 0, tzinfo=UTC)
 _serial = itertools.count(1)
@@ -85,7 +85,7 @@ def store(
     tmp: Path, rows: Iterable[Mapping[str, Any]], loss_rows: Iterable[Mapping[str, Any]] = ()
 ) -> duckdb.DuckDBPyConnection:
     """A DuckDB store written by the real DuckDBSink, opened for reading."""
-    from sinks.duckdb import DuckDBConfig, DuckDBSink
+    from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 
     path = tmp / "store.duckdb"
     env = Envelope(

@@ -23,8 +23,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from parsers import schema as S
-from sinks.store import open_store
+from armorwatch.parsers import schema as S
+from armorwatch.sinks.store import open_store
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
 
@@ -55,9 +55,9 @@ def _has_module(name: str) -> bool:
 
 
 def _store_with_sink(batches: list[pa.RecordBatch], path: Path) -> duckdb.DuckDBPyConnection:
-    from parsers.envelope import Envelope
+    from armorwatch.parsers.envelope import Envelope
 
-    mod = importlib.import_module("sinks.duckdb")
+    mod = importlib.import_module("armorwatch.sinks.duckdb")
     sink = mod.DuckDBSink(mod.DuckDBConfig(path=path, snapshot_interval_s=0))
 
     async def write() -> None:
@@ -83,11 +83,11 @@ def _store_fallback(batches: list[pa.RecordBatch]) -> duckdb.DuckDBPyConnection:
 def build_store(batches: Iterable[pa.RecordBatch], tmp: Path) -> duckdb.DuckDBPyConnection:
     """A connection holding ``batches`` in the store's tables and views."""
     batches = [S.conform(b) for b in batches]
-    if _has_module("sinks.duckdb"):
+    if _has_module("armorwatch.sinks.duckdb"):
         try:
             return _store_with_sink(batches, tmp / "store.duckdb")
         except Exception as exc:  # the store is being built concurrently; say why we fell back
-            pytest.fail(f"sinks.duckdb could not build the test store: {exc!r}")
+            pytest.fail(f"armorwatch.sinks.duckdb could not build the test store: {exc!r}")
     return _store_fallback(batches)
 
 
@@ -125,11 +125,11 @@ def make_rows_store(
 
 def sample_batches() -> list[pa.RecordBatch]:
     """The bundled samples parsed into MAC_SCHEMA batches (skips without the parser)."""
-    if not _has_module("parsers.stream"):
+    if not _has_module("armorwatch.parsers.stream"):
         pytest.skip("parsers.stream is not available yet")
-    from parsers.result import HostInfo
+    from armorwatch.parsers.result import HostInfo
 
-    stream = importlib.import_module("parsers.stream")
+    stream = importlib.import_module("armorwatch.parsers.stream")
     out = []
     for file, source, host, framing in SAMPLE_FILES:
         result = stream.parse_bytes(

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from armorwatch.cli import main
-from jobs import apparmor_rules as R
-from jobs.abstractions import Policy
-from jobs.installed import Installed
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.installed import Installed
 
 APP = "/usr/bin/condd"
 GLOBAL = "$cond_a = true\n$cond_b = false\n@{COND_DIR} = /srv/cond\n@{HOME} = /home/*/ /root/\n"

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs import apparmor_rules as R
-from jobs.abstractions import Policy
-from jobs.apparmor_rules import path_matches
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.apparmor_rules import path_matches
 
 REAL = Path("/etc/apparmor.d")
 AWKWARD = """\

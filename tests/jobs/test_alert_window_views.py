@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from parsers import schema as S
+from armorwatch.parsers import schema as S
 from tests.jobs.alert_data import record
 
 SELINUX = {S.LSM: S.LSM_SELINUX, S.SCONTEXT: "system_u:system_r:httpd_t:s0"}
@@ -73,7 +73,7 @@ class TestSameDerivation:
         Both run parsers/sql/derived.sql; seeded signatures (from the store) and live
         ones (from the window) only compare when these agree, for every class.
         """
-        from jobs.alerts import AlertEngine, AlertRules, AlertState
+        from armorwatch.jobs.alerts import AlertEngine, AlertRules, AlertState
         from tests.jobs.alert_data import store
 
         data = rows()
@@ -98,8 +98,8 @@ class TestSameDerivation:
 class TestSameNames:
     def test_store_views_match_the_window_tables(self, tmp_path: Path) -> None:
         """alert_store_views.sql gives a store the window's alert_* tables, column for column."""
-        from jobs import sqlfiles
-        from jobs.alerts import AlertEngine, AlertRules, AlertState
+        from armorwatch.jobs import sqlfiles
+        from armorwatch.jobs.alerts import AlertEngine, AlertRules, AlertState
         from tests.jobs.alert_data import record, store
 
         con = store(tmp_path, [record(1)])

@@ -11,7 +11,7 @@ import pytest
 
 from armorwatch.alerting import load_rules
 from armorwatch.config import ConfigError
-from jobs.alerts import (
+from armorwatch.jobs.alerts import (
     KINDS,
     Alert,
     AlertEngine,
@@ -22,9 +22,9 @@ from jobs.alerts import (
     evaluate,
     newest,
 )
-from jobs.errors import JobsError
-from jobs.window import WindowError
-from parsers import schema as S
+from armorwatch.jobs.errors import JobsError
+from armorwatch.jobs.window import WindowError
+from armorwatch.parsers import schema as S
 from tests.jobs.alert_data import loss, record, status, store
 
 

@@ -11,8 +11,8 @@ import orjson
 import pytest
 
 from armorwatch.cli import main
-from parsers import schema as S
-from parsers.envelope import Envelope
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
 from tests.jobs.alert_data import record, store
 from tests.jobs.test_alerts_cli import alerting_pipeline
 from tests.sinks.webhook_server import receiver

@@ -16,12 +16,12 @@ import standardwebhooks
 
 from armorwatch.alerting import AlertingObserver, load_rules
 from armorwatch.cli import main
+from armorwatch.jobs.alerts import AlertEngine, AlertState
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
 from armorwatch.pipeline import InProcessTransport
-from jobs.alerts import AlertEngine, AlertState
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink
-from sinks.webhook import WebhookConfig, WebhookSink
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.sinks.webhook import WebhookConfig, WebhookSink
 from tests.jobs.alert_data import record, store
 from tests.sinks.webhook_server import receiver
 

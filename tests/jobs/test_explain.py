@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from armorwatch.cli import main
-from sinks.store import open_store
+from armorwatch.sinks.store import open_store
 
 APP = "/usr/sbin/webd"
 PROFILE = """\

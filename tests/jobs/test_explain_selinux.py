@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 
 from armorwatch.cli import main
-from jobs import explain as EX
-from jobs.suggest import selinux as SE
-from jobs.suggest.model import SELinuxSuggestion
-from sinks.store import open_store
+from armorwatch.jobs import explain as EX
+from armorwatch.jobs.suggest import selinux as SE
+from armorwatch.jobs.suggest.model import SELinuxSuggestion
+from armorwatch.sinks.store import open_store
 
 POLICY = SE.default_policy()
 needs_policy = pytest.mark.skipif(

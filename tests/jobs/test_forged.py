@@ -23,10 +23,10 @@ import pytest
 
 from armorwatch.alerting import load_rules
 from armorwatch.cli import main
-from jobs.alerts import Alert, AlertEngine, AlertState, evaluate
-from jobs.summary import UNKNOWN_HOST, forged_records, summarize
-from parsers import schema as S
-from sinks.store import open_store
+from armorwatch.jobs.alerts import Alert, AlertEngine, AlertState, evaluate
+from armorwatch.jobs.summary import UNKNOWN_HOST, forged_records, summarize
+from armorwatch.parsers import schema as S
+from armorwatch.sinks.store import open_store
 from tests.jobs.alert_data import T0, record, status, store
 
 FORGED_RULE = "kernel-records-forged"

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from armorwatch.cli import main
-from jobs import explain as EX
-from jobs.abstractions import Policy
-from jobs.installed import Installed
+from armorwatch.jobs import explain as EX
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.installed import Installed
 
 APP = "/usr/sbin/webd"
 TUNABLE = "$webd_tls = false\n@{WEBD_CACHE} = /var/cache/webd\n"

@@ -13,10 +13,10 @@ import duckdb
 import orjson
 import pytest
 
-from jobs import report as R
-from jobs.report import suggestions
-from parsers import schema as S
-from parsers.envelope import Envelope
+from armorwatch.jobs import report as R
+from armorwatch.jobs.report import suggestions
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
 
 END = datetime(2025, 11, 23, 12, 0, tzinfo=UTC)
 HOSTILE_PROFILE = "/opt/evil\u202egnp.exe"
@@ -135,7 +135,7 @@ def build_store(
     rows: Iterable[Mapping[str, Any]], loss: Iterable[Mapping[str, Any]], path: Path
 ) -> duckdb.DuckDBPyConnection:
     """Write records and loss rows through the real DuckDBSink; open the file read-only."""
-    duck = pytest.importorskip("sinks.duckdb")
+    duck = pytest.importorskip("armorwatch.sinks.duckdb")
     envelope = Envelope(
         records=S.batch_from_rows(rows), loss=S.batch_from_rows(loss, S.LOSS_SCHEMA), meta={}
     )
@@ -208,7 +208,7 @@ class TestSections:
     def test_ready_profile_gets_rules_from_its_whole_history(self, report: R.Report) -> None:
         """The ready profile's rules cover the ten-day-old capability, not only the window."""
         if not report.suggestions.available:
-            pytest.skip(f"jobs.suggest unavailable: {report.suggestions.note}")
+            pytest.skip(f"armorwatch.jobs.suggest unavailable: {report.suggestions.note}")
         rules = report.ready[0].rules
         assert rules is not None
         assert ("myapp", True) == (rules.subject, any("chown" in ln for ln in rules.lines))
@@ -267,7 +267,7 @@ class TestSections:
     def test_suggested_rules_per_profile(self, report: R.Report) -> None:
         """With jobs.suggest installed, nginx gets a local/ snippet naming the new path."""
         if not report.suggestions.available:
-            pytest.skip(f"jobs.suggest unavailable: {report.suggestions.note}")
+            pytest.skip(f"armorwatch.jobs.suggest unavailable: {report.suggestions.note}")
         nginx = next(s for s in report.suggestions.snippets if s.subject == "/usr/sbin/nginx")
         assert "usr.sbin.nginx" == nginx.local_file
         assert any("/var/www/new.txt" in line for line in nginx.lines)

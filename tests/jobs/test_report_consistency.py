@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from armorwatch.cli import main
-from jobs.report import charts
+from armorwatch.jobs.report import charts
 from tests.jobs.test_report import END, LOSS_ROWS, aa, build_store, scenario
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from armorwatch.cli import main
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.result import HostInfo
 from armorwatch.profile_state import ProfileStatePoller
-from parsers import schema as S
-from parsers.envelope import Envelope
-from parsers.result import HostInfo
-from sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 from tests.jobs.test_report import END, aa
 
 D = timedelta(days=1)

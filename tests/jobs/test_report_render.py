@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from armorwatch.cli import main
-from jobs import report as R
+from armorwatch.jobs import report as R
 from tests.jobs.test_report import END, LOSS_ROWS, build_store, scenario
 
 CHROMIUM = Path("/usr/bin/chromium")

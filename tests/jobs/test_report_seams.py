@@ -10,10 +10,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from jobs import report as R
-from jobs.errors import JobsError
-from jobs.report import queries, suggestions
-from jobs.suggest import SuggestResult
+from armorwatch.jobs import report as R
+from armorwatch.jobs.errors import JobsError
+from armorwatch.jobs.report import queries, suggestions
+from armorwatch.jobs.suggest import SuggestResult
 from tests.jobs.test_report import END, LOSS_ROWS, build_store, scenario
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from jobs import risky
-from jobs.apparmor_rules import path_matches
+from armorwatch.jobs import risky
+from armorwatch.jobs.apparmor_rules import path_matches
 
 
 class TestMatch:

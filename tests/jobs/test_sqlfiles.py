@@ -7,7 +7,7 @@ from importlib import resources
 import duckdb
 import pytest
 
-from jobs import sqlfiles
+from armorwatch.jobs import sqlfiles
 
 GOOD = """-- name: demo
 -- grain: one row per n
@@ -66,7 +66,7 @@ class TestShippedJobs:
         """Each jobs/sql/*.sql file loads: its header declares exactly what it uses."""
         names = [
             p.name.removesuffix(".sql")
-            for p in resources.files("jobs").joinpath("sql").iterdir()
+            for p in resources.files("armorwatch.jobs").joinpath("sql").iterdir()
             if p.name.endswith(".sql")
         ]
         assert names

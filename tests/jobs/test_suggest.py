@@ -12,9 +12,9 @@ import duckdb
 import pytest
 
 from armorwatch.cli import main
-from jobs import suggest as SG
-from jobs.validate import ApparmorParser
-from parsers import schema as S
+from armorwatch.jobs import suggest as SG
+from armorwatch.jobs.validate import ApparmorParser
+from armorwatch.parsers import schema as S
 
 PARSER = ApparmorParser.find()
 needs_parser = pytest.mark.skipif(PARSER is None, reason="apparmor_parser is not installed")

@@ -13,10 +13,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from jobs import suggest as SG
-from jobs.suggest.batch import BatchChecker
-from jobs.validate import ApparmorParser
-from parsers import schema as S
+from armorwatch.jobs import suggest as SG
+from armorwatch.jobs.suggest.batch import BatchChecker
+from armorwatch.jobs.validate import ApparmorParser
+from armorwatch.parsers import schema as S
 
 PARSER = ApparmorParser.find()
 needs_parser = pytest.mark.skipif(PARSER is None, reason="apparmor_parser is not installed")

@@ -18,16 +18,16 @@ from typing import Any
 import duckdb
 import pytest
 
-from jobs import apparmor_rules as R
-from jobs import suggest as SG
-from jobs.validate import ApparmorParser
-from parsers import schema as S
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs import suggest as SG
+from armorwatch.jobs.validate import ApparmorParser
+from armorwatch.parsers import schema as S
 
 pytestmark = pytest.mark.corpus
 
-if importlib.util.find_spec("parsers.stream") is None:  # pragma: no cover - build order
+if importlib.util.find_spec("armorwatch.parsers.stream") is None:  # pragma: no cover - build order
     pytest.skip("parsers.stream is not available", allow_module_level=True)
-from parsers.stream import parse_bytes  # noqa: E402
+from armorwatch.parsers.stream import parse_bytes  # noqa: E402
 
 # Cases where we deliberately differ from aa-logprof's .profile output, and why.
 PROFILE_DIFFERENCES = {

@@ -18,12 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from armorwatch.cli import main
-from jobs import apparmor_rules as R
-from jobs import generalize
-from jobs.abstractions import Policy
-from jobs.validate import ApparmorParser
-from parsers import fields as F
-from parsers import schema as S
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs import generalize
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.validate import ApparmorParser
+from armorwatch.parsers import fields as F
+from armorwatch.parsers import schema as S
 from tests.jobs.conftest import build_store
 
 PARSER = ApparmorParser.find()

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from jobs import sqlfiles
-from jobs import suggest as SG
-from jobs.abstractions import Policy
-from jobs.errors import JobsError
-from jobs.risky import SeverityDB
-from jobs.suggest.builder import Builder
-from jobs.suggest.validation import validate
-from jobs.validate import ValidationError
+from armorwatch.jobs import sqlfiles
+from armorwatch.jobs import suggest as SG
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.errors import JobsError
+from armorwatch.jobs.risky import SeverityDB
+from armorwatch.jobs.suggest.builder import Builder
+from armorwatch.jobs.suggest.validation import validate
+from armorwatch.jobs.validate import ValidationError
 from tests.jobs.test_suggest import Store, file_row, no_parser
 
 

@@ -29,8 +29,8 @@ from armorwatch.commands.review import (
     merge_additions,
     render,
 )
-from jobs import suggest as SG
-from jobs.abstractions import Policy
+from armorwatch.jobs import suggest as SG
+from armorwatch.jobs.abstractions import Policy
 
 TMUX = shutil.which("tmux")
 CLI = Path(sys.executable).parent / "armorwatch"

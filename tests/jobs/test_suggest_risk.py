@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from armorwatch.cli import main
-from jobs import risky
+from armorwatch.jobs import risky
 
 SEVERITY = risky.SeverityDB.load()
 

@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs import apparmor_rules as R
-from jobs import generalize
-from jobs.abstractions import Policy
-from jobs.validate import ApparmorParser
-from parsers import schema as S
+from armorwatch.jobs import apparmor_rules as R
+from armorwatch.jobs import generalize
+from armorwatch.jobs.abstractions import Policy
+from armorwatch.jobs.validate import ApparmorParser
+from armorwatch.parsers import schema as S
 
 PARSER = ApparmorParser.find()
 needs_parser = pytest.mark.skipif(PARSER is None, reason="apparmor_parser is not installed")

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from armorwatch.cli import main
-from jobs.suggest import selinux as SE
+from armorwatch.jobs.suggest import selinux as SE
 
 POLICY = SE.default_policy()
 needs_policy = pytest.mark.skipif(

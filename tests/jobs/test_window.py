@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs import window
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink, open_reader
+from armorwatch.jobs import window
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink, open_reader
 
 
 class TestDurations:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from parsers import schema as S
+from armorwatch.parsers import schema as S
 
 # test_multi's print_results() labels, in its order, with the column each comes from.
 TEST_MULTI_LABELS: tuple[tuple[str, str], ...] = (

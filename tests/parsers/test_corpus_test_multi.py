@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from parsers import schema as S
-from parsers.stream import parse_bytes
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.stream import parse_bytes
 from tests.parsers.corpus_util import render_test_multi
 
 DIR = "apparmor-libapparmor-test_multi"

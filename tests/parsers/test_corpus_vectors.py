@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from parsers import schema as S
-from parsers.result import ParseResult
-from parsers.stream import parse_bytes
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import ParseResult
+from armorwatch.parsers.stream import parse_bytes
 
 pytestmark = pytest.mark.corpus
 

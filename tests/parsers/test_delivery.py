@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.collector import Collector, CollectorConfig, CollectorError
-from parsers.delivery import DeliveryError, Sink
-from parsers.envelope import Envelope
-from parsers.result import HostInfo
-from sinks.duckdb import DuckDBSink
-from sinks.errors import SinkError, TerminalSinkError, TransientSinkError
-from sinks.kafka import KafkaSink
+from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+from armorwatch.ingest.collector import Collector, CollectorConfig, CollectorError
+from armorwatch.parsers.delivery import DeliveryError, Sink
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.result import HostInfo
+from armorwatch.sinks.duckdb import DuckDBSink
+from armorwatch.sinks.errors import SinkError, TerminalSinkError, TransientSinkError
+from armorwatch.sinks.kafka import KafkaSink
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
 HOST = HostInfo("h1", "m" * 32, "b" * 32)

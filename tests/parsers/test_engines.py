@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsers import fast, stream
-from parsers import schema as S
-from parsers.result import HostInfo, ParseResult
-from parsers.stream import Parser, parse_bytes
+from armorwatch.parsers import fast, stream
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo, ParseResult
+from armorwatch.parsers.stream import Parser, parse_bytes
 from tests.parsers.test_golden import DATA, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -400,10 +400,11 @@ class TestFallback:
 
     def test_the_build_is_declared(self) -> None:
         """pyproject.toml declares the scanner as an optional extension of the package."""
-        spec = importlib.util.find_spec("parsers._fastscan")
+        spec = importlib.util.find_spec("armorwatch.parsers._fastscan")
         with (ROOT / "pyproject.toml").open("rb") as f:
             modules = tomllib.load(f)["tool"]["setuptools"]["ext-modules"]
-        assert [("parsers._fastscan", True)] == [(m["name"], m["optional"]) for m in modules]
+        named = [(m["name"], m["optional"]) for m in modules]
+        assert [("armorwatch.parsers._fastscan", True)] == named
         assert (spec is not None) == fast.available()
 
 
@@ -424,7 +425,7 @@ class TestDrainAndStats:
     @needs_c
     def test_carry_is_bounded(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Open events beyond the carry limit are ended instead of growing the carry."""
-        from parsers import stream
+        from armorwatch.parsers import stream
 
         monkeypatch.setattr(stream, "MAX_CARRY_BYTES", 200)
         line = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parsers.framing import LineBuffer, line_pieces
+from armorwatch.parsers.framing import LineBuffer, line_pieces
 
 # the bytes that decide how lines are cut and joined
 _PIECES = st.lists(

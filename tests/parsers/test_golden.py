@@ -8,10 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from parsers import fast
-from parsers import schema as S
-from parsers.result import HostInfo, ParseResult
-from parsers.stream import Parser
+from armorwatch.parsers import fast
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo, ParseResult
+from armorwatch.parsers.stream import Parser
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "audit"
 CASES = sorted(p.stem for p in DATA.glob("*.log"))

@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parsers import fast
-from parsers import records as R
-from parsers import schema as S
-from parsers.result import HostInfo
-from parsers.stream import JUNK_REPORT_BYTES, Parser
+from armorwatch.parsers import fast
+from armorwatch.parsers import records as R
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo
+from armorwatch.parsers.stream import JUNK_REPORT_BYTES, Parser
 from tests.parsers.test_golden import render
 
 ENGINES = ["python", "c"] if fast.available() else ["python"]

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import pytest
 
-from parsers import ckeys, fast
-from parsers import fields as F
-from parsers import records as R
-from parsers import schema as S
-from parsers.result import HostInfo
-from parsers.stream import parse_bytes
+from armorwatch.parsers import ckeys, fast
+from armorwatch.parsers import fields as F
+from armorwatch.parsers import records as R
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo
+from armorwatch.parsers.stream import parse_bytes
 
 needs_c = pytest.mark.skipif(not fast.available(), reason="parsers._fastscan is not built")
 HOST = HostInfo(host="h", machine_id="m", boot_id="b")

@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from armorwatch.cli import main
-from parsers import schema as S
+from armorwatch.parsers import schema as S
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from parsers import fast
-from parsers import records as R
-from parsers import schema as S
-from parsers.result import HostInfo
-from parsers.stream import parse_bytes
+from armorwatch.parsers import fast
+from armorwatch.parsers import records as R
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo
+from armorwatch.parsers.stream import parse_bytes
 
 ENGINES = ["python", "c"] if fast.available() else ["python"]
 ARMORWATCH = Path(sys.executable).with_name("armorwatch")

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parsers import sanitize
+from armorwatch.parsers import sanitize
 
 # Strings a hostile log can carry once hex-decoded (reliability.md §3.1, §3.4).
 HOSTILE = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from parsers import schema as S
+from armorwatch.parsers import schema as S
 
 SCHEMAS = [S.MAC_SCHEMA, S.LOSS_SCHEMA, S.REJECT_SCHEMA]
 

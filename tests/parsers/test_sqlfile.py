@@ -7,8 +7,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from parsers import sqlfile
-from parsers.sqlfile import Param, SqlFileError
+from armorwatch.parsers import sqlfile
+from armorwatch.parsers.sqlfile import Param, SqlFileError
 
 QUERY = """-- name: demo
 -- grain: one row per n
@@ -68,7 +68,12 @@ class TestInclude:
 
     @pytest.mark.parametrize(
         ("package", "folder"),
-        [("sinks", "sql"), ("jobs", "sql"), ("armorwatch", "queries"), ("parsers", "sql")],
+        [
+            ("armorwatch.sinks", "sql"),
+            ("armorwatch.jobs", "sql"),
+            ("armorwatch", "queries"),
+            ("armorwatch.parsers", "sql"),
+        ],
     )
     def test_every_shipped_file_parses(self, package: str, folder: str) -> None:
         """Every SQL file of the three folders and the shared one has a valid header."""

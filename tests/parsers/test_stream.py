@@ -7,11 +7,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from parsers import fast
-from parsers import records as R
-from parsers import schema as S
-from parsers.result import HostInfo
-from parsers.stream import Parser, parse_bytes
+from armorwatch.parsers import fast
+from armorwatch.parsers import records as R
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo
+from armorwatch.parsers.stream import Parser, parse_bytes
 
 SAMPLES = Path(__file__).resolve().parents[2] / "armorwatch" / "samples"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from parsers import schema as S
-from parsers.stream import parse_bytes
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.stream import parse_bytes
 
 KERN = (
     b"Nov 23 06:45:05 web-02 kernel: [ 12.5] audit: type=1400 audit(1763880305.100:7): "

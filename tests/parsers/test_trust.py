@@ -5,10 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from parsers import fast
-from parsers import schema as S
-from parsers.result import HostInfo
-from parsers.stream import parse_bytes
+from armorwatch.parsers import fast
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo
+from armorwatch.parsers.stream import parse_bytes
 
 ENGINES = ["python", *(["c"] if fast.available() else [])]
 
@@ -149,7 +149,7 @@ class TestBootsFromDaemonStart:
 
     def boots(self, engine: str, data: bytes, chunk: int) -> list[tuple[int, str | None]]:
         """(serial, boot_id) of each record, fed in chunks of ``chunk`` bytes."""
-        from parsers.stream import Parser
+        from armorwatch.parsers.stream import Parser
 
         p = Parser(S.SOURCE_AUDITLOG, HostInfo("h1", None, "b" * 32), engine=engine)
         out = []

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorConfig
 from armorwatch.pipeline import InProcessTransport
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector, CollectorConfig
-from sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 from tests.harness.checker import check, stored_serials
 from tests.harness.replayer import PROFILE, Ledger, Replayer
 from tests.reliability.test_time_and_boots import boot

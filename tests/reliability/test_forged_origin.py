@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from sinks.store import open_store
+from armorwatch.sinks.store import open_store
 
 # rsyslog's default template: date, host, tag, then the kernel's printk text
 LINE = (

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from parsers.envelope import Envelope
-from sinks.kafka import KafkaSink
-from sinks.store import open_store
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.kafka import KafkaSink
+from armorwatch.sinks.store import open_store
 from tests.conftest import ROOT, Broker
 from tests.integration.test_kafka import records, sink_config
 

@@ -20,17 +20,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorConfig
+from armorwatch.parsers import fast
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.result import HostInfo
+from armorwatch.parsers.stream import Parser
 from armorwatch.pipeline import InProcessTransport
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector, CollectorConfig
-from parsers import fast
-from parsers import schema as S
-from parsers.envelope import Envelope
-from parsers.result import HostInfo
-from parsers.stream import Parser
-from sinks.duckdb import DuckDBConfig, DuckDBSink
-from sinks.store import open_store
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.sinks.store import open_store
 
 CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 HOST = HostInfo("h1", "m" * 32, "b" * 32)
@@ -174,7 +174,7 @@ class TestThroughRun:
         logs = sorted(src.rglob("test.log")) if src.is_dir() else []
         if not logs:
             pytest.skip("../shared/corpora/selinux-sepolgen-audit2allow absent")
-        from parsers.stream import parse_bytes
+        from armorwatch.parsers.stream import parse_bytes
 
         parsed = parse_bytes(logs[0].read_bytes(), S.SOURCE_AUDITLOG, HOST)
         assert 0 == run_cli(tmp_path, logs[0]).returncode

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from armorwatch.ingest.auditd_file import AuditdFileConfig, AuditdFileSource
+from armorwatch.ingest.checkpoint import CheckpointStore
+from armorwatch.ingest.collector import Collector, CollectorConfig
+from armorwatch.parsers.result import HostInfo
 from armorwatch.pipeline import InProcessTransport
-from ingest.auditd_file import AuditdFileConfig, AuditdFileSource
-from ingest.checkpoint import CheckpointStore
-from ingest.collector import Collector, CollectorConfig
-from parsers.result import HostInfo
-from sinks.duckdb import DuckDBConfig, DuckDBSink
-from sinks.store import open_store
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.sinks.store import open_store
 from tests.harness.checker import check, stored_serials
 from tests.harness.replayer import PROFILE, Ledger, Replayer
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 
 T0 = dt.datetime(2025, 11, 23, tzinfo=dt.UTC)
 

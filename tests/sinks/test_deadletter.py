@@ -8,9 +8,9 @@ import orjson
 import pyarrow as pa
 import pytest
 
-from parsers import schema as S
-from sinks.deadletter import DeadLetterConfig, DeadLetterSink, iter_rejects, read_rejects
-from sinks.errors import TerminalSinkError
+from armorwatch.parsers import schema as S
+from armorwatch.sinks.deadletter import DeadLetterConfig, DeadLetterSink, iter_rejects, read_rejects
+from armorwatch.sinks.errors import TerminalSinkError
 
 HOSTILE = b'type=AVC msg=audit(1:2): name="\x1b]0;pwned\x07\xe2\x80\xae\xff\x00"\n'
 

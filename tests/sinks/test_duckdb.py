@@ -12,9 +12,9 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.duckdb import (
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import (
     META_COLUMN_NAMES,
     VIEWS,
     DuckDBConfig,
@@ -23,8 +23,8 @@ from sinks.duckdb import (
     open_reader,
     sql_text,
 )
-from sinks.errors import TerminalSinkError, TransientSinkError
-from sinks.store import open_store
+from armorwatch.sinks.errors import TerminalSinkError, TransientSinkError
+from armorwatch.sinks.store import open_store
 
 T0 = dt.datetime(2025, 11, 23, 1, 0, 0, tzinfo=dt.UTC)
 
@@ -619,7 +619,7 @@ class TestMigrations:
             pass
         old = tmp_path / "old.duckdb"
         make_legacy(tmp_path / "src", old, version=S.SCHEMA_VERSION + 1)
-        from sinks.duckdb import copy_legacy
+        from armorwatch.sinks.duckdb import copy_legacy
 
         with pytest.raises(TerminalSinkError, match="newer"):
             copy_legacy(old, tmp_path / "new.duckdb")

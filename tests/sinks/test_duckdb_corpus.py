@@ -9,10 +9,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from parsers import schema as S
-from parsers.envelope import Envelope
-from parsers.stream import parse_bytes
-from sinks.duckdb import DuckDBConfig, DuckDBSink
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.parsers.stream import parse_bytes
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 
 SUFFIXES = (".log", ".txt", ".in")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sinks.duckdb import DuckDBConfig, DuckDBSink, open_reader
-from sinks.errors import TransientSinkError
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink, open_reader
+from armorwatch.sinks.errors import TransientSinkError
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,12 +23,12 @@ import pytest
 from armorwatch import metrics
 from armorwatch.assembly.daemons import process
 from armorwatch.assembly.settings import ProcessConfig
-from ingest.kafka import KafkaSourceConfig
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink, UpkeepConfig
-from sinks.errors import TransientSinkError
-from sinks.kafka import KafkaSink
-from sinks.store import data_dir
+from armorwatch.ingest.kafka import KafkaSourceConfig
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink, UpkeepConfig
+from armorwatch.sinks.errors import TransientSinkError
+from armorwatch.sinks.kafka import KafkaSink
+from armorwatch.sinks.store import data_dir
 from tests.conftest import ROOT, Broker
 from tests.harness.poll import until
 from tests.harness.postgres import Postgres

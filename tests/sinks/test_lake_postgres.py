@@ -130,10 +130,10 @@ async def test_sink_stores_a_raw_line_with_a_control_byte_in_a_postgres_lake(
     postgres: Postgres, tmp_path: Path
 ) -> None:
     """A record whose raw holds auditd's ENRICHED separator (0x1d) commits to a PostgreSQL lake."""
-    from parsers import schema as S
-    from parsers.envelope import Envelope
-    from sinks.duckdb import DuckDBConfig, DuckDBSink
-    from sinks.store import open_store
+    from armorwatch.parsers import schema as S
+    from armorwatch.parsers.envelope import Envelope
+    from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
+    from armorwatch.sinks.store import open_store
 
     dbname = postgres.new_database().rsplit("dbname=", 1)[1]
     url = f"postgresql://postgres@127.0.0.1:{postgres.port}/{dbname}?data_path={tmp_path}"

@@ -14,11 +14,11 @@ import pytest
 from armorwatch import metrics
 from armorwatch.assembly.daemons import process
 from armorwatch.assembly.settings import ProcessConfig
-from ingest.kafka import KafkaSourceConfig
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, UpkeepConfig
-from sinks.kafka import KafkaSink
-from sinks.store import StoreNotFoundError
+from armorwatch.ingest.kafka import KafkaSourceConfig
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig, UpkeepConfig
+from armorwatch.sinks.kafka import KafkaSink
+from armorwatch.sinks.store import StoreNotFoundError
 from tests.armorwatch.test_metrics import scrape
 from tests.conftest import Broker
 from tests.harness.poll import until

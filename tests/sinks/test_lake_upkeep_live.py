@@ -21,11 +21,11 @@ import pytest
 from armorwatch import metrics
 from armorwatch.assembly.daemons import process
 from armorwatch.assembly.settings import ProcessConfig
-from ingest.kafka import KafkaSourceConfig
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink, ScheduledUpkeep, UpkeepConfig, upkeep
-from sinks.kafka import KafkaSink
-from sinks.store import data_dir
+from armorwatch.ingest.kafka import KafkaSourceConfig
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink, ScheduledUpkeep, UpkeepConfig, upkeep
+from armorwatch.sinks.kafka import KafkaSink
+from armorwatch.sinks.store import data_dir
 from tests.armorwatch.test_metrics import scrape
 from tests.conftest import ROOT, Broker
 from tests.integration.test_kafka import records, sink_config

@@ -8,9 +8,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink, open_reader
-from sinks.store import extension_directory, open_store, parse_at, parse_spec
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink, open_reader
+from armorwatch.sinks.store import extension_directory, open_store, parse_at, parse_spec
 from tests.sinks.test_duckdb import batch, denial
 
 
@@ -118,7 +118,7 @@ class TestUpkeep:
         that, merges the small files and removes unreferenced ones; the rest stays readable;
         a rerun deletes nothing."""
         from armorwatch.cli import main
-        from parsers import schema as S
+        from armorwatch.parsers import schema as S
 
         db = tmp_path / "s.duckdb"
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -127,8 +127,8 @@ class TestUpkeep:
                 ts = now - dt.timedelta(days=400 if i < 2 else 1)
                 await sink.send(Envelope(batch([denial(i, **{S.TS: ts})])))
             for days in (400, 1):  # profile-state readings age out like records
-                reading = {S.TS: now - dt.timedelta(days=days), S.HOST: "web-01",
-                           S.BOOT_ID: "b", S.NAMESPACE: "root", S.PROFILE: "p", S.MODE: "complain"}  # fmt: skip
+                reading = {S.TS: now - dt.timedelta(days=days), S.HOST: "web-01", S.BOOT_ID: "b",
+                           S.NAMESPACE: "root", S.PROFILE: "p", S.MODE: "complain"}  # fmt: skip
                 state = S.batch_from_rows([reading], S.PROFILE_STATE_SCHEMA)
                 await sink.send(Envelope(profile_state=state))
         argv = ["store", "upkeep", "--db", str(db), "--retention-days", "30",

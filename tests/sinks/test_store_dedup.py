@@ -13,10 +13,10 @@ import pyarrow as pa
 import pytest
 
 from armorwatch.cli import main
-from parsers import schema as S
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink, dedup_recent
-from sinks.store import open_store
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink, dedup_recent
+from armorwatch.sinks.store import open_store
 from tests.harness.postgres import Postgres
 from tests.sinks.test_duckdb import T0, batch, denial
 

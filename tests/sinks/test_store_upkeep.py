@@ -16,11 +16,11 @@ from armorwatch import metrics
 from armorwatch.assembly.daemons import process
 from armorwatch.assembly.settings import ProcessConfig
 from armorwatch.config import ConfigError, from_mapping
-from ingest.kafka import KafkaSourceConfig
-from parsers.envelope import Envelope
-from sinks.duckdb import DuckDBConfig, DuckDBSink, ScheduledUpkeep, UpkeepConfig
-from sinks.kafka import KafkaSink
-from sinks.store import open_store
+from armorwatch.ingest.kafka import KafkaSourceConfig
+from armorwatch.parsers.envelope import Envelope
+from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink, ScheduledUpkeep, UpkeepConfig
+from armorwatch.sinks.kafka import KafkaSink
+from armorwatch.sinks.store import open_store
 from tests.armorwatch.test_metrics import scrape
 from tests.conftest import Broker
 from tests.harness.postgres import Postgres
@@ -93,7 +93,7 @@ class TestScheduledUpkeep:
         """On an embedded store (SQLite catalog) no pass runs (it would fail the writer's
         commits): run() says so and returns."""
         upkeep = ScheduledUpkeep(tmp_path / "s.duckdb", UpkeepConfig(interval_s=0.05))
-        with caplog.at_level(logging.INFO, logger="sinks.duckdb"):
+        with caplog.at_level(logging.INFO, logger="armorwatch.sinks.duckdb"):
             await upkeep.run(asyncio.Event())
         assert (0, 0) == (upkeep.stats.passes, upkeep.stats.failures)
         assert "not scheduled on an embedded store" in caplog.text
@@ -110,7 +110,7 @@ class TestScheduledUpkeep:
         upkeep = ScheduledUpkeep(url, UpkeepConfig(interval_s=0.05))
         stop = asyncio.Event()
         task = asyncio.create_task(upkeep.run(stop))
-        with caplog.at_level(logging.WARNING, logger="sinks.duckdb"):
+        with caplog.at_level(logging.WARNING, logger="armorwatch.sinks.duckdb"):
             while upkeep.stats.failures < 2:
                 await asyncio.sleep(0.05)
             stop.set()

@@ -15,9 +15,9 @@ import standardwebhooks
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sinks.errors import TerminalSinkError
-from sinks.outbox import Outbox
-from sinks.webhook import (
+from armorwatch.sinks.errors import TerminalSinkError
+from armorwatch.sinks.outbox import Outbox
+from armorwatch.sinks.webhook import (
     AddressGuard,
     WebhookConfig,
     WebhookSink,
