@@ -1,7 +1,5 @@
 -- name: report_complain
 -- grain: one row per complain-mode (ALLOWED) signature of each profile, whole history
--- param until: timestamptz  -- inclusive upper bound of ts; history is everything before
--- param host: varchar  -- only this host's records (NULL: every host)
 -- A profile is ready to enforce when none of its signatures is newer than N days:
 -- the report decides that from first_seen; these rows are also the rules still missing.
 SELECT
@@ -16,8 +14,8 @@ SELECT
     count(DISTINCT host) AS hosts,            -- hosts that logged it
     timezone('UTC', min(ts)) AS first_seen,                  -- when this signature first appeared
     timezone('UTC', max(ts)) AS last_seen                   -- when it last appeared
-FROM report_events
-WHERE decision = 'allowed' AND ts <= $until AND ($host IS NULL OR host = $host)
+FROM report_scope  -- the whole history up to the window's end, of its host: report_scope.sql
+WHERE decision = 'allowed'
 GROUP BY subject, class, operation, object, mask
 -- the whole key last: ties in order on every run (DuckDB groups in parallel)
 ORDER BY subject, events DESC, object, class, operation, mask;
