@@ -1,11 +1,12 @@
 """Data gathering: the ``jobs/sql/report_*.sql`` jobs over the store, bound to the window.
 
-``open_window`` fixes the window and scans the store's views once, into the TEMP table
-every job on events reads (``report_events.sql`` then ``report_scope.sql``); ``fetch``
-runs each window-wide job once; ``profile_hosts`` runs for the profiles whose pages are
-written only, their list bound as a parameter. Rows are dicts
-keyed by the jobs' column names; ``signature`` and ``host_name`` turn row values into
-the model's.
+``open_window`` fixes the window and reads each of the store's records once
+(``report_events.sql``) into the TEMP tables every job on events reads: the window and the
+one before it event by event (``report_scope.sql``), the older history per signature and
+host (``report_history.sql``); ``fetch`` runs each window-wide job once; ``profile_hosts``
+runs for the profiles whose pages are written only, their list bound as a parameter. Rows
+are dicts keyed by the jobs' column names; ``signature`` and ``host_name`` turn row values
+into the model's.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def open_window(
     until: datetime | None,
     host: str | None = None,
 ) -> Window:
-    """The window of ``length`` ending at ``until``, and the jobs' ``report_scope`` table
-    (its events up to ``until``, of ``host``: one scan of the store's views for them all).
+    """The window of ``length`` ending at ``until``, and the jobs' ``report_scope`` and
+    ``report_history`` tables (the events up to ``until``, of ``host``).
 
     ``until`` defaults to the newest record of the fleet, even with ``host`` (a store
     replayed from old logs has no records "now"; a host silent at the end is shown
@@ -85,7 +86,11 @@ def open_window(
         if until is None:
             raise ReportError("the store holds no records: nothing to report")
     until = utc(until)
-    sqlfiles.load("report_scope").execute(con, {"until": until, "host": host})
+    prev_since = until - 2 * length  # growth compares the window with the one before
+    sqlfiles.load("report_scope").execute(
+        con, {"prev_since": prev_since, "until": until, "host": host}
+    )
+    sqlfiles.load("report_history").execute(con, {"prev_since": prev_since, "host": host})
     return Window(since=until - length, until=until, length=length, host=host)
 
 

@@ -1,7 +1,8 @@
 -- name: report_events
 -- grain: one row per denial (as store view denials) or complain-mode ALLOWED record (as complain_events)
 -- Creates TEMP VIEW report_events, the one shape the report's jobs read (through the
--- TEMP TABLE report_scope.sql fills from it); TEMP so it also works on a read-only store.
+-- TEMP TABLEs report_scope.sql and report_history.sql fill from it); TEMP so it also
+-- works on a read-only store.
 -- subject / object_class / object_pattern come from the store's macros, as the views',
 -- so the report, alerts and rule suggestion agree on what an access is.
 -- A "signature" is (subject, class, operation, object, mask): what a rule would name.

@@ -7,7 +7,7 @@ SELECT
     count(*) FILTER (WHERE ts > $since) AS current,                 -- denials in the window
     count(*) FILTER (WHERE ts <= $since) AS previous,               -- denials in the window before
     count(DISTINCT host) FILTER (WHERE ts > $since) AS hosts        -- hosts with denials now
-FROM report_scope  -- events up to the window's end, of its host (report_scope.sql)
+FROM report_scope  -- the window and the one before it, of its host (report_scope.sql)
 WHERE decision = 'denied' AND ts > $prev_since
 GROUP BY subject
 ORDER BY current - previous DESC, subject;

@@ -6,7 +6,7 @@ SELECT
     subject,                                            -- profile / domain
     count(DISTINCT host) AS hosts,                      -- hosts with its events in the window
     list(DISTINCT host ORDER BY host)[1:20] AS host_sample  -- the first twenty, by name
-FROM report_scope  -- events up to the window's end, of its host (report_scope.sql)
+FROM report_scope  -- the window and the one before it, of its host (report_scope.sql)
 WHERE ts > $since
   AND list_contains(CAST($subjects AS VARCHAR[]), subject)  -- only the pages written
 GROUP BY subject;

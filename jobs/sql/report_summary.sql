@@ -15,7 +15,7 @@ WITH rec AS (  -- one scan of records for the three counts over every MAC record
         count(*) FILTER (WHERE decision = 'denied') AS denials,
         count(*) FILTER (WHERE decision = 'allowed') AS allowed,
         count(DISTINCT subject) AS subjects
-    FROM report_scope  -- events up to the window's end, of its host (report_scope.sql)
+    FROM report_scope  -- the window and the one before it, of its host (report_scope.sql)
     WHERE ts > $since
 )
 SELECT

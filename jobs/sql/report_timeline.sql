@@ -7,7 +7,7 @@ SELECT
     decision,                                                        -- 'denied' | 'allowed'
     timezone('UTC', to_timestamp(floor(epoch(ts) / $bucket_s) * $bucket_s)) AS bucket,  -- bucket start, UTC
     count(*) AS events                                               -- events in the bucket
-FROM report_scope  -- events up to the window's end, of its host (report_scope.sql)
+FROM report_scope  -- the window and the one before it, of its host (report_scope.sql)
 WHERE ts > $since
 GROUP BY ALL
 ORDER BY bucket, subject;

@@ -81,19 +81,30 @@ def test_report_events_equals_the_store_views(store: duckdb.DuckDBPyConnection) 
 
 
 def test_report_scope_keeps_the_window_end_and_host(store: duckdb.DuckDBPyConnection) -> None:
-    """report_scope holds the events up to the window's end, of its host only."""
+    """report_scope holds the events of the window and the one before it, report_history
+    the older ones per signature and host; both up to the window's end, of its host."""
     until = END - timedelta(hours=2)
     w = queries.open_window(store, timedelta(hours=24), until, host="web-01")
     assert w.until == until
-    rows = store.execute("SELECT DISTINCT host FROM report_scope").fetchall()
-    assert rows == [("web-01",)]
-    expected = store.execute(
-        "SELECT count(*) FROM report_events WHERE host = 'web-01' AND ts <= ?", [until]
+    prev_since = until - timedelta(hours=48)
+    for table in ("report_scope", "report_history"):
+        rows = store.execute(f"SELECT DISTINCT host FROM {table}").fetchall()
+        assert rows == [("web-01",)]
+    counts = store.execute(
+        "SELECT count(*) FILTER (WHERE ts > ?), count(*) FILTER (WHERE ts <= ?)"
+        " FROM report_events WHERE host = 'web-01' AND ts <= ?",
+        [prev_since, prev_since, until],
     ).fetchone()
-    got = store.execute("SELECT count(*), max(ts) <= ? FROM report_scope", [until]).fetchone()
-    assert got is not None and expected is not None
-    assert (expected[0], True) == got
-    # the next window replaces it
+    scope = store.execute(
+        "SELECT count(*), min(ts) > ?, max(ts) <= ? FROM report_scope", [prev_since, until]
+    ).fetchone()
+    history = store.execute(
+        "SELECT sum(events), max(last_seen) <= ? FROM report_history", [prev_since]
+    ).fetchone()
+    assert counts is not None and counts[1] > 0  # the scenario has older events
+    assert (counts[0], True, True) == scope
+    assert (counts[1], True) == history
+    # the next window replaces them
     queries.open_window(store, timedelta(hours=24), None)
     hosts = store.execute("SELECT count(DISTINCT host) FROM report_scope").fetchone()
     assert hosts is not None and hosts[0] > 1
