@@ -1,10 +1,12 @@
 """Data gathering: the ``jobs/sql/report_*.sql`` jobs over the store, bound to the window.
 
-``open_window`` creates the TEMP view every job reads (``report_events.sql``) and fixes
-the window; ``fetch`` runs each window-wide job once; ``profile_hosts`` runs for the
-profiles whose pages are written only, their list bound as a parameter. Rows are dicts
-keyed by the jobs' column names; ``signature`` and ``host_name`` turn row values into
-the model's.
+``open_window`` fixes the window and reads each of the store's records once
+(``report_events.sql``) into the TEMP tables every job on events reads: the window and the
+one before it event by event (``report_scope.sql``), the older history per signature and
+host (``report_history.sql``); ``fetch`` runs each window-wide job once; ``profile_hosts``
+runs for the profiles whose pages are written only, their list bound as a parameter. Rows
+are dicts keyed by the jobs' column names; ``signature`` and ``host_name`` turn row values
+into the model's.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def open_window(
     until: datetime | None,
     host: str | None = None,
 ) -> Window:
-    """Create the jobs' ``report_events`` view; the window of ``length`` ending at ``until``.
+    """The window of ``length`` ending at ``until``, and the jobs' ``report_scope`` and
+    ``report_history`` tables (the events up to ``until``, of ``host``).
 
     ``until`` defaults to the newest record of the fleet, even with ``host`` (a store
     replayed from old logs has no records "now"; a host silent at the end is shown
@@ -83,18 +86,25 @@ def open_window(
         if until is None:
             raise ReportError("the store holds no records: nothing to report")
     until = utc(until)
+    prev_since = until - 2 * length  # growth compares the window with the one before
+    sqlfiles.load("report_scope").execute(
+        con, {"prev_since": prev_since, "until": until, "host": host}
+    )
+    sqlfiles.load("report_history").execute(con, {"prev_since": prev_since, "host": host})
     return Window(since=until - length, until=until, length=length, host=host)
 
 
 def fetch(con: duckdb.DuckDBPyConnection, w: Window, bucket_s: int) -> WindowRows:
     """Run every window-wide job once (timeline buckets ``bucket_s`` seconds wide)."""
     p = w.params
+    # report_scope already holds only the events up to w.until, of w.host
+    since = {"since": w.since}
     return WindowRows(
         summary=_rows(con, "report_summary", p)[0],
-        signatures=[signature(r) for r in _rows(con, "report_signatures", p)],
-        timeline=_rows(con, "report_timeline", {**p, "bucket_s": bucket_s}),
-        growth=_rows(con, "report_growth", {**p, "prev_since": w.since - w.length}),
-        complain=_rows(con, "report_complain", {"until": w.until, "host": w.host}),
+        signatures=[signature(r) for r in _rows(con, "report_signatures", since)],
+        timeline=_rows(con, "report_timeline", {**since, "bucket_s": bucket_s}),
+        growth=_rows(con, "report_growth", {**since, "prev_since": w.since - w.length}),
+        complain=_rows(con, "report_complain"),
         hosts=_rows(con, "report_hosts", p),
         loss=_rows(con, "report_loss", p),
     )
@@ -104,7 +114,7 @@ def profile_hosts(
     con: duckdb.DuckDBPyConnection, w: Window, subjects: Sequence[str]
 ) -> dict[str, Row]:
     """``{subject: row}`` of hosts per profile in the window, for ``subjects`` only."""
-    rows = _rows(con, "report_profile_hosts", {**w.params, "subjects": list(subjects)})
+    rows = _rows(con, "report_profile_hosts", {"since": w.since, "subjects": list(subjects)})
     return {r["subject"]: r for r in rows}
 
 
