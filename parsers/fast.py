@@ -17,11 +17,25 @@ import functools
 import importlib
 import re
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
+else:
+
+    class _LazyCompute:
+        """pyarrow.compute, imported when first used (its import takes ~40 ms, which a
+        command that parses nothing should not pay)."""
+
+        def __getattr__(self, name: str) -> Any:
+            module = importlib.import_module("pyarrow.compute")
+            globals()["pc"] = module
+            return getattr(module, name)
+
+    pc = _LazyCompute()
 
 from parsers import fields as F
 from parsers import records as R

@@ -7,6 +7,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import subprocess
+import sys
 
 import orjson
 import pytest
@@ -224,3 +226,15 @@ def test_engines_agree_on_a_mixed_journal(size: int, monkeypatch: pytest.MonkeyP
     assert len(want) > 20
     assert want == run("c")
     assert want == render([parse_bytes(data, S.SOURCE_JOURNALD, HOST, "journald", engine="c")])
+
+
+def test_importing_the_parser_does_not_import_pyarrow_compute() -> None:
+    """``parsers.stream`` (and so ``parsers.fast``) loads pyarrow.compute only when it
+    parses: a command that parses nothing does not pay for that import."""
+    code = (
+        "import sys, parsers.stream; assert 'pyarrow.compute' not in sys.modules; "
+        "from parsers import schema as S; "
+        "parsers.stream.parse_bytes(b'x', S.SOURCE_AUDITLOG); print('ok')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "ok"
