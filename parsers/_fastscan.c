@@ -1925,6 +1925,8 @@ static PyObject *journal(PyObject *self, PyObject *args) {
     PyObject *idents = PyList_New(0), *deferred = PyList_New(0), *result = NULL;
     JKV *kv = malloc(sizeof(JKV) * J_CAP);
     int err = !idents || !deferred || !kv, aborted = 0;
+    /* the scanner lines are shorter than the entries: one allocation, no regrowth */
+    if (!err) err = buf_reserve(&out, (size_t)(end - start) + 64);
     /* the identity of the previous entry (most entries repeat it) */
     const unsigned char *pid_p[3] = {NULL, NULL, NULL};
     size_t pid_n[3] = {0, 0, 0};
