@@ -23,6 +23,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---------------------------------------------------------------- growable buffer */
 typedef struct {
@@ -1715,6 +1718,30 @@ static inline int plain8(uint64_t w) {
     return (z & high) == 0;
 }
 
+/* the first byte at or after p that is '"', '\\', a C0 control or non-ASCII (or one
+ * before it), else e: 16 bytes at a time with SSE2, 8 without */
+static inline const unsigned char *skip_plain(const unsigned char *p, const unsigned char *e) {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), c0 = _mm_set1_epi8(0x20);
+    while (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* signed compare: bytes >= 0x80 are negative, so "< 0x20" flags them too */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmplt_epi8(v, c0));
+        int mask = _mm_movemask_epi8(bad);
+        if (mask) return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (e - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        if (!plain8(w)) break;
+        p += 8;
+    }
+    return p;
+}
+
 /* Parse one flat JSON object. Returns the number of members, -1 when it is not a kind
  * we read with certainty (the caller defers to orjson). */
 static int json_flat(const unsigned char *p, size_t n, JKV *kv, int cap) {
@@ -1731,12 +1758,7 @@ static int json_flat(const unsigned char *p, size_t n, JKV *kv, int cap) {
         if (m >= cap || p >= e || *p != '"') return -1;
         const unsigned char *k = ++p;
         for (;;) {
-            while (e - p >= 8) {
-                uint64_t w;
-                memcpy(&w, p, 8);
-                if (!plain8(w)) break;
-                p += 8;
-            }
+            p = skip_plain(p, e);
             if (p >= e || *p == '"' || *p == '\\' || *p < 0x20) break;
             ascii &= *p < 0x80;
             p++;
@@ -1753,12 +1775,7 @@ static int json_flat(const unsigned char *p, size_t n, JKV *kv, int cap) {
             const unsigned char *v = ++p;
             int esc = 0;
             while (p < e && *p != '"') {
-                while (e - p >= 8) { /* eight plain ASCII bytes at a time */
-                    uint64_t w;
-                    memcpy(&w, p, 8);
-                    if (!plain8(w)) break;
-                    p += 8;
-                }
+                p = skip_plain(p, e);
                 if (p >= e || *p == '"') break;
                 if (*p < 0x20) return -1;
                 if (*p == '\\') {
@@ -1905,6 +1922,35 @@ static PyObject *id_str(const unsigned char *p, size_t n, PyObject *dflt) {
     return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
 }
 
+/* output written straight into a bytes object (no copy of the chunk's scanner lines) */
+typedef struct {
+    PyObject *o;
+    size_t n, cap;
+} OBuf;
+static int obuf_init(OBuf *b, size_t cap) {
+    b->o = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+    b->n = 0;
+    b->cap = cap;
+    return b->o ? 0 : -1;
+}
+static int obuf_put(OBuf *b, const void *src, size_t len) {
+    if (b->n + len > b->cap) {
+        size_t cap = b->cap * 2 + len;
+        if (_PyBytes_Resize(&b->o, (Py_ssize_t)cap)) return -1; /* (b->o is NULL then) */
+        b->cap = cap;
+    }
+    memcpy(PyBytes_AS_STRING(b->o) + b->n, src, len);
+    b->n += len;
+    return 0;
+}
+/* the bytes written (the reference passes to the caller), NULL on error */
+static PyObject *obuf_finish(OBuf *b) {
+    if (_PyBytes_Resize(&b->o, (Py_ssize_t)b->n)) return NULL;
+    PyObject *o = b->o;
+    b->o = NULL;
+    return o;
+}
+
 static PyObject *journal(PyObject *self, PyObject *args) {
     Py_buffer view;
     Py_ssize_t start, end, max_line, max_nodes;
@@ -1921,12 +1967,13 @@ static PyObject *journal(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "bad range");
         return NULL;
     }
-    Buf out = {0}, starts = {0}, lens = {0}, idx = {0}, msg = {0};
+    OBuf out = {0};
+    Buf starts = {0}, lens = {0}, idx = {0}, msg = {0};
     PyObject *idents = PyList_New(0), *deferred = PyList_New(0), *result = NULL;
     JKV *kv = malloc(sizeof(JKV) * J_CAP);
     int err = !idents || !deferred || !kv, aborted = 0;
     /* the scanner lines are shorter than the entries: one allocation, no regrowth */
-    if (!err) err = buf_reserve(&out, (size_t)(end - start) + 64);
+    if (!err) err = obuf_init(&out, (size_t)(end - start) + 64);
     /* the identity of the previous entry (most entries repeat it) */
     const unsigned char *pid_p[3] = {NULL, NULL, NULL};
     size_t pid_n[3] = {0, 0, 0};
@@ -1946,7 +1993,7 @@ static PyObject *journal(PyObject *self, PyObject *args) {
             break;
         }
         if (len && ln[len - 1] == '\r') len--;
-        if (!len) { if (buf_put(&out, "\n", 1)) err = 1; pos = next; continue; }
+        if (!len) { if (obuf_put(&out, "\n", 1)) err = 1; pos = next; continue; }
         int64_t rel = pos, ll = (int64_t)len;
         int32_t ix = -1;
         if (buf_put(&starts, &rel, 8) || buf_put(&lens, &ll, 8)) { err = 1; break; }
@@ -2044,7 +2091,7 @@ static PyObject *journal(PyObject *self, PyObject *args) {
                 (tn >= 7 && memcmp(rest + 5, "UNKNOWN", 7) == 0) || !one_line(rest, rn))
                 goto fallback;
             int hn = snprintf(head, sizeof head, "[ 0.%lld] node=J%lld ", seq, node);
-            if (buf_put(&out, head, (size_t)hn) || buf_put(&out, rest, rn) || buf_put(&out, "\n", 1)) { err = 1; break; }
+            if (obuf_put(&out, head, (size_t)hn) || obuf_put(&out, rest, rn) || obuf_put(&out, "\n", 1)) { err = 1; break; }
             act = 1;
             goto decided;
         }
@@ -2075,8 +2122,8 @@ static PyObject *journal(PyObject *self, PyObject *args) {
             if (!one_line(body, bn)) { act = 2; goto decided; }
             int hn = snprintf(head, sizeof head, "[ 0.%lld] node=J%lld type=%.*s msg=audit(%lld.%03lld:",
                               seq, node, (int)rtn, (const char *)rt, ms / 1000, ms % 1000);
-            if (buf_put(&out, head, (size_t)hn) || buf_put(&out, sf->v, sf->vn) ||
-                buf_put(&out, "): ", 3) || buf_put(&out, body, bn) || buf_put(&out, "\n", 1)) { err = 1; break; }
+            if (obuf_put(&out, head, (size_t)hn) || obuf_put(&out, sf->v, sf->vn) ||
+                obuf_put(&out, "): ", 3) || obuf_put(&out, body, bn) || obuf_put(&out, "\n", 1)) { err = 1; break; }
             act = 1;
             goto decided;
         }
@@ -2087,7 +2134,7 @@ static PyObject *journal(PyObject *self, PyObject *args) {
         if (act != 1) {
             out.n = line_at;
             int hn = snprintf(head, sizeof head, "{%lld\n", seq);
-            if (buf_put(&out, head, (size_t)hn)) { err = 1; break; }
+            if (obuf_put(&out, head, (size_t)hn)) { err = 1; break; }
             if (act == 2) {
                 ix = -1;
                 PyObject *t = Py_BuildValue("(Lnnn)", seq, (Py_ssize_t)(pos), (Py_ssize_t)len, (Py_ssize_t)line_at);
@@ -2101,10 +2148,11 @@ static PyObject *journal(PyObject *self, PyObject *args) {
     }
     if (!err && aborted) { result = Py_None; Py_INCREF(result); }
     else if (!err)
-        result = Py_BuildValue("(NLNNNOO)", bytes_of(&out), seq - seq0, bytes_of(&starts),
+        result = Py_BuildValue("(NLNNNOO)", obuf_finish(&out), seq - seq0, bytes_of(&starts),
                                bytes_of(&lens), bytes_of(&idx), idents, deferred);
     if (err && !PyErr_Occurred()) PyErr_NoMemory();
-    buf_free(&out); buf_free(&starts); buf_free(&lens); buf_free(&idx); buf_free(&msg);
+    Py_XDECREF(out.o);
+    buf_free(&starts); buf_free(&lens); buf_free(&idx); buf_free(&msg);
     free(kv);
     Py_XDECREF(idents);
     Py_XDECREF(deferred);
