@@ -1696,6 +1696,7 @@ typedef struct {
     const unsigned char *k, *v; /* key (no escapes), value: string content / array text */
     size_t kn, vn;
     int type, esc;              /* esc: the string has a backslash */
+    uint64_t pre;               /* canon: the key's first 8 bytes, big-endian, 0-padded */
 } JKV;
 
 static int utf8_all(const unsigned char *s, size_t n) {
@@ -2248,15 +2249,25 @@ static int put_json_str(Buf *b, const unsigned char *s, size_t n) {
 static int canon_into(Buf *b, const unsigned char *line, size_t n, JKV *kv) {
     int m = json_flat(line, n, kv, J_CAP);
     if (m < 0) return 1;
-    for (int i = 1; i < m; i++) { /* insertion sort: journald writes ~20 keys, most in order */
+    size_t total = 0;
+    for (int i = 0; i < m; i++) { /* keys hold no NUL: 0-padding sorts as memcmp does */
+        uint64_t pre = 0;
+        for (size_t k = 0; k < 8; k++) pre = pre << 8 | (k < kv[i].kn ? kv[i].k[k] : 0);
+        kv[i].pre = pre;
+        total += kv[i].kn + kv[i].vn + 8;
+    }
+    for (int i = 1; i < m; i++) { /* insertion sort: journald writes ~20 keys */
         JKV x = kv[i];
         int j = i - 1;
-        while (j >= 0 && jkv_cmp(&kv[j], &x) > 0) { kv[j + 1] = kv[j]; j--; }
+        while (j >= 0 && (kv[j].pre > x.pre || (kv[j].pre == x.pre && jkv_cmp(&kv[j], &x) > 0))) {
+            kv[j + 1] = kv[j];
+            j--;
+        }
         kv[j + 1] = x;
     }
     for (int i = 1; i < m; i++)
         if (jkv_cmp(&kv[i - 1], &kv[i]) == 0) return 1;
-    if (buf_reserve(b, n + 16)) return -1;
+    if (buf_reserve(b, total + 2)) return -1;
     int err = buf_put(b, "{", 1);
     for (int i = 0; i < m && !err; i++) {
         if (i) err |= buf_put(b, ",", 1);
@@ -2372,6 +2383,16 @@ static PyObject *canon_rows(PyObject *self, PyObject *args) {
     int r = kv ? 0 : -1;
     int32_t o = 0;
     if (!r) r = buf_put(&offs, &o, 4);
+    if (!r) { /* canon() is never longer than its line: one allocation */
+        size_t total = 0;
+        for (Py_ssize_t i = 0; i < rows; i++)
+            if (sel[i] >= 0 && sel[i] < nl) total += (size_t)ln[sel[i]];
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(extra); i++) {
+            PyObject *x = PyList_GET_ITEM(extra, i);
+            if (PyBytes_Check(x)) total += (size_t)PyBytes_GET_SIZE(x);
+        }
+        r = buf_reserve(&data, total + 64) || buf_reserve(&offs, (size_t)rows * 4 + 4) ? -1 : 0;
+    }
     for (Py_ssize_t i = 0; i < rows && !r; i++) {
         const unsigned char *p;
         size_t n;
