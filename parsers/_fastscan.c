@@ -1968,8 +1968,10 @@ static PyObject *journal(PyObject *self, PyObject *args) {
     PyObject *nodes, *dhost, *dmachine, *dboot;
     (void)self;
     int cont = 0; /* data[start] does not begin the buffer: its first line may continue too */
-    if (!PyArg_ParseTuple(args, "y*nnLO!nOOOn|p", &view, &start, &end, &seq, &PyDict_Type, &nodes,
-                          &max_nodes, &dhost, &dmachine, &dboot, &max_line, &cont))
+    PyObject *prefix = NULL; /* bytes the output starts with (lines already made) */
+    if (!PyArg_ParseTuple(args, "y*nnLO!nOOOn|pO!", &view, &start, &end, &seq, &PyDict_Type, &nodes,
+                          &max_nodes, &dhost, &dmachine, &dboot, &max_line, &cont,
+                          &PyBytes_Type, &prefix))
         return NULL;
     const unsigned char *data = (const unsigned char *)view.buf;
     if (start < 0 || end > view.len || start > end) {
@@ -1983,7 +1985,9 @@ static PyObject *journal(PyObject *self, PyObject *args) {
     JKV *kv = malloc(sizeof(JKV) * J_CAP);
     int err = !idents || !deferred || !kv, aborted = 0;
     /* the scanner lines are shorter than the entries: one allocation, no regrowth */
-    if (!err) err = obuf_init(&out, (size_t)(end - start) + 64);
+    size_t pn = prefix ? (size_t)PyBytes_GET_SIZE(prefix) : 0;
+    if (!err) err = obuf_init(&out, (size_t)(end - start) + 64 + pn);
+    if (!err && pn) err = obuf_put(&out, PyBytes_AS_STRING(prefix), pn);
     /* the identity of the previous entry (most entries repeat it) */
     const unsigned char *pid_p[3] = {NULL, NULL, NULL};
     size_t pid_n[3] = {0, 0, 0};
@@ -2431,7 +2435,7 @@ static PyMethodDef METHODS[] = {
      "over complete audit.log / kernel-log lines; see parsers/fast.py."},
     {"journal", journal, METH_VARARGS,
      "journal(data, start, end, seq, nodes, max_nodes, host, machine_id, boot_id, max_line"
-     "[, cont]) -> (lines, entries, starts, lens, ident_index, idents, deferred) | None: journald JSON "
+     "[, cont, prefix]) -> (lines, entries, starts, lens, ident_index, idents, deferred) | None: journald JSON "
      "entries as scanner lines (None: a line may continue a USER_AVC); see fast.JournalLines."},
     {"canon", canon, METH_VARARGS,
      "canon(line) -> bytes | None: the entry with its keys sorted, as orjson writes it."},

@@ -395,23 +395,30 @@ class JournalLines:
             if self._open_last(last_buf, start, end):
                 return None
         seq_before, blocks_before = self._seq, len(self._blocks)
-        outs = []
+        out = self.carry  # each piece's lines are written after it (the big one not copied)
         for k, (data, start, end, at) in enumerate(pieces):
-            got = self._journal(data, start, end, at, k > 0, default)
+            got = self._journal(data, start, end, at, k > 0, default, out)
             if got is None:  # undo the pieces before (their nodes stay numbered)
                 self._seq = seq_before
                 del self._blocks[blocks_before:]
                 for q in [q for q in self._tab if q >= seq_before]:
                     del self._tab[q]
                 return None
-            outs.append(got)
-        out = b"".join(outs) if len(outs) > 1 else outs[0]
-        return self.carry + out if self.carry else out
+            out = got
+        return out
 
     def _journal(
-        self, buf: bytes, start: int, end: int, base: int, cont: bool, default: HostInfo
+        self,
+        buf: bytes,
+        start: int,
+        end: int,
+        base: int,
+        cont: bool,
+        default: HostInfo,
+        prefix: bytes,
     ) -> bytes | None:
-        """The scanner lines of ``buf[start:end]`` (``base``: stream offset of buf[0])."""
+        """``prefix`` + the scanner lines of ``buf[start:end]`` (``base``: stream offset
+        of buf[0])."""
         seq0 = self._seq
         got = _fastscan.journal(
             buf,
@@ -425,6 +432,7 @@ class JournalLines:
             default.boot_id,
             R.MAX_JSON_LINE,
             cont,
+            prefix,
         )
         if got is None:
             return None
