@@ -12,6 +12,8 @@ import sys
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from parsers import fast, stream
 from parsers import schema as S
@@ -238,3 +240,73 @@ def test_importing_the_parser_does_not_import_pyarrow_compute() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
+
+
+_TEXT = st.text(st.characters(codec="utf-8"), max_size=12) | st.sampled_from(
+    ["", "audit", "kernel", "AVC", "1700000000123456", "7", 'a"b', "x\\y", "\x00", "msg='"]
+)
+_FIELDS = [
+    "_HOSTNAME", "_BOOT_ID", "_MACHINE_ID", "_TRANSPORT", "_AUDIT_ID", "_AUDIT_TYPE_NAME",
+    "_SOURCE_REALTIME_TIMESTAMP", "__REALTIME_TIMESTAMP", "MESSAGE", "X",
+]  # fmt: skip
+_VALUE = _TEXT | st.none() | st.lists(st.integers(0, 300), max_size=4)
+
+
+@needs_c
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    fields=st.dictionaries(
+        st.sampled_from(_FIELDS),
+        _VALUE,
+        max_size=4,
+    ),
+    style=st.integers(0, 2),
+    cut=st.integers(0, 400),
+    junk=st.sampled_from([b"", b"\\", b'"', b"\xff", b"\x01", b"}", b",", b"\\u00e9", b"\\ud800"]),
+)
+def test_c_and_python_translate_generated_entries_alike(
+    fields: dict, style: int, cut: int, junk: bytes
+) -> None:
+    """Generated entries (odd values, wrong types, bytes spliced in anywhere): the C pass
+    and the Python translation give the same scanner lines and identities."""
+    good = dump(entry(**fields), style)
+    bad = good[:cut] + junk + good[cut:]
+    buf = good + b"\n" + bad + b"\n" + good + b"\n"
+    py, c = fast.JournalLines(), fast.JournalLines()
+    want = py.build(stream.LineBuffer().lines(buf, 0, True), HOST)
+    got = c.build_buf(buf, 0, True, HOST)
+    assert got is not None
+    assert named(want, py._nodes) == named(got, c._nodes)
+    handed_back = {int(line[1:]) for line in want.split(b"\n") if line[:1] == b"{"}
+    for seq in range(py._seq):
+        if seq not in handed_back:
+            assert py._tab[seq][2] == c._entry(seq)[2]
+    for line in (good, bad):
+        canon = fast._fastscan.canon(line)
+        if canon is not None:
+            assert canon == orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS)
+
+
+@needs_c
+def test_message_text_never_overrides_trusted_fields() -> None:
+    """Text inside MESSAGE that looks like journald's fields or another host's header does
+    not change the row's host, and an entry of the syslog transport that claims to be the
+    kernel's audit record never becomes a kernel record (scanned or not)."""
+    body = AVC + ' _HOSTNAME="evil" node=evil'
+    forged = entry(
+        "AVC",
+        "60",
+        _TRANSPORT="syslog",
+        MESSAGE="kernel: audit: type=1400 audit(1700000000.200:3): " + AVC,
+    )
+    data = b"".join(
+        dump(e) + b"\n"
+        for e in (entry("AVC", "61", body, _HOSTNAME="web-01"), forged, entry("AVC", "62"))
+    )
+    for engine in ("python", "c"):
+        rows = parse_bytes(data, S.SOURCE_JOURNALD, HOST, "journald", engine=engine).records
+        got = [(r[S.HOST], r[S.ORIGIN]) for r in rows.to_pylist()]
+        assert ("web-01", S.ORIGIN_KERNEL) in got
+        assert all(h != "evil" for h, _o in got)
+        assert all(o != S.ORIGIN_KERNEL for h, o in got if h not in ("web-01", "j1"))
+        assert len(got) == 3
