@@ -23,6 +23,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ---------------------------------------------------------------- growable buffer */
 typedef struct {
@@ -1679,10 +1682,769 @@ done:
     return result;
 }
 
+/* ------------------------------------------------ journald JSON entries (fast.JournalLines)
+ * journal(...) turns `journalctl -o json` lines into the lines scan() reads, exactly as
+ * fast.JournalLines._translate does for the entries it can read with certainty (flat
+ * objects whose values are strings, byte arrays or null; the fields it uses without
+ * escapes); every other entry is "deferred": a `{SEQ` placeholder that Python replaces
+ * with _translate's own answer. canon(line) is orjson.dumps(orjson.loads(line),
+ * OPT_SORT_KEYS) for the same kind of entry, else None. */
+#define JV_STR 1
+#define JV_ARR 2
+#define JV_NULL 3
+typedef struct {
+    const unsigned char *k, *v; /* key (no escapes), value: string content / array text */
+    size_t kn, vn;
+    int type, esc;              /* esc: the string has a backslash */
+    uint64_t pre;               /* canon: the key's first 8 bytes, big-endian, 0-padded */
+} JKV;
+
+static int utf8_all(const unsigned char *s, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        if (s[i] < 0x80) { i++; continue; }
+        size_t k = utf8_valid_len(s + i, n - i);
+        if (!k) return 0;
+        i += k;
+    }
+    return 1;
+}
+
+/* no byte of w is '"', '\\', a C0 control or non-ASCII (false alarms are fine: the
+ * caller then reads byte by byte) */
+static inline int plain8(uint64_t w) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    uint64_t z = ((q - ones) & ~q) | ((b - ones) & ~b) | (w - ones * 0x20) | w;
+    return (z & high) == 0;
+}
+
+/* the first byte at or after p that is '"', '\\', a C0 control or non-ASCII (or one
+ * before it), else e: 16 bytes at a time with SSE2, 8 without */
+static inline const unsigned char *skip_plain(const unsigned char *p, const unsigned char *e) {
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), c0 = _mm_set1_epi8(0x20);
+    while (e - p >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        /* signed compare: bytes >= 0x80 are negative, so "< 0x20" flags them too */
+        __m128i bad = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                   _mm_cmplt_epi8(v, c0));
+        int mask = _mm_movemask_epi8(bad);
+        if (mask) return p + __builtin_ctz((unsigned)mask);
+        p += 16;
+    }
+#endif
+    while (e - p >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        if (!plain8(w)) break;
+        p += 8;
+    }
+    return p;
+}
+
+/* Parse one flat JSON object. Returns the number of members, -1 when it is not a kind
+ * we read with certainty (the caller defers to orjson). */
+static int json_flat(const unsigned char *p, size_t n, JKV *kv, int cap) {
+    const unsigned char *e = p + n;
+    const unsigned char *p0 = p;
+    int m = 0, ascii = 1;
+#define JWS() while (p < e && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++
+    JWS();
+    if (p >= e || *p != '{') return -1;
+    p++;
+    JWS();
+    if (p < e && *p == '}') { p++; goto tail; }
+    for (;;) {
+        if (m >= cap || p >= e || *p != '"') return -1;
+        const unsigned char *k = ++p;
+        for (;;) {
+            p = skip_plain(p, e);
+            if (p >= e || *p == '"' || *p == '\\' || *p < 0x20) break;
+            ascii &= *p < 0x80;
+            p++;
+        }
+        if (p >= e || *p != '"') return -1;
+        kv[m].k = k; kv[m].kn = (size_t)(p - k);
+        p++;
+        JWS();
+        if (p >= e || *p != ':') return -1;
+        p++;
+        JWS();
+        if (p >= e) return -1;
+        if (*p == '"') {
+            const unsigned char *v = ++p;
+            int esc = 0;
+            while (p < e && *p != '"') {
+                p = skip_plain(p, e);
+                if (p >= e || *p == '"') break;
+                if (*p < 0x20) return -1;
+                if (*p == '\\') {
+                    esc = 1;
+                    if (p + 1 >= e || !memchr("\"\\/bfnrtu", p[1], 9)) return -1;
+                    if (p[1] == 'u') { /* 4 hex digits; a surrogate is left to orjson */
+                        int v = 0;
+                        if (e - p < 6) return -1;
+                        for (int k = 2; k < 6; k++) {
+                            int h = hexval(p[k]);
+                            if (h < 0) return -1;
+                            v = v * 16 + h;
+                        }
+                        if (v >= 0xD800 && v <= 0xDFFF) return -1;
+                        p += 6;
+                        continue;
+                    }
+                    p += 2;
+                    continue;
+                }
+                ascii &= *p < 0x80;
+                p++;
+            }
+            if (p >= e) return -1;
+            kv[m].v = v; kv[m].vn = (size_t)(p - v); kv[m].type = JV_STR; kv[m].esc = esc;
+            p++;
+        } else if (*p == '[') {
+            const unsigned char *v = ++p;
+            JWS();
+            if (p < e && *p == ']') { kv[m].v = v; kv[m].vn = 0; p++; } /* [] is falsy */
+            else {
+                for (;;) {
+                    JWS();
+                    const unsigned char *d = p;
+                    int val = 0;
+                    while (p < e && *p >= '0' && *p <= '9' && p - d < 4) { val = val * 10 + (*p - '0'); p++; }
+                    if (p == d || (*d == '0' && p - d > 1) || val > 255) return -1;
+                    JWS();
+                    if (p < e && *p == ',') { p++; continue; }
+                    if (p < e && *p == ']') break;
+                    return -1;
+                }
+                kv[m].v = v; kv[m].vn = (size_t)(p - v); p++;
+            }
+            kv[m].type = JV_ARR; kv[m].esc = 0;
+        } else if (e - p >= 4 && memcmp(p, "null", 4) == 0) {
+            kv[m].v = p; kv[m].vn = 0; kv[m].type = JV_NULL; kv[m].esc = 0;
+            p += 4;
+        } else {
+            return -1;
+        }
+        m++;
+        JWS();
+        if (p < e && *p == ',') { p++; JWS(); continue; }
+        if (p < e && *p == '}') { p++; break; }
+        return -1;
+    }
+tail:
+    JWS();
+    if (p != e) return -1;
+#undef JWS
+    if (!ascii && !utf8_all(p0, n)) return -1; /* orjson reads UTF-8 only */
+    return m;
+}
+
+/* unescape a JSON string into out; 0 = ok, -1 = an escape we leave to orjson (\u of a
+ * non-ASCII code point or NUL) */
+static int json_unescape(Buf *out, const unsigned char *s, size_t n) {
+    if (buf_reserve(out, n)) return -2;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *bs = memchr(s + i, '\\', n - i);
+        size_t run = bs ? (size_t)(bs - s) - i : n - i;
+        memcpy(out->p + out->n, s + i, run);
+        out->n += run;
+        i += run;
+        if (i >= n) break;
+        unsigned char c = s[++i];
+        switch (c) {
+        case '"': case '\\': case '/': out->p[out->n++] = (char)c; break;
+        case 'b': out->p[out->n++] = '\b'; break;
+        case 'f': out->p[out->n++] = '\f'; break;
+        case 'n': out->p[out->n++] = '\n'; break;
+        case 'r': out->p[out->n++] = '\r'; break;
+        case 't': out->p[out->n++] = '\t'; break;
+        case 'u': {
+            if (i + 4 >= n) return -1;
+            int v = 0;
+            for (int k = 1; k <= 4; k++) {
+                int h = hexval(s[i + k]);
+                if (h < 0) return -1;
+                v = v * 16 + h;
+            }
+            if (v == 0 || v >= 0x80) return -1;
+            out->p[out->n++] = (char)v;
+            i += 4;
+            break;
+        }
+        default: return -1;
+        }
+    }
+    return 0;
+}
+
+static int ascii_digits(const unsigned char *s, size_t n) {
+    if (!n) return 0;
+    for (size_t i = 0; i < n; i++) if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* fast.JournalLines._one_line */
+static int one_line(const unsigned char *s, size_t n) {
+    if (memchr(s, '\n', n) || memchr(s, '\r', n)) return 0;
+    int q = 0, msgq = 0;
+    for (const unsigned char *p = memchr(s, '\'', n); p; p = memchr(p + 1, '\'', (size_t)(s + n - p - 1))) {
+        q++;
+        if (p - s >= 4 && memcmp(p - 4, "msg=", 4) == 0) msgq = 1;
+    }
+    return !(msgq && (q & 1));
+}
+
+enum { J_HOST, J_MACHINE, J_BOOT, J_TRANSPORT, J_MESSAGE, J_TYPE, J_ID, J_SRC, J_RT, J_NF };
+static const char *J_NAMES[J_NF] = {"_HOSTNAME", "_MACHINE_ID", "_BOOT_ID", "_TRANSPORT",
+                                    "MESSAGE", "_AUDIT_TYPE_NAME", "_AUDIT_ID",
+                                    "_SOURCE_REALTIME_TIMESTAMP", "__REALTIME_TIMESTAMP"};
+static const size_t J_LENS[J_NF] = {9, 11, 8, 10, 7, 16, 9, 26, 20}; /* strlen(J_NAMES[j]) */
+#define J_CAP 256
+
+/* a trusted identity field: 1 = a non-empty string without escapes (its span), 0 = none
+ * (absent, null, empty, an array: _str gives None), -1 = defer (escapes) */
+static int jid(const JKV *f, const unsigned char **p, size_t *n) {
+    *p = NULL; *n = 0;
+    if (!f || f->type != JV_STR || f->vn == 0) return 0;
+    if (f->esc) return -1;
+    *p = f->v; *n = f->vn;
+    return 1;
+}
+
+static PyObject *id_str(const unsigned char *p, size_t n, PyObject *dflt) {
+    if (!p) { Py_INCREF(dflt); return dflt; }
+    return PyUnicode_DecodeUTF8((const char *)p, (Py_ssize_t)n, "strict");
+}
+
+/* output written straight into a bytes object (no copy of the chunk's scanner lines) */
+typedef struct {
+    PyObject *o;
+    size_t n, cap;
+} OBuf;
+static int obuf_init(OBuf *b, size_t cap) {
+    b->o = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)cap);
+    b->n = 0;
+    b->cap = cap;
+    return b->o ? 0 : -1;
+}
+static int obuf_put(OBuf *b, const void *src, size_t len) {
+    if (b->n + len > b->cap) {
+        size_t cap = b->cap * 2 + len;
+        if (_PyBytes_Resize(&b->o, (Py_ssize_t)cap)) return -1; /* (b->o is NULL then) */
+        b->cap = cap;
+    }
+    memcpy(PyBytes_AS_STRING(b->o) + b->n, src, len);
+    b->n += len;
+    return 0;
+}
+/* the bytes written (the reference passes to the caller), NULL on error */
+static PyObject *obuf_finish(OBuf *b) {
+    if (_PyBytes_Resize(&b->o, (Py_ssize_t)b->n)) return NULL;
+    PyObject *o = b->o;
+    b->o = NULL;
+    return o;
+}
+
+/* snprintf's work for the scanner line heads, without its cost (a sixth of the pass) */
+static inline char *put_lit(char *d, const char *s, size_t n) {
+    memcpy(d, s, n);
+    return d + n;
+}
+static inline char *put_dec(char *d, unsigned long long v) {
+    char t[24];
+    int k = 0;
+    do { t[k++] = (char)('0' + v % 10); v /= 10; } while (v);
+    while (k) *d++ = t[--k];
+    return d;
+}
+
+static PyObject *journal(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    Py_ssize_t start, end, max_line, max_nodes;
+    long long seq;
+    PyObject *nodes, *dhost, *dmachine, *dboot;
+    (void)self;
+    int cont = 0; /* data[start] does not begin the buffer: its first line may continue too */
+    PyObject *prefix = NULL; /* bytes the output starts with (lines already made) */
+    if (!PyArg_ParseTuple(args, "y*nnLO!nOOOn|pO!", &view, &start, &end, &seq, &PyDict_Type, &nodes,
+                          &max_nodes, &dhost, &dmachine, &dboot, &max_line, &cont,
+                          &PyBytes_Type, &prefix))
+        return NULL;
+    const unsigned char *data = (const unsigned char *)view.buf;
+    if (start < 0 || end > view.len || start > end) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "bad range");
+        return NULL;
+    }
+    OBuf out = {0};
+    Buf starts = {0}, lens = {0}, idx = {0}, msg = {0};
+    PyObject *idents = PyList_New(0), *deferred = PyList_New(0), *result = NULL;
+    JKV *kv = malloc(sizeof(JKV) * J_CAP);
+    int err = !idents || !deferred || !kv, aborted = 0;
+    /* the scanner lines are shorter than the entries: one allocation, no regrowth */
+    size_t pn = prefix ? (size_t)PyBytes_GET_SIZE(prefix) : 0;
+    if (!err) err = obuf_init(&out, (size_t)(end - start) + 64 + pn);
+    if (!err && pn) err = obuf_put(&out, PyBytes_AS_STRING(prefix), pn);
+    /* the identity of the previous entry (most entries repeat it) */
+    const unsigned char *pid_p[3] = {NULL, NULL, NULL};
+    size_t pid_n[3] = {0, 0, 0};
+    int32_t pid_ix = -1;
+    long long pnode = -1;
+    long long seq0 = seq;
+    char head[192];
+    Py_ssize_t pos = start;
+    while (!err && pos < end) {
+        const unsigned char *ln = data + pos;
+        const unsigned char *nlp = memchr(ln, '\n', (size_t)(end - pos));
+        size_t len = nlp ? (size_t)(nlp - ln) : (size_t)(end - pos);
+        Py_ssize_t next = pos + (Py_ssize_t)len + (nlp ? 1 : 0);
+        if ((pos > start || cont) && len && (ln[0] == ' ' || ln[0] == '\t')) {
+            /* may continue a USER_AVC's msg='…: LineBuffer.lines cuts such a buffer */
+            aborted = 1;
+            break;
+        }
+        if (len && ln[len - 1] == '\r') len--;
+        if (!len) { if (obuf_put(&out, "\n", 1)) err = 1; pos = next; continue; }
+        int64_t rel = pos, ll = (int64_t)len;
+        int32_t ix = -1;
+        if (buf_put(&starts, &rel, 8) || buf_put(&lens, &ll, 8)) { err = 1; break; }
+        size_t line_at = out.n;
+        int act = 0; /* 0 fallback, 1 emitted, 2 defer */
+        if ((Py_ssize_t)len > max_line || ln[0] != '{') goto fallback;
+        int m = json_flat(ln, len, kv, J_CAP);
+        if (m < 0) { act = 2; goto decided; }
+        const JKV *f[J_NF] = {0};
+        for (int i = 0; i < m; i++) {
+            if (kv[i].kn < 7 || (kv[i].k[0] != '_' && kv[i].k[0] != 'M')) continue;
+            for (int j = 0; j < J_NF; j++)
+                if (kv[i].kn == J_LENS[j] && memcmp(kv[i].k, J_NAMES[j], J_LENS[j]) == 0) {
+                    if (f[j]) { act = 2; goto decided; } /* repeated: orjson's last wins */
+                    f[j] = &kv[i];
+                }
+        }
+        const JKV *tr = f[J_TRANSPORT];
+        int kernel;
+        if (!tr || tr->type != JV_STR || tr->esc) {
+            if (tr && tr->esc) { act = 2; goto decided; }
+            goto fallback;
+        }
+        if (tr->vn == 5 && memcmp(tr->v, "audit", 5) == 0) kernel = 0;
+        else if (tr->vn == 6 && memcmp(tr->v, "kernel", 6) == 0) kernel = 1;
+        else goto fallback;
+        const JKV *mf = f[J_MESSAGE];
+        msg.n = 0;
+        if (!mf || mf->type == JV_NULL) goto fallback;
+        if (mf->type == JV_STR) {
+            int r = json_unescape(&msg, mf->v, mf->vn);
+            if (r == -2) { err = 1; break; }
+            if (r) { act = 2; goto decided; }
+        } else {
+            const unsigned char *q = mf->v, *qe = mf->v + mf->vn;
+            if (buf_reserve(&msg, mf->vn)) { err = 1; break; }
+            while (q < qe) {
+                if (*q >= '0' && *q <= '9') {
+                    int v = 0;
+                    while (q < qe && *q >= '0' && *q <= '9') v = v * 10 + (*q++ - '0');
+                    msg.p[msg.n++] = (char)v;
+                } else q++;
+            }
+        }
+        /* identity and node */
+        const unsigned char *ip[3];
+        size_t in[3];
+        for (int k = 0; k < 3; k++)
+            if (jid(f[J_HOST + k], &ip[k], &in[k]) < 0) { act = 2; goto decided; }
+        long long node;
+        if (pid_ix >= 0 && ((ip[0] == NULL) == (pid_p[0] == NULL)) &&
+            ((ip[1] == NULL) == (pid_p[1] == NULL)) && ((ip[2] == NULL) == (pid_p[2] == NULL)) &&
+            (!ip[0] || (in[0] == pid_n[0] && memcmp(ip[0], pid_p[0], in[0]) == 0)) &&
+            (!ip[1] || (in[1] == pid_n[1] && memcmp(ip[1], pid_p[1], in[1]) == 0)) &&
+            (!ip[2] || (in[2] == pid_n[2] && memcmp(ip[2], pid_p[2], in[2]) == 0))) {
+            ix = pid_ix;
+            node = pnode;
+        } else {
+            PyObject *h = id_str(ip[0], in[0], dhost), *mc = id_str(ip[1], in[1], dmachine),
+                     *b = id_str(ip[2], in[2], dboot);
+            if (!h || !mc || !b) { Py_XDECREF(h); Py_XDECREF(mc); Py_XDECREF(b); err = 1; break; }
+            PyObject *key = PyTuple_Pack(2, h, b);
+            PyObject *ident = PyTuple_Pack(3, h, mc, b);
+            Py_DECREF(h); Py_DECREF(mc); Py_DECREF(b);
+            if (!key || !ident) { Py_XDECREF(key); Py_XDECREF(ident); err = 1; break; }
+            PyObject *nv = PyDict_GetItemWithError(nodes, key);
+            if (!nv && PyErr_Occurred()) { Py_DECREF(key); Py_DECREF(ident); err = 1; break; }
+            if (nv) node = PyLong_AsLongLong(nv);
+            else if (PyDict_Size(nodes) >= max_nodes) { Py_DECREF(key); Py_DECREF(ident); goto fallback; }
+            else {
+                node = PyDict_Size(nodes);
+                PyObject *nn = PyLong_FromLongLong(node);
+                if (!nn || PyDict_SetItem(nodes, key, nn)) { Py_XDECREF(nn); Py_DECREF(key); Py_DECREF(ident); err = 1; break; }
+                Py_DECREF(nn);
+            }
+            Py_DECREF(key);
+            if (PyList_Append(idents, ident)) { Py_DECREF(ident); err = 1; break; }
+            Py_DECREF(ident);
+            ix = (int32_t)(PyList_GET_SIZE(idents) - 1);
+            for (int k = 0; k < 3; k++) { pid_p[k] = ip[k]; pid_n[k] = in[k]; }
+            pid_ix = ix;
+            pnode = node;
+        }
+        const unsigned char *mb = (const unsigned char *)msg.p;
+        size_t mn = msg.n;
+        if (kernel) {
+            /* classify_line(trusted_kernel=True) of "audit: type=…" (JournalLines._whole) */
+            if (mn < 12 || memcmp(mb, "audit: type=", 12) != 0) goto fallback;
+            const unsigned char *rest = mb + 7;
+            size_t rn = mn - 7;
+            const unsigned char *sp = memchr(rest + 5, ' ', rn - 5);
+            size_t tn = sp ? (size_t)(sp - rest - 5) : rn - 5;
+            if ((tn == 4 && memcmp(rest + 5, "1107", 4) == 0) ||
+                (tn == 8 && memcmp(rest + 5, "USER_AVC", 8) == 0) ||
+                (tn >= 7 && memcmp(rest + 5, "UNKNOWN", 7) == 0) || !one_line(rest, rn))
+                goto fallback;
+            char *h = head;
+            h = put_lit(h, "[ 0.", 4);
+            h = put_dec(h, (unsigned long long)seq);
+            h = put_lit(h, "] node=J", 8);
+            h = put_dec(h, (unsigned long long)node);
+            *h++ = ' ';
+            int hn = (int)(h - head);
+            if (obuf_put(&out, head, (size_t)hn) || obuf_put(&out, rest, rn) || obuf_put(&out, "\n", 1)) { err = 1; break; }
+            act = 1;
+            goto decided;
+        }
+        {
+            const JKV *tf = f[J_TYPE];
+            if (!tf || tf->type != JV_STR || tf->esc || tf->vn == 0 || tf->vn > 64) { act = 2; goto decided; }
+            const unsigned char *rt = tf->v;
+            size_t rtn = tf->vn;
+            if (rt[0] < 'A' || rt[0] > 'Z' || (rtn >= 7 && memcmp(rt, "UNKNOWN", 7) == 0)) { act = 2; goto decided; }
+            for (size_t i = 1; i < rtn; i++)
+                if (!((rt[i] >= 'A' && rt[i] <= 'Z') || (rt[i] >= '0' && rt[i] <= '9') || rt[i] == '_')) { act = 2; goto decided; }
+            const unsigned char *body = mb;
+            size_t bn = mn;
+            if (bn > rtn && memcmp(body, rt, rtn) == 0 && body[rtn] == ' ') { body += rtn + 1; bn -= rtn + 1; }
+            if (bn >= 5 && (memcmp(body, "type=", 5) == 0 || memcmp(body, "node=", 5) == 0 || memcmp(body, "host=", 5) == 0)) { act = 2; goto decided; }
+            const JKV *sf = f[J_ID];
+            if (!sf || sf->type != JV_STR) goto fallback;
+            if (sf->esc) { act = 2; goto decided; }
+            if (!ascii_digits(sf->v, sf->vn)) goto fallback;
+            const JKV *uf = f[J_SRC];
+            if (!uf || uf->type == JV_NULL || uf->vn == 0) uf = f[J_RT]; /* `or`: falsy */
+            if (!uf || uf->type != JV_STR) goto fallback;
+            if (uf->esc || uf->vn > 18) { act = 2; goto decided; }
+            if (!ascii_digits(uf->v, uf->vn)) goto fallback;
+            long long us = 0;
+            for (size_t i = 0; i < uf->vn; i++) us = us * 10 + (uf->v[i] - '0');
+            long long ms = us / 1000;
+            if (!one_line(body, bn)) { act = 2; goto decided; }
+            char *h = head; /* rtn <= 64: fits */
+            h = put_lit(h, "[ 0.", 4);
+            h = put_dec(h, (unsigned long long)seq);
+            h = put_lit(h, "] node=J", 8);
+            h = put_dec(h, (unsigned long long)node);
+            h = put_lit(h, " type=", 6);
+            h = put_lit(h, (const char *)rt, rtn);
+            h = put_lit(h, " msg=audit(", 11);
+            h = put_dec(h, (unsigned long long)(ms / 1000));
+            *h++ = '.';
+            *h++ = (char)('0' + ms % 1000 / 100);
+            *h++ = (char)('0' + ms % 100 / 10);
+            *h++ = (char)('0' + ms % 10);
+            *h++ = ':';
+            int hn = (int)(h - head);
+            if (obuf_put(&out, head, (size_t)hn) || obuf_put(&out, sf->v, sf->vn) ||
+                obuf_put(&out, "): ", 3) || obuf_put(&out, body, bn) || obuf_put(&out, "\n", 1)) { err = 1; break; }
+            act = 1;
+            goto decided;
+        }
+    fallback:
+        act = 0;
+        ix = -1;
+    decided:
+        if (act != 1) {
+            out.n = line_at;
+            char *h = head;
+            *h++ = '{';
+            h = put_dec(h, (unsigned long long)seq);
+            *h++ = '\n';
+            int hn = (int)(h - head);
+            if (obuf_put(&out, head, (size_t)hn)) { err = 1; break; }
+            if (act == 2) {
+                ix = -1;
+                PyObject *t = Py_BuildValue("(Lnnn)", seq, (Py_ssize_t)(pos), (Py_ssize_t)len, (Py_ssize_t)line_at);
+                if (!t || PyList_Append(deferred, t)) { Py_XDECREF(t); err = 1; break; }
+                Py_DECREF(t);
+            }
+        }
+        if (buf_put(&idx, &ix, 4)) { err = 1; break; }
+        seq++;
+        pos = next;
+    }
+    if (!err && aborted) { result = Py_None; Py_INCREF(result); }
+    else if (!err)
+        result = Py_BuildValue("(NLNNNOO)", obuf_finish(&out), seq - seq0, bytes_of(&starts),
+                               bytes_of(&lens), bytes_of(&idx), idents, deferred);
+    if (err && !PyErr_Occurred()) PyErr_NoMemory();
+    Py_XDECREF(out.o);
+    buf_free(&starts); buf_free(&lens); buf_free(&idx); buf_free(&msg);
+    free(kv);
+    Py_XDECREF(idents);
+    Py_XDECREF(deferred);
+    PyBuffer_Release(&view);
+    return result;
+}
+
+static inline int jkv_cmp(const void *a, const void *b) {
+    const JKV *x = a, *y = b;
+    size_t n = x->kn < y->kn ? x->kn : y->kn;
+    int c = memcmp(x->k, y->k, n);
+    if (c) return c;
+    return x->kn < y->kn ? -1 : x->kn > y->kn;
+}
+
+/* a JSON string's content as orjson writes it (short escapes for \b \t \n \f \r, \u00xx
+ * for the other C0 bytes, " and \ escaped, everything else as UTF-8) */
+static int put_json_str(Buf *b, const unsigned char *s, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *bs = memchr(s + i, '\\', n - i);
+        size_t run = bs ? (size_t)(bs - s) - i : n - i;
+        if (buf_put(b, s + i, run)) return -1;
+        i += run;
+        if (i >= n) break;
+        unsigned char c = s[++i];
+        unsigned v;
+        switch (c) {
+        case '"': if (buf_put(b, "\\\"", 2)) return -1; continue;
+        case '\\': if (buf_put(b, "\\\\", 2)) return -1; continue;
+        case '/': if (buf_put(b, "/", 1)) return -1; continue;
+        case 'b': v = 8; break;
+        case 'f': v = 12; break;
+        case 'n': v = 10; break;
+        case 'r': v = 13; break;
+        case 't': v = 9; break;
+        default: /* u: json_flat checked 4 hex digits, no surrogate */
+            v = 0;
+            for (int k = 1; k <= 4; k++) v = v * 16 + (unsigned)hexval(s[i + k]);
+            i += 4;
+        }
+        char tmp[8];
+        size_t tn;
+        if (v == 8) { memcpy(tmp, "\\b", 2); tn = 2; }
+        else if (v == 9) { memcpy(tmp, "\\t", 2); tn = 2; }
+        else if (v == 10) { memcpy(tmp, "\\n", 2); tn = 2; }
+        else if (v == 12) { memcpy(tmp, "\\f", 2); tn = 2; }
+        else if (v == 13) { memcpy(tmp, "\\r", 2); tn = 2; }
+        else if (v < 0x20) { tmp[0] = '\\'; tmp[1] = 'u'; tmp[2] = '0'; tmp[3] = '0'; tmp[4] = HEXD[v >> 4]; tmp[5] = HEXD[v & 15]; tn = 6; }
+        else if (v == '"') { memcpy(tmp, "\\\"", 2); tn = 2; }
+        else if (v == '\\') { memcpy(tmp, "\\\\", 2); tn = 2; }
+        else if (v < 0x80) { tmp[0] = (char)v; tn = 1; }
+        else if (v < 0x800) { tmp[0] = (char)(0xC0 | (v >> 6)); tmp[1] = (char)(0x80 | (v & 63)); tn = 2; }
+        else { tmp[0] = (char)(0xE0 | (v >> 12)); tmp[1] = (char)(0x80 | ((v >> 6) & 63)); tmp[2] = (char)(0x80 | (v & 63)); tn = 3; }
+        if (buf_put(b, tmp, tn)) return -1;
+    }
+    return 0;
+}
+
+/* orjson.dumps(orjson.loads(line), option=OPT_SORT_KEYS) of a flat entry json_flat reads
+ * (no repeated keys) appended to b: 0, 1 = not such an entry (b unchanged), -1 = no memory */
+static int canon_into(Buf *b, const unsigned char *line, size_t n, JKV *kv) {
+    int m = json_flat(line, n, kv, J_CAP);
+    if (m < 0) return 1;
+    size_t total = 0;
+    for (int i = 0; i < m; i++) { /* keys hold no NUL: 0-padding sorts as memcmp does */
+        uint64_t pre = 0;
+        for (size_t k = 0; k < 8; k++) pre = pre << 8 | (k < kv[i].kn ? kv[i].k[k] : 0);
+        kv[i].pre = pre;
+        total += kv[i].kn + kv[i].vn + 8;
+    }
+    for (int i = 1; i < m; i++) { /* insertion sort: journald writes ~20 keys */
+        JKV x = kv[i];
+        int j = i - 1;
+        while (j >= 0 && (kv[j].pre > x.pre || (kv[j].pre == x.pre && jkv_cmp(&kv[j], &x) > 0))) {
+            kv[j + 1] = kv[j];
+            j--;
+        }
+        kv[j + 1] = x;
+    }
+    for (int i = 1; i < m; i++)
+        if (jkv_cmp(&kv[i - 1], &kv[i]) == 0) return 1;
+    if (buf_reserve(b, total + 2)) return -1;
+    int err = buf_put(b, "{", 1);
+    for (int i = 0; i < m && !err; i++) {
+        if (i) err |= buf_put(b, ",", 1);
+        err |= buf_put(b, "\"", 1) || buf_put(b, kv[i].k, kv[i].kn) || buf_put(b, "\":", 2);
+        if (kv[i].type == JV_NULL) err |= buf_put(b, "null", 4);
+        else if (kv[i].type == JV_STR)
+            err |= buf_put(b, "\"", 1) || (kv[i].esc ? put_json_str(b, kv[i].v, kv[i].vn) : buf_put(b, kv[i].v, kv[i].vn)) || buf_put(b, "\"", 1);
+        else {
+            err |= buf_put(b, "[", 1);
+            const unsigned char *q = kv[i].v, *qe = kv[i].v + kv[i].vn;
+            int first = 1;
+            while (q < qe && !err) {
+                if (*q >= '0' && *q <= '9') {
+                    const unsigned char *d = q;
+                    while (q < qe && *q >= '0' && *q <= '9') q++;
+                    if (!first) err |= buf_put(b, ",", 1);
+                    err |= buf_put(b, d, (size_t)(q - d));
+                    first = 0;
+                } else q++;
+            }
+            err |= buf_put(b, "]", 1);
+        }
+    }
+    err |= buf_put(b, "}", 1);
+    return err ? -1 : 0;
+}
+
+/* journal_rows(offsets, data, rows, seq0, entries, index, tab) -> (sel, who, slow): for
+ * each scanned row (RAW = "[ 0.SEQ] …": int32 offsets + data of the binary column, with
+ * the array's offset applied by the caller) its line in the block of entries seq0.. (sel,
+ * int64) and identity index (who, int32), or -1/-1 and (row, SEQ) in slow: an entry not
+ * in the block, held in tab, or without identity */
+static PyObject *journal_rows(PyObject *self, PyObject *args) {
+    Py_buffer ov, dv, iv;
+    Py_ssize_t rows;
+    long long seq0, nb;
+    PyObject *tab;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*nLLy*O!", &ov, &dv, &rows, &seq0, &nb, &iv, &PyDict_Type, &tab))
+        return NULL;
+    const int32_t *off = ov.buf;
+    const unsigned char *d = dv.buf;
+    const int32_t *index = iv.buf;
+    Buf sel = {0}, who = {0};
+    PyObject *slow = PyList_New(0), *res = NULL;
+    int err = !slow || ov.len < (Py_ssize_t)((rows + 1) * 4) || iv.len < nb * 4;
+    for (Py_ssize_t r = 0; r < rows && !err; r++) {
+        int32_t a = off[r], b = off[r + 1];
+        long long q = -1;
+        if (a >= 0 && b <= dv.len && b - a > 4 && memcmp(d + a, "[ 0.", 4) == 0) {
+            q = 0;
+            for (int32_t k = a + 4; k < b && d[k] != ']'; k++) {
+                if (d[k] < '0' || d[k] > '9' || q > (1LL << 50)) { q = -1; break; }
+                q = q * 10 + (d[k] - '0');
+            }
+        }
+        int64_t s = -1;
+        int32_t w = -1;
+        if (q >= seq0 && q < seq0 + nb && index[q - seq0] >= 0) {
+            PyObject *key = PyLong_FromLongLong(q);
+            int in = key ? PyDict_Contains(tab, key) : -1;
+            Py_XDECREF(key);
+            if (in < 0) { err = 1; break; }
+            if (!in) { s = q - seq0; w = index[s]; }
+        }
+        if (s < 0) {
+            PyObject *t = Py_BuildValue("(nL)", r, q);
+            if (!t || PyList_Append(slow, t)) { Py_XDECREF(t); err = 1; break; }
+            Py_DECREF(t);
+        }
+        if (buf_put(&sel, &s, 8) || buf_put(&who, &w, 4)) err = 1;
+    }
+    if (!err) res = Py_BuildValue("(NNO)", bytes_of(&sel), bytes_of(&who), slow);
+    else if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "bad rows");
+    buf_free(&sel);
+    buf_free(&who);
+    Py_XDECREF(slow);
+    PyBuffer_Release(&ov);
+    PyBuffer_Release(&dv);
+    PyBuffer_Release(&iv);
+    return res;
+}
+
+/* canon(line) -> bytes | None: canon_into of one line (None: ask orjson) */
+static PyObject *canon(PyObject *self, PyObject *args) {
+    Py_buffer view;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*", &view)) return NULL;
+    JKV *kv = malloc(sizeof(JKV) * J_CAP);
+    Buf b = {0};
+    int r = kv ? canon_into(&b, (const unsigned char *)view.buf, (size_t)view.len, kv) : -1;
+    PyObject *res = r == 0 ? bytes_of(&b) : r == 1 ? (Py_INCREF(Py_None), Py_None) : PyErr_NoMemory();
+    free(kv);
+    buf_free(&b);
+    PyBuffer_Release(&view);
+    return res;
+}
+
+/* canon_rows(buf, starts, lens, sel, extra) -> (data, int32 offsets) | None: the binary
+ * column of canon() of each row: sel[i] >= 0 is line sel[i] of buf (starts/lens: int64),
+ * -1 the next line of extra; None when a line is not one canon reads */
+static PyObject *canon_rows(PyObject *self, PyObject *args) {
+    Py_buffer bv, sv, lv, qv;
+    PyObject *extra;
+    (void)self;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*O!", &bv, &sv, &lv, &qv, &PyList_Type, &extra)) return NULL;
+    const unsigned char *buf = bv.buf;
+    const int64_t *st = sv.buf, *ln = lv.buf, *sel = qv.buf;
+    Py_ssize_t nl = sv.len / 8, rows = qv.len / 8, xi = 0;
+    Buf data = {0}, offs = {0};
+    JKV *kv = malloc(sizeof(JKV) * J_CAP);
+    PyObject *res = NULL;
+    int r = kv ? 0 : -1;
+    int32_t o = 0;
+    if (!r) r = buf_put(&offs, &o, 4);
+    if (!r) { /* canon() is never longer than its line: one allocation */
+        size_t total = 0;
+        for (Py_ssize_t i = 0; i < rows; i++)
+            if (sel[i] >= 0 && sel[i] < nl) total += (size_t)ln[sel[i]];
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(extra); i++) {
+            PyObject *x = PyList_GET_ITEM(extra, i);
+            if (PyBytes_Check(x)) total += (size_t)PyBytes_GET_SIZE(x);
+        }
+        r = buf_reserve(&data, total + 64) || buf_reserve(&offs, (size_t)rows * 4 + 4) ? -1 : 0;
+    }
+    for (Py_ssize_t i = 0; i < rows && !r; i++) {
+        const unsigned char *p;
+        size_t n;
+        if (sel[i] >= 0) {
+            if (sel[i] >= nl || st[sel[i]] < 0 || st[sel[i]] + ln[sel[i]] > bv.len) { r = 1; break; }
+            p = buf + st[sel[i]];
+            n = (size_t)ln[sel[i]];
+        } else {
+            if (xi >= PyList_GET_SIZE(extra)) { r = 1; break; }
+            PyObject *x = PyList_GET_ITEM(extra, xi++);
+            if (!PyBytes_Check(x)) { r = 1; break; }
+            p = (const unsigned char *)PyBytes_AS_STRING(x);
+            n = (size_t)PyBytes_GET_SIZE(x);
+        }
+        r = canon_into(&data, p, n, kv);
+        if (!r && data.n > INT32_MAX) r = 1;
+        o = (int32_t)data.n;
+        if (!r) r = buf_put(&offs, &o, 4);
+    }
+    if (r == 0) res = Py_BuildValue("(NN)", bytes_of(&data), bytes_of(&offs));
+    else if (r == 1) { res = Py_None; Py_INCREF(res); }
+    else PyErr_NoMemory();
+    free(kv);
+    buf_free(&data);
+    buf_free(&offs);
+    PyBuffer_Release(&bv);
+    PyBuffer_Release(&sv);
+    PyBuffer_Release(&lv);
+    PyBuffer_Release(&qv);
+    return res;
+}
+
 static PyMethodDef METHODS[] = {
     {"scan", scan, METH_VARARGS,
      "scan(head, data, start, end, final, prev_max_ts, window_ms[, flags]) -> dict: one pass "
      "over complete audit.log / kernel-log lines; see parsers/fast.py."},
+    {"journal", journal, METH_VARARGS,
+     "journal(data, start, end, seq, nodes, max_nodes, host, machine_id, boot_id, max_line"
+     "[, cont, prefix]) -> (lines, entries, starts, lens, ident_index, idents, deferred) | None: journald JSON "
+     "entries as scanner lines (None: a line may continue a USER_AVC); see fast.JournalLines."},
+    {"canon", canon, METH_VARARGS,
+     "canon(line) -> bytes | None: the entry with its keys sorted, as orjson writes it."},
+    {"journal_rows", journal_rows, METH_VARARGS,
+     "journal_rows(offsets, data, rows, seq0, entries, index, tab) -> (sel, who, slow): the "
+     "entries of scanned rows; see fast.JournalLines.stamp."},
+    {"canon_rows", canon_rows, METH_VARARGS,
+     "canon_rows(buf, starts, lens, sel, extra) -> (data, offsets) | None: canon() of many "
+     "lines as a binary column."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastscan",

@@ -17,11 +17,25 @@ import functools
 import importlib
 import re
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
+else:
+
+    class _LazyCompute:
+        """pyarrow.compute, imported when first used (its import takes ~40 ms, which a
+        command that parses nothing should not pay)."""
+
+        def __getattr__(self, name: str) -> Any:
+            module = importlib.import_module("pyarrow.compute")
+            globals()["pc"] = module
+            return getattr(module, name)
+
+    pc = _LazyCompute()
 
 from armorwatch.parsers import fields as F
 from armorwatch.parsers import records as R
@@ -349,6 +363,121 @@ class JournalLines:
         self._nodes: dict[tuple[str | None, str | None], int] = {}
         # rtype -> (its bytes, whether the scanner reads it by that name)
         self._types: dict[str, tuple[bytes | None, bool]] = {}
+        # lines translated in C (build_buf): (first SEQ, entries, buffer, its stream
+        # offset, line starts, line lengths, identity index (-1: none), identities)
+        self._blocks: list[tuple[int, int, bytes, int, Any, Any, Any, list[Any]]] = []
+
+    @staticmethod
+    def _open_last(buf: bytes, start: int, end: int) -> bool:
+        """Whether the last line of ``buf[start:end]`` is a USER_AVC that may go on."""
+        last = buf[buf.rfind(b"\n", start, end - 1) + 1 : end]
+        return b"msg='" in last and last.count(b"'") % 2 == 1
+
+    def build_buf(
+        self,
+        buf: bytes,
+        base: int,
+        final: bool,
+        default: HostInfo,
+        more: tuple[bytes, int, int, int] | None = None,
+    ) -> bytes | None:
+        """``build`` of the lines of ``buf`` (stream offset ``base``) and of ``more``
+        (DATA, START, END, stream offset of DATA[0]: lines that follow, not copied), in C,
+        when ``LineBuffer.lines`` would cut them at their newlines alone (else None,
+        nothing changed: a line may continue a USER_AVC). ``_fastscan.journal``
+        translates the entries it reads with certainty and leaves the others
+        (placeholders ``{SEQ``) to ``_translate``."""
+        pieces = [(buf, 0, len(buf), base)]
+        if more is not None and more[2] > more[1]:
+            pieces.append(more)
+        if not final:
+            last_buf, start, end, _at = pieces[-1]
+            if self._open_last(last_buf, start, end):
+                return None
+        seq_before, blocks_before = self._seq, len(self._blocks)
+        out = self.carry  # each piece's lines are written after it (the big one not copied)
+        for k, (data, start, end, at) in enumerate(pieces):
+            got = self._journal(data, start, end, at, k > 0, default, out)
+            if got is None:  # undo the pieces before (their nodes stay numbered)
+                self._seq = seq_before
+                del self._blocks[blocks_before:]
+                for q in [q for q in self._tab if q >= seq_before]:
+                    del self._tab[q]
+                return None
+            out = got
+        return out
+
+    def _journal(
+        self,
+        buf: bytes,
+        start: int,
+        end: int,
+        base: int,
+        cont: bool,
+        default: HostInfo,
+        prefix: bytes,
+    ) -> bytes | None:
+        """``prefix`` + the scanner lines of ``buf[start:end]`` (``base``: stream offset
+        of buf[0])."""
+        seq0 = self._seq
+        got = _fastscan.journal(
+            buf,
+            start,
+            end,
+            seq0,
+            self._nodes,
+            self.MAX_NODES,
+            default.host,
+            default.machine_id,
+            default.boot_id,
+            R.MAX_JSON_LINE,
+            cont,
+            prefix,
+        )
+        if got is None:
+            return None
+        out, n, starts, lens, index, idents, deferred = got
+        self._seq += n
+        self._blocks.append(
+            (
+                seq0,
+                n,
+                buf,
+                base,
+                memoryview(starts).cast("q"),
+                memoryview(lens).cast("q"),
+                memoryview(index).cast("i"),
+                idents,
+            )
+        )
+        if deferred:
+            pieces: list[bytes] = []
+            last = 0
+            for seq, pos, size, at_out in deferred:
+                line = buf[pos : pos + size]
+                syn, ident = self._translate(line, seq, default)
+                self._tab[seq] = (base + pos, line, ident)
+                placeholder = b"{%d" % seq
+                if syn != placeholder:
+                    pieces += (out[last:at_out], syn, b"\n")
+                    last = at_out + len(placeholder) + 1
+            if pieces:
+                pieces.append(out[last:])
+                out = b"".join(pieces)
+        return out
+
+    def _entry(self, seq: int) -> tuple[int, bytes, tuple[str | None, ...]]:
+        """(stream offset, original line, identity) of the entry numbered ``seq``."""
+        got = self._tab.get(seq)
+        if got is not None:
+            return got
+        for seq0, n, buf, base, starts, lens, index, idents in self._blocks:
+            if seq0 <= seq < seq0 + n:
+                i = seq - seq0
+                s = starts[i]
+                k = index[i]
+                return base + s, buf[s : s + lens[i]], idents[k] if k >= 0 else ()
+        raise KeyError(seq)
 
     def build(self, lines: list[tuple[int, bytes]], default: HostInfo) -> bytes:
         """The scanner's buffer: the carried lines, then one line per (offset, line)."""
@@ -475,7 +604,7 @@ class JournalLines:
 
     def source(self, buf: bytes, start: int) -> tuple[bytes, int]:
         """The original line of the scanner line at ``buf[start]``, and its stream offset."""
-        at, line, _ident = self._tab[self._seq_at(buf, start)]
+        at, line, _ident = self._entry(self._seq_at(buf, start))
         return line, at
 
     def stamp(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -483,23 +612,53 @@ class JournalLines:
         bytes (the entry with its keys sorted, as parse_entry keeps it)."""
         if not batch.num_rows:
             return batch
-        cols: dict[str, list[Any]] = {S.HOST: [], S.MACHINE_ID: [], S.BOOT_ID: [], S.RAW: []}
-        for raw in batch.column(S.RAW).to_pylist():
-            _at, line, ident = self._tab[int(raw[4 : raw.index(b"]")])]
-            cols[S.HOST].append(ident[0])
-            cols[S.MACHINE_ID].append(ident[1])
-            cols[S.BOOT_ID].append(ident[2])
-            cols[S.RAW].append(orjson.dumps(orjson.loads(line), option=orjson.OPT_SORT_KEYS))
-        for name, values in cols.items():
+        # rows of the newest C-translated lines are read in C (canon_rows) and take
+        # their identity by index; others (carried, left to Python) come one by one
+        seq0, nb, buf, _base, starts, lens, index, idents = (
+            self._blocks[-1] if self._blocks else (0, 0, b"", 0, b"", b"", b"", [])
+        )
+        n = batch.num_rows
+        raw = batch.column(S.RAW)
+        offs = memoryview(raw.buffers()[1])[raw.offset * 4 : (raw.offset + n + 1) * 4]
+        sel_b, who_b, slow = _fastscan.journal_rows(
+            offs, raw.buffers()[2], n, seq0, nb, index, self._tab
+        )
+        sel = memoryview(sel_b).cast("q")
+        who = memoryview(bytearray(who_b)).cast("i")
+        extra: list[bytes] = []
+        idents = list(idents)
+        for r, q in slow:
+            _at, line, ident = self._entry(q)
+            extra.append(line)
+            who[r] = len(idents)
+            idents.append(ident)
+        got = _fastscan.canon_rows(buf, starts, lens, sel, extra)
+        if got is None:  # an entry canon does not read: orjson for every row
+            lines = iter(extra)
+            rendered = [
+                orjson.dumps(
+                    orjson.loads(buf[starts[i] : starts[i] + lens[i]] if i >= 0 else next(lines)),
+                    option=orjson.OPT_SORT_KEYS,
+                )
+                for i in sel
+            ]
+            raw_col = pa.array(rendered, pa.binary())
+        else:
+            raw_col = pa.Array.from_buffers(
+                pa.binary(), n, [None, pa.py_buffer(got[1]), pa.py_buffer(got[0])]
+            )
+        at = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(who)])
+        for k, name in enumerate((S.HOST, S.MACHINE_ID, S.BOOT_ID)):
+            col = pc.take(pa.array([t[k] for t in idents], pa.string()), at).dictionary_encode()
             i = batch.schema.get_field_index(name)
-            field = batch.schema.field(i)
-            arr = pa.array(values, pa.binary() if name == S.RAW else pa.string())
-            batch = batch.set_column(i, field, arr if name == S.RAW else arr.dictionary_encode())
-        return batch
+            batch = batch.set_column(i, batch.schema.field(i), col)
+        i = batch.schema.get_field_index(S.RAW)
+        return batch.set_column(i, batch.schema.field(i), raw_col)
 
     def keep(self, buf: bytes, carry: list[tuple[int, int]]) -> None:
         """After a scan: keep the lines of the events still open (and only their entries)."""
         seqs = [self._seq_at(buf, s) for s, _n in carry]
         self.carry = b"".join(buf[s : s + n] + b"\n" for s, n in carry)
         self.carried = len(carry)
-        self._tab = {q: self._tab[q] for q in seqs}
+        self._tab = {q: self._entry(q) for q in seqs}
+        self._blocks = []

@@ -349,26 +349,42 @@ class Parser:
             # as _feed_c: too many open events are ended rather than kept growing
             self.stats.events_timed_out += self._journal.carried
             forced, _ = self._scan_journal(b"", self._lines.at, True, out)
-        complete, base = self._lines.take(data, offset)
-        if not complete and forced is None:  # no new line: the open events stay as they are
-            return self._result(out, 0, None, self._safe)
-        fast_batch, lines = self._scan_journal(complete, base, False, out)
+        if b"\n" in data:  # the chunk's lines are read where they are (not copied)
+            head, hbase, first, end = self._lines.take_head(data, offset)
+            fast_batch, lines = self._scan_journal(
+                head, hbase, False, out, (data, first, end, offset)
+            )
+        else:
+            complete, base = self._lines.take(data, offset)
+            if not complete and forced is None:  # no new line: the open events stay open
+                return self._result(out, 0, None, self._safe)
+            fast_batch, lines = self._scan_journal(complete, base, False, out)
         if forced is not None and forced.num_rows:
             fast_batch = _concat(forced, fast_batch)
         return self._result(out, lines, fast_batch, self._safe)
 
     def _scan_journal(
-        self, buf: bytes, base: int, final: bool, out: Out
+        self,
+        buf: bytes,
+        base: int,
+        final: bool,
+        out: Out,
+        more: tuple[bytes, int, int, int] | None = None,
     ) -> tuple[pa.RecordBatch, int]:
         """Scan the entries still open + the lines of ``buf`` (stream offset ``base``),
         each entry turned into a line the scanner reads (``fast.JournalLines``); the fast
         rows get their entry's host, machine, boot and canonical bytes. Returns the rows
-        and the number of new lines."""
+        and the number of new lines. ``more``: (DATA, START, END, stream offset of
+        DATA[0]), lines that follow ``buf``."""
         jl = self._journal
         assert jl is not None
         # lines as the Python path cuts them (USER_AVC continuations joined)
-        new = self._lines.lines(buf, base, final) if buf else []
-        scan_buf = jl.build(new, self.host)
+        scan_buf = jl.build_buf(buf, base, final, self.host, more) if buf else None
+        if scan_buf is None:  # (a line that may continue a USER_AVC: cut in Python)
+            if more is not None:
+                buf += more[0][more[1] : more[2]]
+            new = self._lines.lines(buf, base, final) if buf else []
+            scan_buf = jl.build(new, self.host)
         events = self._events
         prev = events.max_ts if events.max_ts is not None else _NO_TS
         res = fast.scan(b"", scan_buf, 0, len(scan_buf), final, prev, WINDOW_MS, 0)
