@@ -10,8 +10,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from jobs.report import queries
-from parsers import schema as S
+from armorwatch.jobs.report import queries
+from armorwatch.parsers import schema as S
 from tests.jobs.test_report import END, LOSS_ROWS, aa, build_store, scenario
 
 # report_events as it was written over the views (denials, complain_events), for comparison

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from parsers import fast, stream
-from parsers import schema as S
-from parsers.result import HostInfo
-from parsers.stream import Parser, parse_bytes
+from armorwatch.parsers import fast, stream
+from armorwatch.parsers import schema as S
+from armorwatch.parsers.result import HostInfo
+from armorwatch.parsers.stream import Parser, parse_bytes
 from tests.parsers.test_golden import render
 
 needs_c = pytest.mark.skipif(not fast.available(), reason="parsers._fastscan is not built")
