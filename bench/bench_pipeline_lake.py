@@ -23,7 +23,8 @@ envelopes of ≤ 2,000 records rotating over 32 host keys, 8 per partition) and 
 process becomes the reader: it opens the lake read-only (``sinks.store.open_store``) and
 runs a ``count(*)`` over ``records`` and a group-by over the profile in a loop (each a new
 transaction: it sees the newest committed snapshot) until the count reaches the
-producer's records.
+producer's records. ``--prefill`` (drain mode) runs the producer to the end first and
+starts the clock when the first processor gets partitions: the processors alone.
 
 Reported: records/s end to end (producer start → the reader sees every record); the CPU
 seconds each process spent in that window (``/proc/PID/stat``: processors, broker,
@@ -32,50 +33,55 @@ joining excluded) and their sum over the wall time, i.e. how many of the 2 cores
 pipeline got; reader p50/p99 latency during ingest; bytes per stored record of the data
 files (next to the old file's 290 B) and the catalog's size.
 
-FIGURES (2026-12-03, the 2-core machine shared with 5 other agents' jobs; one run each)
+FIGURES (2026-12-03, one run per table, the 2-core machine shared with 5 other agents'
+jobs; "cores" = CPU seconds of all the pipeline's processes over the wall time)
 
-300,000 lines → 90,568 records, load average 7.8 before, 7.6 after (00:03-00:05 UTC):
+End to end (the producer beside the processors), 300,000 lines -> 90,568 records, load
+average 7.8 before, 7.6 after:
 
-    scenario                  wall s  records/s  count p50/p99 ms  group-by p50/p99 ms
-    sqlite, 1 processor         9.64      9,400          43 / 162             40 / 215
-    postgresql, 1 processor     8.91     10,166           28 / 77             45 / 126
-    postgresql, 2 processors    6.83     13,269           35 / 95             41 / 215
-    CPU s (producer / processors / broker / postgres; cores used = all / wall):
-    sqlite 0.8 / 1.9 / 0.1 / 0.0 (0.28); pg-1 0.8 / 2.1 / 0.1 / 0.1 (0.36);
-    pg-2 0.8 / 1.1 + 1.1 / 0.1 / 0.0 (0.45).  2 vs 1 processors: 1.31x.
+    scenario                  wall s  records/s  count p50/p99 ms  group-by p50/p99 ms  cores
+    sqlite, 1 processor         9.64      9,400          43 / 162             40 / 215   0.28
+    postgresql, 1 processor     8.91     10,166           28 / 77             45 / 126   0.36
+    postgresql, 2 processors    6.83     13,269           35 / 95             41 / 215   0.45
 
-1,000,000 lines → 301,697 records, load average 7.3 before, 10.8 after (00:05-00:08):
+End to end, 1,000,000 lines -> 301,697 records, load 7.3 -> 10.8 (a second run at load
+5.5 -> 6.0 gave 15,421 / 19,412 / 15,825 records/s, 2 vs 1 processors 0.82x):
 
-    sqlite, 1 processor        17.34     17,399          33 / 224             32 / 186
-    postgresql, 1 processor    21.54     14,004          38 / 229             48 / 185
-    postgresql, 2 processors   19.58     15,405          57 / 347             84 / 568
-    CPU s: sqlite 2.6 / 5.8 / 0.2 / 0.0 (0.50); pg-1 2.7 / 6.6 / 0.3 / 0.3 (0.46);
-    pg-2 2.4 / 3.4 + 3.5 / 0.3 / 0.3 (0.51).  2 vs 1 processors: 1.10x.
-    (An earlier 1M run at load 11.9-15.2, with the host keys unbalanced: 8,158 / 9,117 /
-    10,701 records/s, 1.17x.)
+    sqlite, 1 processor        17.34     17,399          33 / 224             32 / 186   0.50
+    postgresql, 1 processor    21.54     14,004          38 / 229             48 / 185   0.46
+    postgresql, 2 processors   19.58     15,405          57 / 347             84 / 568   0.51
 
-Bytes per record: 108 B of Parquet data files in every lake (the old single-file store:
-290 B), plus the catalog: 0.2 MB (SQLite) or 8.2-8.5 MB (PostgreSQL: that database's
-own baseline, nearly all of it).
+Drain of a filled topic (``--prefill``: the processors alone, from the first partition
+assignment), 1M lines, load 5.1 -> 4.3 (a second run at load 3.3 -> 5.4 gave 35,116 /
+42,231 / 34,042 records/s, 0.81x):
+
+    sqlite, 1 processor         8.88     33,960           16 / 55              17 / 77   0.79
+    postgresql, 1 processor     8.68     34,773           16 / 68              25 / 68   0.78
+    postgresql, 2 processors    7.66     39,392           20 / 89             36 / 251   0.93
+
+2 processors vs 1 (PostgreSQL catalog): 1.31x, 1.10x, 0.82x end to end; 1.13x, 0.81x
+draining. Bytes per record: 108-110 B of Parquet data files in every lake (the old
+single-file store: 290 B), plus the catalog: 0.2 MB (SQLite) or 8.2-8.5 MB (PostgreSQL,
+nearly all of it that database's own baseline). The old single-file store's processor
+path is gone, so it has no row here.
 
 Why the aims (2 processors >= 1.7x one; >= 150k AppArmor records/s) are not met here:
 
-- The machine, not the lake, bounds these runs: all of the pipeline's processes together
-  got 0.28-0.51 of the 2 cores (their CPU seconds over the wall time), their fair share at
-  a load average of 7-15. A second processor adds CPU only as far as the scheduler gives
-  the pipeline a larger share (0.36 -> 0.45 cores at 300k: 1.31x). No run was CPU-idle.
-- CPU per record (measured, little moved by the load): processor 19-24 us (about the
-  same with one or two processors, which split the work evenly, 3.4 + 3.5 s; the
-  PostgreSQL catalog costs the processor ~2-3 us more than SQLite, and its server 0.3 s
-  per 300k records), producer 8-9 us (read + parse + encode + produce), broker ~1 us. So one free core stores at most ~45k
-  records/s, two processors on 2 free cores ~85k/s with the producer elsewhere, and the
-  whole pipeline on these 2 cores at most ~60k/s. 150k records/s on 2 cores needs
-  <= 13 us per record for producer + processor together; the processor alone is ~1.7x
-  that. Scaling out is what the PostgreSQL catalog buys: processors on other machines
-  add their cores (per-record cost unchanged with 2 writers).
+- CPU per record: processor 15-25 us (19-25 in 14 of the 15 scenarios; two processors
+  split the work evenly, 3.4 + 3.5 s, but do not lower it, and cost 1.7x one's in one
+  run), producer 7-13 us (read + parse + encode + produce), broker <= 1 us, PostgreSQL
+  ~1 us. So one core stores at most ~45k records/s (the drains reached 34-42k/s with
+  0.66-0.79 cores), and the whole pipeline on 2 cores tops out near ~60k/s. 150k/s on 2
+  cores needs <= 13 us per record for producer + processor together; the processor
+  alone is ~1.7x that.
+- The pipeline never got the 2 cores: 0.28-0.59 of them end to end at load average
+  5.5-10.8, 0.66-0.93 draining at 3.3-5.4. A second processor can only add what the
+  scheduler hands out, and the ratio moved from 0.81x to 1.31x between runs with the
+  load: this box cannot show a 2-processor speed-up; processors on separate machines
+  (what the PostgreSQL catalog is for) add their own cores at the same per-record cost.
 - Both processors opening a NEW PostgreSQL lake at the same moment race to create the
-  catalog tables; the loser logs "Failed to initialize DuckLake ... retrying" and opens it
-  on the retry (seen in every 2-processor run; nothing lost).
+  catalog tables; the loser logs "Failed to initialize DuckLake ... retrying" and opens
+  it on the retry (seen in every 2-processor run; nothing lost).
 """
 
 from __future__ import annotations
@@ -108,7 +114,7 @@ from parsers.envelope import Envelope  # noqa: E402
 from parsers.result import HostInfo  # noqa: E402
 from parsers.stream import Parser  # noqa: E402
 from sinks.kafka import KafkaConfig, KafkaSink  # noqa: E402
-from sinks.store import open_store  # noqa: E402
+from sinks.store import StoreNotFoundError, open_store  # noqa: E402
 
 CHUNK = 8 << 20
 PARTITIONS = 4
@@ -189,13 +195,17 @@ async def producer(path: Path, bootstrap: str, topic: str) -> dict[str, Any]:
 class Processor:
     proc: subprocess.Popen[str]
     assigned: threading.Event = field(default_factory=threading.Event)
+    assigned_at: float = 0.0
+    cpu_at_assign: float = 0.0
     log: list[str] = field(default_factory=list)
 
     def watch(self) -> None:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.log.append(line)
-            if "Assigned partitions" in line and "[]" not in line:
+            if "Assigned partitions" in line and "[]" not in line and not self.assigned.is_set():
+                self.assigned_at = time.perf_counter()
+                self.cpu_at_assign = _cpu_s(self.proc.pid)  # imports and start-up excluded
                 self.assigned.set()
 
 
@@ -255,6 +265,7 @@ def scenario(
     bootstrap: str,
     broker_pid: int,
     pg: Any | None,
+    prefill: bool = False,
 ) -> dict[str, Any]:
     topic = f"bench-lake-{uuid.uuid4().hex[:8]}"
 
@@ -263,27 +274,49 @@ def scenario(
             await sink._connect()
 
     asyncio.run(create())
+    me = [sys.executable, str(Path(__file__).resolve()), "--role", "producer"]
+    me += ["--bootstrap", bootstrap, "--topic", topic, "--file", str(path)]
+    expected: int | None = None
+    produced: dict[str, Any] = {}
+    prod: subprocess.Popen[str] | None = None
+    if prefill:  # drain mode: the topic holds every record before a processor starts
+        fill = subprocess.run(me, capture_output=True, text=True, check=True)
+        produced = json.loads(fill.stdout.strip().splitlines()[-1])
+        expected = produced["records"]
     procs = start_processors(n_proc, bootstrap, topic, db)
+    pg_cpu0 = _cpu_s(pg.process.pid) if pg else 0.0
+    broker_cpu0 = _cpu_s(broker_pid)
+    if prefill:  # the clock starts when the first processor has partitions
+        while not any(p.assigned.is_set() for p in procs):
+            if all(exited(p.proc) for p in procs):
+                raise RuntimeError(f"{name}: processors exited: {procs[0].log[-5:]}")
+            time.sleep(0.01)
+        t0 = min(p.assigned_at for p in procs if p.assigned.is_set())
     for p in procs:
         if not p.assigned.wait(120):
             raise RuntimeError(f"{name}: a processor got no partitions: {''.join(p.log)[-2000:]}")
-    time.sleep(2.0)  # let the last rebalance settle before the clock starts
-    pg_cpu0 = _cpu_s(pg.process.pid) if pg else 0.0
-    broker_cpu0 = _cpu_s(broker_pid)
-    proc_cpu0 = [_cpu_s(p.proc.pid) for p in procs]  # start-up and join excluded
-    me = [sys.executable, str(Path(__file__).resolve()), "--role", "producer"]
-    t0 = time.perf_counter()
-    prod = subprocess.Popen(
-        [*me, "--bootstrap", bootstrap, "--topic", topic, "--file", str(path)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    # The reader: this process, read-only, while the processors write.
-    con = open_store(db, read_only=True)
+    if prefill:
+        proc_cpu0 = [p.cpu_at_assign for p in procs]
+    else:
+        time.sleep(2.0)  # let the last rebalance settle before the clock starts
+        pg_cpu0 = _cpu_s(pg.process.pid) if pg else 0.0
+        broker_cpu0 = _cpu_s(broker_pid)
+        proc_cpu0 = [_cpu_s(p.proc.pid) for p in procs]  # start-up and join excluded
+        t0 = time.perf_counter()
+        prod = subprocess.Popen(me, stdout=subprocess.PIPE, text=True)
+    # The reader: this process, read-only, while the processors write (the first
+    # processor creates an embedded lake when it opens it).
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            con = open_store(db, read_only=True)
+            break
+        except StoreNotFoundError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
     counts: list[float] = []
     groups: list[float] = []
-    expected: int | None = None
-    produced: dict[str, Any] = {}
     proc_cpu: list[float] = []
     stored = 0
     t_done = None
@@ -305,7 +338,7 @@ def scenario(
             if all(exited(p.proc) for p in procs):  # a failure: say why
                 logs = "".join(line for p in procs for line in p.log[-5:])
                 raise RuntimeError(f"{name}: processors gone at {stored} records: {logs}")
-            if expected is None and prod.poll() is not None:
+            if expected is None and prod is not None and prod.poll() is not None:
                 assert prod.stdout is not None
                 produced = json.loads(prod.stdout.read().strip().splitlines()[-1])
                 expected = produced["records"]
@@ -335,6 +368,7 @@ def scenario(
         ],
         "postgres_cpu_s": pg_cpu,
         "broker_cpu_s": broker_cpu,
+        "prefill": prefill,
         "producer_wall_s": produced["wall_s"],
         "envelopes": produced["envelopes"],
         "reader_queries": len(counts),
@@ -354,10 +388,10 @@ def pg_catalog_bytes(pg: Any, dbname: str) -> int:
     return int(out.stdout.strip())
 
 
-def report(rows: list[dict[str, Any]], lines: int, load0: float, load1: float) -> str:
+def report(rows: list[dict[str, Any]], what: str, load0: float, load1: float) -> str:
     """The Markdown tables and ratios of one run."""
     out = [
-        f"## file → Kafka → armorwatch process → DuckLake ({lines:,} lines, "
+        f"## file → Kafka → armorwatch process → DuckLake ({what}, "
         f"{rows[0]['records']:,} records, {os.cpu_count()} cores, load average "
         f"{load0:.1f} before, {load1:.1f} after)\n",
         "| scenario | wall (s) | records/s | producer wall (s) | reader count p50/p99 ms "
@@ -372,14 +406,15 @@ def report(rows: list[dict[str, Any]], lines: int, load0: float, load1: float) -
             f"{r['data_bytes'] / r['records']:.0f} | {r['catalog_bytes'] / 1e6:.1f} |"
         )
     out += [
-        "\nCPU seconds during the run (producer start → all records visible):\n",
+        "\nCPU seconds while the clock ran (until all records were visible):\n",
         "| scenario | producer | processors | broker | postgres | all / wall (cores) "
         "| processor µs/record |",
         "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         procs = r["processor_cpu_s"]
-        total = r["producer_cpu_s"] + sum(procs) + r["broker_cpu_s"] + r["postgres_cpu_s"]
+        producer = 0.0 if r["prefill"] else r["producer_cpu_s"]  # before the clock: not in it
+        total = producer + sum(procs) + r["broker_cpu_s"] + r["postgres_cpu_s"]
         out.append(
             f"| {r['name']} | {r['producer_cpu_s']:.1f} | "
             f"{' + '.join(f'{c:.1f}' for c in procs)} | {r['broker_cpu_s']:.1f} | "
@@ -404,6 +439,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--lines", type=int, default=300_000, help="generated lines (300k)")
     ap.add_argument("--json", type=Path, help="also write the raw numbers here")
+    ap.add_argument(
+        "--prefill",
+        action="store_true",
+        help="drain mode: fill the topic first, then time the processors alone "
+        "(from the first partition assignment to the last record visible)",
+    )
     ap.add_argument("--role", choices=("producer",), help=argparse.SUPPRESS)
     ap.add_argument("--bootstrap", help=argparse.SUPPRESS)
     ap.add_argument("--topic", help=argparse.SUPPRESS)
@@ -425,7 +466,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     try:
         sqlite_db = tmp / "lake.duckdb"
-        r = scenario("sqlite, 1 processor", 1, str(sqlite_db), path, broker.bootstrap, bpid, None)
+        r = scenario(
+            "sqlite, 1 processor", 1, str(sqlite_db), path, broker.bootstrap, bpid, None,
+            args.prefill,
+        )  # fmt: skip
         r["data_bytes"] = du(Path(f"{sqlite_db}.files"))
         r["catalog_bytes"] = du(sqlite_db)
         rows.append(r)
@@ -434,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             data = tmp / f"pg-{n}"
             url = f"postgresql://postgres@127.0.0.1:{pg.port}/{dbname}?data_path={data}"
             name = f"postgresql, {n} processor{'s' * (n > 1)}"
-            r = scenario(name, n, url, path, broker.bootstrap, bpid, pg)
+            r = scenario(name, n, url, path, broker.bootstrap, bpid, pg, args.prefill)
             r["data_bytes"] = du(data)
             r["catalog_bytes"] = pg_catalog_bytes(pg, dbname)
             rows.append(r)
@@ -443,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         broker.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     load_after = os.getloadavg()
-    print(report(rows, args.lines, load_before[0], load_after[0]))
+    mode = "drain of a filled topic" if args.prefill else "end to end"
+    print(report(rows, f"{args.lines:,} lines, {mode}", load_before[0], load_after[0]))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0
