@@ -4,7 +4,8 @@ The file describes the pipeline; CLI flags describe the run. Unknown keys are er
 named with their full dotted path, at every level (a file's top-level tables are keys
 too). A dataclass may name shorthand keys in ``CONFIG_ALIASES`` (``{"db": "store.path"}``):
 the short key is moved to its dotted place before the keys are checked, so one setting
-has one shape in the model however the file spells it. Secrets never sit in config
+has one shape in the model however the file spells it; and keys it no longer takes in
+``CONFIG_REMOVED`` (key → what replaced it), an error that says so. Secrets never sit in config
 values: a config names a file or an environment variable (``*_file`` / ``*_env``) and
 the component reads it when it opens, so printing a config never prints a secret.
 """
@@ -36,6 +37,9 @@ def from_mapping(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     data = _expand_aliases(data, getattr(cls, "CONFIG_ALIASES", {}), hints, where)
+    removed: Mapping[str, str] = getattr(cls, "CONFIG_REMOVED", {})
+    for key in sorted(set(data) & set(removed)):
+        raise ConfigError(f"{where}{key} was removed: {removed[key]}")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         keys = ", ".join(f"{where}{k}" for k in unknown)

@@ -111,7 +111,7 @@ async def end_to_end(tmp: Path, probes: int, noise: int) -> tuple[list[float], d
         observer = AlertingObserver(
             AlertEngine(load_rules(), AlertState(tmp / "alerts.sqlite")), sink
         )
-        store = DuckDBSink(DuckDBConfig(path=tmp / "bench.duckdb", snapshot_interval_s=0))
+        store = DuckDBSink(DuckDBConfig(path=tmp / "bench.duckdb"))
         async with InProcessTransport(store, observers=[observer]) as transport:
             # Warm-up: the noise signatures become known (their first-seen alerts go out).
             warm = [rows.row("noise-01", f"/srv/www/{i % 50}.html") for i in range(noise)]

@@ -102,7 +102,7 @@ def child(kind: str, logdir: Path, work: Path) -> dict[str, float]:
         from armorwatch.pipeline import InProcessTransport
         from armorwatch.sinks.duckdb import DuckDBConfig, DuckDBSink
 
-        db = DuckDBSink(DuckDBConfig(path=work / "bench.duckdb", snapshot_interval_s=0))
+        db = DuckDBSink(DuckDBConfig(path=work / "bench.duckdb"))
         await db.open()
         async with InProcessTransport(db) as channel:
             c = Collector([src], channel, store, host)

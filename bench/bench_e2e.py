@@ -98,7 +98,7 @@ async def store_only(batches: list[pa.RecordBatch], db: Path) -> float:
         if sum(x.num_rows for x in groups[-1]) >= 122_880:
             groups.append([])
         groups[-1].append(b)
-    duck = DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0))
+    duck = DuckDBSink(DuckDBConfig(path=db))
     await duck.open()
     t0 = time.perf_counter()
     for g in groups:
@@ -192,7 +192,7 @@ class TimedSink:
 
 async def consumer(bootstrap: str, topic: str, db: Path, expected: int) -> dict[str, Any]:
     """Processor half: KafkaSource → DuckDB until ``expected`` records are stored."""
-    duck = DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0))
+    duck = DuckDBSink(DuckDBConfig(path=db))
     await duck.open()
     timed = TimedSink(duck)
     config = KafkaSourceConfig(

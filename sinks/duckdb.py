@@ -66,7 +66,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -171,6 +171,12 @@ def table_ddl(table: str, schema: pa.Schema) -> str:
 class DuckDBConfig:
     """Settings of the DuckDB store."""
 
+    CONFIG_REMOVED: ClassVar[dict[str, str]] = {
+        key: "readers read the lake itself while the writer writes (no snapshot copy); "
+        "delete the key"
+        for key in ("snapshot_path", "snapshot_interval_s")
+    }
+
     path: Path = Path("armorwatch.duckdb")
     """The store (``sinks.store.parse_spec``): a path names the embedded lake (SQLite
     catalog file, Parquet files in ``PATH.files/``), created when missing; a
@@ -183,10 +189,6 @@ class DuckDBConfig:
     """Commit when no envelope arrived for this long (a lone sequential sender's delay)."""
     max_pending_rows: int = 400_000
     """Rows that may wait for a commit before ``send`` blocks (backpressure)."""
-    snapshot_path: Path | None = None
-    """Ignored (kept so older configs load): readers read the lake itself, no snapshot."""
-    snapshot_interval_s: float = 60.0
-    """Ignored (kept so older configs load): readers read the lake itself, no snapshot."""
     inline_rows: int = 1000
     """A commit of at most this many rows per table is kept in the catalog (DuckLake data
     inlining), not in a Parquet file of its own: no tiny files from small commits. SQLite

@@ -27,7 +27,7 @@ def build_store(path: Path) -> None:
     """A store with the bundled samples plus one denial with a hostile file name."""
 
     async def fill() -> None:
-        async with DuckDBSink(DuckDBConfig(path=path, snapshot_interval_s=0)) as sink:
+        async with DuckDBSink(DuckDBConfig(path=path)) as sink:
             for name, source in (
                 ("audit.log", S.SOURCE_AUDITLOG),
                 ("kern.log", S.SOURCE_KERNLOG),

@@ -162,13 +162,16 @@ def pod(obj: dict[str, Any]) -> dict[str, Any]:
 
 class TestKubernetes:
     def test_objects(self) -> None:
-        """A collector DaemonSet, a processor Deployment, a report CronJob and their volume."""
+        """A collector DaemonSet, a processor Deployment, a report CronJob, their shared
+        volume and the lake's PostgreSQL catalog (StatefulSet + Service)."""
         assert {
             "Namespace/armorwatch",
             "DaemonSet/armorwatch-collector",
             "Deployment/armorwatch-processor",
             "PersistentVolumeClaim/armorwatch-store",
             "CronJob/armorwatch-report",
+            "StatefulSet/armorwatch-postgres",
+            "Service/armorwatch-postgres",
         } == set(manifests())
 
     def test_collector_host_paths_are_read_only(self) -> None:
@@ -190,6 +193,7 @@ class TestKubernetes:
             "DaemonSet/armorwatch-collector",
             "Deployment/armorwatch-processor",
             "CronJob/armorwatch-report",
+            "StatefulSet/armorwatch-postgres",
         ],
     )
     def test_restricted_security_context(self, name: str) -> None:
@@ -237,21 +241,24 @@ class TestKubernetes:
         annotated = int(obj["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"])
         assert (listen, listen) == (port, annotated)
 
-    def test_single_writer_and_no_overlapping_reports(self) -> None:
-        """One processor replica recreated (DuckDB has one writer); reports never overlap."""
+    def test_two_processors_and_no_overlapping_reports(self) -> None:
+        """Two processor replicas (one lake, PostgreSQL catalog) rolled one at a time;
+        reports never overlap."""
         objs = manifests()
         proc = objs["Deployment/armorwatch-processor"]["spec"]
         cron = objs["CronJob/armorwatch-report"]["spec"]
-        assert (1, "Recreate", "Forbid") == (
+        assert (2, "RollingUpdate", "Forbid") == (
             proc["replicas"],
             proc["strategy"]["type"],
             cron["concurrencyPolicy"],
         )
 
     def test_kustomization_files_exist(self) -> None:
-        """kustomization.yaml names only files that exist (its ConfigMap is deploy/config)."""
+        """kustomization.yaml names only files that exist (its ConfigMap is deploy/config
+        and k8s/processor.toml, a ``key=path`` entry)."""
         k = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())
-        files = k["resources"] + [f for g in k["configMapGenerator"] for f in g["files"]]
+        generated = [f.split("=")[-1] for g in k["configMapGenerator"] for f in g["files"]]
+        files = k["resources"] + generated
         assert [] == [f for f in files if not (DEPLOY / f).is_file()]
 
 

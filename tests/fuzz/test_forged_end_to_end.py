@@ -89,7 +89,7 @@ class TestForgedEndToEnd:
             (genuine(5), "audit", S.SOURCE_AUDITLOG),
         ]
         db = tmp_path / "store.duckdb"
-        async with DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0)) as sink:
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
             for data, framing, source in streams:
                 result = parse_bytes(data, source, framing=framing)
                 await sink.send(Envelope(records=result.records, loss=result.loss))

@@ -99,7 +99,7 @@ async def processor(
     bootstrap: str, topic: str, group: str, db: Path, **kw: object
 ) -> AsyncIterator[tuple[KafkaSource, DuckDBSink]]:
     """A running KafkaSource → DuckDBSink in a task; stopped (flushed) on exit."""
-    sink = DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0))
+    sink = DuckDBSink(DuckDBConfig(path=db))
     await sink.open()
     source = KafkaSource(source_config(bootstrap, topic, group, **kw), sink)
     stop = asyncio.Event()
@@ -447,7 +447,7 @@ class KillAfterStore:
         await self.inner.close()
 
 async def main():
-    sink = DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0))
+    sink = DuckDBSink(DuckDBConfig(path=db))
     await sink.open()
     config = KafkaSourceConfig(bootstrap_servers=bootstrap, topics=(topic,), group_id=group,
                                max_batch_rows=1000, max_batch_wait_s=0.2,

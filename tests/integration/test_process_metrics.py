@@ -41,7 +41,7 @@ class TestProcessMetrics:
                 dead_letter_path=tmp_path / "poison.jsonl",
                 dead_letter_topic=None,
             ),
-            store=DuckDBConfig(path=tmp_path / "m.duckdb", snapshot_interval_s=0),
+            store=DuckDBConfig(path=tmp_path / "m.duckdb"),
         )
         endpoint = metrics.MetricsServer("127.0.0.1:0")
         try:

@@ -93,7 +93,7 @@ def store(
     )
 
     async def write() -> None:
-        async with DuckDBSink(DuckDBConfig(path=path, snapshot_interval_s=0)) as sink:
+        async with DuckDBSink(DuckDBConfig(path=path)) as sink:
             assert isinstance(sink, DuckDBSink)
             await sink.send(env)
 

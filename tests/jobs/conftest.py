@@ -58,7 +58,7 @@ def _store_with_sink(batches: list[pa.RecordBatch], path: Path) -> duckdb.DuckDB
     from armorwatch.parsers.envelope import Envelope
 
     mod = importlib.import_module("armorwatch.sinks.duckdb")
-    sink = mod.DuckDBSink(mod.DuckDBConfig(path=path, snapshot_interval_s=0))
+    sink = mod.DuckDBSink(mod.DuckDBConfig(path=path))
 
     async def write() -> None:
         await sink.open()

@@ -62,7 +62,7 @@ async def alerting_pipeline(
     await sink.open()
     engine = AlertEngine(load_rules(), AlertState(tmp_path / "alerts.sqlite"))
     observer = AlertingObserver(engine, sink)
-    store_sink = DuckDBSink(DuckDBConfig(path=tmp_path / "db.duckdb", snapshot_interval_s=0))
+    store_sink = DuckDBSink(DuckDBConfig(path=tmp_path / "db.duckdb"))
     async with InProcessTransport(store_sink, observers=[observer]) as transport:
         yield sink, observer, transport
 

@@ -141,7 +141,7 @@ def build_store(
     )
 
     async def write() -> None:
-        sink = duck.DuckDBSink(duck.DuckDBConfig(path=path, snapshot_interval_s=0))
+        sink = duck.DuckDBSink(duck.DuckDBConfig(path=path))
         await sink.send(envelope)
         await sink.close()
 

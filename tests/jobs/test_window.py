@@ -43,7 +43,7 @@ class TestWindowEnd:
         db = tmp_path / "w.duckdb"
         row = {S.TS: 1_763_880_305_100, S.HOST: "h", S.SERIAL: 1, S.RECORD_TYPE: "AVC",
                S.ORDINAL: 0, S.RAW: b"x"}  # fmt: skip
-        async with DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0)) as sink:
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
             await sink.send(Envelope(records=S.batch_from_rows([row])))
         con, _ = open_reader(db)
         try:

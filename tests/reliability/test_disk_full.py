@@ -65,7 +65,7 @@ class TestStateDirFull:
 
         async def collect() -> Collector:
             cfg = AuditdFileConfig(path=r.log, poll_interval=0.01, rotate_wait=0.02)
-            store = DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0))
+            store = DuckDBSink(DuckDBConfig(path=db))
             await store.open()
             async with InProcessTransport(store) as channel:
                 c = Collector(

@@ -1,6 +1,6 @@
 """A DuckDBSink writer process for the crash and concurrency tests (not a test module).
 
-Usage: python -m tests.sinks.duckdb_writer_proc DB ENVELOPE_ROWS ENVELOPES SNAPSHOT_S
+Usage: python -m tests.sinks.duckdb_writer_proc DB ENVELOPE_ROWS ENVELOPES
 
 Sends ENVELOPES envelopes of ENVELOPE_ROWS denials each, one after another, and prints
 ``acked <envelope index>`` after each send returned (the ack), flushed, so the parent
@@ -51,9 +51,9 @@ def envelope(index: int, rows: int) -> Envelope:
     return Envelope(pa.RecordBatch.from_arrays(arrays, schema=S.MAC_SCHEMA))
 
 
-async def main(db: Path, rows: int, count: int, snapshot_s: float) -> None:
+async def main(db: Path, rows: int, count: int) -> None:
     """Send ``count`` envelopes sequentially, announcing each ack."""
-    cfg = DuckDBConfig(path=db, snapshot_interval_s=snapshot_s, linger_s=0.0)
+    cfg = DuckDBConfig(path=db, linger_s=0.0)
     async with DuckDBSink(cfg) as sink:
         print("open", flush=True)
         for i in range(count):
@@ -62,4 +62,4 @@ async def main(db: Path, rows: int, count: int, snapshot_s: float) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])))
+    asyncio.run(main(Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])))

@@ -20,7 +20,7 @@ from armorwatch.sinks.errors import TransientSinkError
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def start_writer(db: Path, rows: int, envelopes: int, snapshot_s: float) -> subprocess.Popen[str]:
+def start_writer(db: Path, rows: int, envelopes: int) -> subprocess.Popen[str]:
     """Start tests/sinks/duckdb_writer_proc.py and wait until its sink is open."""
     proc = subprocess.Popen(
         [
@@ -30,7 +30,6 @@ def start_writer(db: Path, rows: int, envelopes: int, snapshot_s: float) -> subp
             str(db),
             str(rows),
             str(envelopes),
-            str(snapshot_s),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -45,7 +44,7 @@ def count_after_reopen(db: Path) -> tuple[int, int]:
     """Reopen the store as the writer would after a crash; (rows, distinct serials)."""
 
     async def reopen() -> tuple[int, int]:
-        async with DuckDBSink(DuckDBConfig(path=db, snapshot_interval_s=0)) as sink:
+        async with DuckDBSink(DuckDBConfig(path=db)) as sink:
             row = (
                 sink.connection()
                 .execute("SELECT count(*), count(DISTINCT serial) FROM records")
@@ -63,7 +62,7 @@ class TestKillNine:
         """After kill -9 the store opens, every acked envelope is there and no partial one is."""
         rows = 20_000
         db = tmp_path / "crash.duckdb"
-        proc = start_writer(db, rows, envelopes=1000, snapshot_s=0)
+        proc = start_writer(db, rows, envelopes=1000)
         assert proc.stdout is not None
         acks_before_kill = random.Random(seed).randint(1, 4)
         acked = -1
@@ -108,7 +107,7 @@ class TestReadersDuringWrites:
         counted, and the writer keeps acknowledging while the reader's connection is open."""
         db = tmp_path / "live.duckdb"
         rows = 2000
-        proc = start_writer(db, rows=rows, envelopes=45, snapshot_s=0)
+        proc = start_writer(db, rows=rows, envelopes=45)
         assert proc.stdout is not None
         counts: list[int] = []
         acks_while_reading = 0
@@ -146,7 +145,7 @@ class TestReadersDuringWrites:
         """While a writer runs, a second writer of the same embedded store fails fast
         (rid stays unique: one writer commits one transaction at a time)."""
         db = tmp_path / "locked.duckdb"
-        proc = start_writer(db, rows=100, envelopes=200, snapshot_s=0)
+        proc = start_writer(db, rows=100, envelopes=200)
         try:
 
             async def second() -> None:
