@@ -29,8 +29,14 @@ venv=$root$PREFIX
 # compiler is there; without one the pure-Python parser is used).
 "$PYTHON" -m venv "$venv"
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$DEPLOY/requirements.lock"
-# --force-reinstall: an upgrade from a checkout keeps the version number but not the code.
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$SRC"
+# Built from a copy of what the package is made of: pip builds in the source tree, whose
+# build/ may hold an older layout's files (the wheel takes all of build/lib) or another
+# build in progress. --force-reinstall: an upgrade keeps the version number, not the code.
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+tar -C "$SRC" --exclude=__pycache__ --exclude='*.so' -cf - \
+    pyproject.toml README.md LICENSE armorwatch ingest parsers sinks jobs | tar -C "$stage" -xf -
+"$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --force-reinstall "$stage"
 if [ -n "$DESTDIR" ]; then
     # Scripts' #! lines and activate name the staging path: point them at the final one.
     grep -rlF "$venv" "$venv/bin" | while read -r f; do
