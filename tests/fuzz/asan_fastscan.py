@@ -99,16 +99,40 @@ def one_input(path: Path) -> int:
     return 0
 
 
+def journal_seeds() -> list[bytes]:
+    """journalctl -o json entries (the sample's), plus hostile ones for the C JSON reader."""
+    path = SAMPLES / "journal.json"
+    lines = [ln for ln in path.read_bytes().splitlines() if ln.strip()] if path.is_file() else []
+    avc = b'type=1400 audit(1.1:7): apparmor=\\"DENIED\\" operation=\\"open\\" name=\\"/a\\"'
+    head = b'{"_TRANSPORT":"audit","_HOSTNAME":"h","_BOOT_ID":"b","__REALTIME_TIMESTAMP":"1",'
+    lines += [
+        head + b'"MESSAGE":"' + avc + b'"}',
+        head + b'"MESSAGE":[' + b",".join(str(b).encode() for b in avc[:60]) + b"]}",
+        head + b'"MESSAGE":"\\u0000\\ud800\\u00e9' + b"\\" * 301 + b'"}',
+        head + b'"MESSAGE":"' + b"A" * 140_000 + b'"}',
+        b'{"MESSAGE":' + b"[" * 50 + b"]" * 50 + b"}",
+        b'{"_TRANSPORT":"kernel","MESSAGE":"audit: ' + avc + b'","_HOSTNAME":"x","_HOSTNAME":"y"}',
+    ]
+    return lines
+
+
 def campaign(runs: int, seed: int) -> int:
-    """Feed ``runs`` inputs through Parser(engine="c") in random chunkings."""
+    """Feed ``runs`` inputs through Parser(engine="c") in random chunkings: odd ones as
+    journald JSON (every chunk through the C JSON reader), even ones as audit/kernel logs."""
     from armorwatch.parsers import schema as S
+    from armorwatch.parsers import stream
     from armorwatch.parsers.stream import Parser
 
+    stream.JOURNAL_MIN_SCAN = 0  # the C journald pass takes chunks of any size
     rng = random.Random(seed)
-    pool = seeds()
+    pool, journal = seeds(), journal_seeds()
     for i in range(runs):
-        data = mutate(rng, pool) if rng.random() < 0.8 else rng.randbytes(rng.randint(0, 3000))
-        parser = Parser(S.SOURCE_AUDITLOG, framing="audit", engine="c")  # type: ignore[call-arg]
+        if i % 2 and journal:
+            data = mutate(rng, journal)
+            parser = Parser(S.SOURCE_JOURNALD, framing="journald", engine="c")  # type: ignore[call-arg]
+        else:
+            data = mutate(rng, pool) if rng.random() < 0.8 else rng.randbytes(rng.randint(0, 3000))
+            parser = Parser(S.SOURCE_AUDITLOG, framing="audit", engine="c")  # type: ignore[call-arg]
         pos = 0
         while pos < len(data):
             step = rng.choice([1, 7, 64, 4096, len(data)])
