@@ -7,7 +7,6 @@ import contextlib
 import io
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
