@@ -89,15 +89,34 @@ def rules_to_enforce(
     ``{profile: snippet}`` for the first ``MAX_READY_RULES`` of ``profiles``; a profile
     is left out when the engine fails for it or has nothing for it.
     """
-    out: dict[str, Snippet] = {}
-    # One call a profile: jobs.suggest binds the labels that profile needs in its SQL.
-    for profile in profiles[:MAX_READY_RULES]:
+    wanted = list(profiles[:MAX_READY_RULES])
+    try:
+        # One pass for all of them (one grouping of the store, one builder, one parser
+        # run set); each result equals its own suggest(profile=...) call.
+        together = _snippets(suggest(con, since=None, profiles=wanted, **_scope(until, host)))
+    except Exception:
+        log.warning(
+            "Rule suggestion for the ready profiles failed; trying each alone.", exc_info=True
+        )
+    else:
+        return _first_snippets({p: together for p in wanted})
+    # Each alone: a profile the engine fails on costs only its own rules.
+    found: dict[str, list[Snippet]] = {}
+    for profile in wanted:
         try:
-            found = _snippets(suggest(con, since=None, profile=profile, **_scope(until, host)))
+            found[profile] = _snippets(
+                suggest(con, since=None, profile=profile, **_scope(until, host))
+            )
         except Exception:
             log.warning("Rule suggestion for %s failed.", profile, exc_info=True)
-            continue
-        snippet = next((s for s in found if s.subject == profile), None)
+    return _first_snippets(found)
+
+
+def _first_snippets(found: dict[str, list[Snippet]]) -> dict[str, Snippet]:
+    """Each profile's own snippet among those found for it, when there is one."""
+    out: dict[str, Snippet] = {}
+    for profile, snippets in found.items():
+        snippet = next((s for s in snippets if s.subject == profile), None)
         if snippet is not None:
             out[profile] = snippet
     return out

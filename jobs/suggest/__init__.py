@@ -3,6 +3,7 @@
 API (for the CLI and the report)::
 
     result = suggest(con, since=None, profile=None, until=None, host=None)
+    result = suggest(con, profiles=["a", "b"])  # several profiles, in one pass
     result.profiles        # list[ProfileSuggestion], most evidence first
     result.selinux         # list[SELinuxSuggestion]
     result.to_dict()       # JSON-able
@@ -20,7 +21,7 @@ the store and runs the steps.
 ``profile_status`` views (jobs never import sinks). ``since`` is an aware datetime or
 None (everything stored), ``until`` (inclusive) likewise; ``host`` keeps one host's
 records; ``profile`` keeps one profile (exact full name, or a child ``a//b``) and builds
-only it and the profiles stacked with it.
+only it and the profiles stacked with it; ``profiles`` does that for several at once.
 
 Pipeline (semantics of aa-logprof 5.0.2, design/rule-suggestion.md §4–6):
 
@@ -164,6 +165,7 @@ def suggest(
     since: dt.datetime | None = None,
     profile: str | None = None,
     *,
+    profiles: Sequence[str] | None = None,
     until: dt.datetime | None = None,
     host: str | None = None,
     validate: bool = True,
@@ -173,7 +175,19 @@ def suggest(
 ) -> SuggestResult:
     """Suggestions from the store behind ``con`` (see the module docstring); only the
     records up to ``until`` (inclusive) and of ``host`` when given. ``progress`` wraps
-    the steps (``STEPS``: a bar on a terminal, from the CLI)."""
+    the steps (``STEPS``: a bar on a terminal, from the CLI).
+
+    ``profiles`` (not with ``profile``) keeps several profiles in one pass (the report's
+    ready profiles): the store is grouped once for the labels all of them need, and the
+    result holds exactly the ``ProfileSuggestion`` objects the calls with ``profile=p``
+    would give for each ``p``, each once, in the usual order. A profile's rules come only
+    from the rows of its own labels and of the profiles stacked with it, which its own
+    call reads too, in the same order; the other profiles' rows never reach it."""
+    if profile is not None and profiles is not None:
+        raise ValueError("suggest: give profile or profiles, not both")
+    wanted = None if profiles is None else list(dict.fromkeys(profiles))
+    if profile is not None:
+        wanted = [profile]
     steps = iter((progress or _as_is)(STEPS, len(STEPS), "suggest"))
     next(steps, None)
     params = {"since": _naive_utc(since), "until": _naive_utc(until), "host": host}
@@ -181,29 +195,33 @@ def suggest(
     loaded = frozenset(r["profile"] for r in _rows(con, "suggest_loaded_profiles", {}))
     builder = Builder(loaded, policy, risky.SeverityDB.load())
     labels: list[str] | None = None
-    if profile is not None:
+    if wanted is not None:
         logged = [r["profile"] for r in _rows(con, "suggest_labels", params)]
-        labels = builder.concerning(profile, logged)
-    if labels != []:  # [] when nothing of this profile is stored
+        needed = {label for p in wanted for label in builder.concerning(p, logged)}
+        labels = [label for label in logged if label in needed]
+    if labels != []:  # [] when nothing of these profiles is stored
         for g in _stream(con, "suggest_events", {**params, "labels": labels}):
             builder.add(g)
         for r in _rows(con, "suggest_suspect", {**params, "labels": labels}):
             builder.add_suspect(r)
     next(steps, None)
-    profiles = builder.finish(profile)
+    built = builder.finish()
+    if wanted is not None:
+        names = set(wanted)
+        built = [ps for ps in built if {ps.profile, "//".join(ps.path)} & names]
     next(steps, None)
     version = None
     if validate:
         parser = parser or ApparmorParser.find()
         if parser is not None:
             version = parser.version()
-            profiles = validate_profiles(profiles, parser)
+            built = validate_profiles(built, parser)
     next(steps, None)
-    selinux = ([] if profile is not None
+    selinux = ([] if wanted is not None
                else selinux_suggestions(_rows(con, "suggest_selinux", params)))
     next(steps, None)  # exhausts the bar: it closes
     return SuggestResult(
-        profiles=profiles,
+        profiles=built,
         selinux=selinux,
         since=since.isoformat() if since else None,
         parser=version,
