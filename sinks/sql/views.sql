@@ -153,18 +153,27 @@ SELECT
     operation,  -- AppArmor operation
     object,  -- the denied object
     rid  -- record id (see records.rid)
-FROM denials
-WHERE lsm = 'apparmor'
-  AND suspect IS NULL
-  AND pod_apparmor_profile IS NOT NULL
-  AND subject IS NOT NULL
-  AND CASE
-      WHEN pod_apparmor_profile LIKE 'localhost/%' THEN
-          subject <> substr(pod_apparmor_profile, 11)
-          AND NOT starts_with(subject, substr(pod_apparmor_profile, 11) || '//')
-      WHEN pod_apparmor_profile = 'runtime/default' THEN
-          -- containerd, Docker, CRI-O (old and containers/common names)
-          subject NOT IN ('cri-containerd.apparmor.d', 'docker-default', 'crio-default')
-          AND NOT starts_with(subject, 'containers-default')
-      ELSE true  -- unconfined, or a value this version does not know: any denial differs
-  END;
+-- Derived (as in denials) only for the records this view keeps: through `denials` the
+-- derived columns were computed for every record first (+108 MB and 0.8 s on a 200k-line
+-- fleet without one pod). For AppArmor records subject is profile.
+FROM (
+    SELECT *, unnest(aw_derived_columns(records))
+    FROM (
+        SELECT * FROM records
+        WHERE lsm = 'apparmor'
+          AND suspect IS NULL
+          AND pod_apparmor_profile IS NOT NULL
+          AND profile IS NOT NULL
+          AND CASE
+              WHEN pod_apparmor_profile LIKE 'localhost/%' THEN
+                  profile <> substr(pod_apparmor_profile, 11)
+                  AND NOT starts_with(profile, substr(pod_apparmor_profile, 11) || '//')
+              WHEN pod_apparmor_profile = 'runtime/default' THEN
+                  -- containerd, Docker, CRI-O (old and containers/common names)
+                  profile NOT IN ('cri-containerd.apparmor.d', 'docker-default', 'crio-default')
+                  AND NOT starts_with(profile, 'containers-default')
+              ELSE true  -- unconfined, or a value this version does not know: any denial differs
+          END
+    ) AS records
+    WHERE aw_is_denial(records)
+);
