@@ -100,7 +100,9 @@ class TestLock:
         assert "pip install -q -r $(TESTLOCK)" in makefile
         assert "pip install -q --no-deps -e ." in makefile
         assert '-r "$DEPLOY/requirements.lock"' in installer
-        assert '--no-deps --force-reinstall "$SRC"' in installer
+        # the package alone, built from a staged copy of its sources (not the checkout's build/)
+        assert '--no-deps --force-reinstall "$stage"' in installer
+        assert "armorwatch ingest parsers sinks jobs | tar -C \"$stage\" -xf -" in installer
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
