@@ -27,12 +27,18 @@ PYTHONS = ["3.11", "3.12", "3.13"]
 # Interpreter-dependent code paths, one test file or folder per kind of dependence; the
 # rest of the suite exercises the same code on 3.11. The whole suite on both interpreters
 # did not fit in 10 minutes on 2 cores (22 min: the DuckLake store costs every test that
-# writes one), so 3.13 runs: the C scanner build and both engines (tests/parsers, the
-# C-API code), asyncio tailing/journald/collector (tests/ingest, quick files), DuckDB +
+# writes one), so 3.13 runs: the C scanner build and both engines (the
+# C-API code: engines agreeing, golden files, the journald C reader, the key tables),
+# asyncio tailing/journald/collector (tests/ingest, quick files), DuckDB +
 # Arrow through the store (sinks), the jobs' SQL/Arrow/subprocess code (suggest with
 # apparmor_parser, report, alerts) and the CLI end to end (run, query, layout).
 COMPAT_TESTS = [
-    "tests/parsers",
+    "tests/parsers/test_engines.py",
+    "tests/parsers/test_golden.py",
+    "tests/parsers/test_journald_c.py",
+    "tests/parsers/test_key_tables.py",
+    "tests/parsers/test_stream.py",
+    "tests/parsers/test_parse_command.py",
     "tests/ingest/test_tail.py",
     "tests/ingest/test_journald.py",
     "tests/ingest/test_collector.py",
@@ -48,12 +54,7 @@ COMPAT_TESTS = [
     "tests/armorwatch/test_cli_startup.py",
 ]
 COMPAT_DESELECT = "not slow"
-# Measured (3.13, busy 2-core box): these took 249 s and ~150 s of the parsers' run.
-# The same code paths stay covered on 3.13 by tests/parsers/test_engines.py (C and Python
-# engines agree).
-COMPAT_SKIP = [
-    "--deselect=tests/parsers/test_hostile_input.py::TestJunk::test_engines_agree_on_hostile_mixes",
-]
+COMPAT_SKIP: list[str] = []
 # Prints True when the C scanner imports (fails otherwise).
 SCANNER = "import armorwatch.parsers._fastscan; print(True)"
 
