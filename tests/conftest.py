@@ -24,8 +24,15 @@ CORPORA = ROOT.parent / "shared" / "corpora"
 # Tests that kill processes, pace writers against deadlines or run the broker: under
 # pytest-xdist (`make test` runs `-n 3 --dist loadgroup`) they share one worker and run
 # one at a time, since two of them side by side on 2 cores starve each other's deadlines.
+# A file or a class (node id prefix). That worker is the suite's critical path, so what
+# only runs `armorwatch run` or parses in-process (forged origins, record identity through
+# `run` and the property test) is not here.
 SERIAL = (
-    "tests/reliability/",
+    "tests/reliability/test_kill9.py",
+    "tests/reliability/test_processor_kill9.py",
+    "tests/reliability/test_time_and_boots.py",
+    "tests/reliability/test_disk_full.py",
+    "tests/reliability/test_record_identity.py::TestThroughTheCollector",
     "tests/integration/",
     "tests/ingest/test_crash.py",
     "tests/ingest/test_kill9_stale_writer.py",
@@ -43,7 +50,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         path = item.nodeid.split("::", 1)[0]
         group = path
-        if path.startswith(SERIAL) or "kafka_broker" in getattr(item, "fixturenames", ()):
+        if item.nodeid.startswith(SERIAL) or "kafka_broker" in getattr(item, "fixturenames", ()):
             group = "serial"
         elif path.startswith(SOURCE_BUILDS):
             group = "source-build"
