@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,6 +45,9 @@ SERIAL = (
 SOURCE_BUILDS = ("tests/deploy/test_install.py", "tests/deploy/test_packaging.py")
 
 
+# tryfirst: xdist's worker turns xdist_group marks into nodeid suffixes in its own
+# modifyitems hook; marks added after it are ignored.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Give every test an xdist group: ``serial`` or ``source-build`` for the ones above,
     else its file (so a module's fixtures are set up in one worker only)."""
@@ -55,6 +59,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         elif path.startswith(SOURCE_BUILDS):
             group = "source-build"
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    """Under ``--dist loadgroup``, stop if xdist did not apply the groups.
+
+    pytest 9.2 made node ids immutable and xdist 3.8 still writes the old field
+    (pytest-xdist#1386): nothing fails, the groups are silently dropped and the serial
+    tests run side by side, missing their deadlines. The lock pins pytest below 9.2.
+    """
+    if node.config.getoption("dist") == "loadgroup" and ids and "@" not in ids[0]:
+        pytest.exit(
+            "pytest-xdist ignored the xdist_group marks (pytest-xdist#1386: pytest >= 9.2"
+            " with xdist 3.8); install the pins of deploy/requirements-test.lock",
+            returncode=pytest.ExitCode.USAGE_ERROR,
+        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
