@@ -91,6 +91,9 @@ class KafkaSourceConfig:
     """JSON-lines file poison messages are appended to (base64 value); None: topic only."""
     commit_timeout_s: float = 10.0
     """Give up an offset commit after this long (the batch is then redelivered)."""
+    close_timeout_s: float = 5.0
+    """On shutdown, leave the group for at most this long (a lost broker cannot hold
+    SIGTERM past systemd's or Kubernetes' grace period)."""
     store_retry_initial_s: float = 0.5
     """First wait after a transient store failure."""
     store_retry_max_s: float = 30.0
@@ -211,8 +214,9 @@ class KafkaSource:
         self._last_message_at = time.monotonic()
         self._hosts: set[str] = set()
 
-    async def start(self) -> None:
-        """Join the group; while no broker answers, retry with backoff (never gives up)."""
+    async def start(self, stop: asyncio.Event | None = None) -> None:
+        """Join the group; while no broker answers, retry with backoff until ``stop`` is
+        set (then return without a consumer)."""
         c = self.config
         try:
             security = wire.client_kwargs(
@@ -259,7 +263,14 @@ class KafkaSource:
                     delay,
                     extra={"_ratelimit": True},
                 )
-                await asyncio.sleep(delay)
+                if stop is None:
+                    await asyncio.sleep(delay)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), delay)
+                    if stop.is_set():
+                        log.info("Stopped before Kafka answered.")
+                        return
                 delay = min(delay * 2, c.store_retry_max_s)
         consumer.subscribe(list(c.topics), listener=_Listener(self))
         log.info(
@@ -288,12 +299,13 @@ class KafkaSource:
     ) -> None:
         """Consume until ``stop`` is set (or nothing arrived for ``exit_when_idle_s``
         after partitions were assigned)."""
-        if self._consumer is None:
-            await self.start()
-        consumer = self._consumer
-        assert consumer is not None
-        c = self.config
         stop = stop or asyncio.Event()
+        if self._consumer is None:
+            await self.start(stop)
+        consumer = self._consumer
+        if consumer is None:  # stopped while no broker answered
+            return
+        c = self.config
         while not stop.is_set():
             data = await consumer.getmany(
                 timeout_ms=int(min(c.max_batch_wait_s, 0.5) * 1000),
@@ -483,8 +495,31 @@ class KafkaSource:
                     await self._flush()
                     self._consumer = None
             finally:
-                await consumer.stop()
+                dlq, self._dlq = self._dlq, None
+                await self._stop_client(consumer, "consumer")
+                if dlq is not None:
+                    await self._stop_client(dlq, "dead-letter producer")
         dlq, self._dlq = self._dlq, None
         if dlq is not None:
-            with contextlib.suppress(Exception):
-                await dlq.stop()
+            await self._stop_client(dlq, "dead-letter producer")
+
+    async def _stop_client(self, client: AIOKafkaConsumer | AIOKafkaProducer, what: str) -> None:
+        """Stop an aiokafka client within ``close_timeout_s``. With the broker gone, its
+        stop waits on retries, or raises the CancelledError of its own cancelled fetch
+        task (aiokafka's ``Fetcher.close``); neither may turn a SIGTERM into a traceback.
+        What was stored stays stored; an offset not committed is redelivered."""
+        task = asyncio.current_task()
+        try:
+            await asyncio.wait_for(client.stop(), self.config.close_timeout_s)
+        except TimeoutError:
+            log.warning(
+                "Kafka %s did not stop within %.1f s (broker unreachable); leaving it.",
+                what,
+                self.config.close_timeout_s,
+            )
+        except asyncio.CancelledError:
+            if task is not None and task.cancelling():
+                raise  # we are being cancelled, not only the client's own task
+            log.warning("Kafka %s stopped with its fetch task cancelled.", what)
+        except kerr.KafkaError as e:
+            log.warning("Kafka %s did not stop cleanly (%s).", what, type(e).__name__)

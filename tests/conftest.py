@@ -22,25 +22,26 @@ ROOT = Path(__file__).resolve().parent.parent
 CORPORA = ROOT.parent / "shared" / "corpora"
 
 
-# Tests that kill processes, pace writers against deadlines or run the broker: under
-# pytest-xdist (`make test` runs `-n 3 --dist loadgroup`) they share one worker and run
-# one at a time, since two of them side by side on 2 cores starve each other's deadlines.
-# A file or a class (node id prefix). That worker is the suite's critical path, so what
-# only runs `armorwatch run` or parses in-process (forged origins, record identity through
-# `run` and the property test) is not here.
+# Tests that kill processes or pace writers against deadlines: under pytest-xdist (`make
+# test` runs `-n 3 --dist loadgroup`) they share one worker and run one at a time, and the
+# broker tests share another, so at most two such tests run side by side on the 2 cores
+# (more starve each other's deadlines). A file or a class (node id prefix). These workers
+# are the suite's critical path, so what only runs `armorwatch run` or parses in-process
+# (forged origins, record identity through `run` and the property test) is not here.
 SERIAL = (
     "tests/reliability/test_kill9.py",
     "tests/reliability/test_processor_kill9.py",
     "tests/reliability/test_time_and_boots.py",
     "tests/reliability/test_disk_full.py",
     "tests/reliability/test_record_identity.py::TestThroughTheCollector",
-    "tests/integration/",
     "tests/ingest/test_crash.py",
     "tests/ingest/test_kill9_stale_writer.py",
     "tests/ingest/test_truncation_loss.py",
     "tests/sinks/test_duckdb_process.py",
     "tests/sinks/test_lake_faults.py",
 )
+# Tests that run the Kafka broker (also every test using the ``kafka_broker`` fixture).
+BROKER = ("tests/integration/",)
 # Tests that build the package from this checkout (setuptools writes ./build): one at a time.
 SOURCE_BUILDS = ("tests/deploy/test_install.py", "tests/deploy/test_packaging.py")
 
@@ -49,12 +50,14 @@ SOURCE_BUILDS = ("tests/deploy/test_install.py", "tests/deploy/test_packaging.py
 # modifyitems hook; marks added after it are ignored.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Give every test an xdist group: ``serial`` or ``source-build`` for the ones above,
-    else its file (so a module's fixtures are set up in one worker only)."""
+    """Give every test an xdist group: ``broker``, ``serial`` or ``source-build`` for the
+    ones above, else its file (so a module's fixtures are set up in one worker only)."""
     for item in items:
         path = item.nodeid.split("::", 1)[0]
         group = path
-        if item.nodeid.startswith(SERIAL) or "kafka_broker" in getattr(item, "fixturenames", ()):
+        if item.nodeid.startswith(BROKER) or "kafka_broker" in getattr(item, "fixturenames", ()):
+            group = "broker"
+        elif item.nodeid.startswith(SERIAL):
             group = "serial"
         elif path.startswith(SOURCE_BUILDS):
             group = "source-build"

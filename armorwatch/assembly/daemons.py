@@ -216,8 +216,10 @@ async def process(
             done = asyncio.Event()
             upkeeping = asyncio.create_task(upkeep.run(done), name="store-upkeep")
             try:
-                async with source:
+                try:  # run() joins the group itself, giving up when stopped
                     await source.run(stop, exit_when_idle_s)
+                finally:
+                    await source.close()
             finally:
                 done.set()
                 await upkeeping
