@@ -25,7 +25,7 @@ from armorwatch.config import ConfigError
 from armorwatch.jobs import report as R
 from armorwatch.jobs import window as timewindow
 from armorwatch.parsers import sanitize
-from armorwatch.sinks.duckdb import StoreNotFoundError, open_reader
+from armorwatch.sinks.store import StoreNotFoundError, open_reader
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,14 @@ def _until(args: argparse.Namespace) -> datetime | None:
 
 def _config(args: argparse.Namespace) -> R.ReportConfig:
     # The one loader: the whole file is checked, as for every command (unknown tables too).
-    # Imported here: it knows every command's settings, which only --config needs.
-    from armorwatch.assembly import settings
+    # Imported only for --config: it knows every command's settings (their modules pull in
+    # aiokafka, asyncio and more, ~17 MB of the report's RSS); without a file, the defaults.
+    if args.config is None:
+        config = R.ReportConfig()
+    else:
+        from armorwatch.assembly import settings
 
-    config = settings.load(args.config).report
+        config = settings.load(args.config).report
     if args.since is not None:
         config = replace(config, since=args.since)
     if args.quiet_days is not None:
