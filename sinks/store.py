@@ -34,7 +34,7 @@ import os
 import re
 import sqlite3
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -229,6 +229,7 @@ def open_store(
     setup: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
     inline_rows: int = 0,
     at: int | dt.datetime | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A connection with the lake attached as ``lake`` (the default catalog), the macros
     and views of ``sinks/sql/views.sql`` defined (TEMP), and for readers, no file access
@@ -246,6 +247,10 @@ def open_store(
 
     ``at`` (readers): time travel, the store as it was at that snapshot version (an int,
     see ``SELECT * FROM snapshots()``) or at that time (``parse_at``).
+
+    ``settings``: more DuckDB settings of the connection (``armorwatch report`` trades
+    parallelism for memory: ``commands.report.READER_SETTINGS``); readers cannot change
+    any once open.
     """
     cfg = spec if isinstance(spec, StoreConfig) else parse_spec(spec)
     if cfg.catalog_file is not None:
@@ -270,6 +275,7 @@ def open_store(
         config["threads"] = threads
     if memory_limit is not None:
         config["memory_limit"] = memory_limit
+    config.update(settings or {})
     con = duckdb.connect(":memory:", config=config)
     try:
         con.execute("LOAD ducklake")
@@ -429,7 +435,7 @@ def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
 
 
 def open_reader(
-    path: Path, at: int | dt.datetime | None = None
+    path: Path, at: int | dt.datetime | None = None, settings: Mapping[str, Any] | None = None
 ) -> tuple[duckdb.DuckDBPyConnection, Path]:
     """A locked-down READ_ONLY connection to the store ``path`` names, and ``path``.
 
@@ -438,9 +444,10 @@ def open_reader(
     files outside the lake (read_csv, COPY TO, ATTACH, INSTALL/LOAD) or change that
     (``lock_configuration``). Raises StoreNotFoundError when an embedded store does not
     exist, LegacyStoreError for an old single-file store. ``at``: the store as it was at
-    that snapshot version or time (``sinks.store.parse_at``).
+    that snapshot version or time (``sinks.store.parse_at``). ``settings``: more DuckDB
+    settings (``open_store``).
     """
-    con = open_store(path, read_only=True, at=at)
+    con = open_store(path, read_only=True, at=at, settings=settings)
     try:
         version = stored_schema_version(con)
     except BaseException:
