@@ -32,6 +32,16 @@ once); the 18 snippets equal. What remains above 300 MB, by RSS per step: ~140 M
 opening the store (imports, DuckDB, the lake extensions), the window's ``suggest`` +90 MB
 at its peak (its ``suggest_events`` grouping in DuckDB ~120 MB on its own, the builder's
 Python objects ~55 MB traced at ``finish``), then ``queries.pod_mismatches`` +80 MB.
+
+Measured 2026-12-03 04:10–04:12 UTC, three interleaved pairs, load average 2.9–3.3: the
+report without pyarrow/aiokafka/asyncio imports, its DuckDB connection on one thread with
+the allocator's background thread, ``suggest_events`` reading ``records`` directly, the
+window's TEMP tables dropped before rule suggestion: before 8.4–13.5 s wall, 9.3–9.6 s
+CPU, 399–408 MB peak RSS; after 7.1–13.9 s wall, 7.7–8.8 s CPU, 281–288 MB; sizes
+unchanged (index.html 0.11 MB, report.json 4.36 MB), files byte-identical but the
+generation time. The store was re-stored in this worktree (the catalog names its data
+path). Peak now, per step in-process: ~185 MB with the store open, +35–55 MB the window's
+tables, +80 MB rule suggestion at its peak.
 """
 
 from __future__ import annotations

@@ -47,6 +47,11 @@ class LossNotice:
     unless measured (``ingest.tail.FileTailer._truncation``)."""
     detail: str
     """One sentence for the operator: what, where, why."""
+    ts: int | None = None
+    """A time from the source's data to date the loss by (epoch ms) when the stream read
+    so far holds none: the unreadable file's mtime, the journal cursor's entry time. Never
+    the wall clock: noticing the same loss again (a re-run, a restart) must make the same
+    row, which the store keeps once."""
 
 
 Item = Chunk | LossNotice

@@ -44,7 +44,6 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -78,7 +77,6 @@ DeadLetter = Callable[[pa.RecordBatch], Awaitable[None]]
 # or a journald export's realtime field (microseconds).
 _STAMP_RE = re.compile(rb'audit\((\d{1,12})\.(\d{1,6}):|"__REALTIME_TIMESTAMP" ?: ?"(\d{1,20})"')
 _STAMP_NEEDLES = (b"audit(", b'"__REALTIME_TIMESTAMP"')
-_LOOKBACK = 65_536
 """Bytes searched back from a rejected line for the event time before it."""
 _FILE_KEYS = ("path", "dev", "ino")
 """Keys of a file source's position that name the file (not where in it)."""
@@ -157,7 +155,6 @@ class _Acc:
     records: list[pa.RecordBatch] = field(default_factory=list)
     loss: list[pa.RecordBatch] = field(default_factory=list)
     rejects: list[pa.RecordBatch] = field(default_factory=list)
-    notices: list[LossNotice] = field(default_factory=list)
     position: dict[str, Any] | None = None
     rows: int = 0
     last_serial: int | None = None
@@ -168,9 +165,7 @@ class _Acc:
     """The event time before the held notice (``_Where.stamp_before``), its row's ts."""
 
     def empty(self) -> bool:
-        return self.position is None and not (
-            self.records or self.loss or self.rejects or self.notices
-        )
+        return self.position is None and not (self.records or self.loss or self.rejects)
 
 
 class _Dedup:
@@ -207,21 +202,38 @@ class _Dedup:
         return batch.filter(pa.array(keep)), dropped
 
 
-def _stamp_at(data: bytes, end: int) -> int | None:
-    """The last event time (epoch ms) whose stamp starts in ``data[:end]``, searching back
-    at most ``_LOOKBACK`` bytes."""
-    lo = max(0, end - _LOOKBACK)
-    while end > lo:
-        at = max(data.rfind(n, lo, end) for n in _STAMP_NEEDLES)
+def _stamp_ms(m: re.Match[bytes]) -> int:
+    if m.group(3) is not None:
+        return int(m.group(3)) // 1000
+    return int(m.group(1)) * 1000 + int(m.group(2).ljust(3, b"0")[:3])
+
+
+def _last_stamp(data: bytes) -> int | None:
+    """The last event time stamped in ``data`` (searched from its end, however far)."""
+    end = len(data)
+    while end > 0:
+        at = max(data.rfind(n, 0, end) for n in _STAMP_NEEDLES)
         if at < 0:
             return None
         m = _STAMP_RE.match(data, at)
         if m is not None:
-            if m.group(3) is not None:
-                return int(m.group(3)) // 1000
-            return int(m.group(1)) * 1000 + int(m.group(2).ljust(3, b"0")[:3])
+            return _stamp_ms(m)
         end = at  # "audit(" not followed by a time: look further back
     return None
+
+
+def _stamps(data: bytes) -> tuple[list[int], list[int]]:
+    """Where each event time stamp of ``data`` starts, and its time (epoch ms), in order:
+    the index ``_Where.stamp_before`` searches, built once per chunk. No bound on how far
+    back a stamp may be: a bound per chunk made the time depend on the read cuts (a long
+    line without a stamp before a rejected line hid the one before it in one read, not in
+    two)."""
+    starts: list[int] = []
+    times: list[int] = []
+    for m in _STAMP_RE.finditer(data):
+        starts.append(m.start())
+        times.append(_stamp_ms(m))
+    return starts, times
 
 
 class _Where:
@@ -246,6 +258,8 @@ class _Where:
         self.unlocated = 0
         self.index: dict[int, dict[bytes, list[int]]] = {}
         """Line index of the kept chunks that had rejects, by chunk offset."""
+        self.stamps: dict[int, tuple[list[int], list[int]]] = {}
+        """Event time stamps of the kept chunks searched so far (``_stamps``), by offset."""
 
     def segment(self) -> None:
         """A new segment starts: offsets start again."""
@@ -263,9 +277,16 @@ class _Where:
         off, data = self.chunks.popleft()
         self.index.pop(off, None)
         self.held -= len(data)
-        stamp = _stamp_at(data, len(data))
+        got = self.stamps.pop(off, None)
+        stamp = (got[1][-1] if got[1] else None) if got is not None else _last_stamp(data)
         if stamp is not None:
             self.before = stamp
+
+    def _stamps(self, off: int, data: bytes) -> tuple[list[int], list[int]]:
+        got = self.stamps.get(off)
+        if got is None:
+            got = self.stamps[off] = _stamps(data)
+        return got
 
     def forget(self, safe: int | None) -> None:
         """Drop the chunks wholly before ``safe`` (None: all); nothing there is rejected
@@ -285,9 +306,10 @@ class _Where:
         for off, data in reversed(self.chunks):
             if end <= off:
                 continue
-            stamp = _stamp_at(data, min(end - off, len(data)))
-            if stamp is not None:
-                return stamp
+            starts, times = self._stamps(off, data)
+            i = bisect.bisect_left(starts, end - off)
+            if i:
+                return times[i - 1]
         return self.before
 
     def locate(self, raw: bytes) -> int | None:
@@ -480,7 +502,9 @@ class Collector:
                     acc.loss.append(self._notice_loss(src, item, where.stamp_before(end)))
                     acc.rows += 1
                 elif isinstance(item, LossNotice):
-                    acc.notices.append(item)
+                    # source_blind, journal cursor gaps: dated by the data as they come
+                    # (never when noticed), so noticing them again makes the same row
+                    acc.loss.append(self._notice_loss(src, item, where.stamp_before(end)))
                     acc.rows += 1
                 else:
                     chunk: Chunk = item
@@ -587,7 +611,7 @@ class Collector:
         for raw, host, reason in zip(raws, hosts, reasons, strict=True):
             raw = raw or b""
             at = where.locate(raw)
-            ts: int | datetime | None = where.stamp_before(end if at is None else at + len(raw))
+            ts = where.stamp_before(end if at is None else at + len(raw))
             digest = hashlib.sha256(raw).hexdigest()[:16]
             f = where.file
             if at is None:
@@ -601,8 +625,8 @@ class Collector:
                 place = f"at byte {at} of {f.get('path')}"
             else:
                 place = f"in the {src.source} stream"  # offsets restart with each journalctl
-            if ts is None:
-                ts = datetime.now(UTC)  # no event time in the stream before it: dated now
+            # no event time in the stream before it: none (null), the same on every run
+            # (the wall clock made a new row each time); the detail still places it
             rows.append(
                 {
                     S.TS: ts,
@@ -640,12 +664,13 @@ class Collector:
         acc.rows += 1
 
     def _notice_loss(self, src: Source, notice: LossNotice, stamp: int | None) -> pa.RecordBatch:
-        """The loss row of a notice about a file's content (rotated away unread, truncated):
-        ts is the last event time read before it (now, when none was), the detail names
-        the file and offsets, so noticing it again after a restart makes the same row."""
+        """The loss row of a source's notice (rotated away unread, truncated, source_blind,
+        a journal cursor gap): ts is the last event time read before it (``stamp``), else
+        the time the source took from its data (``notice.ts``), else none (null); never the
+        wall clock. With the detail naming the file, offsets or cursor, noticing it again
+        (a re-run, a restart from the same checkpoint) makes the same row: stored once."""
         row = self._loss_row(src, notice.kind, notice.count, notice.detail)
-        if stamp is not None:
-            row[S.TS] = stamp
+        row[S.TS] = stamp if stamp is not None else notice.ts
         return S.batch_from_rows([row], S.LOSS_SCHEMA)
 
     async def _flush(self, acc: _Acc, src: Source, out: asyncio.Queue[_Item | None]) -> None:
@@ -654,21 +679,21 @@ class Collector:
             return
         rejects = S.concat_batches(acc.rejects, S.REJECT_SCHEMA) if acc.rejects else None
         envelope = None
-        if acc.records or acc.loss or acc.notices or rejects is not None:
+        if acc.records or acc.loss or rejects is not None:
             envelope = self._envelope(
                 src,
                 S.concat_batches(acc.records, S.MAC_SCHEMA),
                 S.concat_batches(acc.loss, S.LOSS_SCHEMA),
-                notices=acc.notices,
             )
         item = _Item(src.name, envelope, rejects, acc.position)
-        acc.records, acc.loss, acc.rejects, acc.notices = [], [], [], []
+        acc.records, acc.loss, acc.rejects = [], [], []
         acc.position, acc.rows = None, 0
         await out.put(item)
 
     def _loss_row(self, src: Source, kind: str, count: int, detail: str) -> dict[str, Any]:
+        """A loss row of this source, undated (``_notice_loss`` dates it from the data)."""
         return {
-            S.TS: datetime.now(UTC),
+            S.TS: None,
             S.HOST: self.host.host,
             S.BOOT_ID: self.host.boot_id,
             S.SOURCE: src.source,
@@ -682,14 +707,9 @@ class Collector:
         src: Source,
         records: pa.RecordBatch | None = None,
         loss: pa.RecordBatch | None = None,
-        *,
-        notices: Sequence[LossNotice] = (),
     ) -> Envelope:
-        # parse_reject rows are made per line as the rejects come (``_reject_loss``)
-        rows = [self._loss_row(src, n.kind, n.count, n.detail) for n in notices]
-        parts = [loss] if loss is not None else []
-        if rows:
-            parts.append(S.batch_from_rows(rows, S.LOSS_SCHEMA))
+        # loss rows come dated by the data: parse_reject per line as the rejects come
+        # (``_reject_loss``), the sources' notices as they come (``_notice_loss``)
         meta: Mapping[str, str | None] = {
             "host": self.host.host,
             "machine_id": self.host.machine_id,
@@ -699,7 +719,7 @@ class Collector:
         }
         return Envelope(
             records=records if records is not None else S.empty_batch(S.MAC_SCHEMA),
-            loss=S.concat_batches(parts, S.LOSS_SCHEMA),
+            loss=loss if loss is not None else S.empty_batch(S.LOSS_SCHEMA),
             meta={k: v for k, v in meta.items() if v},
         )
 

@@ -88,6 +88,15 @@ def _cursor_fields(cursor: str) -> dict[str, str]:
     return out
 
 
+def _cursor_ms(cursor: str | None) -> int | None:
+    """The realtime of a cursor's entry (its ``t=``, microseconds in hex) in epoch ms: the
+    last event time known before a gap after it; None when the cursor has none."""
+    try:
+        return int(_cursor_fields(cursor or "")["t"], 16) // 1000
+    except (KeyError, ValueError):
+        return None
+
+
 def _seqnum_gap(old: str, new: str) -> int | None:
     """Entries between two cursors of one seqnum id (None when not comparable)."""
     a, b = _cursor_fields(old), _cursor_fields(new)
@@ -273,6 +282,7 @@ class JournaldSource:
                 1,
                 f"journalctl refused the stored cursor ({err}); the entries after it may "
                 "be lost. Reading again from the oldest stored entry.",
+                ts=_cursor_ms(check),
             )
             async for item in self._run_once(follow):
                 yield item
@@ -293,6 +303,7 @@ class JournaldSource:
             f"The stored journal cursor is gone (vacuumed or rotated away while the "
             f"collector was stopped); {how} between it and the next stored entry were "
             "never read.",
+            ts=_cursor_ms(old),
         )
 
     async def aclose(self) -> None:

@@ -988,6 +988,7 @@ class FileTailer:
                             S.LOSS_SOURCE_BLIND,
                             1,
                             f"Cannot read {cfg.path}: {e}; retrying every {cfg.poll_interval} s.",
+                            ts=_mtime_ms(cfg.path),
                         )
                     if not follow:
                         return
@@ -1186,3 +1187,12 @@ class TailedFileSource:
     async def aclose(self) -> None:
         """Close the open file."""
         await self._tail.aclose()
+
+
+def _mtime_ms(path: Path) -> int | None:
+    """When ``path`` was last written (epoch ms), None when even stat fails: a file that
+    cannot be read can often still be stat'ed, and its mtime dates the data it holds."""
+    try:
+        return os.stat(path).st_mtime_ns // 1_000_000
+    except OSError:
+        return None

@@ -22,9 +22,10 @@ A sink is anything with ``send(envelope)`` and ``close()``:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from armorwatch.parsers.envelope import Envelope
+if TYPE_CHECKING:  # annotations only: the error classes need no pyarrow (store readers)
+    from armorwatch.parsers.envelope import Envelope
 
 
 class DeliveryError(Exception):
@@ -49,6 +50,6 @@ class Sink(Protocol):
         ...
 
 
-Observer = Callable[[Envelope], Awaitable[None]]
+Observer = Callable[["Envelope"], Awaitable[None]]
 """Shown every envelope after a sink acknowledged it (alerting, metrics); its failure
 never un-acknowledges the envelope."""

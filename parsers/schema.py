@@ -11,14 +11,21 @@ column is added, removed or retyped; sinks key their migrations on it.
 Each column's description is written once too, beside its type (``MAC_FIELDS``,
 ``LOSS_FIELDS``, ``REJECT_FIELDS``): ``described`` gives a schema with them as Arrow field
 metadata and ``descriptions`` renders them; the store's column comments come from there.
+
+pyarrow is imported on first use of an Arrow object of this module (``MAC_SCHEMA``,
+``MAC_FIELDS``, ``empty_batch``, ...: PEP 562), not by importing it: the names, values and
+``COLUMNS`` are plain strings, so the readers of the store (``armorwatch report``, whose
+peak RSS pyarrow's libraries would grow by ~55 MB) never load it. The types are written
+as short names beside each column (``_ARROW_TYPES`` maps them to Arrow types).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # v2: parent, task, magic_token, ioctlcmd; v3: suspect, rid by raw; v4: ns, mediation_class;
 # v5: the Kubernetes attribution columns (K8S_FIELDS); v6: PROFILE_STATE_SCHEMA (the
@@ -180,11 +187,14 @@ K8S_PROC_UNREADABLE: Final = "proc_unreadable"  # /proc/<pid> exists but cannot 
 K8S_NO_PID: Final = "no_pid"
 K8S_OTHER_HOST: Final = "other_host"  # a record another host wrote (node=): not our pids
 
-_DICT = pa.dictionary(pa.int32(), pa.string())
-_TS = pa.timestamp("ms", tz="UTC")
+# Column types by name (``_ARROW_TYPES`` makes them Arrow types on first use): low-
+# cardinality strings are dictionary-encoded, times are milliseconds in UTC.
+_DICT: Final = "dictionary"
+_TS: Final = "timestamp"
+_LIST_STR: Final = "list_string"
 
 # Filled by the collector on a Kubernetes node (``[collect.kubernetes]``), null elsewhere.
-K8S_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
+_K8S_SPEC: Final[tuple[tuple[str, str, str], ...]] = (
     (
         CONTAINER_ID,
         _DICT,
@@ -212,18 +222,18 @@ K8S_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
         "other_host; null when attribution is off",
     ),
 )
-K8S_COLUMNS: Final[tuple[str, ...]] = tuple(n for n, _, _ in K8S_FIELDS)
+K8S_COLUMNS: Final[tuple[str, ...]] = tuple(n for n, _, _ in _K8S_SPEC)
 
-MAC_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
+_MAC_SPEC: Final[tuple[tuple[str, str, str], ...]] = (
     (TS, _TS, "event time from audit(SEC.MSEC:SERIAL) or the log framing, UTC"),
     (
         SERIAL,
-        pa.uint64(),
+        "uint64",
         "audit serial, restarts at each boot; null when the framing carries none",
     ),
     (
         ORDINAL,
-        pa.uint16(),
+        "uint16",
         "index of this MAC record among those the parser grouped into one audit event "
         "(0-based; informational, not part of the key)",
     ),
@@ -274,49 +284,49 @@ MAC_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
     (PROFILE, _DICT, "AppArmor profile= (the confined subject)"),
     (LABEL, _DICT, "AppArmor label= (newer kernels)"),
     (PROFILE_NS, _DICT, "namespace part of a :ns:profile label"),
-    (PROFILE_STACK, pa.list_(pa.string()), "the parts of a stacked label a//&b"),
+    (PROFILE_STACK, _LIST_STR, "the parts of a stacked label a//&b"),
     (PROFILE_PARENT, _DICT, "a of a hat or child profile a//b"),
     (PROFILE_CHILD, _DICT, "b of a hat or child profile a//b (innermost)"),
     (PEER, _DICT, "AppArmor peer= (signal, ptrace, unix peer profile)"),
     (PEER_LABEL, _DICT, "AppArmor peer_label="),
-    (PEER_PID, pa.int64(), "AppArmor peer_pid="),
+    (PEER_PID, "int64", "AppArmor peer_pid="),
     (
         NAME,
-        pa.string(),
+        "string",
         "object name= (path, mount point, profile name for STATUS), byte-exact after hex decoding",
     ),
-    (NAME2, pa.string(), "target= (exec, change_hat/change_profile, link target)"),
+    (NAME2, "string", "target= (exec, change_hat/change_profile, link target)"),
     (REQUESTED_MASK, _DICT, "AppArmor requested_mask= (r, w, x, ...)"),
     (DENIED_MASK, _DICT, "AppArmor denied_mask="),
-    (FSUID, pa.int64(), "filesystem uid of the subject"),
-    (OUID, pa.int64(), "owner uid of the object"),
-    (PID, pa.int64(), "process id of the subject"),
+    (FSUID, "int64", "filesystem uid of the subject"),
+    (OUID, "int64", "owner uid of the object"),
+    (PID, "int64", "process id of the subject"),
     (COMM, _DICT, "command name of the subject (comm=)"),
     (EXE, _DICT, "executable of the subject (from SYSCALL or the AVC)"),
     (INFO, _DICT, "AppArmor info= text"),
-    (ERROR, pa.int32(), "AppArmor error= (negative errno)"),
-    (CAPABILITY, pa.int32(), "capability number"),
+    (ERROR, "int32", "AppArmor error= (negative errno)"),
+    (CAPABILITY, "int32", "capability number"),
     (CAPNAME, _DICT, "capability name (sys_admin, net_raw, ...)"),
     (FAMILY, _DICT, "network family (inet, unix, ...)"),
     (SOCK_TYPE, _DICT, "socket type (stream, dgram, ...)"),
     (PROTOCOL, _DICT, "network protocol"),
-    (ADDR, pa.string(), "unix socket address"),
-    (PEER_ADDR, pa.string(), "peer unix socket address"),
-    (LADDR, pa.string(), "local IP address"),
-    (LPORT, pa.int32(), "local port"),
-    (FADDR, pa.string(), "foreign IP address"),
-    (FPORT, pa.int32(), "foreign port"),
+    (ADDR, "string", "unix socket address"),
+    (PEER_ADDR, "string", "peer unix socket address"),
+    (LADDR, "string", "local IP address"),
+    (LPORT, "int32", "local port"),
+    (FADDR, "string", "foreign IP address"),
+    (FPORT, "int32", "foreign port"),
     (SIGNAL, _DICT, "signal name (signal class)"),
     (BUS, _DICT, "D-Bus bus (system, session)"),
-    (PATH, pa.string(), "D-Bus object path, or the SELinux path="),
+    (PATH, "string", "D-Bus object path, or the SELinux path="),
     (INTERFACE, _DICT, "D-Bus interface"),
     (MEMBER, _DICT, "D-Bus member"),
     (FSTYPE, _DICT, "filesystem type (mount class)"),
-    (FLAGS, pa.string(), "mount flags"),
-    (SRCNAME, pa.string(), "mount source"),
+    (FLAGS, "string", "mount flags"),
+    (SRCNAME, "string", "mount source"),
     (NAMESPACE, _DICT, "AppArmor policy namespace"),
-    (EXECPATH, pa.string(), "AppArmor execpath="),
-    (ATTRIBUTE, pa.string(), "AppArmor attribute= (change_onexec, ...)"),
+    (EXECPATH, "string", "AppArmor execpath="),
+    (ATTRIBUTE, "string", "AppArmor attribute= (change_onexec, ...)"),
     (
         NS,
         _DICT,
@@ -326,45 +336,30 @@ MAC_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
     (SCONTEXT, _DICT, "SELinux source context"),
     (TCONTEXT, _DICT, "SELinux target context"),
     (TCLASS, _DICT, "SELinux target class"),
-    (PERMS, pa.list_(pa.string()), "SELinux permissions of the AVC ({ read write })"),
+    (PERMS, _LIST_STR, "SELinux permissions of the AVC ({ read write })"),
     (SERESULT, _DICT, "SELinux result: denied or granted"),
-    (PERMISSIVE, pa.bool_(), "SELinux permissive=1 (logged, not enforced)"),
-    (SENDER_PID, pa.int64(), "USER_AVC: pid of the real sender (kernel-written prefix)"),
-    (SENDER_UID, pa.int64(), "USER_AVC: uid of the real sender"),
-    (SENDER_AUID, pa.int64(), "USER_AVC: login uid of the real sender"),
+    (PERMISSIVE, "bool_", "SELinux permissive=1 (logged, not enforced)"),
+    (SENDER_PID, "int64", "USER_AVC: pid of the real sender (kernel-written prefix)"),
+    (SENDER_UID, "int64", "USER_AVC: uid of the real sender"),
+    (SENDER_AUID, "int64", "USER_AVC: login uid of the real sender"),
     (SYSCALL, _DICT, "syscall of the event (from its SYSCALL record)"),
-    (UID, pa.int64(), "uid of the subject (from SYSCALL)"),
-    (AUID, pa.int64(), "login uid of the subject (from SYSCALL)"),
-    (CWD, pa.string(), "working directory (from the CWD record)"),
-    (PROCTITLE, pa.string(), "command line (from PROCTITLE, decoded)"),
-    (PARENT, pa.int64(), "parent= (pid of the parent task)"),
-    (TASK, pa.int64(), "task= (legacy change_hat records)"),
-    (MAGIC_TOKEN, pa.int64(), "magic_token= (legacy change_hat token)"),
-    (IOCTLCMD, pa.int64(), "SELinux extended-permission ioctl command (ioctlcmd=0x42 is 66)"),
-    (RAW, pa.binary(), "the original line(s), byte-exact"),
-    *K8S_FIELDS,
+    (UID, "int64", "uid of the subject (from SYSCALL)"),
+    (AUID, "int64", "login uid of the subject (from SYSCALL)"),
+    (CWD, "string", "working directory (from the CWD record)"),
+    (PROCTITLE, "string", "command line (from PROCTITLE, decoded)"),
+    (PARENT, "int64", "parent= (pid of the parent task)"),
+    (TASK, "int64", "task= (legacy change_hat records)"),
+    (MAGIC_TOKEN, "int64", "magic_token= (legacy change_hat token)"),
+    (IOCTLCMD, "int64", "SELinux extended-permission ioctl command (ioctlcmd=0x42 is 66)"),
+    (RAW, "binary", "the original line(s), byte-exact"),
+    *_K8S_SPEC,
 )
-
-_META = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()}
 
 # Arrow field-metadata key of a column's description (the store's column comment).
 DESCRIPTION_KEY: Final = b"description"
 
 
-def _schema(fields: Iterable[tuple[str, pa.DataType, str]], described: bool) -> pa.Schema:
-    return pa.schema(
-        [
-            pa.field(n, t, metadata={DESCRIPTION_KEY: d.encode()} if described else None)
-            for n, t, d in fields
-        ],
-        metadata=_META,
-    )
-
-
-# The schemas batches travel in carry no descriptions: every Kafka message and IPC stream
-# repeats its schema, and ~7 KB of prose in each would tell a consumer nothing new.
-MAC_SCHEMA: Final = _schema(MAC_FIELDS, described=False)
-COLUMNS: Final[tuple[str, ...]] = tuple(n for n, _, _ in MAC_FIELDS)
+COLUMNS: Final[tuple[str, ...]] = tuple(n for n, _, _ in _MAC_SPEC)
 
 # (host, boot_id, ts, serial, record_type, raw) identifies one MAC record fleet-wide: the
 # record's own bytes inside its audit(ts:serial), never its position in the event, so an
@@ -374,27 +369,26 @@ KEY_COLUMNS: Final = (HOST, BOOT_ID, TS, SERIAL, RECORD_TYPE, RAW)
 
 # Counted loss the pipeline could not prevent (kernel lost=, rotated away unread,
 # journald suppression, parser rejects, opt-in drops): a record, alertable.
-LOSS_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
+_LOSS_SPEC: Final[tuple[tuple[str, str, str], ...]] = (
     (TS, _TS, "when the loss was observed, UTC"),
-    (HOST, pa.string(), "host that lost records"),
-    (BOOT_ID, pa.string(), "boot of that host"),
-    (SOURCE, pa.string(), "log the loss was counted in"),
+    (HOST, "string", "host that lost records"),
+    (BOOT_ID, "string", "boot of that host"),
+    (SOURCE, "string", "log the loss was counted in"),
     (
         KIND,
-        pa.string(),
+        "string",
         "kernel_lost, callbacks_suppressed, journald_suppressed, journal_cursor_gap, "
         "rotated_away_unread, truncated, parse_reject, dropped, source_blind",
     ),
     (
         COUNT,
-        pa.int64(),
+        "int64",
         "records (or lines) lost; for kind truncated: bytes known destroyed unread (exact "
         "under a writer without O_APPEND, else a lower bound; detail says whether lines "
         "are countable)",
     ),
-    (DETAIL, pa.string(), "free text: file, cursor, reason"),
+    (DETAIL, "string", "free text: file, cursor, reason"),
 )
-LOSS_SCHEMA: Final = _schema(LOSS_FIELDS, described=False)
 
 # Loss kinds, written once.
 LOSS_KERNEL_LOST: Final = "kernel_lost"
@@ -408,49 +402,116 @@ LOSS_DROPPED: Final = "dropped"
 LOSS_SOURCE_BLIND: Final = "source_blind"
 
 # Lines the parser could not use, kept byte-exact for the dead-letter file.
-REJECT_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
-    (SOURCE, pa.string(), "log the line came from"),
-    (HOST, pa.string(), "host the line came from"),
-    (REASON, pa.string(), "why the parser rejected it"),
-    (RAW, pa.binary(), "the line, byte-exact"),
+_REJECT_SPEC: Final[tuple[tuple[str, str, str], ...]] = (
+    (SOURCE, "string", "log the line came from"),
+    (HOST, "string", "host the line came from"),
+    (REASON, "string", "why the parser rejected it"),
+    (RAW, "binary", "the line, byte-exact"),
 )
-REJECT_SCHEMA: Final = _schema(REJECT_FIELDS, described=False)
 
 # What the collector itself read from securityfs (ingest.securityfs), never from log text:
 # one row per profile loaded at one reading. Sent when the set changed and every
 # [collect.profile_state] resend_s anyway, so an unchanged host still says "still loaded".
-PROFILE_STATE_FIELDS: Final[tuple[tuple[str, pa.DataType, str], ...]] = (
+_PROFILE_STATE_SPEC: Final[tuple[tuple[str, str, str], ...]] = (
     (TS, _TS, "when the collector read the loaded profiles from securityfs, UTC"),
-    (HOST, pa.string(), "host whose kernel had the profile loaded (the collector's host)"),
-    (BOOT_ID, pa.string(), "boot of that host"),
+    (HOST, "string", "host whose kernel had the profile loaded (the collector's host)"),
+    (BOOT_ID, "string", "boot of that host"),
     (
         NAMESPACE,
-        pa.string(),
+        "string",
         "AppArmor policy namespace the profile is loaded in: root (the host's own), else the "
         "container's (nested ones as a//b)",
     ),
-    (PROFILE, pa.string(), "profile name as the kernel lists it (a//b for a hat or child)"),
+    (PROFILE, "string", "profile name as the kernel lists it (a//b for a hat or child)"),
     (
         MODE,
-        pa.string(),
+        "string",
         "the kernel's mode of the profile: enforce, complain, kill, unconfined, prompt, ...",
     ),
 )
-PROFILE_STATE_SCHEMA: Final = _schema(PROFILE_STATE_FIELDS, described=False)
 
-# The same schemas with each column's description as Arrow field metadata
-# (DESCRIPTION_KEY), by column names: what documents a table built from one of them.
-_DESCRIBED: Final = {
-    tuple(n for n, _, _ in fields): _schema(fields, described=True)
-    for fields in (MAC_FIELDS, LOSS_FIELDS, REJECT_FIELDS, PROFILE_STATE_FIELDS)
+_SPECS: Final = {
+    "K8S": _K8S_SPEC,
+    "MAC": _MAC_SPEC,
+    "LOSS": _LOSS_SPEC,
+    "REJECT": _REJECT_SPEC,
+    "PROFILE_STATE": _PROFILE_STATE_SPEC,
 }
+
+if TYPE_CHECKING:  # built on first use by _arrow() (module __getattr__, PEP 562)
+    K8S_FIELDS: tuple[tuple[str, pa.DataType, str], ...]
+    MAC_FIELDS: tuple[tuple[str, pa.DataType, str], ...]
+    LOSS_FIELDS: tuple[tuple[str, pa.DataType, str], ...]
+    REJECT_FIELDS: tuple[tuple[str, pa.DataType, str], ...]
+    PROFILE_STATE_FIELDS: tuple[tuple[str, pa.DataType, str], ...]
+    # The schemas batches travel in carry no descriptions: every Kafka message and IPC
+    # stream repeats its schema, and ~7 KB of prose in each would tell a consumer nothing.
+    MAC_SCHEMA: pa.Schema
+    LOSS_SCHEMA: pa.Schema
+    REJECT_SCHEMA: pa.Schema
+    PROFILE_STATE_SCHEMA: pa.Schema
+
+_ARROW_NAMES: Final = frozenset(
+    [f"{k}_FIELDS" for k in _SPECS] + [f"{k}_SCHEMA" for k in _SPECS if k != "K8S"]
+)
+_ARROW: dict[str, Any] = {}
+"""The Arrow objects, once built: the ``*_FIELDS`` / ``*_SCHEMA`` names, ``_DESCRIBED``."""
+
+
+def _arrow() -> dict[str, Any]:
+    """Build the module's Arrow objects (importing pyarrow) once; they become module
+    globals too, so later lookups cost nothing."""
+    if _ARROW:
+        return _ARROW
+    import pyarrow as pa
+
+    types = {
+        _DICT: pa.dictionary(pa.int32(), pa.string()),
+        _TS: pa.timestamp("ms", tz="UTC"),
+        _LIST_STR: pa.list_(pa.string()),
+    }
+    meta = {SCHEMA_VERSION_KEY: str(SCHEMA_VERSION).encode()}
+
+    def typed(spec: Iterable[tuple[str, str, str]]) -> tuple[tuple[str, pa.DataType, str], ...]:
+        return tuple((n, types[t] if t in types else getattr(pa, t)(), d) for n, t, d in spec)
+
+    def schema(fields: Iterable[tuple[str, pa.DataType, str]], described: bool) -> pa.Schema:
+        return pa.schema(
+            [
+                pa.field(n, t, metadata={DESCRIPTION_KEY: d.encode()} if described else None)
+                for n, t, d in fields
+            ],
+            metadata=meta,
+        )
+
+    built: dict[str, Any] = {}
+    for kind, spec in _SPECS.items():
+        built[f"{kind}_FIELDS"] = typed(spec)
+        if kind != "K8S":
+            built[f"{kind}_SCHEMA"] = schema(built[f"{kind}_FIELDS"], described=False)
+    # The same schemas with each column's description as Arrow field metadata
+    # (DESCRIPTION_KEY), by column names: what documents a table built from one of them.
+    built["_DESCRIBED"] = {
+        tuple(n for n, _, _ in fields): schema(fields, described=True)
+        for fields in (built[f"{k}_FIELDS"] for k in ("MAC", "LOSS", "REJECT", "PROFILE_STATE"))
+    }
+    globals().update(built)
+    _ARROW.update(built)
+    return _ARROW
+
+
+def __getattr__(name: str) -> Any:
+    """The Arrow objects (``MAC_SCHEMA``, ``MAC_FIELDS``, ...), built on first use."""
+    if name in _ARROW_NAMES:
+        return _arrow()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def described(schema: pa.Schema) -> pa.Schema:
     """``schema`` (MAC, LOSS, REJECT or PROFILE_STATE) with each column's description as
     field metadata."""
     try:
-        return _DESCRIBED[tuple(schema.names)]
+        return _arrow()["_DESCRIBED"][tuple(schema.names)]
     except KeyError:
         raise ValueError(f"no descriptions for columns {schema.names}") from None
 
@@ -470,11 +531,16 @@ def schema_version(schema: pa.Schema) -> int | None:
 _EMPTY_BATCHES: dict[int, tuple[pa.Schema, pa.RecordBatch]] = {}
 
 
-def empty_batch(schema: pa.Schema = MAC_SCHEMA) -> pa.RecordBatch:
-    """A zero-row batch of ``schema``, built once per schema object (batches are immutable).
+def empty_batch(schema: pa.Schema | None = None) -> pa.RecordBatch:
+    """A zero-row batch of ``schema`` (default ``MAC_SCHEMA``), built once per schema
+    object (batches are immutable).
 
     Building one costs ~0.4 ms; a stream of junk asks for several per parser call.
     """
+    import pyarrow as pa
+
+    if schema is None:
+        schema = _arrow()["MAC_SCHEMA"]
     hit = _EMPTY_BATCHES.get(id(schema))
     if hit is not None and hit[0] is schema:  # the schema itself is kept: its id stays its own
         return hit[1]
@@ -486,6 +552,8 @@ def empty_batch(schema: pa.Schema = MAC_SCHEMA) -> pa.RecordBatch:
 
 def concat_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> pa.RecordBatch:
     """One batch of ``schema`` holding the rows of ``batches`` in order (empty ones skipped)."""
+    import pyarrow as pa
+
     batches = [b for b in batches if b.num_rows]
     if not batches:
         return empty_batch(schema)
@@ -495,12 +563,17 @@ def concat_batches(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> pa.R
 
 
 def batch_from_rows(
-    rows: Iterable[Mapping[str, Any]], schema: pa.Schema = MAC_SCHEMA
+    rows: Iterable[Mapping[str, Any]], schema: pa.Schema | None = None
 ) -> pa.RecordBatch:
-    """Build a batch from dict rows (missing keys are null); for tests and slow paths.
+    """Build a batch of ``schema`` (default ``MAC_SCHEMA``) from dict rows (missing keys
+    are null); for tests and slow paths.
 
     Unknown keys are an error, so a typo never silently becomes a null column.
     """
+    import pyarrow as pa
+
+    if schema is None:
+        schema = _arrow()["MAC_SCHEMA"]
     rows = list(rows)
     names = set(schema.names)
     for row in rows:
@@ -510,8 +583,13 @@ def batch_from_rows(
     return pa.RecordBatch.from_pylist(rows, schema=schema)
 
 
-def conform(batch: pa.RecordBatch, schema: pa.Schema = MAC_SCHEMA) -> pa.RecordBatch:
-    """Cast a batch with the same column names to ``schema`` exactly (types, order, metadata)."""
+def conform(batch: pa.RecordBatch, schema: pa.Schema | None = None) -> pa.RecordBatch:
+    """Cast a batch with the same column names to ``schema`` (default ``MAC_SCHEMA``)
+    exactly (types, order, metadata)."""
+    import pyarrow as pa
+
+    if schema is None:
+        schema = _arrow()["MAC_SCHEMA"]
     if batch.schema.equals(schema, check_metadata=True):
         return batch
     if batch.schema.names != schema.names:

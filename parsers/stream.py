@@ -41,7 +41,7 @@ FRAMINGS: Final = ("auto", "audit", "syslog", "dmesg", "journald")
 ENGINES: Final = ("auto", "c", "python")
 _NO_TS: Final = -(1 << 62)
 MAX_CARRY_BYTES: Final = 32 << 20  # C engine: lines of open events kept for the next chunk
-JUNK_REPORT_BYTES: Final = 1 << 20  # junk is reported per MiB (and at flush/drain)
+JUNK_REPORT_BYTES: Final = 1 << 20  # junk is reported at each MiB of the stream (and flush/drain)
 # journald: a smaller chunk does not pay for the scanner's fixed cost per call (Arrow
 # assembly; 4 KiB chunks took 3x the Python path's time), so it goes through Python
 JOURNAL_MIN_SCAN = 64 << 10
@@ -61,6 +61,7 @@ class Parser:
         year: int | None = None,
         engine: str = "auto",
         kernel_tag: bool = True,
+        junk_report_bytes: int = JUNK_REPORT_BYTES,
     ) -> None:
         """``year`` fills RFC 3164 timestamps (they carry none); default: this year (UTC).
 
@@ -73,6 +74,9 @@ class Parser:
         the kernel's kern.log / syslog / dmesg / journalctl renderings of them, and
         journald JSON entries of the audit and kernel transports turned into such lines
         (``fast.JournalLines``); it hands every other line to Python.
+
+        ``junk_report_bytes``: junk is reported where the stream reaches each multiple of
+        it (and at flush/drain); smaller in tests.
         """
         if framing not in FRAMINGS:
             raise ValueError(f"framing must be one of {FRAMINGS}, not {framing!r}")
@@ -99,6 +103,10 @@ class Parser:
         self._skip_junk = False  # the over-long line being skipped is counted as junk
         self._junk_lines = 0  # junk counted and not yet reported
         self._junk_bytes = 0
+        self._skip_bytes = 0  # of _junk_bytes, those of the junk line being skipped
+        if junk_report_bytes < 1:
+            raise ValueError("junk_report_bytes must be > 0")
+        self._junk_every = junk_report_bytes
         self._carry_starts: list[int] = []
         self._carry_offsets: list[int] = []
         self.source = source
@@ -134,6 +142,22 @@ class Parser:
         if not isinstance(data, bytes | bytearray | memoryview):
             raise TypeError("feed() takes bytes")
         data = bytes(data)
+        # Junk is reported at fixed stream offsets (each multiple of JUNK_REPORT_BYTES)
+        # and at flush/drain: ``data`` is parsed in pieces ending at those offsets, so
+        # what a junk row counts and names is a property of the stream's bytes, never of
+        # how it was cut into reads (the store de-duplicates loss rows by their content).
+        end = offset + len(data)
+        parts: list[ParseResult] = []
+        pos = offset
+        while (mark := (pos // self._junk_every + 1) * self._junk_every) < end:
+            parts.append(self._feed_boots(data[pos - offset : mark - offset], pos))
+            pos = mark
+        parts.append(self._feed_boots(data[pos - offset :], pos))
+        return _merge(parts)
+
+    def _feed_boots(self, data: bytes, offset: int) -> ParseResult:
+        """``feed`` of one piece: at each DAEMON_START line the open events end and the
+        records after it get that boot's id."""
         held = self._lines.held
         if self.framing == "journald" or (
             _DAEMON_START not in data and not (held and _DAEMON_START in held + data[:64])
@@ -161,6 +185,7 @@ class Parser:
             skipped, data, offset = lb.skip(data, offset)
             if self._skip_junk:
                 self._junk_bytes += skipped
+                self._skip_bytes += skipped
             if lb.skipping:
                 return self._result(Out(), 0, None, lb.at)
         over = lb.overflow(data, offset, R.MAX_KEEP)
@@ -170,6 +195,7 @@ class Parser:
             # instead of growing
             out = Out()
             self._skip_junk = self._over_cap(out, *over)
+            self._skip_bytes = over[1] if self._skip_junk else 0
             return self._result(out, 0, None, lb.at if not self._events else None)
         if self._use_c is None:
             first = (lb.held + data).lstrip(b"\r\n")[:5]
@@ -595,16 +621,29 @@ class Parser:
 
     def _junk_loss(self, out: Out, now: bool) -> None:
         """Report the junk counted since the last report as one ``parse_reject`` loss row:
-        at flush/drain (``now``) or once a MiB has gathered, so 50 MB of random bytes give
-        some 50 rows, never a row (or a dead letter) per line."""
-        if not self._junk_bytes or not (now or self._junk_bytes >= JUNK_REPORT_BYTES):
+        at flush/drain (``now``) and where the stream reaches a multiple of
+        ``junk_report_bytes`` (``feed`` parses up to each), so 50 MB of random bytes give
+        some 50 rows, never a row (or a dead letter) per line. A row counts the junk lines
+        that end before its offset, whatever the reads were: an over-long junk line being
+        skipped there is left for the next row, as when it is read whole."""
+        if not self._junk_bytes:
             return
-        if not now and self._lines.skipping and self._skip_junk:
-            return  # the junk line being skipped is reported whole, once it ends
+        if now:
+            at, lines, nbytes = self._next, self._junk_lines, self._junk_bytes
+            held_lines = held_bytes = 0
+        elif self._next % self._junk_every == 0:
+            skipping = self._lines.skipping and self._skip_junk
+            held_lines, held_bytes = (1, self._skip_bytes) if skipping else (0, 0)
+            at = self._next
+            lines, nbytes = self._junk_lines - held_lines, self._junk_bytes - held_bytes
+            if not nbytes:
+                return
+        else:
+            return
         # the offset makes the row distinct (the store de-duplicates loss rows)
         detail = (
-            f"{self._junk_lines} line(s), {self._junk_bytes} bytes of binary data "
-            f"(control bytes no log text has) before byte {self._next} of the stream: "
+            f"{lines} line(s), {nbytes} bytes of binary data "
+            f"(control bytes no log text has) before byte {at} of the stream: "
             "not log records; counted, not kept in the dead letter"
         )
         out.loss.append(
@@ -614,11 +653,11 @@ class Parser:
                 self.host.boot_id,
                 self.source,
                 S.LOSS_PARSE_REJECT,
-                self._junk_lines,
+                lines,
                 detail,
             )
         )
-        self._junk_lines = self._junk_bytes = 0
+        self._junk_lines, self._junk_bytes = held_lines, held_bytes
 
     def _learn_year(self, ts: int) -> None:
         """The year of RFC 3164 dates from an audit time the scanner read (``_NO_TS``:

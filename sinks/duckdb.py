@@ -79,16 +79,21 @@ from armorwatch.sinks.base import SinkBase
 from armorwatch.sinks.errors import SinkError, TerminalSinkError, TransientSinkError
 from armorwatch.sinks.store import (
     LAKE,
+    META,
     LegacyStoreError,
     StoreConfig,
     StoreNotFoundError,
     define_views,
+    open_reader,
     open_store,
     parse_spec,
+    stored_schema_version,
     writer_lock,
 )
 
-__all__ = ["StoreNotFoundError"]  # re-exported: the commands catch it from here
+# re-exported: the commands catch / call them from here (open_reader and the schema check
+# live in sinks.store, which imports no pyarrow: the readers do not need it)
+__all__ = ["StoreNotFoundError", "open_reader", "stored_schema_version"]
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +103,6 @@ RECORDS: str = "records"
 LOSS: str = "loss"
 REJECTS: str = "rejects"
 PROFILE_STATE: str = "profile_state"
-META: str = "meta"
 VIEWS: tuple[str, ...] = (
     "denials",
     "complain_events",
@@ -613,20 +617,6 @@ def _decoded(table: pa.Table) -> pa.Table:
 
 
 # --- schema and migrations ----------------------------------------------------------
-def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
-    """The schema_version recorded in ``meta`` of the current catalog (the lake, or an old
-    single-file store), or None for one without armorwatch tables."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'"
-        " AND database_name = current_database()",
-        [META],
-    ).fetchone()
-    if not exists or not exists[0]:
-        return None
-    rows = con.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchall()
-    return int(rows[0][0]) if rows else None
-
-
 # The tables that hold one Arrow schema's columns (after the ingest metadata columns).
 _TABLE_SCHEMAS: tuple[tuple[str, pa.Schema], ...] = (
     (RECORDS, S.MAC_SCHEMA),
@@ -727,34 +717,6 @@ def _add_missing_columns(con: duckdb.DuckDBPyConnection, table: str, sch: pa.Sch
             con.execute(
                 f"ALTER TABLE {_quote(table)} ADD COLUMN {_quote(f.name)} {duckdb_type(f.type)}"
             )
-
-
-# --- readers ------------------------------------------------------------------------
-def open_reader(
-    path: Path, at: int | dt.datetime | None = None
-) -> tuple[duckdb.DuckDBPyConnection, Path]:
-    """A locked-down READ_ONLY connection to the store ``path`` names, and ``path``.
-
-    ``sinks.store.open_store(path, read_only=True)``: it reads the lake while a writer
-    writes (each query sees the snapshots committed before it started), cannot touch
-    files outside the lake (read_csv, COPY TO, ATTACH, INSTALL/LOAD) or change that
-    (``lock_configuration``). Raises StoreNotFoundError when an embedded store does not
-    exist, LegacyStoreError for an old single-file store. ``at``: the store as it was at
-    that snapshot version or time (``sinks.store.parse_at``).
-    """
-    con = open_store(path, read_only=True, at=at)
-    try:
-        version = stored_schema_version(con)
-    except BaseException:
-        con.close()
-        raise
-    if version is not None and version != S.SCHEMA_VERSION:
-        con.close()
-        raise TerminalSinkError(
-            f"the store {path} has schema v{version}; this armorwatch reads "
-            f"v{S.SCHEMA_VERSION} (open it once with a writer of this version to upgrade it)"
-        )
-    return con, path
 
 
 # --- migration of a single-file store ------------------------------------------------

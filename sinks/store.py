@@ -34,7 +34,7 @@ import os
 import re
 import sqlite3
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -42,11 +42,14 @@ from typing import Any
 
 import duckdb
 
+from armorwatch.parsers import schema as S
 from armorwatch.parsers import sqlfile
 from armorwatch.sinks.errors import TerminalSinkError, TransientSinkError
 
 LAKE = "lake"
 """The name the lake is attached under (and the default catalog of every store connection)."""
+META: str = "meta"
+"""The lake's key/value table (schema_version, catalog)."""
 
 _URL = re.compile(r"^(postgres|postgresql):/+", re.IGNORECASE)
 
@@ -226,6 +229,7 @@ def open_store(
     setup: Callable[[duckdb.DuckDBPyConnection], Any] | None = None,
     inline_rows: int = 0,
     at: int | dt.datetime | None = None,
+    settings: Mapping[str, Any] | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A connection with the lake attached as ``lake`` (the default catalog), the macros
     and views of ``sinks/sql/views.sql`` defined (TEMP), and for readers, no file access
@@ -243,6 +247,10 @@ def open_store(
 
     ``at`` (readers): time travel, the store as it was at that snapshot version (an int,
     see ``SELECT * FROM snapshots()``) or at that time (``parse_at``).
+
+    ``settings``: more DuckDB settings of the connection (``armorwatch report`` trades
+    parallelism for memory: ``commands.report.READER_SETTINGS``); readers cannot change
+    any once open.
     """
     cfg = spec if isinstance(spec, StoreConfig) else parse_spec(spec)
     if cfg.catalog_file is not None:
@@ -267,6 +275,7 @@ def open_store(
         config["threads"] = threads
     if memory_limit is not None:
         config["memory_limit"] = memory_limit
+    config.update(settings or {})
     con = duckdb.connect(":memory:", config=config)
     try:
         con.execute("LOAD ducklake")
@@ -409,3 +418,45 @@ def lock_down(con: duckdb.DuckDBPyConnection, cfg: StoreConfig) -> None:
 def _scrub(text: str, cfg: StoreConfig) -> str:
     """``text`` without the catalog string (which may hold a password)."""
     return text.replace(cfg.catalog, cfg.label)
+
+
+def stored_schema_version(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The schema_version recorded in ``meta`` of the current catalog (the lake, or an old
+    single-file store), or None for one without armorwatch tables."""
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'"
+        " AND database_name = current_database()",
+        [META],
+    ).fetchone()
+    if not exists or not exists[0]:
+        return None
+    rows = con.execute(f"SELECT value FROM {META} WHERE key = 'schema_version'").fetchall()
+    return int(rows[0][0]) if rows else None
+
+
+def open_reader(
+    path: Path, at: int | dt.datetime | None = None, settings: Mapping[str, Any] | None = None
+) -> tuple[duckdb.DuckDBPyConnection, Path]:
+    """A locked-down READ_ONLY connection to the store ``path`` names, and ``path``.
+
+    ``sinks.store.open_store(path, read_only=True)``: it reads the lake while a writer
+    writes (each query sees the snapshots committed before it started), cannot touch
+    files outside the lake (read_csv, COPY TO, ATTACH, INSTALL/LOAD) or change that
+    (``lock_configuration``). Raises StoreNotFoundError when an embedded store does not
+    exist, LegacyStoreError for an old single-file store. ``at``: the store as it was at
+    that snapshot version or time (``sinks.store.parse_at``). ``settings``: more DuckDB
+    settings (``open_store``).
+    """
+    con = open_store(path, read_only=True, at=at, settings=settings)
+    try:
+        version = stored_schema_version(con)
+    except BaseException:
+        con.close()
+        raise
+    if version is not None and version != S.SCHEMA_VERSION:
+        con.close()
+        raise TerminalSinkError(
+            f"the store {path} has schema v{version}; this armorwatch reads "
+            f"v{S.SCHEMA_VERSION} (open it once with a writer of this version to upgrade it)"
+        )
+    return con, path

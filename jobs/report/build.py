@@ -141,6 +141,15 @@ def build_report(
     complain = _complain_profiles(rows.complain, window.until, config)
     # The real mode where a host was read in the window; an enforcing profile is not ready.
     complain, enforced = _with_modes(complain, queries.profile_modes(con, window))
+    by_subject: dict[str, list[Signature]] = defaultdict(list)
+    for s in rows.signatures:
+        by_subject[s.subject].append(s)
+    # The pages' profiles and their hosts first: the last job on the window's TEMP tables,
+    # which are then dropped, so the rule suggestion below reuses their memory (the peak).
+    chosen = _chosen_pages(by_subject, _ready(complain), config, ctx.cuts)
+    page_hosts = queries.profile_hosts(con, window, chosen)
+    queries.close_window(con)
+    pod_mismatches = _pod_mismatches(queries.pod_mismatches(con, window))
     next(steps, None)
     # The rules a ready profile needs come from all its history, not just this window.
     ready = _with_rules_to_enforce(con, _ready(complain), window)
@@ -158,14 +167,10 @@ def build_report(
             suggested_rules(con, window.since, until=window.until, host=host), ready
         ),
         enforced=enforced,
-        pod_mismatches=_pod_mismatches(queries.pod_mismatches(con, window)),
+        pod_mismatches=pod_mismatches,
     )
-    by_subject: dict[str, list[Signature]] = defaultdict(list)
-    for s in rows.signatures:
-        by_subject[s.subject].append(s)
-    chosen = _chosen_pages(by_subject, ready, config, ctx.cuts)
     next(steps, None)
-    pages = _pages(ctx, sections, chosen, by_subject, wrap)
+    pages = _pages(ctx, sections, chosen, by_subject, page_hosts, wrap)
     next(steps, None)  # exhausts the bar: it closes
     return _assemble(ctx, sections, pages, now)
 
@@ -374,11 +379,11 @@ def _pages(
     sections: _Sections,
     chosen: Sequence[str],
     by_subject: Mapping[str, Sequence[Signature]],
+    hosts: Mapping[str, Row],
     wrap: Progress,
 ) -> list[ProfilePage]:
-    """One page per chosen profile, in order."""
+    """One page per chosen profile, in order (``hosts``: ``queries.profile_hosts``)."""
     w, config = ctx.window, ctx.config
-    hosts = queries.profile_hosts(ctx.con, w, chosen)
     timeline: dict[str, list[Row]] = defaultdict(list)
     for r in ctx.rows.timeline:
         timeline[r["subject"]].append(r)

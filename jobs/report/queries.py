@@ -4,7 +4,8 @@
 (``report_events.sql``) into the TEMP tables every job on events reads: the window and the
 one before it event by event (``report_scope.sql``), the older history per signature and
 host (``report_history.sql``); ``fetch`` runs each window-wide job once; ``profile_hosts``
-runs for the profiles whose pages are written only, their list bound as a parameter. Rows
+runs for the profiles whose pages are written only, their list bound as a parameter;
+``close_window`` drops the TEMP tables once they have all run. Rows
 are dicts keyed by the jobs' column names; ``signature`` and ``host_name`` turn row values
 into the model's.
 """
@@ -92,6 +93,12 @@ def open_window(
     )
     sqlfiles.load("report_history").execute(con, {"prev_since": prev_since, "host": host})
     return Window(since=until - length, until=until, length=length, host=host)
+
+
+def close_window(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop ``open_window``'s TEMP tables (``report_close.sql``): every job on them has run
+    (``fetch``, ``profile_hosts``); the rule suggestion that follows reuses their memory."""
+    sqlfiles.load("report_close").execute(con)
 
 
 def fetch(con: duckdb.DuckDBPyConnection, w: Window, bucket_s: int) -> WindowRows:

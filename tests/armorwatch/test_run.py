@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import random
 import socket
 from pathlib import Path
 
@@ -154,6 +155,31 @@ class TestLossOnce:
         # the sample's truncated record and the two undated lines: 3 rows of 1 line each
         assert {"parse_reject": "3/3", "callbacks_suppressed": "1/7"} == counts[0]
         assert counts[0] == counts[1] == counts[2]
+
+
+    def test_junk_and_undated_reject_count_once(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`run` twice on a file that opens with a rejected line (no event time before it)
+        and holds 4 MB of binary junk stores its loss once: the second run adds nothing."""
+        monkeypatch.chdir(tmp_path)
+        rnd = random.Random(11)
+        junk = b"".join(
+            rnd.randbytes(280).replace(b"\n", b"\x01") + b"\x00\n" for _ in range(7000)
+        )
+        undated = b'type=AVC apparmor="DENIED" operation="open" profile="/x" name="/y\n'
+        log = tmp_path / "audit.log"
+        log.write_bytes(undated + junk + (SAMPLES / "audit.log").read_bytes() + junk)
+        db = tmp_path / "a.duckdb"
+        sql = "SELECT count(*) || '/' || sum(count) FROM loss WHERE kind = ?"
+        counts = []
+        for _ in range(2):
+            assert 0 == main(["run", "--no-report", "--db", str(db), str(log)])
+            counts.append(_count_text(db, sql, "parse_reject"))
+        # the undated line, the sample's truncated record, and a row of junk at each MiB
+        # of the file and at its end: 4 MB
+        assert counts[0].startswith("6/")
+        assert counts[0] == counts[1]
 
 
 def _count_text(db: Path, sql: str, *params: object) -> str:
