@@ -1319,6 +1319,28 @@ static int user_inner(LineInfo *L) {
     return 1;
 }
 
+/* stream._is_daemon_start: an auditd DAEMON_START line ("[node=H ]type=DAEMON_START
+ * msg=audit(..."), at which the stream's boot changes (Parser.feed) */
+#define DAEMON_START "type=DAEMON_START msg=audit("
+static int is_daemon_start(const unsigned char *s, size_t n) {
+    if (n >= 5 && memcmp(s, "node=", 5) == 0) {
+        const unsigned char *sp = memchr(s, ' ', n);
+        if (!sp) return 0;
+        n -= (size_t)(sp + 1 - s);
+        s = sp + 1;
+    }
+    return n >= sizeof(DAEMON_START) - 1 && s[5] == 'D' &&
+           memcmp(s, DAEMON_START, sizeof(DAEMON_START) - 1) == 0;
+}
+
+/* the line at buf[pos] (n: the buffer's end) is a DAEMON_START line */
+static inline int daemon_line(const unsigned char *buf, size_t pos, size_t n) {
+    unsigned char c = buf[pos];
+    if (c != 't' && c != 'n') return 0;
+    const unsigned char *nlp = memchr(buf + pos, '\n', n - pos);
+    return is_daemon_start(buf + pos, (nlp ? (size_t)(nlp - buf) : n) - pos);
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view, hview;
     Py_ssize_t dstart, dend;
@@ -1326,8 +1348,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     long long prev_max;
     long long window;
     int flags = 0; /* SCAN_UNTRUSTED_TAG */
-    if (!PyArg_ParseTuple(args, "y*y*nnpLL|i", &hview, &view, &dstart, &dend, &final, &prev_max,
-                          &window, &flags))
+    /* >= 0: stop at the first DAEMON_START line that starts at or after this position of
+     * head + data (the lines before it are scanned as if the buffer ended there, the rest
+     * is handed back as hold_from; "daemon" = its position), so that Parser.feed need not
+     * search every chunk for one */
+    Py_ssize_t daemon_from = -1;
+    if (!PyArg_ParseTuple(args, "y*y*nnpLL|in", &hview, &view, &dstart, &dend, &final, &prev_max,
+                          &window, &flags, &daemon_from))
         return NULL;
     if (dstart < 0 || dend < dstart || dend > view.len) {
         PyBuffer_Release(&hview);
@@ -1358,6 +1385,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *result = NULL, *slow = NULL, *carry = NULL, *carry_first = NULL, *enrich = NULL;
     int64_t max_ts = prev_max;
     long long hold_from = -1;
+    long long daemon_at = -1;
     long long junk_lines = 0, junk_bytes = 0; /* binary lines that are nothing else */
     int64_t yr_ts = NO_TS; /* newest header time since the last slow line (year inference) */
     int err = 0;
@@ -1375,6 +1403,10 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         size_t len = stop - pos;
         if (len && buf[pos + len - 1] == '\r') len--;
         const unsigned char *s = buf + pos;
+        if (daemon_from >= 0 && lbase + pos >= (size_t)daemon_from && is_daemon_start(s, len)) {
+            hold_from = daemon_at = (long long)(lbase + pos);
+            goto pass1_done;
+        }
         /* a msg='... continued on indented lines (Parser._iter_lines) */
         int force_slow = 0;
         if (len >= 5 && memchr(s, '\'', len) && memmem(s, len, "msg='", 5)) {
@@ -1382,8 +1414,15 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             q = count_quotes(s, len);
             size_t joined = 0;
             while (q % 2 == 1) {
-                if (next >= n) {
-                    if (!final) { hold_from = (long long)(lbase + pos); goto pass1_done; }
+                /* a DAEMON_START next ends the buffer here (Parser.feed cuts it there) */
+                int cut = daemon_from >= 0 && lbase + pos >= (size_t)daemon_from && next < n &&
+                          daemon_line(buf, next, n);
+                if (next >= n || cut) {
+                    if (!final) {
+                        hold_from = (long long)(lbase + pos);
+                        if (cut) daemon_at = (long long)(lbase + next);
+                        goto pass1_done;
+                    }
                     break;
                 }
                 if (buf[next] != ' ' && buf[next] != '\t') break;
@@ -1662,12 +1701,13 @@ pass1_done:
                                                    bytes_of(&C.i[k].valid)));
         PyObject *perms = Py_BuildValue("(NNNN)", bytes_of(&C.perm_offs), bytes_of(&C.perm_valid),
                                         bytes_of(&C.perm.data), bytes_of(&C.perm.offs));
-        result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n,s:L,s:L,s:L}",
+        result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n,s:L,s:L,s:L,s:L}",
                                "rows", (long long)C.rows, "str", strs, "int", ints, "perms", perms,
                                "slow", slow, "carry", carry, "carry_first", carry_first,
                                "enrich", enrich, "max_ts", (long long)max_ts, "hold_from", hold_from,
                                "lines", (Py_ssize_t)nl, "junk_lines", junk_lines,
-                               "junk_bytes", junk_bytes, "yr_ts", (long long)yr_ts);
+                               "junk_bytes", junk_bytes, "yr_ts", (long long)yr_ts,
+                               "daemon", daemon_at);
     }
 done:
     if (err && !PyErr_Occurred()) PyErr_NoMemory();

@@ -71,12 +71,16 @@ def scan(
     prev_max_ts: int,
     window_ms: int,
     flags: int = 0,
+    daemon_from: int = -1,
 ) -> dict[str, Any]:
     """One pass of the C scanner over ``head + data[start:end]`` (complete lines; the
-    chunk itself is not copied). See parsers/_fastscan.c for the result's keys."""
+    chunk itself is not copied). See parsers/_fastscan.c for the result's keys.
+
+    ``daemon_from`` >= 0: the scan stops before the first DAEMON_START line at or after
+    that position (``result["daemon"]``, else -1), as if the buffer ended there."""
     assert _fastscan is not None
     result: dict[str, Any] = _fastscan.scan(
-        head, data, start, end, final, prev_max_ts, window_ms, flags
+        head, data, start, end, final, prev_max_ts, window_ms, flags, daemon_from
     )
     return result
 
