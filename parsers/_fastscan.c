@@ -286,6 +286,34 @@ typedef struct {
 
 #define IS_WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
 
+/* the first position from j on (before n) whose byte is in the class CLS (WS or
+ * KEYSTOP), else n. SSE2: 16 bytes at a time, only bytes <= 0x20 (and, for KEYSTOP,
+ * = " ') are looked up in the table (keys and values are mostly longer than a few bytes) */
+static inline size_t skip_until(const unsigned char *s, size_t j, size_t n,
+                                const unsigned char *cls) {
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(0x20), eq = _mm_set1_epi8('='), dq = _mm_set1_epi8('"'),
+                  sq = _mm_set1_epi8('\'');
+    int key = cls == KEYSTOP;
+    for (; j + 16 <= n; j += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(s + j));
+        __m128i c = _mm_cmpeq_epi8(_mm_min_epu8(x, sp), x); /* x <= 0x20 */
+        if (key)
+            c = _mm_or_si128(c, _mm_or_si128(_mm_cmpeq_epi8(x, eq),
+                                             _mm_or_si128(_mm_cmpeq_epi8(x, dq),
+                                                          _mm_cmpeq_epi8(x, sq))));
+        unsigned m = (unsigned)_mm_movemask_epi8(c);
+        while (m) {
+            size_t k = j + (size_t)__builtin_ctz(m);
+            if (cls[s[k]]) return k;
+            m &= m - 1;
+        }
+    }
+#endif
+    while (j < n && !cls[s[j]]) j++;
+    return j;
+}
+
 /* records.tokenize; returns number of tokens, sets *ok=0 on an unterminated quote,
  * -1 when more than cap tokens (caller takes the slow path). */
 static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok) {
@@ -297,7 +325,7 @@ static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok
         if (IS_WS(c)) { i++; continue; }
         size_t j = i;
         long eq = -1;
-        while (j < n && !KEYSTOP[s[j]]) j++; /* the key: up to = / space / quote */
+        j = skip_until(s, j, n, KEYSTOP); /* the key: up to = / space / quote */
         if (j < n && s[j] == '=') eq = (long)j;
         if (eq < 0) {
             while (j < n && !IS_WS(s[j])) j++;
@@ -321,8 +349,7 @@ static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok
             t->vn = (size_t)(end - (s + v + 1));
             i = (size_t)(end - s) + 1;
         } else {
-            size_t e = v;
-            while (e < n && !WS[s[e]]) e++;
+            size_t e = skip_until(s, v, n, WS);
             t->quoted = 0;
             t->v = s + v;
             t->vn = e - v;
