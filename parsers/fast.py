@@ -25,17 +25,60 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import pyarrow.compute as pc
 else:
+    from pyarrow import _compute as _ac
 
-    class _LazyCompute:
-        """pyarrow.compute, imported when first used (its import takes ~40 ms, which a
-        command that parses nothing should not pay)."""
+    class _Kernels:
+        """The pyarrow.compute functions used here, called as pyarrow.compute calls them
+        (same kernels, same default options) through ``pyarrow._compute``: importing
+        pyarrow.compute itself builds a Python wrapper for each of its ~300 functions,
+        ~0.2 G instructions (0.03-0.05 s) of every process that parses anything."""
 
-        def __getattr__(self, name: str) -> Any:
-            module = importlib.import_module("pyarrow.compute")
-            globals()["pc"] = module
-            return getattr(module, name)
+        def __getattr__(self, name: str) -> Any:  # the element-wise ones: add, equal, ...
+            kernel = {"or_": "or", "and_": "and"}.get(name, name)
 
-    pc = _LazyCompute()
+            def call(*args: Any) -> Any:
+                return _ac.call_function(kernel, list(args))
+
+            setattr(self, name, call)
+            return call
+
+        @staticmethod
+        def cast(arr: Any, target_type: Any) -> Any:
+            return _ac.call_function("cast", [arr], _ac.CastOptions.safe(target_type))
+
+        @staticmethod
+        def take(data: Any, indices: Any) -> Any:
+            return _ac.call_function("take", [data, indices], _ac.TakeOptions(boundscheck=True))
+
+        @staticmethod
+        def fill_null(values: Any, fill_value: Any) -> Any:
+            if not isinstance(fill_value, pa.Scalar):
+                fill_value = pa.scalar(fill_value, type=values.type)
+            elif values.type != fill_value.type:
+                fill_value = pa.scalar(fill_value.as_py(), type=values.type)
+            return _ac.call_function("coalesce", [values, fill_value])
+
+        @staticmethod
+        def dictionary_encode(arr: Any) -> Any:
+            return _ac.call_function("dictionary_encode", [arr], _ac.DictionaryEncodeOptions())
+
+        @staticmethod
+        def filter(values: Any, mask: Any) -> Any:
+            return _ac.call_function("filter", [values, mask], _ac.FilterOptions())
+
+        @staticmethod
+        def is_in(values: Any, value_set: Any) -> Any:
+            return _ac.call_function("is_in", [values], _ac.SetLookupOptions(value_set))
+
+        @staticmethod
+        def index_in(values: Any, value_set: Any) -> Any:
+            return _ac.call_function("index_in", [values], _ac.SetLookupOptions(value_set))
+
+        @staticmethod
+        def any(values: Any) -> Any:
+            return _ac.call_function("any", [values], _ac.ScalarAggregateOptions())
+
+    pc = _Kernels()
 
 from armorwatch.parsers import fields as F
 from armorwatch.parsers import records as R
@@ -133,7 +176,7 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
     values = [[None, *d.dictionary.to_pylist()] for d in parts]
     key: Any = None
     for d, v in zip(parts, values, strict=True):
-        i = pc.add(pc.fill_null(d.indices, _k(-1, pa.int32())).cast(pa.int64()), _k(1))
+        i = pc.add(pc.cast(pc.fill_null(d.indices, _k(-1, pa.int32())), pa.int64()), _k(1))
         key = i if key is None else pc.add(pc.multiply(key, _k(len(v))), i)
     is_user = pc.not_equal(user, _k(0))
     forged = []
@@ -143,7 +186,7 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
         row = {S.CLASS: values[0][c], S.TCLASS: values[1][t], S.OPERATION: values[2][o]}
         if R.kernel_mediated(row):
             forged.append((c * len(values[1]) + t) * len(values[2]) + o)
-    mask = pc.and_(is_user, pc.is_in(key, value_set=pa.array(forged, pa.int64())))
+    mask = pc.and_(is_user, pc.is_in(key, pa.array(forged, pa.int64())))
     out = pc.if_else(mask, _k(S.SUSPECT_FROM_USERSPACE, pa.string()), _k(None, pa.string()))
     return pc.if_else(unverified, _k(S.SUSPECT_UNVERIFIED, pa.string()), out)
 
@@ -151,7 +194,7 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
 def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
     """MEDIATION_CLASS of the scanned rows: class=, else tclass, else
     ``records.derive_class`` called once per distinct (operation, family, field bits)."""
-    given = pc.coalesce(cols[S.CLASS].cast(pa.string()), cols[S.TCLASS].cast(pa.string()))
+    given = pc.coalesce(pc.cast(cols[S.CLASS], pa.string()), pc.cast(cols[S.TCLASS], pa.string()))
     if given.null_count == 0:  # every record says its class (today's kernels): nothing to derive
         return pc.dictionary_encode(given)
     op: pa.DictionaryArray = cols[S.OPERATION]
@@ -161,11 +204,11 @@ def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
         present = pc.is_valid(cols[names[0]])
         for name in names[1:]:
             present = pc.or_(present, pc.is_valid(cols[name]))
-        term = pc.multiply(present.cast(pa.int64()), _k(bit))
+        term = pc.multiply(pc.cast(present, pa.int64()), _k(bit))
         bits = term if bits is None else pc.add(bits, term)
     nfam = len(fam.dictionary) + 1
-    opi = pc.add(pc.fill_null(op.indices, _k(-1, pa.int32())).cast(pa.int64()), _k(1))
-    fami = pc.add(pc.fill_null(fam.indices, _k(-1, pa.int32())).cast(pa.int64()), _k(1))
+    opi = pc.add(pc.cast(pc.fill_null(op.indices, _k(-1, pa.int32())), pa.int64()), _k(1))
+    fami = pc.add(pc.cast(pc.fill_null(fam.indices, _k(-1, pa.int32())), pa.int64()), _k(1))
     key = pc.add(pc.multiply(pc.add(pc.multiply(opi, _k(nfam)), fami), _k(64)), bits)
     uniq = pc.unique(key)
     ops = [None, *op.dictionary.to_pylist()]
@@ -267,12 +310,12 @@ def to_batch(
     )
 
     cols[S.ORIGIN] = pa.DictionaryArray.from_arrays(
-        ints["_user"].cast(pa.int32()),
+        pc.cast(ints["_user"], pa.int32()),
         pa.array([S.ORIGIN_KERNEL, S.ORIGIN_USERSPACE, S.ORIGIN_UNVERIFIED]),
     )
     cols[S.SUSPECT] = _suspect(ints["_user"], cols)
     cols[S.LSM] = pa.DictionaryArray.from_arrays(
-        ints["_selinux"].cast(pa.int32()), pa.array([S.LSM_APPARMOR, S.LSM_SELINUX])
+        pc.cast(ints["_selinux"], pa.int32()), pa.array([S.LSM_APPARMOR, S.LSM_SELINUX])
     )
     cols[S.MEDIATION_CLASS] = _mediation_class(cols, n)
     ordinal = ints[S.ORDINAL]
@@ -314,7 +357,8 @@ def to_batch(
         elif name == S.PERMISSIVE:
             arrays.append(pc.not_equal(cols[name], _k(0)))
         else:
-            arrays.append(cols[name].cast(field.type))
+            col = cols[name]
+            arrays.append(col if col.type == field.type else pc.cast(col, field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=S.MAC_SCHEMA), ordinals
 
 
@@ -653,7 +697,7 @@ class JournalLines:
             )
         at = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(who)])
         for k, name in enumerate((S.HOST, S.MACHINE_ID, S.BOOT_ID)):
-            col = pc.take(pa.array([t[k] for t in idents], pa.string()), at).dictionary_encode()
+            col = pc.dictionary_encode(pc.take(pa.array([t[k] for t in idents], pa.string()), at))
             i = batch.schema.get_field_index(name)
             batch = batch.set_column(i, batch.schema.field(i), col)
         i = batch.schema.get_field_index(S.RAW)
