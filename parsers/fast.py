@@ -193,10 +193,23 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
 
 def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
     """MEDIATION_CLASS of the scanned rows: class=, else tclass, else
-    ``records.derive_class`` called once per distinct (operation, family, field bits)."""
-    given = pc.coalesce(pc.cast(cols[S.CLASS], pa.string()), pc.cast(cols[S.TCLASS], pa.string()))
+    ``records.derive_class`` called once per distinct (operation, family, field bits).
+
+    Worked out on dictionary indices: no row's text is decoded or encoded again."""
+    cls: pa.DictionaryArray = cols[S.CLASS]
+    tcls: pa.DictionaryArray = cols[S.TCLASS]
+    if tcls.null_count == n:  # (the scanner's dictionaries hold only values rows have)
+        given = cls
+    elif cls.null_count == n:
+        given = tcls
+    else:
+        given = pc.dictionary_encode(
+            pc.coalesce(pc.cast(cls, pa.string()), pc.cast(tcls, pa.string()))
+        )
     if given.null_count == 0:  # every record says its class (today's kernels): nothing to derive
-        return pc.dictionary_encode(given)
+        return given
+    lsm_aa = pc.equal(cols[S.LSM].indices, _k(0, pa.int32()))  # dictionary [apparmor, selinux]
+    need = pc.and_(pc.is_null(given), lsm_aa)
     op: pa.DictionaryArray = cols[S.OPERATION]
     fam: pa.DictionaryArray = cols[S.FAMILY]
     bits: Any = None
@@ -204,26 +217,32 @@ def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
         present = pc.is_valid(cols[names[0]])
         for name in names[1:]:
             present = pc.or_(present, pc.is_valid(cols[name]))
-        term = pc.multiply(pc.cast(present, pa.int64()), _k(bit))
+        term = pc.if_else(present, _k(bit), _k(0))
         bits = term if bits is None else pc.add(bits, term)
     nfam = len(fam.dictionary) + 1
     opi = pc.add(pc.cast(pc.fill_null(op.indices, _k(-1, pa.int32())), pa.int64()), _k(1))
     fami = pc.add(pc.cast(pc.fill_null(fam.indices, _k(-1, pa.int32())), pa.int64()), _k(1))
     key = pc.add(pc.multiply(pc.add(pc.multiply(opi, _k(nfam)), fami), _k(64)), bits)
-    uniq = pc.unique(key)
+    uniq = pc.unique(pc.filter(key, need))
     ops = [None, *op.dictionary.to_pylist()]
     fams = [None, *fam.dictionary.to_pylist()]
-    derived = [
-        R.derive_class(ops[k // 64 // nfam], fams[k // 64 % nfam], k % 64)
-        for k in uniq.to_pylist()
-    ]
-    lsm_aa = pc.equal(cols[S.LSM].indices, _k(0, pa.int32()))  # dictionary [apparmor, selinux]
-    derived_col = pc.if_else(
-        lsm_aa,
-        pc.take(pa.array(derived, pa.string()), pc.index_in(key, uniq)),
-        _k(None, pa.string()),
+    values = given.dictionary.to_pylist()
+    at = {v: i for i, v in enumerate(values)}
+    remap: list[int | None] = []
+    for k in uniq.to_pylist():
+        cls_k = R.derive_class(ops[k // 64 // nfam], fams[k // 64 % nfam], k % 64)
+        if cls_k is not None and cls_k not in at:
+            at[cls_k] = len(values)
+            values.append(cls_k)
+        remap.append(None if cls_k is None else at[cls_k])
+    derived = pc.if_else(
+        need,
+        pc.take(pa.array(remap, pa.int32()), pc.index_in(key, uniq)),
+        _k(None, pa.int32()),
     )
-    return pc.dictionary_encode(pc.coalesce(given, derived_col))
+    return pa.DictionaryArray.from_arrays(
+        pc.coalesce(given.indices, derived), pa.array(values, pa.string())
+    )
 
 
 def to_batch(
@@ -261,7 +280,8 @@ def to_batch(
                 else pa.array([], pa.string())
             )
             indices = pa.Array.from_buffers(pa.int32(), n, [pa.py_buffer(valid), pa.py_buffer(idx)])
-            dicts[name] = pa.DictionaryArray.from_arrays(indices, values)
+            # (the scanner's indices are in range: not checked again, as from_buffers)
+            dicts[name] = pa.DictionaryArray.from_arrays(indices, values, safe=False)
         else:
             name, data, offs, valid = item
             typ = pa.binary() if name == S.RAW else pa.string()

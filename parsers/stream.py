@@ -20,7 +20,6 @@ programming errors (wrong argument types, an offset that goes backwards) raise
 from __future__ import annotations
 
 import bisect
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -741,6 +740,8 @@ def _is_daemon_start(line: bytes) -> bool:
 
 def _boot_from(line: bytes) -> str:
     """A boot id (32 hex digits, like /proc's without dashes) derived from a DAEMON_START line."""
+    import hashlib  # here: OpenSSL's start-up is paid only by a stream that has one
+
     return hashlib.md5(line.rstrip(b"\r\n"), usedforsecurity=False).hexdigest()
 
 
