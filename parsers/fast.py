@@ -25,30 +25,31 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import pyarrow.compute as pc
 else:
-    from pyarrow import _compute as _ac
 
     class _Kernels:
         """The pyarrow.compute functions used here, called as pyarrow.compute calls them
         (same kernels, same default options) through ``pyarrow._compute``: importing
         pyarrow.compute itself builds a Python wrapper for each of its ~300 functions,
-        ~0.2 G instructions (0.03-0.05 s) of every process that parses anything."""
+        ~0.2 G instructions (0.03-0.05 s) of every process that parses anything.
+        pyarrow._compute itself is imported at the first call (a command that parses
+        nothing does not pay its ~50M instructions either)."""
 
         def __getattr__(self, name: str) -> Any:  # the element-wise ones: add, equal, ...
             kernel = {"or_": "or", "and_": "and"}.get(name, name)
 
             def call(*args: Any) -> Any:
-                return _ac.call_function(kernel, list(args))
+                return _ac().call_function(kernel, list(args))
 
             setattr(self, name, call)
             return call
 
         @staticmethod
         def cast(arr: Any, target_type: Any) -> Any:
-            return _ac.call_function("cast", [arr], _ac.CastOptions.safe(target_type))
+            return _ac().call_function("cast", [arr], _ac().CastOptions.safe(target_type))
 
         @staticmethod
         def take(data: Any, indices: Any) -> Any:
-            return _ac.call_function("take", [data, indices], _ac.TakeOptions(boundscheck=True))
+            return _ac().call_function("take", [data, indices], _ac().TakeOptions(boundscheck=True))
 
         @staticmethod
         def fill_null(values: Any, fill_value: Any) -> Any:
@@ -56,27 +57,31 @@ else:
                 fill_value = pa.scalar(fill_value, type=values.type)
             elif values.type != fill_value.type:
                 fill_value = pa.scalar(fill_value.as_py(), type=values.type)
-            return _ac.call_function("coalesce", [values, fill_value])
+            return _ac().call_function("coalesce", [values, fill_value])
 
         @staticmethod
         def dictionary_encode(arr: Any) -> Any:
-            return _ac.call_function("dictionary_encode", [arr], _ac.DictionaryEncodeOptions())
+            return _ac().call_function("dictionary_encode", [arr], _ac().DictionaryEncodeOptions())
 
         @staticmethod
         def filter(values: Any, mask: Any) -> Any:
-            return _ac.call_function("filter", [values, mask], _ac.FilterOptions())
+            return _ac().call_function("filter", [values, mask], _ac().FilterOptions())
 
         @staticmethod
         def is_in(values: Any, value_set: Any) -> Any:
-            return _ac.call_function("is_in", [values], _ac.SetLookupOptions(value_set))
+            return _ac().call_function("is_in", [values], _ac().SetLookupOptions(value_set))
 
         @staticmethod
         def index_in(values: Any, value_set: Any) -> Any:
-            return _ac.call_function("index_in", [values], _ac.SetLookupOptions(value_set))
+            return _ac().call_function("index_in", [values], _ac().SetLookupOptions(value_set))
 
         @staticmethod
         def any(values: Any) -> Any:
-            return _ac.call_function("any", [values], _ac.ScalarAggregateOptions())
+            return _ac().call_function("any", [values], _ac().ScalarAggregateOptions())
+
+    @functools.cache
+    def _ac() -> Any:
+        return importlib.import_module("pyarrow._compute")
 
     pc = _Kernels()
 
