@@ -31,10 +31,11 @@
 typedef struct {
     char *p;
     size_t n, cap;
+    size_t hint; /* the first capacity to allocate (the size of the buffer handed out) */
 } Buf;
 
 static int buf_grow(Buf *b, size_t extra) {
-    size_t cap = b->cap ? b->cap : 256;
+    size_t cap = b->cap ? b->cap : b->hint > 256 ? b->hint : 256;
     while (cap < b->n + extra) cap *= 2;
     char *p = realloc(b->p, cap);
     if (!p) return -1;
@@ -1268,6 +1269,47 @@ static PyObject *bytes_of(Buf *b) {
     return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->n);
 }
 
+/* A buffer handed out to Python as it is (no copy): it owns the memory it frees, and
+ * exports it read-only through the buffer protocol (pa.py_buffer wraps it). */
+typedef struct {
+    PyObject_HEAD
+    char *p;
+    Py_ssize_t n;
+} Owned;
+static int owned_getbuffer(PyObject *self, Py_buffer *view, int flags) {
+    Owned *o = (Owned *)self;
+    return PyBuffer_FillInfo(view, self, o->p ? o->p : (char *)"", o->n, 1, flags);
+}
+static void owned_dealloc(PyObject *self) {
+    free(((Owned *)self)->p);
+    Py_TYPE(self)->tp_free(self);
+}
+static Py_ssize_t owned_len(PyObject *self) { return ((Owned *)self)->n; }
+static PyBufferProcs OWNED_BUFFER = {owned_getbuffer, NULL};
+static PySequenceMethods OWNED_SEQ = {.sq_length = owned_len};
+static PyTypeObject OwnedType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "armorwatch.parsers._fastscan.Buffer",
+    .tp_basicsize = sizeof(Owned),
+    .tp_dealloc = owned_dealloc,
+    .tp_as_buffer = &OWNED_BUFFER,
+    .tp_as_sequence = &OWNED_SEQ,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "scanner output bytes (buffer protocol, len)",
+};
+
+/* scan()'s column buffers leave as they are (copying them into bytes was ~2 % of a
+ * whole parse); the next scan starts a new one of about the same size */
+static PyObject *take_buf(Buf *b) {
+    Owned *o = PyObject_New(Owned, &OwnedType);
+    if (!o) return NULL;
+    o->p = b->p;
+    o->n = (Py_ssize_t)b->n;
+    b->hint = b->n + b->n / 8;
+    b->p = NULL;
+    b->n = b->cap = 0;
+    return (PyObject *)o;
+}
+
 /* -------------------------------------------------------------------- scan() */
 #define MAX_LINE (16 << 10) /* records.MAX_LINE */
 #define NO_TS (-(1LL << 62))  /* stream._NO_TS: no time */
@@ -1746,18 +1788,18 @@ pass1_done:
         for (int k = 0; k < NSTR; k++) {
             StrCol *sc = &C.s[k];
             if (is_dict_col(k))
-                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNNNL)", STR_NAMES[k], bytes_of(&sc->idx),
-                                                       bytes_of(&sc->valid), bytes_of(&sc->data),
-                                                       bytes_of(&sc->offs), (long long)sc->ndict));
+                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNNNL)", STR_NAMES[k], take_buf(&sc->idx),
+                                                       take_buf(&sc->valid), take_buf(&sc->data),
+                                                       take_buf(&sc->offs), (long long)sc->ndict));
             else
-                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNN)", STR_NAMES[k], bytes_of(&sc->data),
-                                                       bytes_of(&sc->offs), bytes_of(&sc->valid)));
+                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNN)", STR_NAMES[k], take_buf(&sc->data),
+                                                       take_buf(&sc->offs), take_buf(&sc->valid)));
         }
         for (int k = 0; k < NINT; k++)
-            PyList_SET_ITEM(ints, k, Py_BuildValue("(sNN)", INT_NAMES[k], bytes_of(&C.i[k].vals),
-                                                   bytes_of(&C.i[k].valid)));
-        PyObject *perms = Py_BuildValue("(NNNN)", bytes_of(&C.perm_offs), bytes_of(&C.perm_valid),
-                                        bytes_of(&C.perm.data), bytes_of(&C.perm.offs));
+            PyList_SET_ITEM(ints, k, Py_BuildValue("(sNN)", INT_NAMES[k], take_buf(&C.i[k].vals),
+                                                   take_buf(&C.i[k].valid)));
+        PyObject *perms = Py_BuildValue("(NNNN)", take_buf(&C.perm_offs), take_buf(&C.perm_valid),
+                                        take_buf(&C.perm.data), take_buf(&C.perm.offs));
         result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n,s:L,s:L,s:L,s:L}",
                                "rows", (long long)C.rows, "str", strs, "int", ints, "perms", perms,
                                "slow", slow, "carry", carry, "carry_first", carry_first,
@@ -2550,5 +2592,6 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastscan",
 PyMODINIT_FUNC PyInit__fastscan(void) {
     init_hexv();
     init_classes();
+    if (PyType_Ready(&OwnedType) < 0) return NULL;
     return PyModule_Create(&MODULE);
 }
