@@ -336,11 +336,12 @@ def to_batch(
 
     cols[S.ORIGIN] = pa.DictionaryArray.from_arrays(
         pc.cast(ints["_user"], pa.int32()),
-        pa.array([S.ORIGIN_KERNEL, S.ORIGIN_USERSPACE, S.ORIGIN_UNVERIFIED]),
+        pa.array([S.ORIGIN_KERNEL, S.ORIGIN_USERSPACE, S.ORIGIN_UNVERIFIED], pa.string()),
     )
     cols[S.SUSPECT] = _suspect(ints["_user"], cols)
     cols[S.LSM] = pa.DictionaryArray.from_arrays(
-        pc.cast(ints["_selinux"], pa.int32()), pa.array([S.LSM_APPARMOR, S.LSM_SELINUX])
+        pc.cast(ints["_selinux"], pa.int32()),
+        pa.array([S.LSM_APPARMOR, S.LSM_SELINUX], pa.string()),
     )
     cols[S.MEDIATION_CLASS] = _mediation_class(cols, n)
     ordinal = ints[S.ORDINAL]
