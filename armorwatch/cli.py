@@ -8,7 +8,8 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from armorwatch import __version__
 from armorwatch import logging as awlog
@@ -45,16 +46,46 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: parse arguments, run the subcommand, return its exit code."""
+    """Entry point: parse arguments, run the subcommand, return its exit code.
+
+    Run as the ``armorwatch`` program (no ``argv``), a command that sets ``fast_exit``
+    (``parse``) ends the process as soon as it is done: exit handlers run and the
+    standard streams are flushed, but the interpreter is not torn down (freeing every
+    module and buffer one by one: ~35M instructions even after an empty file)."""
+    as_program = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
+    code, fast_exit = _run(argv)
+    if as_program and fast_exit:
+        _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End the process now: atexit handlers (logging's flush, repeat summaries), then
+    stdout/stderr flushed, then ``os._exit`` without the interpreter's teardown."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
+
+
+def _run(argv: list[str]) -> tuple[int, bool]:
+    """The command's exit code, and whether it asks for ``_exit_now``."""
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()
-        return 2
+        return 2, False
     if hasattr(args, "log_level"):
         awlog.from_args(args)  # every command logs as --log-level/--log-format say
+    return _call(func, args), bool(getattr(args, "fast_exit", False))
+
+
+def _call(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     try:
         return int(func(args))
     except KeyboardInterrupt:

@@ -31,10 +31,11 @@
 typedef struct {
     char *p;
     size_t n, cap;
+    size_t hint; /* the first capacity to allocate (the size of the buffer handed out) */
 } Buf;
 
 static int buf_grow(Buf *b, size_t extra) {
-    size_t cap = b->cap ? b->cap : 256;
+    size_t cap = b->cap ? b->cap : b->hint > 256 ? b->hint : 256;
     while (cap < b->n + extra) cap *= 2;
     char *p = realloc(b->p, cap);
     if (!p) return -1;
@@ -53,6 +54,36 @@ static inline int buf_put(Buf *b, const void *src, size_t len) {
     return 0;
 }
 static void buf_free(Buf *b) { free(b->p); b->p = NULL; b->n = b->cap = 0; }
+
+/* memmem for the short literal needles here: SSE2 compares of the needle's first and
+ * last byte at 16 positions at a time, memcmp only where both match (glibc's generic
+ * memmem cost ~1.4 instructions a byte on audit lines, ~5% of a whole parse) */
+static inline const unsigned char *find_bytes(const void *hay, size_t n, const char *nd,
+                                              size_t k) {
+    const unsigned char *h = hay;
+    if (k == 0) return h;
+    if (n < k) return NULL;
+    size_t last = n - k; /* the last position a match can start at */
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i f = _mm_set1_epi8((char)nd[0]), l = _mm_set1_epi8((char)nd[k - 1]);
+    /* positions i..i+15, all <= last: the loads end at h[i + 15 + k - 1] <= h[n - 1] */
+    for (; i + 15 <= last; i += 16) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(h + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(h + i + k - 1));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_and_si128(_mm_cmpeq_epi8(a, f), _mm_cmpeq_epi8(b, l)));
+        while (m) {
+            size_t j = i + (size_t)__builtin_ctz(m);
+            if (memcmp(h + j + 1, nd + 1, k - 1) == 0) return h + j;
+            m &= m - 1;
+        }
+    }
+#endif
+    for (; i <= last; i++)
+        if (h[i] == (unsigned char)nd[0] && memcmp(h + i + 1, nd + 1, k - 1) == 0) return h + i;
+    return NULL;
+}
 
 /* ------------------------------------------------------------------------ columns */
 enum {
@@ -256,6 +287,34 @@ typedef struct {
 
 #define IS_WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
 
+/* the first position from j on (before n) whose byte is in the class CLS (WS or
+ * KEYSTOP), else n. SSE2: 16 bytes at a time, only bytes <= 0x20 (and, for KEYSTOP,
+ * = " ') are looked up in the table (keys and values are mostly longer than a few bytes) */
+static inline size_t skip_until(const unsigned char *s, size_t j, size_t n,
+                                const unsigned char *cls) {
+#ifdef __SSE2__
+    const __m128i sp = _mm_set1_epi8(0x20), eq = _mm_set1_epi8('='), dq = _mm_set1_epi8('"'),
+                  sq = _mm_set1_epi8('\'');
+    int key = cls == KEYSTOP;
+    for (; j + 16 <= n; j += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(s + j));
+        __m128i c = _mm_cmpeq_epi8(_mm_min_epu8(x, sp), x); /* x <= 0x20 */
+        if (key)
+            c = _mm_or_si128(c, _mm_or_si128(_mm_cmpeq_epi8(x, eq),
+                                             _mm_or_si128(_mm_cmpeq_epi8(x, dq),
+                                                          _mm_cmpeq_epi8(x, sq))));
+        unsigned m = (unsigned)_mm_movemask_epi8(c);
+        while (m) {
+            size_t k = j + (size_t)__builtin_ctz(m);
+            if (cls[s[k]]) return k;
+            m &= m - 1;
+        }
+    }
+#endif
+    while (j < n && !cls[s[j]]) j++;
+    return j;
+}
+
 /* records.tokenize; returns number of tokens, sets *ok=0 on an unterminated quote,
  * -1 when more than cap tokens (caller takes the slow path). */
 static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok) {
@@ -267,7 +326,7 @@ static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok
         if (IS_WS(c)) { i++; continue; }
         size_t j = i;
         long eq = -1;
-        while (j < n && !KEYSTOP[s[j]]) j++; /* the key: up to = / space / quote */
+        j = skip_until(s, j, n, KEYSTOP); /* the key: up to = / space / quote */
         if (j < n && s[j] == '=') eq = (long)j;
         if (eq < 0) {
             while (j < n && !IS_WS(s[j])) j++;
@@ -291,8 +350,7 @@ static int tokenize(const unsigned char *s, size_t n, Tok *out, int cap, int *ok
             t->vn = (size_t)(end - (s + v + 1));
             i = (size_t)(end - s) + 1;
         } else {
-            size_t e = v;
-            while (e < n && !WS[s[e]]) e++;
+            size_t e = skip_until(s, v, n, WS);
             t->quoted = 0;
             t->v = s + v;
             t->vn = e - v;
@@ -401,7 +459,7 @@ static int has_control(const unsigned char *p, size_t n) {
 static int has_aa(const unsigned char *s, size_t n) {
     const unsigned char *p = s, *end = s + n;
     while (p < end) {
-        const unsigned char *m = memmem(p, (size_t)(end - p), "apparmor=", 9);
+        const unsigned char *m = find_bytes(p, (size_t)(end - p), "apparmor=", 9);
         if (!m) return 0;
         if (m == s || IS_WS(m[-1]) || m[-1] == '\'') return 1;
         p = m + 1;
@@ -494,7 +552,7 @@ static const unsigned char *se_match(const unsigned char *b, size_t n,
                                      const unsigned char **mstart) {
     const unsigned char *p = b, *end = b + n;
     while (p < end) {
-        const unsigned char *m = memmem(p, (size_t)(end - p), "avc: ", 5);
+        const unsigned char *m = find_bytes(p, (size_t)(end - p), "avc: ", 5);
         if (!m) return NULL;
         const unsigned char *q = m + 5;
         while (q < end && *q == ' ') q++;
@@ -1211,6 +1269,47 @@ static PyObject *bytes_of(Buf *b) {
     return PyBytes_FromStringAndSize(b->p ? b->p : "", (Py_ssize_t)b->n);
 }
 
+/* A buffer handed out to Python as it is (no copy): it owns the memory it frees, and
+ * exports it read-only through the buffer protocol (pa.py_buffer wraps it). */
+typedef struct {
+    PyObject_HEAD
+    char *p;
+    Py_ssize_t n;
+} Owned;
+static int owned_getbuffer(PyObject *self, Py_buffer *view, int flags) {
+    Owned *o = (Owned *)self;
+    return PyBuffer_FillInfo(view, self, o->p ? o->p : (char *)"", o->n, 1, flags);
+}
+static void owned_dealloc(PyObject *self) {
+    free(((Owned *)self)->p);
+    Py_TYPE(self)->tp_free(self);
+}
+static Py_ssize_t owned_len(PyObject *self) { return ((Owned *)self)->n; }
+static PyBufferProcs OWNED_BUFFER = {owned_getbuffer, NULL};
+static PySequenceMethods OWNED_SEQ = {.sq_length = owned_len};
+static PyTypeObject OwnedType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "armorwatch.parsers._fastscan.Buffer",
+    .tp_basicsize = sizeof(Owned),
+    .tp_dealloc = owned_dealloc,
+    .tp_as_buffer = &OWNED_BUFFER,
+    .tp_as_sequence = &OWNED_SEQ,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "scanner output bytes (buffer protocol, len)",
+};
+
+/* scan()'s column buffers leave as they are (copying them into bytes was ~2 % of a
+ * whole parse); the next scan starts a new one of about the same size */
+static PyObject *take_buf(Buf *b) {
+    Owned *o = PyObject_New(Owned, &OwnedType);
+    if (!o) return NULL;
+    o->p = b->p;
+    o->n = (Py_ssize_t)b->n;
+    b->hint = b->n + b->n / 8;
+    b->p = NULL;
+    b->n = b->cap = 0;
+    return (PyObject *)o;
+}
+
 /* -------------------------------------------------------------------- scan() */
 #define MAX_LINE (16 << 10) /* records.MAX_LINE */
 #define NO_TS (-(1LL << 62))  /* stream._NO_TS: no time */
@@ -1241,10 +1340,10 @@ static int body_has_candidate(const unsigned char *b, size_t n) {
 }
 
 static int interesting(const unsigned char *s, size_t n) {
-    return memmem(s, n, "apparmor=", 9) || memmem(s, n, "avc: ", 5) || memmem(s, n, "lost=", 5) ||
-           memmem(s, n, "APPARMOR", 8) || memmem(s, n, "callbacks suppressed", 20) ||
-           memmem(s, n, "type=15", 7) || memmem(s, n, "UNKNOWN[15", 10) ||
-           memmem(s, n, "Suppressed ", 11) || (n > 0 && s[0] == '{');
+    return find_bytes(s, n, "apparmor=", 9) || find_bytes(s, n, "avc: ", 5) || find_bytes(s, n, "lost=", 5) ||
+           find_bytes(s, n, "APPARMOR", 8) || find_bytes(s, n, "callbacks suppressed", 20) ||
+           find_bytes(s, n, "type=15", 7) || find_bytes(s, n, "UNKNOWN[15", 10) ||
+           find_bytes(s, n, "Suppressed ", 11) || (n > 0 && s[0] == '{');
 }
 
 static size_t count_quotes(const unsigned char *p, size_t n) {
@@ -1260,14 +1359,14 @@ static size_t count_quotes(const unsigned char *p, size_t n) {
 /* what in the body of a header line of another type the Python path looks at */
 static int body_interesting(const unsigned char *s, size_t n) {
     /* (loss words inside an audit record are never loss reports: records.classify_line) */
-    return memmem(s, n, "apparmor=", 9) || memmem(s, n, "avc: ", 5);
+    return find_bytes(s, n, "apparmor=", 9) || find_bytes(s, n, "avc: ", 5);
 }
 
 /* the USER_AVC inner body (records.audit_record): 0 = not a MAC candidate */
 static int user_inner(LineInfo *L) {
     const unsigned char *b = L->h.body;
     size_t n = L->h.body_n;
-    const unsigned char *m = memmem(b, n, "msg='", 5);
+    const unsigned char *m = find_bytes(b, n, "msg='", 5);
     if (!m) return 0;
     size_t start = (size_t)(m - b);
     /* kernel-written prefix: pid= uid= auid= (first wins) */
@@ -1319,6 +1418,28 @@ static int user_inner(LineInfo *L) {
     return 1;
 }
 
+/* stream._is_daemon_start: an auditd DAEMON_START line ("[node=H ]type=DAEMON_START
+ * msg=audit(..."), at which the stream's boot changes (Parser.feed) */
+#define DAEMON_START "type=DAEMON_START msg=audit("
+static int is_daemon_start(const unsigned char *s, size_t n) {
+    if (n >= 5 && memcmp(s, "node=", 5) == 0) {
+        const unsigned char *sp = memchr(s, ' ', n);
+        if (!sp) return 0;
+        n -= (size_t)(sp + 1 - s);
+        s = sp + 1;
+    }
+    return n >= sizeof(DAEMON_START) - 1 && s[5] == 'D' &&
+           memcmp(s, DAEMON_START, sizeof(DAEMON_START) - 1) == 0;
+}
+
+/* the line at buf[pos] (n: the buffer's end) is a DAEMON_START line */
+static inline int daemon_line(const unsigned char *buf, size_t pos, size_t n) {
+    unsigned char c = buf[pos];
+    if (c != 't' && c != 'n') return 0;
+    const unsigned char *nlp = memchr(buf + pos, '\n', n - pos);
+    return is_daemon_start(buf + pos, (nlp ? (size_t)(nlp - buf) : n) - pos);
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view, hview;
     Py_ssize_t dstart, dend;
@@ -1326,8 +1447,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     long long prev_max;
     long long window;
     int flags = 0; /* SCAN_UNTRUSTED_TAG */
-    if (!PyArg_ParseTuple(args, "y*y*nnpLL|i", &hview, &view, &dstart, &dend, &final, &prev_max,
-                          &window, &flags))
+    /* >= 0: stop at the first DAEMON_START line that starts at or after this position of
+     * head + data (the lines before it are scanned as if the buffer ended there, the rest
+     * is handed back as hold_from; "daemon" = its position), so that Parser.feed need not
+     * search every chunk for one */
+    Py_ssize_t daemon_from = -1;
+    if (!PyArg_ParseTuple(args, "y*y*nnpLL|in", &hview, &view, &dstart, &dend, &final, &prev_max,
+                          &window, &flags, &daemon_from))
         return NULL;
     if (dstart < 0 || dend < dstart || dend > view.len) {
         PyBuffer_Release(&hview);
@@ -1358,6 +1484,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     PyObject *result = NULL, *slow = NULL, *carry = NULL, *carry_first = NULL, *enrich = NULL;
     int64_t max_ts = prev_max;
     long long hold_from = -1;
+    long long daemon_at = -1;
     long long junk_lines = 0, junk_bytes = 0; /* binary lines that are nothing else */
     int64_t yr_ts = NO_TS; /* newest header time since the last slow line (year inference) */
     int err = 0;
@@ -1375,15 +1502,26 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         size_t len = stop - pos;
         if (len && buf[pos + len - 1] == '\r') len--;
         const unsigned char *s = buf + pos;
+        if (daemon_from >= 0 && lbase + pos >= (size_t)daemon_from && is_daemon_start(s, len)) {
+            hold_from = daemon_at = (long long)(lbase + pos);
+            goto pass1_done;
+        }
         /* a msg='... continued on indented lines (Parser._iter_lines) */
         int force_slow = 0;
-        if (len >= 5 && memchr(s, '\'', len) && memmem(s, len, "msg='", 5)) {
+        if (len >= 5 && memchr(s, '\'', len) && find_bytes(s, len, "msg='", 5)) {
             size_t q = 0;
             q = count_quotes(s, len);
             size_t joined = 0;
             while (q % 2 == 1) {
-                if (next >= n) {
-                    if (!final) { hold_from = (long long)(lbase + pos); goto pass1_done; }
+                /* a DAEMON_START next ends the buffer here (Parser.feed cuts it there) */
+                int cut = daemon_from >= 0 && lbase + pos >= (size_t)daemon_from && next < n &&
+                          daemon_line(buf, next, n);
+                if (next >= n || cut) {
+                    if (!final) {
+                        hold_from = (long long)(lbase + pos);
+                        if (cut) daemon_at = (long long)(lbase + next);
+                        goto pass1_done;
+                    }
                     break;
                 }
                 if (buf[next] != ' ' && buf[next] != '\t') break;
@@ -1445,7 +1583,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         }
         if (hr == 0) {
             /* what records.may_matter or the audit.log rules look at */
-            li->kind = interesting(s, len) || memmem(s, len, "audit", 5) ? K_SLOW : K_IGNORE;
+            li->kind = interesting(s, len) || find_bytes(s, len, "audit", 5) ? K_SLOW : K_IGNORE;
             if (li->kind == K_IGNORE && is_binary(s, len)) {
                 junk_lines++;
                 junk_bytes += (long long)len;
@@ -1481,9 +1619,9 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         else if (tc == T_EOE) aux = 4;
         else if (tc == T_PATH) { li->kind = K_IGNORE; nl++; continue; } /* no field we use */
         else {
-            li->kind = body_interesting(h->body, h->body_n) || memmem(h->type, h->type_n, "APPARMOR", 8) ||
+            li->kind = body_interesting(h->body, h->body_n) || find_bytes(h->type, h->type_n, "APPARMOR", 8) ||
                        (h->type_n >= 2 && h->type[0] == '1' && h->type[1] == '5') ||
-                       memmem(h->type, h->type_n, "[15", 3)
+                       find_bytes(h->type, h->type_n, "[15", 3)
                            ? K_SLOW : K_IGNORE;
         }
         if (aux) li->kind = K_AUX;
@@ -1650,24 +1788,25 @@ pass1_done:
         for (int k = 0; k < NSTR; k++) {
             StrCol *sc = &C.s[k];
             if (is_dict_col(k))
-                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNNNL)", STR_NAMES[k], bytes_of(&sc->idx),
-                                                       bytes_of(&sc->valid), bytes_of(&sc->data),
-                                                       bytes_of(&sc->offs), (long long)sc->ndict));
+                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNNNL)", STR_NAMES[k], take_buf(&sc->idx),
+                                                       take_buf(&sc->valid), take_buf(&sc->data),
+                                                       take_buf(&sc->offs), (long long)sc->ndict));
             else
-                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNN)", STR_NAMES[k], bytes_of(&sc->data),
-                                                       bytes_of(&sc->offs), bytes_of(&sc->valid)));
+                PyList_SET_ITEM(strs, k, Py_BuildValue("(sNNN)", STR_NAMES[k], take_buf(&sc->data),
+                                                       take_buf(&sc->offs), take_buf(&sc->valid)));
         }
         for (int k = 0; k < NINT; k++)
-            PyList_SET_ITEM(ints, k, Py_BuildValue("(sNN)", INT_NAMES[k], bytes_of(&C.i[k].vals),
-                                                   bytes_of(&C.i[k].valid)));
-        PyObject *perms = Py_BuildValue("(NNNN)", bytes_of(&C.perm_offs), bytes_of(&C.perm_valid),
-                                        bytes_of(&C.perm.data), bytes_of(&C.perm.offs));
-        result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n,s:L,s:L,s:L}",
+            PyList_SET_ITEM(ints, k, Py_BuildValue("(sNN)", INT_NAMES[k], take_buf(&C.i[k].vals),
+                                                   take_buf(&C.i[k].valid)));
+        PyObject *perms = Py_BuildValue("(NNNN)", take_buf(&C.perm_offs), take_buf(&C.perm_valid),
+                                        take_buf(&C.perm.data), take_buf(&C.perm.offs));
+        result = Py_BuildValue("{s:L,s:N,s:N,s:N,s:O,s:O,s:O,s:O,s:L,s:L,s:n,s:L,s:L,s:L,s:L}",
                                "rows", (long long)C.rows, "str", strs, "int", ints, "perms", perms,
                                "slow", slow, "carry", carry, "carry_first", carry_first,
                                "enrich", enrich, "max_ts", (long long)max_ts, "hold_from", hold_from,
                                "lines", (Py_ssize_t)nl, "junk_lines", junk_lines,
-                               "junk_bytes", junk_bytes, "yr_ts", (long long)yr_ts);
+                               "junk_bytes", junk_bytes, "yr_ts", (long long)yr_ts,
+                               "daemon", daemon_at);
     }
 done:
     if (err && !PyErr_Occurred()) PyErr_NoMemory();
@@ -2429,7 +2568,42 @@ static PyObject *canon_rows(PyObject *self, PyObject *args) {
     return res;
 }
 
+/* has_binary(buf) -> bool: whether buf holds a byte is_binary() judges binary (a control
+ * byte other than \t \n \r ESC GS). The stream asks it before cutting a chunk at the
+ * junk report marks: the common chunk holds none and goes to scan() whole. */
+static PyObject *has_binary(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_buffer b;
+    if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+    const unsigned char *s = (const unsigned char *)b.buf;
+    size_t n = (size_t)b.len, i = 0;
+    int found = 0;
+    Py_BEGIN_ALLOW_THREADS
+#ifdef __SSE2__
+    const __m128i top = _mm_set1_epi8(0x1f), ht = _mm_set1_epi8('\t'), lf = _mm_set1_epi8('\n'),
+                  cr = _mm_set1_epi8('\r'), esc = _mm_set1_epi8(0x1b), gs = _mm_set1_epi8(0x1d);
+    for (; i + 16 <= n; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+        __m128i ctl = _mm_cmpeq_epi8(_mm_min_epu8(v, top), v); /* v <= 0x1f */
+        __m128i ok = _mm_or_si128(
+            _mm_or_si128(_mm_cmpeq_epi8(v, ht), _mm_cmpeq_epi8(v, lf)),
+            _mm_or_si128(_mm_cmpeq_epi8(v, cr),
+                         _mm_or_si128(_mm_cmpeq_epi8(v, esc), _mm_cmpeq_epi8(v, gs))));
+        if (_mm_movemask_epi8(_mm_andnot_si128(ok, ctl))) {
+            found = 1;
+            break;
+        }
+    }
+#endif
+    if (!found) found = is_binary(s + i, n - i);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&b);
+    return PyBool_FromLong(found);
+}
+
 static PyMethodDef METHODS[] = {
+    {"has_binary", has_binary, METH_O,
+     "has_binary(buf) -> bool: whether buf holds a control byte other than TAB LF CR ESC GS."},
     {"scan", scan, METH_VARARGS,
      "scan(head, data, start, end, final, prev_max_ts, window_ms[, flags]) -> dict: one pass "
      "over complete audit.log / kernel-log lines; see parsers/fast.py."},
@@ -2453,5 +2627,6 @@ static struct PyModuleDef MODULE = {PyModuleDef_HEAD_INIT, "_fastscan",
 PyMODINIT_FUNC PyInit__fastscan(void) {
     init_hexv();
     init_classes();
+    if (PyType_Ready(&OwnedType) < 0) return NULL;
     return PyModule_Create(&MODULE);
 }

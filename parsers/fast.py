@@ -26,16 +26,64 @@ if TYPE_CHECKING:
     import pyarrow.compute as pc
 else:
 
-    class _LazyCompute:
-        """pyarrow.compute, imported when first used (its import takes ~40 ms, which a
-        command that parses nothing should not pay)."""
+    class _Kernels:
+        """The pyarrow.compute functions used here, called as pyarrow.compute calls them
+        (same kernels, same default options) through ``pyarrow._compute``: importing
+        pyarrow.compute itself builds a Python wrapper for each of its ~300 functions,
+        ~0.2 G instructions (0.03-0.05 s) of every process that parses anything.
+        pyarrow._compute itself is imported at the first call (a command that parses
+        nothing does not pay its ~50M instructions either)."""
 
-        def __getattr__(self, name: str) -> Any:
-            module = importlib.import_module("pyarrow.compute")
-            globals()["pc"] = module
-            return getattr(module, name)
+        def __getattr__(self, name: str) -> Any:  # the element-wise ones: add, equal, ...
+            kernel = {"or_": "or", "and_": "and"}.get(name, name)
 
-    pc = _LazyCompute()
+            def call(*args: Any) -> Any:
+                return _ac().call_function(kernel, list(args))
+
+            setattr(self, name, call)
+            return call
+
+        @staticmethod
+        def cast(arr: Any, target_type: Any) -> Any:
+            return _ac().call_function("cast", [arr], _ac().CastOptions.safe(target_type))
+
+        @staticmethod
+        def take(data: Any, indices: Any) -> Any:
+            return _ac().call_function("take", [data, indices], _ac().TakeOptions(boundscheck=True))
+
+        @staticmethod
+        def fill_null(values: Any, fill_value: Any) -> Any:
+            if not isinstance(fill_value, pa.Scalar):
+                fill_value = pa.scalar(fill_value, type=values.type)
+            elif values.type != fill_value.type:
+                fill_value = pa.scalar(fill_value.as_py(), type=values.type)
+            return _ac().call_function("coalesce", [values, fill_value])
+
+        @staticmethod
+        def dictionary_encode(arr: Any) -> Any:
+            return _ac().call_function("dictionary_encode", [arr], _ac().DictionaryEncodeOptions())
+
+        @staticmethod
+        def filter(values: Any, mask: Any) -> Any:
+            return _ac().call_function("filter", [values, mask], _ac().FilterOptions())
+
+        @staticmethod
+        def is_in(values: Any, value_set: Any) -> Any:
+            return _ac().call_function("is_in", [values], _ac().SetLookupOptions(value_set))
+
+        @staticmethod
+        def index_in(values: Any, value_set: Any) -> Any:
+            return _ac().call_function("index_in", [values], _ac().SetLookupOptions(value_set))
+
+        @staticmethod
+        def any(values: Any) -> Any:
+            return _ac().call_function("any", [values], _ac().ScalarAggregateOptions())
+
+    @functools.cache
+    def _ac() -> Any:
+        return importlib.import_module("pyarrow._compute")
+
+    pc = _Kernels()
 
 from armorwatch.parsers import fields as F
 from armorwatch.parsers import records as R
@@ -62,6 +110,13 @@ def available() -> bool:
     return _fastscan is not None
 
 
+def has_binary(buf: bytes) -> bool:
+    """Whether ``buf`` holds a byte ``records.is_binary`` judges binary (in C when built)."""
+    if _fastscan is None:
+        return R.is_binary(buf)
+    return bool(_fastscan.has_binary(buf))
+
+
 def scan(
     head: bytes,
     data: bytes,
@@ -71,12 +126,16 @@ def scan(
     prev_max_ts: int,
     window_ms: int,
     flags: int = 0,
+    daemon_from: int = -1,
 ) -> dict[str, Any]:
     """One pass of the C scanner over ``head + data[start:end]`` (complete lines; the
-    chunk itself is not copied). See parsers/_fastscan.c for the result's keys."""
+    chunk itself is not copied). See parsers/_fastscan.c for the result's keys.
+
+    ``daemon_from`` >= 0: the scan stops before the first DAEMON_START line at or after
+    that position (``result["daemon"]``, else -1), as if the buffer ended there."""
     assert _fastscan is not None
     result: dict[str, Any] = _fastscan.scan(
-        head, data, start, end, final, prev_max_ts, window_ms, flags
+        head, data, start, end, final, prev_max_ts, window_ms, flags, daemon_from
     )
     return result
 
@@ -129,7 +188,7 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
     values = [[None, *d.dictionary.to_pylist()] for d in parts]
     key: Any = None
     for d, v in zip(parts, values, strict=True):
-        i = pc.add(pc.fill_null(d.indices, _k(-1, pa.int32())).cast(pa.int64()), _k(1))
+        i = pc.add(pc.cast(pc.fill_null(d.indices, _k(-1, pa.int32())), pa.int64()), _k(1))
         key = i if key is None else pc.add(pc.multiply(key, _k(len(v))), i)
     is_user = pc.not_equal(user, _k(0))
     forged = []
@@ -139,17 +198,30 @@ def _suspect(user: pa.Array, cols: dict[str, pa.Array]) -> pa.Array:
         row = {S.CLASS: values[0][c], S.TCLASS: values[1][t], S.OPERATION: values[2][o]}
         if R.kernel_mediated(row):
             forged.append((c * len(values[1]) + t) * len(values[2]) + o)
-    mask = pc.and_(is_user, pc.is_in(key, value_set=pa.array(forged, pa.int64())))
+    mask = pc.and_(is_user, pc.is_in(key, pa.array(forged, pa.int64())))
     out = pc.if_else(mask, _k(S.SUSPECT_FROM_USERSPACE, pa.string()), _k(None, pa.string()))
     return pc.if_else(unverified, _k(S.SUSPECT_UNVERIFIED, pa.string()), out)
 
 
 def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
     """MEDIATION_CLASS of the scanned rows: class=, else tclass, else
-    ``records.derive_class`` called once per distinct (operation, family, field bits)."""
-    given = pc.coalesce(cols[S.CLASS].cast(pa.string()), cols[S.TCLASS].cast(pa.string()))
+    ``records.derive_class`` called once per distinct (operation, family, field bits).
+
+    Worked out on dictionary indices: no row's text is decoded or encoded again."""
+    cls: pa.DictionaryArray = cols[S.CLASS]
+    tcls: pa.DictionaryArray = cols[S.TCLASS]
+    if tcls.null_count == n:  # (the scanner's dictionaries hold only values rows have)
+        given = cls
+    elif cls.null_count == n:
+        given = tcls
+    else:
+        given = pc.dictionary_encode(
+            pc.coalesce(pc.cast(cls, pa.string()), pc.cast(tcls, pa.string()))
+        )
     if given.null_count == 0:  # every record says its class (today's kernels): nothing to derive
-        return pc.dictionary_encode(given)
+        return given
+    lsm_aa = pc.equal(cols[S.LSM].indices, _k(0, pa.int32()))  # dictionary [apparmor, selinux]
+    need = pc.and_(pc.is_null(given), lsm_aa)
     op: pa.DictionaryArray = cols[S.OPERATION]
     fam: pa.DictionaryArray = cols[S.FAMILY]
     bits: Any = None
@@ -157,26 +229,32 @@ def _mediation_class(cols: dict[str, pa.Array], n: int) -> pa.Array:
         present = pc.is_valid(cols[names[0]])
         for name in names[1:]:
             present = pc.or_(present, pc.is_valid(cols[name]))
-        term = pc.multiply(present.cast(pa.int64()), _k(bit))
+        term = pc.if_else(present, _k(bit), _k(0))
         bits = term if bits is None else pc.add(bits, term)
     nfam = len(fam.dictionary) + 1
-    opi = pc.add(pc.fill_null(op.indices, _k(-1, pa.int32())).cast(pa.int64()), _k(1))
-    fami = pc.add(pc.fill_null(fam.indices, _k(-1, pa.int32())).cast(pa.int64()), _k(1))
+    opi = pc.add(pc.cast(pc.fill_null(op.indices, _k(-1, pa.int32())), pa.int64()), _k(1))
+    fami = pc.add(pc.cast(pc.fill_null(fam.indices, _k(-1, pa.int32())), pa.int64()), _k(1))
     key = pc.add(pc.multiply(pc.add(pc.multiply(opi, _k(nfam)), fami), _k(64)), bits)
-    uniq = pc.unique(key)
+    uniq = pc.unique(pc.filter(key, need))
     ops = [None, *op.dictionary.to_pylist()]
     fams = [None, *fam.dictionary.to_pylist()]
-    derived = [
-        R.derive_class(ops[k // 64 // nfam], fams[k // 64 % nfam], k % 64)
-        for k in uniq.to_pylist()
-    ]
-    lsm_aa = pc.equal(cols[S.LSM].indices, _k(0, pa.int32()))  # dictionary [apparmor, selinux]
-    derived_col = pc.if_else(
-        lsm_aa,
-        pc.take(pa.array(derived, pa.string()), pc.index_in(key, uniq)),
-        _k(None, pa.string()),
+    values = given.dictionary.to_pylist()
+    at = {v: i for i, v in enumerate(values)}
+    remap: list[int | None] = []
+    for k in uniq.to_pylist():
+        cls_k = R.derive_class(ops[k // 64 // nfam], fams[k // 64 % nfam], k % 64)
+        if cls_k is not None and cls_k not in at:
+            at[cls_k] = len(values)
+            values.append(cls_k)
+        remap.append(None if cls_k is None else at[cls_k])
+    derived = pc.if_else(
+        need,
+        pc.take(pa.array(remap, pa.int32()), pc.index_in(key, uniq)),
+        _k(None, pa.int32()),
     )
-    return pc.dictionary_encode(pc.coalesce(given, derived_col))
+    return pa.DictionaryArray.from_arrays(
+        pc.coalesce(given.indices, derived), pa.array(values, pa.string())
+    )
 
 
 def to_batch(
@@ -214,7 +292,8 @@ def to_batch(
                 else pa.array([], pa.string())
             )
             indices = pa.Array.from_buffers(pa.int32(), n, [pa.py_buffer(valid), pa.py_buffer(idx)])
-            dicts[name] = pa.DictionaryArray.from_arrays(indices, values)
+            # (the scanner's indices are in range: not checked again, as from_buffers)
+            dicts[name] = pa.DictionaryArray.from_arrays(indices, values, safe=False)
         else:
             name, data, offs, valid = item
             typ = pa.binary() if name == S.RAW else pa.string()
@@ -263,12 +342,13 @@ def to_batch(
     )
 
     cols[S.ORIGIN] = pa.DictionaryArray.from_arrays(
-        ints["_user"].cast(pa.int32()),
-        pa.array([S.ORIGIN_KERNEL, S.ORIGIN_USERSPACE, S.ORIGIN_UNVERIFIED]),
+        pc.cast(ints["_user"], pa.int32()),
+        pa.array([S.ORIGIN_KERNEL, S.ORIGIN_USERSPACE, S.ORIGIN_UNVERIFIED], pa.string()),
     )
     cols[S.SUSPECT] = _suspect(ints["_user"], cols)
     cols[S.LSM] = pa.DictionaryArray.from_arrays(
-        ints["_selinux"].cast(pa.int32()), pa.array([S.LSM_APPARMOR, S.LSM_SELINUX])
+        pc.cast(ints["_selinux"], pa.int32()),
+        pa.array([S.LSM_APPARMOR, S.LSM_SELINUX], pa.string()),
     )
     cols[S.MEDIATION_CLASS] = _mediation_class(cols, n)
     ordinal = ints[S.ORDINAL]
@@ -310,7 +390,8 @@ def to_batch(
         elif name == S.PERMISSIVE:
             arrays.append(pc.not_equal(cols[name], _k(0)))
         else:
-            arrays.append(cols[name].cast(field.type))
+            col = cols[name]
+            arrays.append(col if col.type == field.type else pc.cast(col, field.type))
     return pa.RecordBatch.from_arrays(arrays, schema=S.MAC_SCHEMA), ordinals
 
 
@@ -649,7 +730,7 @@ class JournalLines:
             )
         at = pa.Array.from_buffers(pa.int32(), n, [None, pa.py_buffer(who)])
         for k, name in enumerate((S.HOST, S.MACHINE_ID, S.BOOT_ID)):
-            col = pc.take(pa.array([t[k] for t in idents], pa.string()), at).dictionary_encode()
+            col = pc.dictionary_encode(pc.take(pa.array([t[k] for t in idents], pa.string()), at))
             i = batch.schema.get_field_index(name)
             batch = batch.set_column(i, batch.schema.field(i), col)
         i = batch.schema.get_field_index(S.RAW)

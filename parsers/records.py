@@ -197,29 +197,61 @@ SE_INT_KEYS: Final = {
 # The kernel-written prefix of a USER_AVC (who really sent it).
 SENDER_KEYS: Final = {"pid": S.SENDER_PID, "uid": S.SENDER_UID, "auid": S.SENDER_AUID}
 
+
+class _LazyPattern:
+    """``re.compile(*args)`` done at the first use, which puts the compiled pattern in
+    its place among this module's globals (compiling all of them was ~25M instructions,
+    ~6 ms, of every start-up; a stream the C scanner reads whole uses none of them)."""
+
+    __slots__ = ("_args", "_name", "_pattern")
+
+    def __init__(self, name: str, args: tuple[Any, ...]) -> None:
+        self._name, self._args = name, args
+        self._pattern: re.Pattern[Any] | None = None
+
+    def __getattr__(self, attr: str) -> Any:
+        if self._pattern is None:
+            self._pattern = re.compile(*self._args)
+            globals()[self._name] = self._pattern
+        return getattr(self._pattern, attr)
+
+
+def _lazy(name: str, *args: Any) -> Any:
+    return _LazyPattern(name, args)
+
+
 INT32_COLS: Final = frozenset({S.ERROR, S.CAPABILITY, S.LPORT, S.FPORT})
 MAX_SEC: Final = 10**11  # audit(SEC…) beyond this is no timestamp (year 5138)
 _LABEL_COLS: Final = (S.PROFILE, S.PEER_LABEL, S.PEER, S.NAMESPACE)
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL: Final[re.Pattern[str]] = _lazy("_CONTROL", r"[\x00-\x1f\x7f]")
 
 # --- regular expressions (bytes) -------------------------------------------------------
 # audit header: optional node=, type=T, optional msg=, audit(SEC.MSEC:SERIAL):
-AUDIT_HDR: Final = re.compile(
+AUDIT_HDR: Final[re.Pattern[bytes]] = _lazy(
+    "AUDIT_HDR",
     rb"(?:(?:node|host)=(?P<node>\S+) +)?type=(?P<type>[A-Z_0-9]+(?:\[\d+\])?) +(?:msg=)?"
-    rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?"
+    rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?",
 )
 # the same without type= (sepolgen's "kernel: audit(…): avc: …")
-_BARE_HDR: Final = re.compile(rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?")
-_BODY_TYPE: Final = re.compile(rb" *type=(\d+) ")
-_LOOSE_HDR: Final = re.compile(rb"(?:(?:node|host)=\S+ +)?type ?= ?\S+ +(?:msg=)?audit\(")
-# journald short rendering of the audit transport: "audit[633]: AVC apparmor=…"
-_BARE_TYPE: Final = re.compile(rb"([A-Z][A-Z_]+) ")
-_SE_AVC: Final = re.compile(
-    rb"avc: +(?P<res>denied|granted) +\{(?P<perms>[^}]*)\} +for +", re.ASCII
+_BARE_HDR: Final[re.Pattern[bytes]] = _lazy(
+    "_BARE_HDR", rb"audit\((?P<sec>\d+)\.(?P<ms>\d{3}):(?P<serial>\d+)\): ?"
 )
-_LEGACY_TEXT: Final = re.compile(rb"(?:REJECTING|PERMITTING|AUDITING|LOGPROF-HINT) ")
-_CALLBACKS: Final = re.compile(rb"(?P<fn>[\w.]+): (?P<n>\d+) callbacks suppressed")
-_AUDIT_LOST: Final = re.compile(rb"audit_lost=(?P<n>\d+)")
+_BODY_TYPE: Final[re.Pattern[bytes]] = _lazy("_BODY_TYPE", rb" *type=(\d+) ")
+_LOOSE_HDR: Final[re.Pattern[bytes]] = _lazy(
+    "_LOOSE_HDR", rb"(?:(?:node|host)=\S+ +)?type ?= ?\S+ +(?:msg=)?audit\("
+)
+# journald short rendering of the audit transport: "audit[633]: AVC apparmor=…"
+_BARE_TYPE: Final[re.Pattern[bytes]] = _lazy("_BARE_TYPE", rb"([A-Z][A-Z_]+) ")
+_SE_AVC: Final[re.Pattern[bytes]] = _lazy(
+    "_SE_AVC", rb"avc: +(?P<res>denied|granted) +\{(?P<perms>[^}]*)\} +for +", re.ASCII
+)
+_LEGACY_TEXT: Final[re.Pattern[bytes]] = _lazy(
+    "_LEGACY_TEXT", rb"(?:REJECTING|PERMITTING|AUDITING|LOGPROF-HINT) "
+)
+_CALLBACKS: Final[re.Pattern[bytes]] = _lazy(
+    "_CALLBACKS", rb"(?P<fn>[\w.]+): (?P<n>\d+) callbacks suppressed"
+)
+_AUDIT_LOST: Final[re.Pattern[bytes]] = _lazy("_AUDIT_LOST", rb"audit_lost=(?P<n>\d+)")
 _AUDIT_STARTS: Final = (b"type=", b"node=", b"host=")
 # record types a bare line may start with ("AVC apparmor=…", `journalctl -o cat`)
 _BARE_TYPES: Final = frozenset({"AVC", "USER_AVC", *LEGACY_EVENT})
@@ -231,45 +263,52 @@ _HOST_TAG: Final = (
     rb"(?:(?P<host>\S+) +)?(?:(?P<fac>[a-z]+\.[a-z0-9]+):? +)?"
     rb"(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
 )
-_RFC3164: Final = re.compile(
+_RFC3164: Final[re.Pattern[bytes]] = _lazy(
+    "_RFC3164",
     rb"(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
-    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +" + _HOST_TAG
+    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +" + _HOST_TAG,
 )
-_ISO: Final = re.compile(
+_ISO: Final[re.Pattern[bytes]] = _lazy(
+    "_ISO",
     rb"(?P<y>\d{4})-(?P<mo>\d\d)-(?P<d>\d\d)[T ](?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
-    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +" + _HOST_TAG
+    rb"(?P<frac>\.\d+)?(?P<tz>Z|[+-]\d\d:?\d\d)? +" + _HOST_TAG,
 )
-_DMESG: Final = re.compile(rb"\[ *\d+\.\d+\] ")
+_DMESG: Final[re.Pattern[bytes]] = _lazy("_DMESG", rb"\[ *\d+\.\d+\] ")
 # --- prefixes beyond syslog (issue 15); each is stripped and the rest classified ---
 # printk level / syslog PRI: `dmesg -r`, /proc/kmsg, raw syslog ("<5>", "<13>")
-_PRI: Final = re.compile(rb"<(?P<pri>\d{1,3})>")
+_PRI: Final[re.Pattern[bytes]] = _lazy("_PRI", rb"<(?P<pri>\d{1,3})>")
 # `dmesg -T` (day and month names in the reader's locale) and `dmesg --time-format iso`
-_DMESG_T: Final = re.compile(rb"\[(?P<when>[^\]\n]{0,60}\d\d:\d\d:\d\d[^\]\n]{0,40})\] ")
-_CTIME: Final = re.compile(
+_DMESG_T: Final[re.Pattern[bytes]] = _lazy(
+    "_DMESG_T", rb"\[(?P<when>[^\]\n]{0,60}\d\d:\d\d:\d\d[^\]\n]{0,40})\] "
+)
+_CTIME: Final[re.Pattern[bytes]] = _lazy(
+    "_CTIME",
     rb"(?:[A-Z][a-z]{2} +)?(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
-    rb"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) (?P<y>\d{4})"
+    rb"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) (?P<y>\d{4})",
 )
 # OpenWrt `logread`: ctime, then facility.severity, then the tag
-_LOGREAD: Final = re.compile(
+_LOGREAD: Final[re.Pattern[bytes]] = _lazy(
+    "_LOGREAD",
     rb"[A-Z][a-z]{2} +(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
     rb"(?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d) (?P<y>\d{4}) +(?P<fac>[a-z]+\.[a-z0-9]+) +"
-    rb"(?P<tag>[^\s:\[]+)(?:\[\d+\])?: "
+    rb"(?P<tag>[^\s:\[]+)(?:\[\d+\])?: ",
 )
 # a syslog tag without date or host ("kernel: audit: …" pasted from a log)
 # (only the kernel's: "audit: " alone is dmesg -t, and "audit[pid]: " proves nothing bare)
-_BARE_TAG: Final = re.compile(rb"(?P<tag>kernel|kern\.[a-z0-9]+): ")
+_BARE_TAG: Final[re.Pattern[bytes]] = _lazy("_BARE_TAG", rb"(?P<tag>kernel|kern\.[a-z0-9]+): ")
 # `grep -H` (or `grep` over several files): "FILE:" glued to the line
-_GREP_FILE: Final = re.compile(rb"[^\s:]+:(?=\S)")
+_GREP_FILE: Final[re.Pattern[bytes]] = _lazy("_GREP_FILE", rb"[^\s:]+:(?=\S)")
 # `ausearch -i`: the time rendered in the reader's locale (taken as UTC: the zone is not
 # written), " : " after the header, values unquoted and interpreted
-_AUSEARCH_HDR: Final = re.compile(
+_AUSEARCH_HDR: Final[re.Pattern[bytes]] = _lazy(
+    "_AUSEARCH_HDR",
     rb"(?:node=(?P<node>\S+) +)?type=(?P<type>[A-Z_0-9]+(?:\[\d+\])?) +msg=audit\("
     rb"(?P<date>\d{1,4}[/.-]\d\d?[/.-]\d{2,4}) (?P<h>\d\d):(?P<m>\d\d):(?P<s>\d\d)"
-    rb"\.(?P<ms>\d{3}):(?P<serial>\d+)\) : "
+    rb"\.(?P<ms>\d{3}):(?P<serial>\d+)\) : ",
 )
 # where an audit record may start after a prefix nothing above reads: at a token boundary
-_RECORD_AT: Final = re.compile(
-    rb"(?:(?<=[\s:])|^)(?:(?:(?:node|host)=\S+ +)?type=\S+ +(?:msg=)?)?audit\("
+_RECORD_AT: Final[re.Pattern[bytes]] = _lazy(
+    "_RECORD_AT", rb"(?:(?<=[\s:])|^)(?:(?:(?:node|host)=\S+ +)?type=\S+ +(?:msg=)?)?audit\("
 )
 
 
@@ -403,7 +442,7 @@ def syslog_ts(m: re.Match[bytes], year: int) -> int:
 
 
 # apparmor= as a key, not the tail of another key (subj_apparmor=)
-_AA_KEY: Final = re.compile(rb"(?:^|[\s'])apparmor=")
+_AA_KEY: Final[re.Pattern[bytes]] = _lazy("_AA_KEY", rb"(?:^|[\s'])apparmor=")
 
 
 def has_aa(body: bytes) -> bool:
@@ -423,7 +462,7 @@ def _mac_looking(line: bytes) -> bool:
 
 # Bytes no text log line holds: C0 controls except tab, LF, CR, ESC (terminal colours) and
 # GS (auditd's ENRICHED separator). The kernel hex-encodes them inside records.
-_BINARY: Final = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c\x1e\x1f]")
+_BINARY: Final[re.Pattern[bytes]] = _lazy("_BINARY", rb"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c\x1e\x1f]")
 
 
 def is_binary(line: bytes) -> bool:

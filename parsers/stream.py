@@ -20,7 +20,6 @@ programming errors (wrong argument types, an offset that goes backwards) raise
 from __future__ import annotations
 
 import bisect
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -118,6 +117,10 @@ class Parser:
         # timestamp seen (kern.log lines carry both), so an old log is not dated today.
         self._infer_year = year is None
         self.stats = ParserStats()
+        # feed: (its offset, the stream offset before it) while the scanner looks for a
+        # DAEMON_START line, and where it found one
+        self._find_daemon: tuple[int, int] | None = None
+        self._daemon_at: int | None = None
         self._lines = LineBuffer()
         self._next = 0  # stream offset just after the last byte seen
         self._events = Grouper(source, self.stats)
@@ -146,24 +149,67 @@ class Parser:
         # and at flush/drain: ``data`` is parsed in pieces ending at those offsets, so
         # what a junk row counts and names is a property of the stream's bytes, never of
         # how it was cut into reads (the store de-duplicates loss rows by their content).
+        # Where no junk can be reported at them, the pieces would change nothing: the
+        # data goes whole (each piece costs a scanner call and its Arrow assembly).
         end = offset + len(data)
-        parts: list[ParseResult] = []
         pos = offset
+        mark = (pos // self._junk_every + 1) * self._junk_every
+        if mark >= end or not self._junk_possible(data):
+            return self._feed_piece(data, offset)
+        parts: list[ParseResult] = []
         while (mark := (pos // self._junk_every + 1) * self._junk_every) < end:
-            parts.append(self._feed_boots(data[pos - offset : mark - offset], pos))
+            parts.append(self._feed_piece(data[pos - offset : mark - offset], pos))
             pos = mark
-        parts.append(self._feed_boots(data[pos - offset :], pos))
+        parts.append(self._feed_piece(data[pos - offset :], pos))
         return _merge(parts)
 
-    def _feed_boots(self, data: bytes, offset: int) -> ParseResult:
+    def _junk_possible(self, data: bytes) -> bool:
+        """Whether a junk row could be due at a mark ``data`` crosses: junk counted and not
+        yet reported, a junk line being skipped, or a byte no log text has in the held
+        line or in ``data`` (junk lines are those, ``records.is_binary``). journald's JSON
+        escapes such bytes, so its entries are always cut."""
+        if self._junk_bytes or self._lines.skipping:
+            return True
+        if self.framing != "audit" and (
+            self.framing == "journald" or data[:1] == b"{" or b"\n{" in data
+        ):
+            return True
+        return fast.has_binary(self._lines.held) or fast.has_binary(data)
+
+    def _feed_piece(self, data: bytes, offset: int) -> ParseResult:
         """``feed`` of one piece: at each DAEMON_START line the open events end and the
         records after it get that boot's id."""
-        held = self._lines.held
-        if self.framing == "journald" or (
-            _DAEMON_START not in data and not (held and _DAEMON_START in held + data[:64])
-        ):
+        if self.framing == "journald":
             return self._feed(data, offset)
+        lb = self._lines
+        if self._use_c and not lb.skipping and (not lb.held or offset == lb.end):
+            # the scanner finds the first DAEMON_START line itself (the chunk is not
+            # searched here) and stops before it; from there on, as below
+            self._find_daemon = (offset, self._next)
+            self._daemon_at = None
+            try:
+                first = self._feed(data, offset)
+            finally:
+                self._find_daemon = None
+            if self._daemon_at is None:
+                return first
+            rest, at = lb.take_all()  # (the scanner handed it back)
+            return _merge([first, self._feed_boots(rest, at)])
+        held = lb.held
+        if _DAEMON_START not in data and not (held and _DAEMON_START in held + data[:64]):
+            return self._feed(data, offset)
+        return self._feed_boots(data, offset)
+
+    def _feed_boots(self, data: bytes, offset: int) -> ParseResult:
+        """``_feed`` of ``data`` cut at its DAEMON_START lines, where the boot changes."""
+        lb = self._lines
+        if b"\n" in lb.held and offset == lb.end:
+            # whole lines held (a USER_AVC whose msg=' may go on): cut with them, so that a
+            # DAEMON_START among them is found
+            held, at = lb.take_all()
+            data, offset = held + data, at
         parts: list[ParseResult] = []
+        held = lb.held
         pos = 0
         for start, end in _daemon_starts(held, data):
             if start > pos:
@@ -273,8 +319,10 @@ class Parser:
         # the line completed across the chunk boundary goes into the small head; the
         # chunk itself is scanned in place
         head_new, head_base, first, end = self._lines.take_head(data, offset)
-        if b"msg='" in head_new and head_new.count(b"'") % 2 == 1:
-            # a multi-line USER_AVC across the boundary: scan it as one piece
+        if b"msg='" in head_new and (head_new.count(b"'") % 2 == 1 or head_new.count(b"\n") > 1):
+            # a multi-line USER_AVC across the boundary, or a held one followed by another
+            # (the scanner would hold that one at the head's end, the chunk after it
+            # unread): scan it as one piece
             fast_batch, safe, lines = self._scan_c(
                 head_new + data[first:end], head_base, b"", 0, 0, 0, False, out
             )
@@ -316,15 +364,25 @@ class Parser:
 
         def get(rel: int, n: int) -> bytes:
             if rel < nhead:
+                if rel + n > nhead:  # (from the head on into data)
+                    return head[rel:] + data[start : start + rel + n - nhead]
                 return head[rel : rel + n]
             return data[start + rel - nhead : start + rel - nhead + n]
 
         events = self._events
         prev = events.max_ts if events.max_ts is not None else _NO_TS
-        res = fast.scan(head, data, start, end, final, prev, WINDOW_MS, self._scan_flags)
+        find = self._find_daemon if not final else None
+        res = fast.scan(
+            head, data, start, end, final, prev, WINDOW_MS, self._scan_flags,
+            ncarry if find is not None else -1,
+        )  # fmt: skip
         self._junk(res["junk_bytes"], res["junk_lines"])  # lines it ignored: nothing but junk
         if res["max_ts"] != _NO_TS:
             events.max_ts = res["max_ts"]
+        if res["daemon"] >= 0 and find is not None:
+            # a DAEMON_START line: this chunk ends before it (feed goes on from there)
+            at = self._daemon_at = where(res["daemon"])
+            self._next = at if at > find[0] else find[1]
         hold = res["hold_from"]
         if hold >= 0:
             # a USER_AVC whose msg='… may continue on the next line: wait for it
@@ -739,6 +797,8 @@ def _is_daemon_start(line: bytes) -> bool:
 
 def _boot_from(line: bytes) -> str:
     """A boot id (32 hex digits, like /proc's without dashes) derived from a DAEMON_START line."""
+    import hashlib  # here: OpenSSL's start-up is paid only by a stream that has one
+
     return hashlib.md5(line.rstrip(b"\r\n"), usedforsecurity=False).hexdigest()
 
 

@@ -93,7 +93,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="also write rejected lines (reason + raw bytes) as JSON lines to FILE",
     )
     awlog.add_arguments(p)
-    p.set_defaults(func=run)
+    # a batch command: the process ends without the interpreter's teardown (cli.main)
+    p.set_defaults(func=run, fast_exit=True)
 
 
 def guess_source(name: str) -> str:

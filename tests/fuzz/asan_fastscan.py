@@ -55,6 +55,11 @@ def seeds() -> list[bytes]:
         b'type=AVC msg=audit(1.1:3): apparmor="DENIED" profile="' + b"\\" * 300,
         b"type=SYSCALL msg=audit(1.1:3): exe=" + b"F" * 4097 + b"\x1dARCH=x86_64",
         b"node= type= msg=audit(:): =",
+        # the scanner stops at a DAEMON_START (Parser.feed's boot change), also right
+        # after a USER_AVC whose msg=' may go on
+        b"type=DAEMON_START msg=audit(1.1:4): op=start ver=3.1.2 format=raw res=success",
+        b"node=h type=DAEMON_START msg=audit(",
+        b"type=DAEMON_START msg=audit(",
     ]
     return lines
 

@@ -122,6 +122,61 @@ class TestEnginesAgree:
         )
         assert parse(data, "python", size) == parse(data, "c", size)
 
+    USER_AVC = (
+        b"type=USER_AVC msg=audit(1700000000.000:%d): pid=1 uid=0 auid=0 ses=1 "
+        b'msg=\'apparmor="DENIED" operation="dbus_method_call" bus="system" path="/" '
+        b'interface="x" member="y" mask="send" name="n" pid=2 label="l" peer_label="u"\n'
+    )
+    AVC = (
+        b'type=AVC msg=audit(1700000001.000:%d): apparmor="DENIED" operation="open" '
+        b'profile="p" name="/x" pid=1 comm="c" requested_mask="r" denied_mask="r"\n'
+    )
+    DAEMON_START = (
+        b"%stype=DAEMON_START msg=audit(1700000002.000:%d): op=start ver=3.1.2 format=raw "
+        b"auid=4294967295 pid=600 uid=0 ses=4294967295 res=success\n"
+    )
+
+    def test_a_held_user_avc_then_another_loses_nothing(self) -> None:
+        """A USER_AVC held at a chunk's end (its msg=' may go on), then a chunk whose first
+        line is another such USER_AVC: the lines after it are scanned too (they were lost)."""
+        data = (
+            self.USER_AVC % 13 + self.USER_AVC % 14 + b"".join(self.AVC % s for s in range(15, 20))
+        )
+        cut = len(self.USER_AVC % 13) + 4
+        for engine in ("python", "c"):
+            p = Parser(S.SOURCE_AUDITLOG, HOST, engine=engine)
+            results = [p.feed(data[:cut], 0), p.feed(data[cut:], cut), p.flush()]
+            serials = sorted(s for r in results for s in r.records.column(S.SERIAL).to_pylist())
+            assert list(range(13, 20)) == serials, engine
+
+    @pytest.mark.parametrize("size", [1, 5, 64, 301, 1000, 1 << 20])
+    def test_daemon_starts_found_by_the_scanner(self, size: int) -> None:
+        """The scanner finds the DAEMON_START lines (Parser.feed no longer searches each
+        chunk): boots change where the Python path changes them, whatever the chunking,
+        with a node= prefix, right after a USER_AVC that may go on, or in a line that only
+        contains the words. A USER_AVC just before one is read after it (as when the
+        lines come in one chunk: it waits for what follows)."""
+        data = b"".join(
+            [
+                self.AVC % 1,
+                self.USER_AVC % 2,
+                self.DAEMON_START % (b"", 3),
+                self.AVC % 4,
+                b"x type=DAEMON_START msg=audit(1.0:1): not at the start\n",
+                self.DAEMON_START % (b"node=h2 ", 5),
+                self.USER_AVC % 6,
+                b'  exe="/usr/bin/dbus" sauid=0 hostname=? addr=? terminal=?\'\n',
+                self.AVC % 7,
+                self.DAEMON_START % (b"", 8),
+                self.DAEMON_START % (b"", 9),
+                self.AVC % 10,
+            ]
+        )
+        whole = parse(data, "python", len(data))
+        boots = {line.split('"boot_id":')[1].split(",")[0] for line in whole if "record" in line}
+        assert 4 == len(boots)  # (no record between the last two DAEMON_STARTs)
+        assert whole == parse(data, "python", size) == parse(data, "c", size)
+
     def test_safe_offset_stops_before_an_open_event(self) -> None:
         """With the C engine too, safe_offset waits for the event's PROCTITLE."""
         avc = (

@@ -92,3 +92,23 @@ class TestParseCommand:
             writer.wait()
         assert a.read_bytes() == b.read_bytes()
         assert pa.ipc.open_stream(b.read_bytes()).read_all().num_rows > 0
+
+
+class TestProcessExit:
+    def test_the_program_ends_without_teardown_and_loses_nothing(self, tmp_path: Path) -> None:
+        """As a program, `parse` ends with os._exit after its exit handlers and a flush
+        (cli._exit_now): the same Arrow bytes as in-process, on a file and on a pipe,
+        the stderr summary and the JSON log handler's output all there, exit 0."""
+        src = str(SAMPLES / "audit.log")
+        common = ["parse", "--format", "arrow", "--host", "h1"]
+        ref = tmp_path / "ref.arrow"
+        assert 0 == main([*common, "-o", str(ref), src])  # in-process: main returns
+        out = tmp_path / "out.arrow"
+        program = [sys.executable, "-m", "armorwatch.cli", *common, "--log-format", "json"]
+        done = subprocess.run([*program, "-o", str(out), src], capture_output=True, timeout=120)
+        assert 0 == done.returncode, done.stderr
+        assert ref.read_bytes() == out.read_bytes()
+        assert b"armorwatch parse: " in done.stderr and b" records, " in done.stderr
+        piped = subprocess.run([*program, src], capture_output=True, timeout=120)
+        assert 0 == piped.returncode
+        assert ref.read_bytes() == piped.stdout
