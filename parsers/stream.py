@@ -166,14 +166,12 @@ class Parser:
     def _junk_possible(self, data: bytes) -> bool:
         """Whether a junk row could be due at a mark ``data`` crosses: junk counted and not
         yet reported, a junk line being skipped, or a byte no log text has in the held
-        line or in ``data`` (junk lines are those, ``records.is_binary``). journald's JSON
-        escapes such bytes, so its entries are always cut."""
+        line or in ``data`` (junk lines are those, ``records.is_binary``). The scanner
+        judges journald entries after unescaping them, so those are always cut."""
         if self._junk_bytes or self._lines.skipping:
             return True
-        if self.framing != "audit" and (
-            self.framing == "journald" or data[:1] == b"{" or b"\n{" in data
-        ):
-            return True
+        if self._journal is not None or self._use_c is None:
+            return True  # journald entries, or the framing is not known yet (first chunk)
         return fast.has_binary(self._lines.held) or fast.has_binary(data)
 
     def _feed_piece(self, data: bytes, offset: int) -> ParseResult:
