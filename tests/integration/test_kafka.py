@@ -67,6 +67,20 @@ def sink_config(bootstrap: str, topic: str, **kw: object) -> KafkaConfig:
     )
 
 
+def send(bootstrap: str, topic: str, envelope: Envelope) -> None:
+    """Deliver one envelope to ``topic`` through the real KafkaSink (acknowledged)."""
+
+    async def produce() -> None:
+        sink = KafkaSink(sink_config(bootstrap, topic))
+        await sink.open()
+        try:
+            await sink.send(envelope)
+        finally:
+            await sink.close()
+
+    asyncio.run(produce())
+
+
 def source_config(bootstrap: str, topic: str, group: str, **kw: object) -> KafkaSourceConfig:
     """Consumer settings with short waits so tests stay fast."""
     return KafkaSourceConfig(

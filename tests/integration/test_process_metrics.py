@@ -21,7 +21,7 @@ from armorwatch.sinks.kafka import KafkaSink
 from tests.armorwatch.test_metrics import scrape
 from tests.conftest import Broker
 from tests.harness.poll import until
-from tests.integration.test_kafka import records, sink_config, source_config
+from tests.integration.test_kafka import records, send, sink_config, source_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -130,15 +130,7 @@ class TestConsumerLag:
         """`process --log-format json`: start line, assigned partitions, a JSON exit summary."""
         topic = f"aw-{uuid.uuid4().hex[:10]}"
 
-        async def produce() -> None:
-            sink = KafkaSink(sink_config(kafka_broker.bootstrap, topic))
-            await sink.open()
-            try:
-                await sink.send(Envelope(records=records(0, 30)))
-            finally:
-                await sink.close()
-
-        asyncio.run(produce())
+        send(kafka_broker.bootstrap, topic, Envelope(records=records(0, 30)))
         db, poison = tmp_path / "cli.duckdb", str(tmp_path / "p.jsonl")
         argv = ["process", "--kafka", kafka_broker.bootstrap, "--topic", topic,
                 "--group", f"g-{topic}", "--db", str(db), "--exit-when-idle", "5",

@@ -7,7 +7,6 @@ waits for a broker that is not there is killed mid-commit instead of closing cle
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -19,10 +18,9 @@ from pathlib import Path
 import pytest
 
 from armorwatch.parsers.envelope import Envelope
-from armorwatch.sinks.kafka import KafkaSink
 from armorwatch.sinks.store import open_store
 from tests.conftest import ROOT, free_port, start_broker
-from tests.integration.test_kafka import records, sink_config
+from tests.integration.test_kafka import records, send
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -77,16 +75,7 @@ def test_sigterm_after_the_broker_was_killed_keeps_what_was_stored(tmp_path: Pat
     topic = f"aw-{uuid.uuid4().hex[:10]}"
     db, log = tmp_path / "s.lake", tmp_path / "process.log"
     try:
-
-        async def produce() -> None:
-            sink = KafkaSink(sink_config(broker.bootstrap, topic))
-            await sink.open()
-            try:
-                await sink.send(Envelope(records=records(0, 30)))
-            finally:
-                await sink.close()
-
-        asyncio.run(produce())
+        send(broker.bootstrap, topic, Envelope(records=records(0, 30)))
         proc = processor(broker.bootstrap, topic, db, log)
         try:
             wait_for(log, "Assigned partitions")
