@@ -457,13 +457,14 @@ static int has_control(const unsigned char *p, size_t n) {
     return 0;
 }
 
-/* apparmor= as a key (records.has_aa) */
+/* apparmor= as a key (records.has_aa: after the start, a quote or what bytes regexes call
+ * \s, form feed and vertical tab included) */
 static int has_aa(const unsigned char *s, size_t n) {
     const unsigned char *p = s, *end = s + n;
     while (p < end) {
         const unsigned char *m = find_bytes(p, (size_t)(end - p), "apparmor=", 9);
         if (!m) return 0;
-        if (m == s || IS_WS(m[-1]) || m[-1] == '\'') return 1;
+        if (m == s || IS_WS(m[-1]) || m[-1] == '\f' || m[-1] == '\v' || m[-1] == '\'') return 1;
         p = m + 1;
     }
     return 0;

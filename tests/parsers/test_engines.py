@@ -653,6 +653,20 @@ class TestJournalShortThroughTheScanner:
         for size in (1 << 20, 50):
             assert expected == _all(data, "c", size, year=2025)
 
+    @pytest.mark.parametrize("sep", [b"\x0c", b"\x0b"])
+    def test_form_feed_before_apparmor_is_a_reject_in_both(self, sep: bytes) -> None:
+        """apparmor= after a form feed or vertical tab is a key to records.has_aa (bytes
+        \\s): the record is rejected by both engines (the scanner ignored it)."""
+        data = b"".join(
+            b"%saudit(1762300802.163:1012):%s" % (prefix, sep) + REC + b"\n"
+            for prefix in (b"type=AVC msg=", b"Dec  3 10:00:00 h kernel: audit: type=1400 ")
+        )
+        got = [
+            parse_bytes(data, S.SOURCE_KERNLOG, HOST, "syslog", year=2025, engine=e)
+            for e in ("python", "c")
+        ]
+        assert [(0, 2)] * 2 == [(r.records.num_rows, r.rejects.num_rows) for r in got]
+
     def test_journal_framing_leaves_them_to_python(self) -> None:
         """The scanner reads short lines only when given the stream's year."""
         line = SHORT_SHAPES[0][0] + b"\n"
