@@ -26,7 +26,9 @@ enrichment, which that version rejects), so the C baseline and our parser do the
 work. ``bench/run.py`` checks that every candidate line parses in C.
 
 ``--framing kern`` writes the same records as the kernel prints them to kern.log when
-auditd is not running (``Mon dd hh:mm:ss host kernel: [uptime] audit: type=1400 …``).
+auditd is not running (``Mon dd hh:mm:ss host kernel: [uptime] audit: type=1400 …``);
+``--framing short`` as ``journalctl -o short`` prints journald's audit transport
+(``Mon dd hh:mm:ss host audit[pid]: AVC …``, no audit id).
 
 Usage: ``python bench/gen_auditlog.py [--lines N] [--seed S] [--framing F] [-o PATH]``; by default
 the file goes to ``bench/.data/`` (gitignored) and is reused when it already exists.
@@ -38,6 +40,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -717,9 +720,26 @@ def to_kern(line: str, host: str = "web-01") -> str:
     )
 
 
+def to_short(line: str, host: str = "web-01") -> str:
+    """An audit.log line as ``journalctl -o short`` prints the entry journald's audit
+    transport stored for it: ``Nov 05 00:00:01 web-01 audit[4410]: AVC body`` (``audit[pid]``
+    when the record names a pid, else ``audit``), no audit id; the ENRICHED tail is
+    auditd's, so dropped."""
+    rtype, _, rest = line[5:].partition(" msg=")
+    rest = rest.split(GS, 1)[0]
+    stamp, _, body = rest[6:].partition("): ")
+    t = time.gmtime(int(stamp.split(".")[0]))
+    pid = re.search(r"(?:^| )pid=(\d+)", body)
+    tag = f"audit[{pid[1]}]" if pid else "audit"
+    return (
+        f"{MONTHS[t.tm_mon - 1]} {t.tm_mday:02d} {t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} "
+        f"{host} {tag}: {rtype} {body}"
+    )
+
+
 def default_path(lines: int, seed: int, framing: str = "audit") -> Path:
     """Where the cached file for (lines, seed, framing) lives."""
-    stem = "audit" if framing == "audit" else "kern"
+    stem = {"audit": "audit", "kern": "kern", "short": "short"}[framing]
     return DATA_DIR / f"{stem}-{lines}-s{seed}-v{GENERATOR_VERSION}.log"
 
 
@@ -733,10 +753,11 @@ def generate(
     """Write exactly ``lines`` lines to ``path`` (atomically) and return what it holds.
 
     ``framing`` "audit" writes auditd's audit.log; "kern" writes the same records as the
-    kernel prints them to kern.log (RFC 3164 syslog prefix, ``[uptime] audit: type=N``).
+    kernel prints them to kern.log (RFC 3164 syslog prefix, ``[uptime] audit: type=N``);
+    "short" as ``journalctl -o short`` prints journald's audit transport (``to_short``).
     """
-    if framing not in ("audit", "kern"):
-        raise ValueError(f"framing must be audit or kern, not {framing!r}")
+    if framing not in ("audit", "kern", "short"):
+        raise ValueError(f"framing must be audit, kern or short, not {framing!r}")
     gen = _Gen(seed)
     stats = GenStats(seed=seed, framing=framing)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -746,8 +767,9 @@ def generate(
         while stats.lines < lines:
             recs, aa, se = gen.event()
             text = "\n".join(recs)
-            if framing == "kern":
-                text = "\n".join(to_kern(ln) for ln in text.split("\n"))
+            if framing != "audit":
+                render = to_kern if framing == "kern" else to_short
+                text = "\n".join(render(ln) for ln in text.split("\n"))
             n = text.count("\n") + 1
             if stats.lines + n > lines:  # end on an event boundary: draw a shorter event
                 continue
@@ -799,9 +821,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--output", type=Path, help="output file (default bench/.data/...)")
     ap.add_argument(
         "--framing",
-        choices=["audit", "kern"],
+        choices=["audit", "kern", "short"],
         default="audit",
-        help="audit.log (default) or the kernel's kern.log rendering",
+        help="audit.log (default), the kernel's kern.log rendering or journalctl -o short's "
+        "of journald's audit transport",
     )
     ap.add_argument("--force", action="store_true", help="rebuild even if cached")
     args = ap.parse_args(argv)

@@ -11,12 +11,14 @@ of ``--runs`` rounds and interleaved so machine drift hits every row alike:
   the whole file) plus ``flush``, in one process;
 * **ours, 2 cores**: two such processes over the two halves of the file (split at a line
   boundary), started together; time = the slower half;
-* with ``--framing kern`` (the kernel's kern.log rendering of the same records) or
+* with ``--framing kern`` (the kernel's kern.log rendering of the same records),
   ``--framing journald`` (``journalctl -o json`` entries of journald's audit transport,
-  ``to_journal``), also C and ours on one core over the audit.log rendering, in the same
-  rounds, so the path is compared with the audit.log path per MAC record on the same
-  machine state (for journald the C row reads the audit.log rendering: libapparmor reads
-  no JSON);
+  ``to_journal``) or ``--framing short`` (``journalctl -o short`` lines of those entries,
+  ``gen_auditlog.to_short``: no audit id, so no event grouping), also C and ours on one
+  core over the audit.log rendering, in the same rounds, so the path is compared with the
+  audit.log path per MAC record on the same machine state (for journald and short the C
+  row reads the audit.log rendering: libapparmor reads no JSON, nor a record without its
+  audit(…) header);
 * with ``--cli`` (audit.log framing), whole processes on one core (``taskset -c 0``),
   start-up included: ``armorwatch parse --format arrow -o /dev/null FILE`` against the C
   harness over the same file (its process wall time: start, read, ``parse_record``), with
@@ -133,7 +135,7 @@ def _child(args: argparse.Namespace) -> int:
             return 0
         import pyarrow.compute as pc
 
-        if args.framing == "kern":
+        if args.framing in ("kern", "short"):
             parser = Parser(S.SOURCE_KERNLOG, framing="syslog", year=2025)
         elif args.framing == "journald":
             parser = Parser(S.SOURCE_JOURNALD, framing="journald", year=2025)
@@ -440,11 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-mib", type=int, default=16, help="read size of our parser")
     ap.add_argument(
         "--framing",
-        choices=["audit", "kern", "journald"],
+        choices=["audit", "kern", "journald", "short"],
         default="audit",
-        help="audit.log (default), the kernel's kern.log rendering of the same records or "
-        "journald's JSON entries of them (then the audit.log rendering is measured in the "
-        "same rounds too)",
+        help="audit.log (default), the kernel's kern.log rendering of the same records, "
+        "journald's JSON entries of them or `journalctl -o short`'s lines of those entries "
+        "(then the audit.log rendering is measured in the same rounds too)",
     )
     ap.add_argument(
         "--cli",
@@ -504,6 +506,7 @@ def main(argv: list[str] | None = None) -> int:
             for _block in iter(lambda: f.read(chunk), b""):
                 pass
     cli = args.cli and args.framing == "audit"
+    c_on_audit = args.framing in ("journald", "short")
     exe = str(Path(sys.executable).with_name("armorwatch"))
 
     binary = build_c(args.build_dir) if "c" in only else None
@@ -525,10 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     whole = [(0, size)]
     for i in range(args.runs):
         if binary is not None:
-            # libapparmor reads no JSON: for journald, C reads the audit.log rendering
-            samples["c"].append(
-                run_c(binary, audit_path if args.framing == "journald" and audit_path else path)
-            )
+            # libapparmor reads no JSON (nor records without an audit id): for journald
+            # and short, C reads the audit.log rendering
+            samples["c"].append(run_c(binary, audit_path if c_on_audit and audit_path else path))
         if audit_path is not None:
             if binary is not None and "audit_c" in only:
                 samples["audit_c"].append(run_c(binary, audit_path))
@@ -581,7 +583,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         ref = anchor.get(k)
         rt, rc = (med(ref, "seconds"), med(ref, "cpu")) if ref else (c_time, c_cpu)
-        audit_file = k.startswith("audit") or (k == "c" and args.framing == "journald")
+        audit_file = k.startswith("audit") or (k == "c" and c_on_audit)
         n, sz = (a_lines, a_size) if audit_file else (lines, size)
         rows.append(summarize(k, v, n, sz, aa_lines, rt, rc))
 

@@ -5,7 +5,9 @@
  * a buffer of complete lines: audit.log lines, or the kernel's renderings of the same
  * records in kern.log / syslog / dmesg / journalctl short output (kern_prefix: the record
  * is found behind a syslog date + host + "kernel:" tag, [uptime] and "audit: ", and the
- * host is taken from the prefix). It splits lines, parses the audit header, tokenises key=value bodies
+ * host is taken from the prefix), and journalctl -o short's rendering of journald's audit
+ * transport ("DATE HOST audit[PID]: AVC apparmor=…": short_line; no audit id, the time from
+ * the syslog date, the year of an RFC 3164 date as the Python path infers it). It splits lines, parses the audit header, tokenises key=value bodies
  * of AppArmor (AVC, USER_AVC) and SELinux (avc: denied/granted) records, groups the
  * records of one event by (node, serial) and appends each MAC record's values to
  * per-column Arrow buffers (data + int32 offsets + validity bitmaps) that Python wraps
@@ -455,13 +457,14 @@ static int has_control(const unsigned char *p, size_t n) {
     return 0;
 }
 
-/* apparmor= as a key (records.has_aa) */
+/* apparmor= as a key (records.has_aa: after the start, a quote or what bytes regexes call
+ * \s, form feed and vertical tab included) */
 static int has_aa(const unsigned char *s, size_t n) {
     const unsigned char *p = s, *end = s + n;
     while (p < end) {
         const unsigned char *m = find_bytes(p, (size_t)(end - p), "apparmor=", 9);
         if (!m) return 0;
-        if (m == s || IS_WS(m[-1]) || m[-1] == '\'') return 1;
+        if (m == s || IS_WS(m[-1]) || m[-1] == '\f' || m[-1] == '\v' || m[-1] == '\'') return 1;
         p = m + 1;
     }
     return 0;
@@ -935,6 +938,149 @@ static int kern_prefix(const unsigned char *s, size_t n, size_t *off, const unsi
     return 1;
 }
 
+/* --------------------------------------------- journalctl -o short: audit transport */
+/* journald's audit transport as `journalctl -o short` prints it (records._record with the
+ * tag "audit"): no audit(…) header, the time is the syslog date's, no serial:
+ *   DATE HOST audit[PID]: TYPE body      DATE HOST audit: TYPE body
+ * DATE as in kern_prefix (RFC 3164 takes the stream's year, ISO 8601 its own); TYPE is
+ * records._BARE_TYPE ([A-Z][A-Z_]+ then one space). As for kern_prefix, the Python
+ * regexes (_RFC3164/_ISO with _HOST_TAG, then _BARE_TYPE) read this strict subset the same
+ * way on their first attempt. A date calendar.timegm would refuse (an ISO month 00 or 13,
+ * year 0000) or a month name _MON does not know (read as January there) is not this shape:
+ * such a line stays the Python path's. */
+typedef struct {
+    int iso;             /* ISO 8601: the year is the line's */
+    int64_t y;
+    int mo, day, h, mi, s, ms;
+    int64_t tz_s;        /* records._tz_offset_s */
+} SDate;
+
+/* hh:mm:ss(\.\d+)?(Z|[+-]\d\d:?\d\d)? +  with its values (clock_tail's shape) */
+static const unsigned char *clock_vals(const unsigned char *p, const unsigned char *end, SDate *d) {
+    const unsigned char *q = clock_tail(p, end);
+    if (!q) return NULL;
+    d->h = (p[0] - '0') * 10 + (p[1] - '0');
+    d->mi = (p[3] - '0') * 10 + (p[4] - '0');
+    d->s = (p[6] - '0') * 10 + (p[7] - '0');
+    p += 8;
+    d->ms = 0;
+    if (*p == '.') { /* records._frac_ms: the first three digits, padded with zeros */
+        p++;
+        int k = 0;
+        for (; p < end && IS_DIGIT(*p); p++, k++)
+            if (k < 3) d->ms = d->ms * 10 + (*p - '0');
+        for (; k < 3; k++) d->ms *= 10;
+    }
+    d->tz_s = 0;
+    if (*p == '+' || *p == '-') {
+        int64_t sign = *p == '-' ? -1 : 1;
+        int hh = (p[1] - '0') * 10 + (p[2] - '0');
+        p += 3;
+        if (*p == ':') p++;
+        int mm = (p[0] - '0') * 10 + (p[1] - '0');
+        d->tz_s = sign * (hh * 3600 + mm * 60);
+    }
+    return q;
+}
+
+static const unsigned char *syslog_date(const unsigned char *p, const unsigned char *end, SDate *d) {
+    static const char MONTHS[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    if (end - p >= 4 && p[0] >= 'A' && p[0] <= 'Z' && p[1] >= 'a' && p[1] <= 'z' &&
+        p[2] >= 'a' && p[2] <= 'z' && p[3] == ' ') {
+        d->iso = 0;
+        d->mo = 0;
+        for (int m = 0; m < 12; m++)
+            if (memcmp(p, MONTHS + 3 * m, 3) == 0) d->mo = m + 1;
+        if (!d->mo) return NULL;
+        const unsigned char *q = p + 3;
+        while (q < end && *q == ' ') q++;
+        const unsigned char *ds = q;
+        while (q < end && IS_DIGIT(*q) && q - ds < 3) q++;
+        if (q - ds < 1 || q - ds > 2 || q >= end || *q != ' ') return NULL;
+        d->day = q - ds == 1 ? ds[0] - '0' : (ds[0] - '0') * 10 + (ds[1] - '0');
+        return clock_vals(q + 1, end, d);
+    }
+    if (end - p >= 11 && IS_DIGIT(p[0])) {
+        const unsigned char *q = digits(p, end, 4);
+        if (!q || q >= end || *q != '-' || !(q = digits(q + 1, end, 2)) || q >= end || *q != '-' ||
+            !(q = digits(q + 1, end, 2)) || q >= end || (*q != 'T' && *q != ' '))
+            return NULL;
+        d->iso = 1;
+        d->y = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
+        d->mo = (p[5] - '0') * 10 + (p[6] - '0');
+        d->day = (p[8] - '0') * 10 + (p[9] - '0');
+        if (d->y < 1 || d->mo < 1 || d->mo > 12) return NULL; /* timegm: ValueError */
+        return clock_vals(q + 1, end, d);
+    }
+    return NULL;
+}
+
+/* days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil) */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+/* time.gmtime(ts // 1000).tm_year */
+static int64_t year_of_ms(int64_t ts) {
+    int64_t secs = ts >= 0 ? ts / 1000 : -((-ts + 999) / 1000);
+    int64_t z = (secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400)) + 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    return yoe + era * 400 + (mp >= 10);
+}
+
+/* records.syslog_ts: calendar.timegm of the date (the day, hour, minute and second
+ * added as they are, unchecked), less the zone, plus the fraction's milliseconds */
+static int64_t date_ms(const SDate *d, int64_t year) {
+    int64_t y = d->iso ? d->y : year;
+    int64_t days = days_from_civil(y, d->mo, 1) + d->day - 1;
+    int64_t secs = days * 86400 + d->h * 3600 + d->mi * 60 + d->s;
+    return (secs - d->tz_s) * 1000 + d->ms;
+}
+
+/* 1 with the host, the record type and the body (after TYPE and one space) of a
+ * journal-short audit line, else 0 */
+static int short_prefix(const unsigned char *s, size_t n, SDate *d, const unsigned char **host,
+                        size_t *host_n, const unsigned char **type, size_t *type_n,
+                        const unsigned char **body, size_t *body_n) {
+    const unsigned char *end = s + n, *t = syslog_date(s, end, d);
+    if (!t) return 0;
+    const unsigned char *h = t;
+    while (t < end && !IS_PYSPACE(*t)) t++;
+    if (t == h || t >= end || *t != ' ') return 0;
+    *host = h;
+    *host_n = (size_t)(t - h);
+    while (t < end && *t == ' ') t++;
+    if (end - t < 7 || memcmp(t, "audit", 5) != 0) return 0;
+    t += 5;
+    if (*t == '[') { /* (?:\[\d+\])? */
+        const unsigned char *q = t + 1;
+        while (q < end && IS_DIGIT(*q)) q++;
+        if (q == t + 1 || q >= end || *q != ']') return 0;
+        t = q + 1;
+    }
+    if (end - t < 2 || t[0] != ':' || t[1] != ' ') return 0;
+    t += 2;
+    const unsigned char *ty = t;
+    if (t >= end || *t < 'A' || *t > 'Z') return 0;
+    t++;
+    while (t < end && ((*t >= 'A' && *t <= 'Z') || *t == '_')) t++;
+    if (t - ty < 2 || t >= end || *t != ' ') return 0;
+    *type = ty;
+    *type_n = (size_t)(t - ty);
+    *body = t + 1;
+    *body_n = (size_t)(end - (t + 1));
+    return 1;
+}
+
 enum { T_OTHER, T_AVC, T_USER_AVC, T_SYSCALL, T_CWD, T_PROCTITLE, T_EOE, T_PATH };
 
 /* records.TYPE_NAMES for the types the scanner handles; UNKNOWN[n] as n */
@@ -986,7 +1132,8 @@ typedef struct {
     int64_t en; /* index into the enrichment table, -1 = none yet */
 } Event;
 
-enum { K_IGNORE = 0, K_MAC = 1, K_SLOW = 2, K_AUX = 3, K_MAC_SE = 4 };
+/* K_DONE: a journal-short line whose row pass 1 already appended (no event) */
+enum { K_IGNORE = 0, K_MAC = 1, K_SLOW = 2, K_AUX = 3, K_MAC_SE = 4, K_DONE = 5 };
 
 /* enrichment of the events that have a MAC record, kept apart so Event stays small */
 static struct {
@@ -1314,6 +1461,7 @@ static PyObject *take_buf(Buf *b) {
 #define MAX_LINE (16 << 10) /* records.MAX_LINE */
 #define NO_TS (-(1LL << 62))  /* stream._NO_TS: no time */
 #define SCAN_UNTRUSTED_TAG 1  /* Parser(kernel_tag=False): "kernel:" proves no origin */
+#define SCAN_INFER_YEAR 2     /* Parser(year=None): RFC 3164 years follow the audit times */
 
 /* records.is_binary: a C0 control byte other than \t \n \r ESC GS */
 static int is_binary(const unsigned char *s, size_t n) {
@@ -1440,6 +1588,94 @@ static inline int daemon_line(const unsigned char *buf, size_t pos, size_t n) {
     return is_daemon_start(buf + pos, (nlp ? (size_t)(nlp - buf) : n) - pos);
 }
 
+/* the scan's column buffers and its row (they live across calls: see scan()) */
+static Cols C;
+static Row row;
+static Buf escr;
+
+/* The MAC row of line li (its body, li->user, the sender values) appended to C, with the
+ * enrichment en (NULL: none): RC_OK, RC_SLOW when the Python path must judge the record
+ * (row not appended), -1 on error. has_serial: 0 for a journal-short line (no audit id). */
+static int mac_row(LineInfo *li, const Enrich *en, int flags, int has_serial, int dry) {
+    row_reset(&row);
+    int rc;
+    const unsigned char *res, *perms, *ms;
+    size_t resn, permsn;
+    const unsigned char *after = NULL;
+    if (!(li->body_n >= 9 && memcmp(li->body, "apparmor=", 9) == 0))
+        after = se_match(li->body, li->body_n, &res, &resn, &perms, &permsn, &ms);
+    if (after && !has_aa(li->body, (size_t)(ms - li->body))) {
+        rc = do_selinux(&row, after, li->body_n - (size_t)(after - li->body), res, resn, perms, permsn);
+    } else {
+        rc = do_apparmor(&row, li->body, li->body_n, li->user || 0);
+    }
+    if (rc != RC_OK || dry) return rc; /* dry: only whether the scanner reads it */
+    if (li->has_exe && set_str(&row, S_EXE, "exe", 3, li->exe, li->exe_n, li->exe_quoted)) return -1;
+    row.s[S_HOST].set = li->h.node != NULL;
+    row.s[S_HOST].dec = 0;
+    row.s[S_HOST].p = li->h.node;
+    row.s[S_HOST].n = li->h.node_n;
+    row.s[S_RAW].set = 1; row.s[S_RAW].dec = 0;
+    row.s[S_RAW].p = li->ptr; row.s[S_RAW].n = li->len;
+    row.s[S_RECORD_TYPE].set = 1; row.s[S_RECORD_TYPE].dec = 0;
+    row.s[S_RECORD_TYPE].p = (const unsigned char *)(li->user ? "USER_AVC" : "AVC");
+    row.s[S_RECORD_TYPE].n = li->user ? 8 : 3;
+    row.i[I_TS].v = li->ts; row.i[I_TS].set = 1;
+    row.i[I_SERIAL].v = has_serial ? (int64_t)li->h.serial : 0; row.i[I_SERIAL].set = has_serial;
+    row.i[I_ORDINAL].v = li->member; row.i[I_ORDINAL].set = 1;
+    /* 2: a kernel record behind a syslog tag ("kernel:", "audit:") that proves nothing
+     * here (records.classify_line: origin unverified) */
+    row.i[I_USER].v = li->user ? 1 : li->framed && (flags & SCAN_UNTRUSTED_TAG) ? 2 : 0;
+    row.i[I_USER].set = 1;
+    if (!row.i[I_SELINUX].set) { row.i[I_SELINUX].v = 0; row.i[I_SELINUX].set = 1; }
+    row.i[I_EVENT].v = li->event; row.i[I_EVENT].set = 1;
+    row.i[I_MEMBER].v = li->member; row.i[I_MEMBER].set = 1;
+    for (int w = 0; w < 3; w++)
+        if (li->sender_set[w] == 1) {
+            row.i[I_SENDER_PID + w].v = li->sender[w];
+            row.i[I_SENDER_PID + w].set = 1;
+        }
+    return append_row(&C, &row, en, &escr) ? -1 : RC_OK;
+}
+
+/* A journal-short line (short_prefix) as records._record reads it behind the tag "audit":
+ * K_DONE (its row appended: no audit id, no event, the syslog host and date), K_IGNORE
+ * (records._mac_looking finds nothing: no record, no time), K_SLOW (the Python path
+ * judges it), -1 on error, -2 when the line is not of this shape. year: what an RFC 3164
+ * date takes, 0 = unknown. Such a line never carries an audit id: it teaches no year. */
+static int short_line(LineInfo *li, const unsigned char *s, size_t len, int64_t year, int flags) {
+    SDate d;
+    const unsigned char *host, *ty, *body;
+    size_t host_n, ty_n, body_n;
+    if (!short_prefix(s, len, &d, &host, &host_n, &ty, &ty_n, &body, &body_n)) return -2;
+    size_t rn = (size_t)(s + len - ty);
+    int is_user = KEQ(ty, ty_n, "USER_AVC");
+    if (!is_user && !KEQ(ty, ty_n, "AVC")) {
+        /* SYSCALL, PROCTITLE, … : nothing unless a MAC keyword is there (then Python) */
+        return find_bytes(ty, rn, "apparmor=", 9) || find_bytes(ty, rn, "avc: ", 5) ||
+                       find_bytes(ty, rn, "type=APPARMOR", 13) || find_bytes(ty, rn, "type=15", 7) ||
+                       find_bytes(ty, rn, "UNKNOWN[15", 10)
+                   ? K_SLOW : K_IGNORE;
+    }
+    if ((!d.iso && !year) || is_blank(body, body_n)) return K_SLOW;
+    li->ts = date_ms(&d, year);
+    li->h.node = host;
+    li->h.node_n = host_n;
+    li->h.body = body;
+    li->h.body_n = body_n;
+    li->framed = 1; /* behind a syslog tag: Parser(kernel_tag=False) makes it unverified */
+    if (is_user) {
+        li->user = 1;
+        if (user_inner(li) <= 0) return K_SLOW;
+    } else {
+        li->body = body;
+        li->body_n = body_n;
+    }
+    if (!body_has_candidate(li->body, li->body_n)) return K_SLOW;
+    int rc = mac_row(li, NULL, flags, 0, 0);
+    return rc < 0 ? -1 : rc == RC_SLOW ? K_SLOW : K_DONE;
+}
+
 static PyObject *scan(PyObject *self, PyObject *args) {
     Py_buffer view, hview;
     Py_ssize_t dstart, dend;
@@ -1452,9 +1688,16 @@ static PyObject *scan(PyObject *self, PyObject *args) {
      * is handed back as hold_from; "daemon" = its position), so that Parser.feed need not
      * search every chunk for one */
     Py_ssize_t daemon_from = -1;
-    if (!PyArg_ParseTuple(args, "y*y*nnpLL|in", &hview, &view, &dstart, &dend, &final, &prev_max,
-                          &window, &flags, &daemon_from))
+    /* ncarry: the first ncarry bytes of head are lines carried from the previous call
+     * (their times taught the year there, at their place in the stream, not again here);
+     * year: the year RFC 3164 dates take at the buffer's start (Parser.year), 0 = none:
+     * journal-short lines are then left to the Python path */
+    Py_ssize_t ncarry = 0;
+    int year = 0;
+    if (!PyArg_ParseTuple(args, "y*y*nnpLL|inni", &hview, &view, &dstart, &dend, &final, &prev_max,
+                          &window, &flags, &daemon_from, &ncarry, &year))
         return NULL;
+    if (ncarry < 0) ncarry = 0;
     if (dstart < 0 || dend < dstart || dend > view.len) {
         PyBuffer_Release(&hview);
         PyBuffer_Release(&view);
@@ -1472,9 +1715,6 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     static size_t lcap = 0;
     size_t nl = 0;
     static Events E;
-    static Buf escr;
-    static Cols C;
-    static Row row;
     E.n = 0;
     ENR.n = 0;
     if (E.slots) for (size_t i = 0; i < E.nslots; i++) E.slots[i] = -1;
@@ -1487,6 +1727,12 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     long long daemon_at = -1;
     long long junk_lines = 0, junk_bytes = 0; /* binary lines that are nothing else */
     int64_t yr_ts = NO_TS; /* newest header time since the last slow line (year inference) */
+    /* the year the Python path would give an RFC 3164 date at this point of pass 1, as
+     * Parser._classify / _learn_year learn it (the time of the last line read with an audit
+     * id); 0 = unknown (a line the Python path judges may have changed it): a
+     * journal-short line with such a date is then left to the Python path */
+    int64_t cur_year = year >= 1 && year <= 9999 ? year : 0;
+    int shorts = cur_year != 0, infer = (flags & SCAN_INFER_YEAR) != 0;
     int err = 0;
 
     /* pass 1: lines, headers, kinds, events, enrichment */
@@ -1557,7 +1803,12 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         li->hdr = li->framed = 0;
         pos = next;
         if (len == 0) { nl++; continue; }
-        if (force_slow) { li->kind = K_SLOW; nl++; continue; }
+        if (force_slow) {
+            li->kind = K_SLOW;
+            if (infer && find_bytes(s, len, "audit(", 6)) cur_year = 0;
+            nl++;
+            continue;
+        }
         /* over the line cap (records.MAX_LINE): no kernel wrote it; the Python path rejects
          * it or counts it, and its header moves no clock */
         if (len > MAX_LINE) { li->kind = K_SLOW; nl++; continue; }
@@ -1581,6 +1832,21 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 }
             }
         }
+        if (hr == 0 && shorts) {
+            /* journalctl -o short of the audit transport ("… audit[633]: AVC apparmor=…") */
+            int sk = short_line(li, s, len, cur_year, flags);
+            if (sk == -1) { err = 1; goto done; }
+            if (sk >= 0) {
+                li->kind = sk;
+                if (sk == K_DONE && li->ts > max_ts) max_ts = li->ts; /* Grouper.handle's clock */
+                if (sk == K_IGNORE && is_binary(s, len)) {
+                    junk_lines++;
+                    junk_bytes += (long long)len;
+                }
+                nl++;
+                continue;
+            }
+        }
         if (hr == 0) {
             /* what records.may_matter or the audit.log rules look at */
             li->kind = interesting(s, len) || find_bytes(s, len, "audit", 5) ? K_SLOW : K_IGNORE;
@@ -1588,10 +1854,17 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                 junk_lines++;
                 junk_bytes += (long long)len;
             }
+            /* the Python path reads an audit id (and learns the year) only after "audit(" */
+            if (li->kind == K_SLOW && infer && find_bytes(s, len, "audit(", 6)) cur_year = 0;
             nl++;
             continue;
         }
-        if (hr < 0) { li->kind = K_SLOW; nl++; continue; }
+        if (hr < 0) {
+            li->kind = K_SLOW;
+            if (infer && find_bytes(s, len, "audit(", 6)) cur_year = 0;
+            nl++;
+            continue;
+        }
         li->hdr = 1;
         li->ts = li->h.ts;
         int64_t max_before = max_ts;
@@ -1617,7 +1890,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         else if (tc == T_CWD) aux = 2;
         else if (tc == T_PROCTITLE) aux = 3;
         else if (tc == T_EOE) aux = 4;
-        else if (tc == T_PATH) { li->kind = K_IGNORE; nl++; continue; } /* no field we use */
+        else if (tc == T_PATH) li->kind = K_IGNORE; /* no field we use */
         else {
             li->kind = body_interesting(h->body, h->body_n) || find_bytes(h->type, h->type_n, "APPARMOR", 8) ||
                        (h->type_n >= 2 && h->type[0] == '1' && h->type[1] == '5') ||
@@ -1625,6 +1898,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                            ? K_SLOW : K_IGNORE;
         }
         if (aux) li->kind = K_AUX;
+        if (infer && li->start >= (size_t)ncarry) {
+            /* the Python path learns the year of every line it reads an audit id of: these
+             * surely have one; a MAC record may be rejected (then it teaches nothing) */
+            int64_t y = year_of_ms(li->ts);
+            if (li->kind == K_AUX || li->kind == K_IGNORE) cur_year = y;
+            else if (y != cur_year) cur_year = 0;
+        }
         if (li->kind == K_MAC || li->kind == K_AUX || (li->kind == K_SLOW)) {
             int64_t e = event_get(&E, h->node, h->node_n, h->serial, h->ts, (int64_t)nl,
                                   max_before, window);
@@ -1681,8 +1961,17 @@ pass1_done:
     for (size_t i = 0; i < nl; i++) {
         LineInfo *li = &L[i];
         Event *ev = li->event >= 0 ? &E.ev[li->event] : NULL;
+        /* (a carried line taught the year at its place, in the previous call) */
+        int fresh = li->start >= (size_t)ncarry;
         if (ev && !ev->complete) {
-            if (li->hdr) yr_ts = li->ts;
+            /* a MAC record of an open event is read in a later call: whether it teaches
+             * the year here (the Python path learns it unless it rejects the record) is
+             * whether the scanner reads it (a record it hands back is taken as a reject) */
+            if (li->hdr && fresh) {
+                int rc = li->kind == K_MAC ? mac_row(li, NULL, flags, 1, 1) : RC_OK;
+                if (rc < 0) { err = 1; goto done; }
+                if (rc == RC_OK) yr_ts = li->ts;
+            }
             if (li->kind != K_IGNORE) {
                 PyObject *t = Py_BuildValue("(nn)", (Py_ssize_t)li->start, (Py_ssize_t)li->len);
                 if (!t || PyList_Append(carry, t)) { Py_XDECREF(t); goto done; }
@@ -1696,53 +1985,13 @@ pass1_done:
             continue;
         }
         if (li->kind == K_MAC) {
-            row_reset(&row);
-            int rc;
-            const unsigned char *res, *perms, *ms;
-            size_t resn, permsn;
-            const unsigned char *after = NULL;
-            if (!(li->body_n >= 9 && memcmp(li->body, "apparmor=", 9) == 0))
-                after = se_match(li->body, li->body_n, &res, &resn, &perms, &permsn, &ms);
-            if (after && !has_aa(li->body, (size_t)(ms - li->body))) {
-                rc = do_selinux(&row, after, li->body_n - (size_t)(after - li->body), res, resn, perms, permsn);
-            } else {
-                rc = do_apparmor(&row, li->body, li->body_n, li->user || 0);
-            }
+            int rc = mac_row(li, ev && ev->en >= 0 ? &ENR.v[ev->en] : NULL, flags, 1, 0);
             if (rc < 0) { err = 1; goto done; }
             if (rc == RC_SLOW) {
                 li->kind = K_SLOW;
                 if (ev) ev->has_slow = 1;
             } else {
-                if (li->has_exe && set_str(&row, S_EXE, "exe", 3, li->exe, li->exe_n, li->exe_quoted)) {
-                    err = 1;
-                    goto done;
-                }
-                row.s[S_HOST].set = li->h.node != NULL;
-                row.s[S_HOST].dec = 0;
-                row.s[S_HOST].p = li->h.node;
-                row.s[S_HOST].n = li->h.node_n;
-                row.s[S_RAW].set = 1; row.s[S_RAW].dec = 0;
-                row.s[S_RAW].p = li->ptr; row.s[S_RAW].n = li->len;
-                row.s[S_RECORD_TYPE].set = 1; row.s[S_RECORD_TYPE].dec = 0;
-                row.s[S_RECORD_TYPE].p = (const unsigned char *)(li->user ? "USER_AVC" : "AVC");
-                row.s[S_RECORD_TYPE].n = li->user ? 8 : 3;
-                row.i[I_TS].v = li->ts; row.i[I_TS].set = 1;
-                row.i[I_SERIAL].v = (int64_t)li->h.serial; row.i[I_SERIAL].set = 1;
-                row.i[I_ORDINAL].v = li->member; row.i[I_ORDINAL].set = 1;
-                /* 2: a kernel record behind a "kernel:" tag that proves nothing here
-                 * (records.classify_line: origin unverified) */
-                row.i[I_USER].v = li->user ? 1 : li->framed && (flags & SCAN_UNTRUSTED_TAG) ? 2 : 0;
-                row.i[I_USER].set = 1;
-                if (!row.i[I_SELINUX].set) { row.i[I_SELINUX].v = 0; row.i[I_SELINUX].set = 1; }
-                row.i[I_EVENT].v = li->event; row.i[I_EVENT].set = 1;
-                row.i[I_MEMBER].v = li->member; row.i[I_MEMBER].set = 1;
-                for (int w = 0; w < 3; w++)
-                    if (li->sender_set[w] == 1) {
-                        row.i[I_SENDER_PID + w].v = li->sender[w];
-                        row.i[I_SENDER_PID + w].set = 1;
-                    }
-                if (append_row(&C, &row, ev && ev->en >= 0 ? &ENR.v[ev->en] : NULL, &escr)) { err = 1; goto done; }
-                yr_ts = li->ts;
+                if (fresh) yr_ts = li->ts;
                 continue;
             }
         }
@@ -1753,7 +2002,7 @@ pass1_done:
             if (!t || PyList_Append(slow, t)) { Py_XDECREF(t); goto done; }
             Py_DECREF(t);
             yr_ts = NO_TS;
-        } else if (li->hdr) {
+        } else if (li->hdr && fresh) {
             yr_ts = li->ts;
         }
     }
@@ -2605,8 +2854,9 @@ static PyMethodDef METHODS[] = {
     {"has_binary", has_binary, METH_O,
      "has_binary(buf) -> bool: whether buf holds a control byte other than TAB LF CR ESC GS."},
     {"scan", scan, METH_VARARGS,
-     "scan(head, data, start, end, final, prev_max_ts, window_ms[, flags]) -> dict: one pass "
-     "over complete audit.log / kernel-log lines; see parsers/fast.py."},
+     "scan(head, data, start, end, final, prev_max_ts, window_ms[, flags, daemon_from, ncarry, "
+     "year]) -> dict: one pass over complete audit.log / kernel-log / journal-short lines; see "
+     "parsers/fast.py."},
     {"journal", journal, METH_VARARGS,
      "journal(data, start, end, seq, nodes, max_nodes, host, machine_id, boot_id, max_line"
      "[, cont, prefix]) -> (lines, entries, starts, lens, ident_index, idents, deferred) | None: journald JSON "

@@ -105,6 +105,11 @@ SCAN_UNTRUSTED_TAG: Final = 1
 the kernel records behind one get origin unverified (``_user`` = 2)."""
 
 
+SCAN_INFER_YEAR: Final = 2
+"""``scan`` flag: RFC 3164 dates take the year of the last audit time read
+(``Parser(year=None)``), else always ``year``."""
+
+
 def available() -> bool:
     """Whether the compiled scanner is importable."""
     return _fastscan is not None
@@ -127,15 +132,23 @@ def scan(
     window_ms: int,
     flags: int = 0,
     daemon_from: int = -1,
+    ncarry: int = 0,
+    year: int = 0,
 ) -> dict[str, Any]:
     """One pass of the C scanner over ``head + data[start:end]`` (complete lines; the
     chunk itself is not copied). See parsers/_fastscan.c for the result's keys.
 
     ``daemon_from`` >= 0: the scan stops before the first DAEMON_START line at or after
-    that position (``result["daemon"]``, else -1), as if the buffer ended there."""
+    that position (``result["daemon"]``, else -1), as if the buffer ended there.
+
+    ``ncarry``: the first bytes of ``head`` that are lines carried from the previous call
+    (their audit times taught the year there). ``year``: the year an RFC 3164 date takes at
+    the buffer's start (``Parser.year``; with ``SCAN_INFER_YEAR`` it then follows the audit
+    times read, as ``Parser._classify`` learns it); 0 leaves journal-short lines
+    (``DATE HOST audit[PID]: AVC …``) to the Python path."""
     assert _fastscan is not None
     result: dict[str, Any] = _fastscan.scan(
-        head, data, start, end, final, prev_max_ts, window_ms, flags, daemon_from
+        head, data, start, end, final, prev_max_ts, window_ms, flags, daemon_from, ncarry, year
     )
     return result
 

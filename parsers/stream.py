@@ -70,9 +70,11 @@ class Parser:
         ``engine``: "python" = the pure-Python reference path; "auto" = the compiled
         scanner (``parsers._fastscan``) when it is built, else Python; "c" = like "auto"
         but an error when the scanner is not built. The scanner reads audit.log lines and
-        the kernel's kern.log / syslog / dmesg / journalctl renderings of them, and
-        journald JSON entries of the audit and kernel transports turned into such lines
-        (``fast.JournalLines``); it hands every other line to Python.
+        the kernel's kern.log / syslog / dmesg / journalctl renderings of them,
+        ``journalctl -o short``'s lines of journald's audit transport (``… audit[pid]: AVC
+        …``: no audit id, the syslog date's time, an RFC 3164 date's year as ``year``
+        says), and journald JSON entries of the audit and kernel transports turned into
+        such lines (``fast.JournalLines``); it hands every other line to Python.
 
         ``junk_report_bytes``: junk is reported where the stream reaches each multiple of
         it (and at flush/drain); smaller in tests.
@@ -370,9 +372,10 @@ class Parser:
         events = self._events
         prev = events.max_ts if events.max_ts is not None else _NO_TS
         find = self._find_daemon if not final else None
+        flags = self._scan_flags | (fast.SCAN_INFER_YEAR if self._infer_year else 0)
         res = fast.scan(
-            head, data, start, end, final, prev, WINDOW_MS, self._scan_flags,
-            ncarry if find is not None else -1,
+            head, data, start, end, final, prev, WINDOW_MS, flags,
+            ncarry if find is not None else -1, ncarry, self.year,
         )  # fmt: skip
         self._junk(res["junk_bytes"], res["junk_lines"])  # lines it ignored: nothing but junk
         if res["max_ts"] != _NO_TS:

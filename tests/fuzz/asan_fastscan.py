@@ -60,6 +60,15 @@ def seeds() -> list[bytes]:
         b"type=DAEMON_START msg=audit(1.1:4): op=start ver=3.1.2 format=raw res=success",
         b"node=h type=DAEMON_START msg=audit(",
         b"type=DAEMON_START msg=audit(",
+        # journalctl -o short of the audit transport (no audit id, the date's time)
+        b'Dec 03 10:00:01 web-01 audit[1]: AVC apparmor="DENIED" operation="open" profile="p" '
+        b'name="/x" pid=1 comm="c"',
+        b"Dec  3 10:00:01.1234567 h audit: USER_AVC pid=1 uid=0 msg='apparmor=\"DENIED\" "
+        b'operation="dbus_method_call" pid=2 label="l" exe="/x" sauid=0\'',
+        b"2025-12-03T10:00:01+01:00 h audit[1]: AVC avc:  denied  { read } for pid=1 "
+        b"scontext=a tcontext=b tclass=file",
+        b"Dec 99 99:99:99.9 h audit[99999999999999999999]: AVC apparmor=\"DENIED\" pid=1",
+        b"9999-12-31T99:99:99-99:99 h audit: AVC apparmor=\"DENIED\" operation=\"x\" pid=1",
     ]
     return lines
 

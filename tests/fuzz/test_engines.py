@@ -65,9 +65,12 @@ def run(
     chunk: int | None = None,
     framing: str = "audit",
     kernel_tag: bool = True,
+    year: int | None = None,
 ) -> dict[str, Any]:
     """Everything one engine returns for ``data`` fed in ``chunk``-byte pieces."""
-    parser = Parser(S.SOURCE_AUDITLOG, framing=framing, engine=engine, kernel_tag=kernel_tag)
+    parser = Parser(
+        S.SOURCE_AUDITLOG, framing=framing, engine=engine, kernel_tag=kernel_tag, year=year
+    )
     out: dict[str, Any] = {"records": [], "rejects": [], "loss": [], "lines": 0}
     step = chunk or max(1, len(data))
     results = [parser.feed(data[i : i + step], i) for i in range(0, len(data), step)]
@@ -89,7 +92,7 @@ def assert_same(data: bytes, chunk: int | None = None, **framing: Any) -> None:
 
     Records are compared as a set keyed by (serial, ordinal, raw): events may finish in a
     different order. Rejects are compared by their raw bytes (the reason text may differ).
-    ``framing``: ``run``'s framing and kernel_tag.
+    ``framing``: ``run``'s framing, kernel_tag and year.
     """
     python, compiled = run("python", data, chunk, **framing), run("c", data, chunk, **framing)
     assert python["lines"] == compiled["lines"]
@@ -299,6 +302,86 @@ class TestKernelLogEngines:
         assert {(S.ORIGIN_UNVERIFIED, S.SUSPECT_UNVERIFIED)} == {
             (r[S.ORIGIN], r[S.SUSPECT]) for r in framed
         }
+
+
+# --- journalctl -o short of journald's audit transport through the scanner -------------
+
+
+def short_variants(line: bytes, n: int) -> list[bytes]:
+    """``journalctl -o short`` (and -o short-iso / short-precise) renderings of one audit.log
+    line, as journald's audit transport prints it: no audit id, the syslog date's time."""
+    short = gen_auditlog.to_short(line.decode("latin-1"), host=f"h{n % 3}").encode("latin-1")
+    date, rest = short[:15], short[15:]
+    iso = b"2025-11-05T%s+00:00" % date[7:]
+    return [short, date + b".%06d" % n + rest, iso + rest, rest[1:] if n % 5 == 0 else short]
+
+
+SHORT_SEEDS = [v for i, ln in enumerate(_generated_lines(120)) for v in short_variants(ln, i)]
+SHORT_OTHER = [
+    b"Nov 05 00:00:03 h1 audit[1]: AVC avc:  denied  { read } for  pid=1 comm=\"x\" "
+    b"scontext=system_u:system_r:httpd_t:s0 tcontext=system_u:object_r:shadow_t:s0 "
+    b"tclass=file permissive=0",
+    b"Nov 05 00:00:03 h1 audit[1]: AVC avc:  received policyload notice (seqno=2)",
+    b'Nov 05 00:00:03 h1 audit: AVC apparmor="STATUS" operation="profile_load" '
+    b'profile="unconfined" name="/usr/bin/x" pid=1 comm="apparmor_parser"',
+    b"Nov 05 00:00:04 h1 audit[812]: USER_AVC pid=812 uid=103 auid=4294967295 ses=4294967295 "
+    b"subj=unconfined msg='apparmor=\"DENIED\" operation=\"dbus_signal\" bus=\"system\" "
+    b'path="/x" interface="org.x" member="Y" name=":1.1" mask="receive" pid=1500 '
+    b'label="snap.x.y" peer_pid=812 peer_label="unconfined"',
+    b'                                 exe="/usr/bin/dbus-daemon" sauid=0 hostname=? addr=? '
+    b"terminal=?'",
+    b"Nov 05 00:00:04 h1 audit[1]: APPARMOR_DENIED operation=\"open\" pid=1 profile=\"p\"",
+    b'Nov 05 00:00:04 h1 audit[1]: SYSCALL arch=c000003e syscall=2 apparmor="DENIED" pid=1',
+    b"Nov 05 00:00:04 h1 audit[1]: AVC ",
+    b"Dec 31 23:59:59 h1 audit[1]: AVC apparmor=\"DENIED\" operation=\"open\" profile=\"p\" "
+    b'name="/y" pid=1 comm="x" requested_mask="r" denied_mask="r" fsuid=0 ouid=0',
+]
+
+
+class TestJournalShortEngines:
+    """journalctl -o short lines of the audit transport: the scanner reads them itself.
+
+    The stream's year is given: a line the scanner hands back (a repeated key: a suspect
+    record) is not seen by its event clock within the chunk, as for any framed line it
+    hands back, so the fuzz keeps the lines' times those of the audit records."""
+
+    @DIFF
+    @given(data=mutated([*SHORT_SEEDS, *SHORT_OTHER, *KERN_SEEDS[:60]]), kernel_tag=st.booleans())
+    def test_mutated_short_lines(self, data: bytes, kernel_tag: bool) -> None:
+        """Mutated journal-short lines (and kernel-log ones): same output from both engines."""
+        assert_same(data, framing="syslog", kernel_tag=kernel_tag, year=2025)
+
+    @DIFF
+    @given(
+        lines=st.lists(
+            st.sampled_from([*SHORT_SEEDS, *SHORT_OTHER, *KERN_SEEDS, *AUDIT_SEEDS[:80]]),
+            max_size=40,
+        ),
+        chunk=st.integers(min_value=17, max_value=900),
+        kernel_tag=st.booleans(),
+        year=st.sampled_from([2025, None]),
+    )
+    def test_mixed_lines_in_any_chunks(
+        self, lines: list[bytes], chunk: int, kernel_tag: bool, year: int | None
+    ) -> None:
+        """Journal-short, kernel-log and audit.log lines mixed, fed in any chunk size, the
+        year given or inferred (from the kern.log record first: not this year's)."""
+        data = b"\n".join([KERN_SEEDS[0], *lines]) + b"\n"
+        assert_same(data, chunk, framing="syslog", kernel_tag=kernel_tag, year=year)
+
+    @pytest.mark.parametrize("kernel_tag", [True, False])
+    def test_generated_short_log_in_odd_chunks(self, tmp_path: Path, kernel_tag: bool) -> None:
+        """5k realistic journal-short lines fed in 7,919-byte pieces: identical output, and
+        the scanner reads every line itself."""
+        path = tmp_path / "short.log"
+        gen_auditlog.generate(path, lines=5_000, seed=22, framing="short")
+        data = path.read_bytes()
+        assert_same(data, chunk=7919, framing="syslog", kernel_tag=kernel_tag, year=2025)
+        from armorwatch.parsers import fast
+
+        res = fast.scan(b"", data, 0, len(data), True, -(1 << 62), 2000, 0, -1, 0, 2025)
+        assert ([], 5000) == (res["slow"], res["lines"])
+        assert 1000 < res["rows"]
 
 
 # --- journald JSON entries through the scanner -------------------------------------------

@@ -492,3 +492,183 @@ class TestDrainAndStats:
         assert 0 == p.feed(first, 0).records.num_rows
         second = p.feed(line % 3, len(first))
         assert (3, len(first)) == (second.records.num_rows, second.safe_offset)
+
+
+# journalctl -o short of journald's audit transport: no audit id, the syslog date's time
+SHORT_SHAPES = [
+    (b"Dec 03 10:00:01 web-01 audit[1234]: AVC " + REC, "web-01", "AVC"),
+    (b"Dec  3 10:00:01 web-01 audit: AVC " + REC, "web-01", "AVC"),
+    (b"Dec 03 10:00:01.123456 web-01 audit[1]: AVC " + REC, "web-01", "AVC"),  # short-precise
+    (b"2025-12-03T10:00:01+0100 web-02 audit[1]: AVC " + REC, "web-02", "AVC"),  # short-iso
+    (b"2025-12-03T10:00:01.5+01:00 web-02 audit[1]: AVC " + REC, "web-02", "AVC"),
+    (
+        b"Dec 03 10:00:01 web-01 audit[2001]: AVC avc:  denied  { read write } for  pid=2001 "
+        b'comm="httpd" name="index.html" dev="sda1" ino=1234 '
+        b"scontext=system_u:system_r:httpd_t:s0 tcontext=unconfined_u:object_r:user_home_t:s0 "
+        b"tclass=file permissive=0",
+        "web-01",
+        "AVC",
+    ),
+    (
+        b"Dec 03 10:00:01 web-01 audit[812]: USER_AVC pid=812 uid=103 auid=4294967295 "
+        b'ses=4294967295 subj=unconfined msg=\'apparmor="DENIED" operation="dbus_method_call" '
+        b'bus="system" path="/org/x" interface="org.x" member="Y" mask="send" name="org.x" '
+        b'pid=4242 label="snap.x.y" peer_pid=1 peer_label="unconfined" '
+        b'exe="/usr/bin/dbus-daemon" sauid=103 hostname=? addr=? terminal=?\'',
+        "web-01",
+        "USER_AVC",
+    ),
+]
+NO_TS = -(1 << 62)
+
+
+def _scan_short(data: bytes, year: int = 2025, flags: int = 0) -> dict[str, Any]:
+    return fast.scan(b"", data, 0, len(data), True, NO_TS, 2000, flags, -1, 0, year)
+
+
+def _all(data: bytes, engine: str, size: int, **kw: Any) -> list[str]:
+    """Golden-style lines of ``data`` as a kern.log stream fed in ``size``-byte pieces."""
+    p = Parser(S.SOURCE_KERNLOG, HOST, "syslog", engine=engine, **kw)
+    results = [p.feed(data[i : i + size], i) for i in range(0, len(data), size)]
+    results.append(p.flush())
+    return render(results)
+
+
+@needs_c
+class TestJournalShortThroughTheScanner:
+    @pytest.mark.parametrize(("line", "host", "rtype"), SHORT_SHAPES)
+    @pytest.mark.parametrize("year", [2025, None])
+    def test_each_shape_is_scanned(self, line: bytes, host: str, rtype: str, year: int) -> None:
+        """Each journal-short shape is read by the scanner (no slow line): the row the Python
+        path gives, with no serial, the syslog host and the date's time."""
+        line += b"\n"
+        res = _scan_short(line)
+        assert ([], 1) == (res["slow"], res["rows"])
+        rows = [
+            parse_bytes(line, S.SOURCE_KERNLOG, HOST, "syslog", year=year, engine=e)
+            .records.to_pylist()
+            for e in ("python", "c")
+        ]  # fmt: skip
+        assert rows[0] == rows[1]
+        row = rows[1][0]
+        assert (None, host, rtype, 0) == (row[S.SERIAL], row[S.HOST], row[S.RECORD_TYPE],
+                                          row[S.ORDINAL])  # fmt: skip
+
+    @pytest.mark.parametrize(("line", "host", "rtype"), SHORT_SHAPES)
+    def test_unverified_where_the_tag_proves_nothing(
+        self, line: bytes, host: str, rtype: str
+    ) -> None:
+        """In a general syslog file (kernel_tag=False) the kernel's records behind "audit:"
+        are unverified and suspect in both engines."""
+        line += b"\n"
+        rows = [
+            parse_bytes(line, S.SOURCE_KERNLOG, HOST, "syslog", kernel_tag=False, engine=e)
+            .records.to_pylist()
+            for e in ("python", "c")
+        ]  # fmt: skip
+        assert rows[0] == rows[1]
+        if rtype == "AVC":
+            assert S.ORIGIN_UNVERIFIED == rows[1][0][S.ORIGIN]
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            b"Dec 03 10:00:01 web-01 audit[1]: SYSCALL arch=c000003e syscall=257 success=no "
+            b'exit=-13 pid=1 comm="x" exe="/usr/bin/x" key=(null)',
+            b"Dec 03 10:00:01 web-01 audit: PROCTITLE proctitle=2F7573722F62696E2F78",
+            b'Dec 03 10:00:01 web-01 audit: CWD cwd="/"',
+        ],
+    )
+    def test_enrichment_types_are_nothing(self, line: bytes) -> None:
+        """SYSCALL, CWD, PROCTITLE without an audit id enrich nothing: the scanner drops
+        them itself, as the Python path does."""
+        res = _scan_short(line + b"\n")
+        assert ([], 0) == (res["slow"], res["rows"])
+        assert _all(line + b"\n", "python", 1 << 20) == _all(line + b"\n", "c", 1 << 20) == []
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            b"Dec 03 10:00:01 web-01 audit[1]: AVC " + REC[: len(REC) // 2],  # cut: a reject
+            b"Dec 03 10:00:01 web-01 audit[1]: AVC " + REC + b' name="/x"',  # repeated key
+            b"Dec 03 10:00:01 web-01 audit[1]: APPARMOR_DENIED " + REC,  # another type
+            b"Abc 03 10:00:01 web-01 audit[1]: AVC " + REC,  # no such month
+            b"2025-13-03T10:00:01 web-01 audit[1]: AVC " + REC,  # no such month
+            b"Dec 03 10:00:01 audit[1]: AVC " + REC,  # no host
+            b"<5>Dec 03 10:00:01 web-01 audit[1]: AVC " + REC,  # a printk level
+            b"Dec 03 10:00:01 web-01 audit[]: AVC " + REC,
+            b"Dec 03 10:00:01 web-01 audit[1]: AVC ",
+        ],
+    )
+    def test_uncertain_lines_go_to_python(self, line: bytes) -> None:
+        """What the scanner does not read with certainty is the Python path's, and both
+        engines give the same result."""
+        res = _scan_short(line + b"\n")
+        assert (1, 0) == (len(res["slow"]), res["rows"])
+        for size in (1 << 20, 7):
+            assert _all(line + b"\n", "python", size) == _all(line + b"\n", "c", size)
+
+    def test_year_follows_the_audit_times_read_before(self) -> None:
+        """An RFC 3164 date takes the year of the last audit time read before it (here
+        across New Year), whichever engine read that time, in any chunking; the scanner
+        reads the short lines itself where that year is certain."""
+        kern = b"%s h kernel: audit: type=1300 audit(%d.000:%d): syscall=2 uid=0\n"
+        short = b"%s h audit[1]: AVC " + REC + b"\n"
+        # a rejected record teaches no year: after one of another year's time it is uncertain
+        reject = b'type=AVC msg=audit(1767225600.000:3): apparmor="DENIED" pid=1\n'
+        lines = [
+            kern % (b"Dec 31 23:59:58", 1735689598, 1),
+            short % b"Dec 31 23:59:59",
+            kern % (b"Jan  1 00:00:00", 1735689600, 2),
+            short % b"Jan  1 00:00:01",
+            reject,
+            short % b"Jan  1 00:00:02",
+            b"type=SYSCALL msg=audit(1735689602.000:4): syscall=2\n",
+            short % b"Jan  1 00:00:03",
+        ]
+        data = b"".join(lines)
+        expected = _all(data, "python", 1 << 20)
+        records = [line for line in expected if line.startswith('{"record"')]
+        years = sorted(line.split('"ts":"')[1][:4] for line in records)
+        assert ["2024", "2025", "2025", "2025"] == years
+        for size in (1 << 20, 97, 13):
+            assert expected == _all(data, "c", size)
+        res = fast.scan(b"", data, 0, len(data), True, NO_TS, 2000, fast.SCAN_INFER_YEAR, -1,
+                        0, 2030)  # fmt: skip
+        at = [data.index(line) for line in lines]
+        assert [at[4], at[5]] == [s for s, *_ in res["slow"]]
+        assert 3 == res["rows"]
+
+    def test_short_times_move_the_event_clock(self) -> None:
+        """A short line's time ends the events the stream moved past, in the scanner as in
+        the Python path: the SYSCALL that follows no longer enriches the AVC."""
+        data = (
+            b"Dec  3 10:00:00 h kernel: audit: type=1400 audit(1764756000.000:5): " + REC + b"\n"
+            b"Dec  3 10:00:30 h audit[1]: AVC " + REC + b"\n"
+            b"Dec  3 10:00:00 h kernel: audit: type=1300 audit(1764756000.000:5): syscall=2 "
+            b'exe="/usr/sbin/ntpd" uid=0 auid=0\n'
+        )
+        expected = _all(data, "python", 1 << 20, year=2025)
+        assert not any("ntpd" in line and '"exe"' in line for line in expected)
+        for size in (1 << 20, 50):
+            assert expected == _all(data, "c", size, year=2025)
+
+    @pytest.mark.parametrize("sep", [b"\x0c", b"\x0b"])
+    def test_form_feed_before_apparmor_is_a_reject_in_both(self, sep: bytes) -> None:
+        """apparmor= after a form feed or vertical tab is a key to records.has_aa (bytes
+        \\s): the record is rejected by both engines (the scanner ignored it)."""
+        data = b"".join(
+            b"%saudit(1762300802.163:1012):%s" % (prefix, sep) + REC + b"\n"
+            for prefix in (b"type=AVC msg=", b"Dec  3 10:00:00 h kernel: audit: type=1400 ")
+        )
+        got = [
+            parse_bytes(data, S.SOURCE_KERNLOG, HOST, "syslog", year=2025, engine=e)
+            for e in ("python", "c")
+        ]
+        assert [(0, 2)] * 2 == [(r.records.num_rows, r.rejects.num_rows) for r in got]
+
+    def test_journal_framing_leaves_them_to_python(self) -> None:
+        """The scanner reads short lines only when given the stream's year."""
+        line = SHORT_SHAPES[0][0] + b"\n"
+        res = fast.scan(b"", line, 0, len(line), True, NO_TS, 2000)
+        assert (1, 0) == (len(res["slow"]), res["rows"])
