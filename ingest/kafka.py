@@ -488,20 +488,19 @@ class KafkaSource:
     async def close(self) -> None:
         """Store and commit what was gathered, then leave the group."""
         consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            try:
-                async with self._lock:
-                    self._consumer = consumer
-                    await self._flush()
-                    self._consumer = None
-            finally:
-                dlq, self._dlq = self._dlq, None
-                await self._stop_client(consumer, "consumer")
-                if dlq is not None:
-                    await self._stop_client(dlq, "dead-letter producer")
-        dlq, self._dlq = self._dlq, None
-        if dlq is not None:
-            await self._stop_client(dlq, "dead-letter producer")
+        try:
+            if consumer is not None:
+                try:
+                    async with self._lock:
+                        self._consumer = consumer
+                        await self._flush()
+                        self._consumer = None
+                finally:
+                    await self._stop_client(consumer, "consumer")
+        finally:  # the dead-letter producer stops whatever happened above
+            dlq, self._dlq = self._dlq, None
+            if dlq is not None:
+                await self._stop_client(dlq, "dead-letter producer")
 
     async def _stop_client(self, client: AIOKafkaConsumer | AIOKafkaProducer, what: str) -> None:
         """Stop an aiokafka client within ``close_timeout_s``. With the broker gone, its

@@ -33,6 +33,14 @@ needs_c = pytest.mark.skipif(not fast.available(), reason="parsers._fastscan is 
 HOST = HostInfo(host="h", machine_id="m", boot_id="b")
 
 
+def rows_of_both(data: bytes, source: str, framing: str, **kw: Any) -> list[list[dict[str, Any]]]:
+    """The records of ``data`` parsed whole by the Python engine, then by the C engine."""
+    return [
+        parse_bytes(data, source, HOST, framing, engine=e, **kw).records.to_pylist()
+        for e in ("python", "c")
+    ]
+
+
 def parse(data: bytes, engine: str, size: int) -> list[str]:
     """Golden-style lines of ``data`` fed in ``size``-byte pieces with ``engine``."""
     p = Parser(S.SOURCE_AUDITLOG, HOST, year=2025, engine=engine)
@@ -298,10 +306,7 @@ class TestKernelLogThroughTheScanner:
         line = prefix + b"audit(1763874806.159:2203): " + REC + b"\n"
         res = fast.scan(b"", line, 0, len(line), True, -(1 << 62), 2000)
         assert ([], 1) == (res["slow"], res["rows"])
-        rows = [
-            parse_bytes(line, S.SOURCE_KERNLOG, HOST, "syslog", engine=e).records.to_pylist()
-            for e in ("python", "c")
-        ]
+        rows = rows_of_both(line, S.SOURCE_KERNLOG, "syslog")
         assert rows[0] == rows[1]
         assert (host, S.ORIGIN_KERNEL) == (rows[1][0][S.HOST], rows[1][0][S.ORIGIN])
 
@@ -395,10 +400,7 @@ class TestJournaldThroughTheScanner:
             'requested_mask="r" denied_mask="r"'
         )
         data = journal_entry("AVC", 7, body, _HOSTNAME="j2") + journal_entry("AVC", 8, body)
-        rows = [
-            parse_bytes(data, S.SOURCE_JOURNALD, HOST, "journald", engine=e).records.to_pylist()
-            for e in ("python", "c")
-        ]
+        rows = rows_of_both(data, S.SOURCE_JOURNALD, "journald")
         assert rows[0] == rows[1]
         assert [("j2", "m" * 32, "b" * 32), ("j1", "m" * 32, "b" * 32)] == [
             (r[S.HOST], r[S.MACHINE_ID], r[S.BOOT_ID]) for r in rows[1]
@@ -563,11 +565,7 @@ class TestJournalShortThroughTheScanner:
         line += b"\n"
         res = _scan_short(line)
         assert ([], 1) == (res["slow"], res["rows"])
-        rows = [
-            parse_bytes(line, S.SOURCE_KERNLOG, HOST, "syslog", year=year, engine=e)
-            .records.to_pylist()
-            for e in ("python", "c")
-        ]  # fmt: skip
+        rows = rows_of_both(line, S.SOURCE_KERNLOG, "syslog", year=year)
         assert rows[0] == rows[1]
         row = rows[1][0]
         assert (None, host, rtype, 0) == (row[S.SERIAL], row[S.HOST], row[S.RECORD_TYPE],
@@ -580,11 +578,7 @@ class TestJournalShortThroughTheScanner:
         """In a general syslog file (kernel_tag=False) the kernel's records behind "audit:"
         are unverified and suspect in both engines."""
         line += b"\n"
-        rows = [
-            parse_bytes(line, S.SOURCE_KERNLOG, HOST, "syslog", kernel_tag=False, engine=e)
-            .records.to_pylist()
-            for e in ("python", "c")
-        ]  # fmt: skip
+        rows = rows_of_both(line, S.SOURCE_KERNLOG, "syslog", kernel_tag=False)
         assert rows[0] == rows[1]
         if rtype == "AVC":
             assert S.ORIGIN_UNVERIFIED == rows[1][0][S.ORIGIN]
